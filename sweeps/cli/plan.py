@@ -1,0 +1,74 @@
+"""``sweep plan SPEC``: the iteration budget of a sweep, before spending it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sweeps.cli.app import SET_HELP, app
+from sweeps.plan.planner import SweepPlan, plan_spec
+from sweeps.spec.loading import load_spec
+
+
+@app.command("plan")
+def plan_command(
+    spec: Path = typer.Argument(..., help="The sweep spec (YAML)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
+) -> None:
+    """Show what a sweep will cost in epochs, batches and iterations, without starting Ray."""
+    loaded = load_spec(spec, list(set_ or []))
+    _, plan = plan_spec(loaded, reject_impossible=False)
+    if as_json:
+        print(json.dumps(plan.to_json()))
+        return
+    print_plan(plan, loaded.spec.name)
+
+
+def print_plan(plan: SweepPlan, name: str) -> None:
+    console = Console()
+    console.print(
+        f"[bold]Sweep {name}[/]: training set N = {plan.dataset_size:,} samples, "
+        f"{'drops' if plan.drop_last else 'keeps'} the last partial batch "
+        f"(drop_last={plan.drop_last}); {plan.num_samples} trials; epochs {min(plan.epochs)}–{max(plan.epochs)}."
+    )
+    table = Table(title="Iterations per batch size (one iteration = one optimizer step on one batch)")
+    for column in ("batch size", "iterations/epoch", "samples/iteration", "total iterations"):
+        table.add_column(column, justify="right")
+    for row in plan.batch_sizes:
+        table.add_row(
+            str(row.batch_size), f"{row.iterations_per_epoch:,}", str(row.samples_per_iteration),
+            f"{row.min_total_iterations:,}–{row.max_total_iterations:,}",
+        )
+    console.print(table)
+    if plan.scheduler == "asha":
+        console.print(
+            f"ASHA counts its budget in [bold]{plan.budget_unit}[/]: grace_period = {plan.grace_period:g}, "
+            f"reduction_factor = {plan.reduction_factor:g}, max_t = {plan.max_t:g}."
+        )
+        rungs = Table(title="ASHA rungs")
+        rungs.add_column(f"milestone ({plan.budget_unit})", justify="right")
+        rungs.add_column("iterations by batch size")
+        rungs.add_column("expected trials", justify="right")
+        for rung in plan.rungs:
+            by_batch = ", ".join(
+                f"bs {b}: {i:,}" if i is not None else f"bs {b}: never"
+                for b, i in rung.milestone_iterations_by_batch_size.items()
+            )
+            rungs.add_row(f"{rung.milestone:g}", by_batch, f"{rung.expected_trials:.1f}")
+        console.print(rungs)
+    else:
+        console.print("No early stopping (scheduler: none): every trial runs to completion.")
+    console.print(
+        f"Budget: worst case {plan.worst_case_iterations:,.0f} iterations "
+        f"({plan.worst_case_samples:,.0f} samples) if every trial ran to completion; "
+        f"expected under ASHA {plan.expected_iterations:,.0f} iterations "
+        f"({plan.expected_samples:,.0f} samples): {plan.saving_ratio:.1f}× less."
+    )
+    for warning in plan.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}")

@@ -1,0 +1,76 @@
+"""``sweep run SPEC``: run a sweep and print the best trial and what ASHA saved."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from sweeps.cli.app import SET_HELP, app
+from sweeps.spec.loading import load_spec
+
+
+def spec_overrides(set_: list[str] | None, name: str | None, storage: str | None) -> list[str]:
+    overrides = list(set_ or [])
+    if name:
+        overrides.append(f"name={name}")
+    if storage:
+        overrides.append(f"storage={storage}")
+    return overrides
+
+
+@app.command("run")
+def run_command(
+    spec: Path = typer.Argument(..., help="The sweep spec (YAML)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    address: Optional[str] = typer.Option(None, "--address", help="Join a Ray cluster: auto or HOST:PORT."),
+    name: Optional[str] = typer.Option(None, "--name", help="Override the sweep name."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Override the storage folder."),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing sweep of this name."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on the last line."),
+) -> None:
+    """Run a sweep: Optuna samples, ASHA stops weak trials by iterations, Ray Tune schedules."""
+    from sweeps.runner.runner import RunOptions, run_sweep
+
+    overrides = spec_overrides(set_, name, storage)
+    if tracking_uri:
+        overrides.append(f"tracking.uri={tracking_uri}")
+    loaded = load_spec(spec, overrides)
+    summary = run_sweep(loaded, RunOptions(address=address, live=not as_json, overwrite=overwrite))
+    if as_json:
+        print(json.dumps(summary.to_json(), default=str))
+        return
+    print_summary(summary, loaded.spec.metric)
+
+
+def print_summary(summary: object, metric: str) -> None:
+    from sweeps.runner.runner import SweepSummary
+
+    assert isinstance(summary, SweepSummary)
+    console = Console()
+    trials = summary.trials
+    console.print(
+        f"\n[bold]Sweep {summary.name}[/] finished in {summary.wall_seconds:.1f} s: "
+        f"{trials['completed']} completed, {trials['pruned']} pruned, "
+        f"{trials['diverged']} diverged, {trials['failed']} failed."
+    )
+    if summary.aborted:
+        console.print(f"[bold red]Aborted:[/] {summary.aborted}")
+    best = summary.best
+    if best:
+        config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items())
+        console.print(
+            f"Best trial {best['trial_id']}: {metric} = [bold green]{best['value']:.4f}[/] "
+            f"after {best['iterations']:,} iterations ({config})"
+        )
+    used, worst = summary.iterations_used, summary.iterations_worst_case
+    if worst:
+        console.print(
+            f"Iterations: {used:,} used of {worst:,} had every trial run to completion; "
+            f"ASHA saved {worst - used:,} ({worst / max(used, 1):.1f}× fewer)."
+        )
+    console.print(f"Results: {summary.storage}")

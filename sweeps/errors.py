@@ -1,0 +1,36 @@
+"""The exception hierarchy: every error meant for a user derives from :class:`SweepError`.
+
+The CLI turns any ``SweepError`` into one paragraph on stderr and exit code 2, with no
+traceback, so each message must stand on its own: the file, the field, the bad value
+and the fix.
+"""
+
+from __future__ import annotations
+
+
+class SweepError(Exception):
+    """Base class of every error the user can fix by changing their input."""
+
+
+class SpecError(SweepError):
+    """The sweep spec (YAML file or ``--set`` override) is invalid."""
+
+
+class TrainableError(SweepError):
+    """A trainable cannot be found, imported, or does not honour the contract."""
+
+
+class ResourceError(SweepError):
+    """The spec asks for more resources than the machine or cluster can provide."""
+
+
+class MetricNotReportedError(TrainableError):
+    """A trial finished or reported without the sweep's metric."""
+
+
+class StateError(SweepError):
+    """Sweep state on disk is missing, corrupt, or conflicts with the request."""
+
+
+class TrackingError(SweepError):
+    """The MLflow tracking store cannot be reached or written."""

@@ -1,0 +1,16 @@
+"""The plan: iteration arithmetic and ASHA budget, computed without starting Ray."""
+
+from sweeps.plan.asha import expected_iterations, rung_milestones
+from sweeps.plan.iterations import BUDGET_RESULT_KEY, TrialShape, iterations_per_epoch
+from sweeps.plan.planner import SweepPlan, make_plan, plan_spec
+
+__all__ = [
+    "BUDGET_RESULT_KEY",
+    "SweepPlan",
+    "TrialShape",
+    "expected_iterations",
+    "iterations_per_epoch",
+    "make_plan",
+    "plan_spec",
+    "rung_milestones",
+]

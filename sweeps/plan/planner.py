@@ -1,0 +1,193 @@
+"""The sweep plan: what a spec will cost in epochs, batches and iterations, before any trial.
+
+``sweep plan`` prints it; ``sweep run`` uses it to configure ASHA (``max_t: auto``) and to
+tell each trial where its rung milestones fall in iterations.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sweeps.plan.asha import expected_iterations, rung_milestones
+from sweeps.plan.iterations import TrialShape
+from sweeps.errors import SpecError
+from sweeps.spec.loading import LoadedSpec
+from sweeps.spec.models import AshaSpec, SweepSpec, possible_values
+from sweeps.training.registry import ResolvedTrainable, resolve_trainable
+
+
+@dataclass(frozen=True)
+class BatchSizeRow:
+    batch_size: int
+    iterations_per_epoch: int
+    samples_per_iteration: int
+    min_total_iterations: int
+    max_total_iterations: int
+
+
+@dataclass(frozen=True)
+class Rung:
+    milestone: float
+    milestone_iterations_by_batch_size: dict[int, int | None]
+    expected_trials: float
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    dataset_size: int
+    drop_last: bool
+    num_samples: int
+    budget_unit: str
+    batch_sizes: list[BatchSizeRow]
+    epochs: list[int]
+    scheduler: str
+    grace_period: float | None
+    reduction_factor: float | None
+    max_t: float | None
+    rungs: list[Rung]
+    worst_case_iterations: float
+    expected_iterations: float
+    worst_case_samples: float
+    expected_samples: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def saving_ratio(self) -> float:
+        return self.worst_case_iterations / self.expected_iterations if self.expected_iterations else 1.0
+
+    def milestones(self) -> list[float]:
+        return [rung.milestone for rung in self.rungs]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for rung in data["rungs"]:
+            # JSON object keys are strings; keep batch sizes readable as such.
+            rung["milestone_iterations_by_batch_size"] = {
+                str(k): v for k, v in rung["milestone_iterations_by_batch_size"].items()
+            }
+        data["saving_ratio"] = self.saving_ratio
+        return data
+
+
+def plan_spec(loaded: LoadedSpec, *, reject_impossible: bool = True) -> tuple[ResolvedTrainable, SweepPlan]:
+    """Resolve the trainable and compute the plan.
+
+    With ``reject_impossible`` (as for ``sweep run``), a batch size larger than the
+    training set is an error; ``sweep plan`` only warns about it.
+    """
+    spec = loaded.spec
+    resolved = resolve_trainable(spec.trainable, loaded.path.parent, source=loaded.source)
+    dataset_size = resolved.dataset_size(spec.trainable_args)
+    plan = make_plan(spec, dataset_size, resolved.drop_last)
+    too_large = [b for b in possible_values(spec.search_space["batch_size"]) if b > dataset_size]
+    if too_large and reject_impossible:
+        raise SpecError(
+            f"{loaded.source}: field `search_space.batch_size` allows {too_large}, larger than "
+            f"the training set of trainable `{spec.trainable}` (N = {dataset_size}). Remove "
+            f"those values or raise `trainable_args` that set the dataset size."
+        )
+    return resolved, plan
+
+
+def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
+    """Compute the plan of ``spec`` for a trainable with training-set size ``dataset_size``."""
+    unit = spec.budget_unit
+    batch_sizes = sorted(set(possible_values(spec.search_space["batch_size"])))
+    epochs = sorted(set(possible_values(spec.search_space["epochs"])))
+    warnings: list[str] = []
+    too_large = [b for b in batch_sizes if b > dataset_size]
+    if too_large:
+        warnings.append(
+            f"batch_size {', '.join(map(str, too_large))} is larger than the training set "
+            f"(N = {dataset_size}); such a trial would have "
+            f"{'no iterations at all' if drop_last else 'one short batch per epoch'}. "
+            "Remove those choices."
+        )
+    usable = [b for b in batch_sizes if b <= dataset_size] or batch_sizes
+    shapes = {
+        (b, e): TrialShape(dataset_size, b, e, drop_last)
+        for b, e in itertools.product(usable, epochs)
+        if TrialShape(dataset_size, b, e, drop_last).iterations_per_epoch > 0
+    }
+    rows = [
+        BatchSizeRow(
+            batch_size=b,
+            iterations_per_epoch=TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch,
+            samples_per_iteration=b,
+            min_total_iterations=min(epochs) * TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch,
+            max_total_iterations=max(epochs) * TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch,
+        )
+        for b in usable
+    ]
+    # Every (batch size, epochs) pair is taken as equally likely: a first-order estimate
+    # that ignores how the sampler concentrates on good regions as the sweep goes on.
+    weight = spec.num_samples / max(len(shapes), 1)
+    worst_iterations = sum(s.total_iterations for s in shapes.values()) * weight
+    worst_samples = sum(s.samples_at(s.total_iterations) for s in shapes.values()) * weight
+
+    scheduler = spec.scheduler
+    if not isinstance(scheduler, AshaSpec):
+        return SweepPlan(
+            dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "none", None, None,
+            None, [], worst_iterations, worst_iterations, worst_samples, worst_samples, warnings,
+        )
+
+    largest = max(s.total_budget(unit) for s in shapes.values())
+    smallest_shape = min(shapes.values(), key=lambda s: s.total_budget(unit))
+    max_t = largest if scheduler.max_t == "auto" else float(scheduler.max_t)
+    grace = scheduler.effective_grace_period
+    eta = scheduler.reduction_factor
+    milestones = rung_milestones(grace, max_t, eta) if grace <= max_t else []
+
+    rungs = []
+    for k, milestone in enumerate(milestones):
+        reaching = sum(1 for s in shapes.values() if s.total_budget(unit) >= milestone)
+        rungs.append(
+            Rung(
+                milestone=milestone,
+                milestone_iterations_by_batch_size={
+                    b: TrialShape(dataset_size, b, max(epochs), drop_last).first_iteration_reaching(milestone, unit)
+                    for b in usable
+                },
+                expected_trials=weight * reaching / eta**k,
+            )
+        )
+    expected = sum(expected_iterations(s, milestones, max_t, unit, eta) for s in shapes.values()) * weight
+    expected_samples = sum(
+        _expected_samples(s, milestones, max_t, unit, eta) for s in shapes.values()
+    ) * weight
+
+    unit_name = unit
+    if grace > smallest_shape.total_budget(unit):
+        warnings.append(
+            f"grace_period ({grace:g} {unit_name}) is beyond what the shortest config reaches "
+            f"({smallest_shape.total_budget(unit):g} {unit_name} at batch_size="
+            f"{smallest_shape.batch_size}, epochs={smallest_shape.epochs}): such trials end "
+            "before the first rung, so ASHA can never stop them. Lower grace_period."
+        )
+    unreachable = [m for m in milestones if m > largest]
+    if unreachable:
+        warnings.append(
+            f"rung(s) at {', '.join(f'{m:g}' for m in unreachable)} {unit_name} cannot be reached "
+            f"by any config (the longest reaches {largest:g}). Lower max_t."
+        )
+    if max_t < largest:
+        cut = sum(1 for s in shapes.values() if s.total_budget(unit) > max_t)
+        warnings.append(
+            f"max_t ({max_t:g} {unit_name}) is smaller than the length of {cut} of "
+            f"{len(shapes)} (batch_size, epochs) configs (up to {largest:g}); ASHA would "
+            "silently cut them short. Use `max_t: auto`."
+        )
+    return SweepPlan(
+        dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "asha", grace, eta,
+        max_t, rungs, worst_iterations, expected, worst_samples, expected_samples, warnings,
+    )
+
+
+def _expected_samples(shape: TrialShape, milestones: list[float], max_t: float, unit: str, eta: float) -> float:
+    # Samples seen are proportional to iterations except for the short last batch; the
+    # ratio of whole-trial figures is exact enough for a plan.
+    iterations = expected_iterations(shape, milestones, max_t, unit, eta)
+    return iterations * shape.samples_at(shape.total_iterations) / shape.total_iterations

@@ -1,0 +1,299 @@
+"""The runner: the only module that talks to Ray Tune.
+
+It turns a validated spec and its plan into a ``Tuner`` with the settings measured on
+this kind of machine (see the comments), runs it, and returns a :class:`SweepSummary`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweeps.errors import MetricNotReportedError, ResourceError, SweepError
+import ray
+from ray import tune
+
+from sweeps.plan.planner import SweepPlan, plan_spec
+from sweeps.runner.ledger import TrialLedger
+from sweeps.runner.state import SweepPaths, sweep_paths, update_state, write_state
+from sweeps.runner.trial import TrialSettings, make_trial_function
+from sweeps.spec.loading import LoadedSpec
+from sweeps.spec.models import SweepSpec
+from sweeps.training.registry import ResolvedTrainable
+
+
+@dataclass
+class RunOptions:
+    address: str | None = None  # None: start an embedded local Ray
+    live: bool = True
+    overwrite: bool = False
+    callbacks: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class SweepSummary:
+    name: str
+    best: dict[str, Any] | None
+    trials: dict[str, int]
+    iterations_used: int
+    iterations_worst_case: int
+    storage: str
+    wall_seconds: float
+    aborted: str | None = None
+    trial_records: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "best": self.best,
+            "trials": self.trials,
+            "iterations_used": self.iterations_used,
+            "iterations_worst_case": self.iterations_worst_case,
+            "storage": self.storage,
+            "wall_seconds": round(self.wall_seconds, 2),
+            "aborted": self.aborted,
+        }
+
+
+def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSummary:
+    """Run the sweep of ``loaded`` to the end and return its summary."""
+    options = options or RunOptions()
+    spec = loaded.spec
+    resolved, plan = plan_spec(loaded)
+    paths = sweep_paths(spec.storage, spec.name)
+    _claim_sweep_directory(paths, loaded, options)
+
+    started = time.monotonic()
+    started_ray = _start_ray(options.address)
+    try:
+        concurrency = _check_resources(spec, loaded.source, ray.cluster_resources())
+        # Ray keeps only one pending trial for non-random searchers by default, so workers
+        # idle while the next trial is placed (measured: 8.8 s → 6.0 s on a 20-trial sweep).
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(2, concurrency)))
+        ledger = TrialLedger(metric=spec.metric, mode=spec.mode)
+        stopper = _AbortStopper(ledger, spec)
+        view = _live_view(ledger, spec, options)
+        callbacks = [ledger, *([view] if view else []), *options.callbacks]
+        tuner = _make_tuner(spec, plan, resolved, paths, concurrency, callbacks, stopper)
+        with view or nullcontext():
+            tuner.fit()
+        aborted = stopper.reason
+    finally:
+        if started_ray:
+            ray.shutdown()
+    summary = _summarize(spec, ledger, paths, time.monotonic() - started, aborted)
+    update_state(paths, state="aborted" if aborted else "finished", summary=summary.to_json(),
+                 finished_at=_now())
+    if aborted and aborted.startswith("metric"):
+        raise MetricNotReportedError(f"{loaded.source}: sweep `{spec.name}` stopped: {aborted}")
+    return summary
+
+
+def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:
+    if paths.exists() and not options.overwrite:
+        raise SweepError(
+            f"{loaded.source}: a sweep named `{paths.name}` already exists under {paths.storage}. "
+            f"Continue it with `sweep resume {paths.name} --storage {paths.storage}`, start it "
+            "afresh with `--overwrite`, or choose another name with `--name`."
+        )
+    if paths.exists():
+        import shutil
+
+        shutil.rmtree(paths.directory)
+    try:
+        write_state(paths, {
+            "name": paths.name,
+            "spec_path": str(loaded.path.resolve()),
+            "spec": loaded.raw,
+            "overrides": list(loaded.overrides),
+            "address": options.address,
+            "state": "running",
+            "num_samples": loaded.spec.num_samples,
+            "started_at": _now(),
+            "driver_pid": os.getpid(),
+        })
+    except OSError as exc:
+        raise SweepError(
+            f"{loaded.source}: field `storage` is {loaded.spec.storage!r}, but the sweep's "
+            f"folder {paths.directory} cannot be written ({exc.strerror}). Choose a writable "
+            "folder with enough free space (`--storage PATH`)."
+        ) from None
+
+
+def _start_ray(address: str | None) -> bool:
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Workers must import trainables given as `module:function` from the user's folder.
+    pythonpath = os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p)
+    kwargs: dict[str, Any] = dict(
+        log_to_driver=False,
+        include_dashboard=False,
+        configure_logging=True,
+        logging_level="ERROR",
+        runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+    )
+    if address is None:
+        ray.init(**kwargs)
+    else:
+        kwargs.pop("include_dashboard")
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise SweepError(
+                f"--address {address}: cannot join the Ray cluster there ({exc}). Check that "
+                "`ray status --address ...` works from this machine, or leave out --address "
+                "to run on an embedded local Ray."
+            ) from None
+    return True
+
+
+def _check_resources(spec: SweepSpec, source: str, cluster: dict[str, float]) -> int:
+    """How many trials can run at once; refuse a spec that can never place one."""
+    cpus, gpus = cluster.get("CPU", 0), cluster.get("GPU", 0)
+    want = spec.resources
+    if want.cpu > cpus or want.gpu > gpus:
+        raise ResourceError(
+            f"{source}: field `resources` asks for cpu={want.cpu:g}, gpu={want.gpu:g} per "
+            f"trial, but the Ray cluster has only CPU={cpus:g}, GPU={gpus:g} in total, so no "
+            "trial could ever start. Lower `resources` or add nodes to the cluster."
+        )
+    fits = int(cpus // want.cpu)
+    if want.gpu > 0:
+        fits = min(fits, int(gpus // want.gpu))
+    if spec.max_concurrent == "auto":
+        return max(1, fits)
+    return int(spec.max_concurrent)
+
+
+class _AbortStopper(tune.Stopper):
+    """Stops the whole sweep when a trial proves the spec wrong, or too many trials fail."""
+
+    def __init__(self, ledger: TrialLedger, spec: SweepSpec) -> None:
+        self._ledger = ledger
+        self._max_failed = spec.failure.max_failed_fraction * spec.num_samples
+        self.reason: str | None = None
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        if self.reason:
+            return True
+        for record in self._ledger.trials.values():
+            if record.outcome == "failed" and record.error and "MetricNotReportedError" in record.error:
+                message = record.error.strip().splitlines()[-1].split("MetricNotReportedError: ")[-1]
+                self.reason = f"metric not reported by trial {record.trial_id}: {message}"
+                return True
+        failed = self._ledger.counts()["failed"]
+        if failed > self._max_failed:
+            self.reason = (
+                f"{failed} trials failed, more than failure.max_failed_fraction allows "
+                f"({self._max_failed:g}); see `sweep status` for their errors"
+            )
+            return True
+        return False
+
+
+def _make_tuner(
+    spec: SweepSpec, plan: SweepPlan, resolved: ResolvedTrainable, paths: SweepPaths,
+    concurrency: int, callbacks: list[Any], stopper: _AbortStopper,
+) -> Any:
+    import optuna
+
+    from sweeps.search.scheduler import make_scheduler
+    from sweeps.search.searcher import TruthfulOptunaSearch
+    from sweeps.search.space import fixed_values, make_sampler, optuna_distributions
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searcher = TruthfulOptunaSearch(
+        space=optuna_distributions(spec),
+        metric=spec.metric,
+        mode=spec.mode,
+        sampler=make_sampler(spec),
+        study_name=spec.name,
+        storage=optuna.storages.RDBStorage(paths.optuna_url),
+        budget_unit=spec.budget_unit,
+        fixed=fixed_values(spec),
+    )
+    settings = TrialSettings(
+        trainable=resolved.reference,
+        trainable_args=dict(spec.trainable_args),
+        metric=spec.metric,
+        seed=spec.seed,
+        dataset_size=plan.dataset_size,
+        drop_last=plan.drop_last,
+        budget_unit=spec.budget_unit,
+        milestones=tuple(plan.milestones()),
+        checkpoint_every_epochs=spec.checkpoint.every_epochs,
+        cpus=spec.resources.cpu,
+        extra_pythonpath=(os.getcwd(),),
+    )
+    trainable = tune.with_resources(
+        make_trial_function(settings), {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    )
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            search_alg=searcher,
+            scheduler=make_scheduler(spec, plan),
+            num_samples=spec.num_samples,
+            max_concurrent_trials=concurrency,
+            # Reusing actors skips a fresh worker process (and a torch import) per trial:
+            # measured 77 s → 8.8 s on a 20-trial digits sweep on 2 CPUs.
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name="ray",
+            storage_path=str(paths.directory),
+            callbacks=callbacks,
+            stop=stopper,
+            failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries),
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    return tuner
+
+
+def _live_view(ledger: TrialLedger, spec: SweepSpec, options: RunOptions) -> Any:
+    if not options.live:
+        return None
+    from sweeps.runner.progress import LiveView
+
+    return LiveView(ledger, spec.name, spec.num_samples)
+
+
+def _summarize(spec: SweepSpec, ledger: TrialLedger, paths: SweepPaths, wall: float, aborted: str | None) -> SweepSummary:
+    best = ledger.best()
+    records = list(ledger.trials.values())
+    counts = ledger.counts()
+    return SweepSummary(
+        name=spec.name,
+        best=None if best is None or best.last_result is None else {
+            "trial_id": best.trial_id,
+            "config": best.config,
+            "value": best.last_result[spec.metric],
+            "iterations": best.iterations,
+        },
+        trials={k: counts[k] for k in ("completed", "pruned", "diverged", "failed")},
+        iterations_used=sum(r.iterations for r in records),
+        iterations_worst_case=sum(int(r.last_result["total_iterations"]) for r in records if r.last_result),
+        storage=str(paths.directory),
+        wall_seconds=wall,
+        aborted=aborted,
+        trial_records=[
+            {"trial_id": r.trial_id, "config": r.config, "outcome": r.outcome, "iterations": r.iterations}
+            for r in records
+        ],
+    )
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

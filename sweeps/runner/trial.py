@@ -1,0 +1,120 @@
+"""The function Ray Tune runs for each trial: it builds a context and calls the trainable.
+
+This runs on the worker. It re-resolves the trainable from its reference (so a trainable
+in a user file works on any node), reports through ``ray.tune.report`` and stores
+checkpoints as Ray checkpoints, so a retried trial continues from its last one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from sweeps.plan.iterations import TrialShape
+from sweeps.training.context import TrainContext, TrialDiverged
+
+_STATE_FILE = "state.pt"
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """Everything a worker needs, small and picklable."""
+
+    trainable: str
+    trainable_args: dict[str, Any]
+    metric: str
+    seed: int
+    dataset_size: int
+    drop_last: bool
+    budget_unit: str
+    milestones: tuple[float, ...]
+    checkpoint_every_epochs: int
+    cpus: float
+    extra_pythonpath: tuple[str, ...] = field(default_factory=tuple)
+
+
+def trial_seed(sweep_seed: int, config: dict[str, Any]) -> int:
+    """A trial's seed: a stable function of the sweep seed and the trial's config."""
+    text = json.dumps({"seed": sweep_seed, "config": config}, sort_keys=True, default=str)
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+@dataclass
+class RayTrialContext(TrainContext):
+    """A context whose reports and checkpoints go to Ray Tune."""
+
+    node_id: str = ""
+
+    def _emit(self, result: dict[str, Any], checkpoint: Any) -> None:
+        from ray import tune
+
+        result["node_id"] = self.node_id
+        if checkpoint is None:
+            tune.report(result)
+            return
+        try:
+            tune.report(result, checkpoint=tune.Checkpoint.from_directory(checkpoint))
+        finally:
+            # Ray has copied the checkpoint into the trial's storage by now.
+            shutil.rmtree(checkpoint, ignore_errors=True)
+
+    def _store_checkpoint(self, state: dict[str, Any]) -> Any:
+        import torch
+
+        directory = tempfile.mkdtemp(prefix="sweeps-checkpoint-")
+        torch.save(state, os.path.join(directory, _STATE_FILE))
+        return directory
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        import torch
+        from ray import tune
+
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is None:
+            return None
+        with checkpoint.as_directory() as directory:
+            path = Path(directory) / _STATE_FILE
+            return torch.load(path, weights_only=False) if path.exists() else None
+
+
+def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None]:
+    def run_trial(config: dict[str, Any]) -> None:
+        import ray
+
+        from sweeps.training.registry import resolve_trainable
+
+        for entry in settings.extra_pythonpath:
+            if entry not in sys.path:
+                sys.path.append(entry)
+        resolved = resolve_trainable(settings.trainable, source="trial")
+        shape = TrialShape(settings.dataset_size, int(config["batch_size"]), int(config["epochs"]), settings.drop_last)
+        report_iterations = {
+            shape.first_iteration_reaching(milestone, settings.budget_unit) for milestone in settings.milestones
+        }
+        gpu_ids = ray.get_gpu_ids()
+        ctx = RayTrialContext(
+            shape=shape,
+            metric=settings.metric,
+            args=dict(settings.trainable_args),
+            seed=trial_seed(settings.seed, config),
+            # Ray sets CUDA_VISIBLE_DEVICES to the GPU(s) it assigned, so they appear as cuda:0.
+            device="cuda:0" if gpu_ids else "cpu",
+            cpus=settings.cpus,
+            report_iterations=frozenset(i for i in report_iterations if i is not None),
+            checkpoint_every_epochs=settings.checkpoint_every_epochs,
+            node_id=ray.get_runtime_context().get_node_id(),
+        )
+        try:
+            resolved.function(dict(config), ctx)
+        except TrialDiverged:
+            # The diverged result was reported already; ending normally lets the sweep go on.
+            return
+
+    return run_trial

@@ -1,0 +1,1 @@
+"""Search: the Optuna search space and sampler, the truthful searcher, and ASHA."""

@@ -1,0 +1,26 @@
+"""The trial scheduler: ASHA counting its budget in iterations, samples or epochs."""
+
+from __future__ import annotations
+
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
+from sweeps.plan.iterations import BUDGET_RESULT_KEY
+from sweeps.plan.planner import SweepPlan
+from sweeps.spec.models import AshaSpec, SweepSpec
+
+
+def make_scheduler(spec: SweepSpec, plan: SweepPlan) -> TrialScheduler:
+    """ASHA whose time attribute is the budget unit, not Ray's ``training_iteration``.
+
+    ``training_iteration`` counts ``report()`` calls, which depends on how often a
+    trainable reports; ASHA must compare trials by the work they did.
+    """
+    if not isinstance(spec.scheduler, AshaSpec):
+        return FIFOScheduler()
+    assert plan.max_t is not None and plan.grace_period is not None  # set for ASHA plans
+    return ASHAScheduler(
+        time_attr=BUDGET_RESULT_KEY[spec.budget_unit],
+        grace_period=plan.grace_period,
+        reduction_factor=plan.reduction_factor,
+        max_t=plan.max_t,
+    )

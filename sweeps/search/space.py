@@ -1,0 +1,54 @@
+"""Search space and sampler: the spec's distributions as Optuna objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from sweeps.spec.models import CategoricalParam, FloatParam, IntParam, SweepSpec
+
+
+def optuna_distributions(spec: SweepSpec) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The searched (non-fixed) parameters of the spec as Optuna distributions."""
+    distributions: dict[str, optuna.distributions.BaseDistribution] = {}
+    for name, param in spec.search_space.items():
+        if isinstance(param, FloatParam):
+            distributions[name] = optuna.distributions.FloatDistribution(
+                param.low, param.high, log=param.log, step=param.step
+            )
+        elif isinstance(param, IntParam):
+            distributions[name] = optuna.distributions.IntDistribution(
+                param.low, param.high, log=param.log, step=param.step
+            )
+        elif isinstance(param, CategoricalParam):
+            distributions[name] = optuna.distributions.CategoricalDistribution(param.values)
+    return distributions
+
+
+def fixed_values(spec: SweepSpec) -> dict[str, Any]:
+    """Parameters given as a fixed value (e.g. ``epochs: 5``) rather than a distribution."""
+    return {
+        name: param
+        for name, param in spec.search_space.items()
+        if not isinstance(param, (FloatParam, IntParam, CategoricalParam))
+    }
+
+
+def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, always seeded from ``seed`` so a sweep is reproducible."""
+    seed = spec.seed
+    kind = spec.sampler.type
+    if kind == "tpe":
+        # constant_liar: trials still running are treated as bad, so parallel workers do
+        # not all sample the same promising region at once.
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if kind == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if kind == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    raise ValueError(f"unknown sampler {kind!r}")  # unreachable: the spec validated it

@@ -1,0 +1,200 @@
+"""Read a sweep spec from YAML, apply ``--set`` overrides, and validate it once.
+
+Every failure becomes a :class:`~sweeps.errors.SpecError` whose message names the file,
+the field, the bad value and the fix, so the CLI can print it without a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sweeps.errors import SpecError
+from sweeps.spec.models import SweepSpec
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec together with where it came from (needed for errors and resume)."""
+
+    spec: SweepSpec
+    path: Path
+    overrides: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        return _describe_source(self.path, self.overrides)
+
+
+def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedSpec:
+    """Load, override and validate a spec file.
+
+    Example:
+        >>> loaded = load_spec("sweeps/examples/digits_mlp.yaml", ["num_samples=8"])
+        >>> loaded.spec.num_samples
+        8
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SpecError(f"{path}: the spec file does not exist. Check the path.") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: the spec file cannot be read ({exc}).") from None
+    raw = parse_yaml(text, path)
+    raw = apply_overrides(raw, overrides, path)
+    return validate_spec(raw, path, tuple(overrides))
+
+
+def parse_yaml(text: str, path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
+        problem = exc.problem or exc.context or "invalid syntax"
+        raise SpecError(
+            f"{path}: malformed YAML at {where}: {problem}. Fix the syntax there "
+            "(check indentation, colons and closing brackets)."
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: malformed YAML: {exc}.") from None
+    if not isinstance(raw, dict):
+        raise SpecError(
+            f"{path}: the spec must be a YAML mapping of fields (name, trainable, metric, "
+            f"...), but the file holds a {type(raw).__name__}."
+        )
+    return raw
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], path: Path) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides; values are parsed as YAML scalars (``8`` is an int)."""
+    result = copy.deepcopy(raw)
+    for override in overrides:
+        key, sep, value_text = override.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(
+                f"{path}: the override `--set {override}` is not of the form key.path=value; "
+                "write for example `--set num_samples=8`."
+            )
+        try:
+            value = yaml.safe_load(value_text) if value_text.strip() else None
+        except yaml.YAMLError:
+            value = value_text
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {} if child is None else child
+                if not isinstance(child, dict):
+                    raise SpecError(
+                        f"{path}: the override `--set {override}` goes inside `{part}`, "
+                        f"but `{part}` is a {type(child).__name__}, not a mapping."
+                    )
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def validate_spec(raw: dict[str, Any], path: Path, overrides: tuple[str, ...] = ()) -> LoadedSpec:
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(_format_validation_error(exc, raw, path, overrides)) from None
+    return LoadedSpec(spec=spec, path=path, overrides=overrides, raw=raw)
+
+
+def _describe_source(path: Path, overrides: tuple[str, ...]) -> str:
+    if overrides:
+        return f"{path} (with --set {' --set '.join(overrides)})"
+    return str(path)
+
+
+def _format_validation_error(
+    exc: ValidationError, raw: dict[str, Any], path: Path, overrides: tuple[str, ...]
+) -> str:
+    sentences = []
+    for error in _most_specific(exc.errors()):
+        location = [str(part) for part in error["loc"] if not _is_union_tag(part)]
+        field_path = ".".join(location) or "(top level)"
+        if error["type"] == "extra_forbidden":
+            sentences.append(_unknown_key_sentence(location, raw))
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        value = error.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        sentences.append(f"field `{field_path}`{shown}: {message}.")
+    return f"{_describe_source(path, overrides)}: invalid sweep spec: " + " ".join(sentences)
+
+
+def _is_union_tag(part: Any) -> bool:
+    # Pydantic inserts the union member's name into the location (e.g. "float", "int",
+    # "asha"); the user never wrote those, so they are left out of the field path.
+    return part in {"float", "int", "categorical", "asha", "none", "str", "bool", "literal['auto']"} or (
+        isinstance(part, str) and part.startswith(("function-", "tagged-union", "literal["))
+    )
+
+
+def _most_specific(errors: list[Any]) -> list[Any]:
+    """A fixed value that is not a distribution fails every union member; keep one message."""
+    seen: set[str] = set()
+    kept = []
+    for error in errors:
+        location = ".".join(str(p) for p in error["loc"] if not _is_union_tag(p))
+        if location in seen:
+            continue
+        seen.add(location)
+        kept.append(error)
+    return kept
+
+
+def _unknown_key_sentence(location: list[str], raw: dict[str, Any]) -> str:
+    key = location[-1]
+    parent_path = location[:-1]
+    model: type[BaseModel] | None = SweepSpec
+    node: Any = raw
+    for depth, part in enumerate(parent_path):
+        node = node.get(part) if isinstance(node, dict) else None
+        model = _child_model(model, part, node, inside_space=depth == 1 and parent_path[0] == "search_space")
+    valid = sorted(model.model_fields) if model is not None else []
+    where = ".".join(parent_path) if parent_path else "the top level"
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    return (
+        f"unknown key `{key}` in {where}.{hint} Valid keys there are: {', '.join(valid)}."
+    )
+
+
+def _child_model(
+    model: type[BaseModel] | None, part: str, node: Any, inside_space: bool
+) -> type[BaseModel] | None:
+    from sweeps.spec import models
+
+    if inside_space and isinstance(node, dict):  # a distribution inside search_space
+        return {
+            "float": models.FloatParam,
+            "int": models.IntParam,
+            "categorical": models.CategoricalParam,
+        }.get(node.get("type"))
+    if model is None or part == "search_space":
+        return None
+    if model is SweepSpec and part == "scheduler":
+        kind = node.get("type") if isinstance(node, dict) else None
+        return models.NoSchedulerSpec if kind == "none" else models.AshaSpec
+    by_name = {
+        "sampler": models.SamplerSpec,
+        "resources": models.ResourcesSpec,
+        "tracking": models.TrackingSpec,
+        "failure": models.FailureSpec,
+        "checkpoint": models.CheckpointSpec,
+    }
+    return by_name.get(part) if model is SweepSpec else None

@@ -1,0 +1,239 @@
+"""Typed models of the sweep spec. Field names here are the public YAML interface.
+
+Validation that needs only the spec itself lives here (``low < high``, ``log`` with a
+positive ``low``, required hyperparameters...). Checks that need the trainable's
+declared dataset size (a batch size larger than the training set) live in
+:mod:`sweeps.plan`, because only the plan knows the dataset.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: The hyperparameters this product exists for: every search space must define them.
+REQUIRED_HYPERPARAMETERS = ("batch_size", "epochs", "learning_rate")
+
+BudgetUnit = Literal["iterations", "samples", "epochs"]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are rejected (and a close match suggested) rather than ignored:
+    # a typo such as `grace_peroid` must not silently fall back to the default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FloatParam(_Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> FloatParam:
+        _check_range(self.low, self.high, self.log, self.step)
+        return self
+
+
+class IntParam(_Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: int = 1
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> IntParam:
+        _check_range(self.low, self.high, self.log, self.step)
+        return self
+
+    def values(self) -> list[int]:
+        return list(range(self.low, self.high + 1, self.step))
+
+
+class CategoricalParam(_Strict):
+    type: Literal["categorical"]
+    values: list[Any]
+
+    @field_validator("values")
+    @classmethod
+    def _non_empty(cls, values: list[Any]) -> list[Any]:
+        if not values:
+            raise ValueError(
+                "the list of `values` is empty, but a categorical needs at least one "
+                "choice; list the choices, e.g. `values: [32, 64, 128]`"
+            )
+        return values
+
+
+def _check_range(low: float, high: float, log: bool, step: float | None) -> None:
+    if low >= high:
+        raise ValueError(
+            f"`low` is {low} and `high` is {high}, but `low` must be smaller than "
+            "`high`; swap them, or give a fixed value instead of a range"
+        )
+    if log and low <= 0:
+        raise ValueError(
+            f"`log: true` needs `low > 0`, but `low` is {low}; use a positive lower "
+            "bound such as 1.0e-5, or set `log: false`"
+        )
+    if log and step not in (None, 1):
+        raise ValueError("`log: true` cannot be combined with `step`; drop one of them")
+    if step is not None and step <= 0:
+        raise ValueError(f"`step` is {step}, but must be positive")
+
+
+Distribution = Annotated[Union[FloatParam, IntParam, CategoricalParam], Field(discriminator="type")]
+#: A search-space entry is either a distribution or a fixed value.
+ParamSpec = Union[Distribution, int, float, str, bool]
+
+
+class SamplerSpec(_Strict):
+    type: Literal["tpe", "random", "cmaes", "gp", "qmc"] = "tpe"
+
+
+#: Default ASHA grace period per budget unit, used when the spec omits it.
+DEFAULT_GRACE_PERIOD: dict[str, float] = {"iterations": 20, "samples": 1000, "epochs": 1}
+
+
+class AshaSpec(_Strict):
+    """ASHA (Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020).
+
+    ``grace_period`` is r (the minimum resource), ``reduction_factor`` is η and ``max_t``
+    is R, all read in ``budget`` units.
+    """
+
+    type: Literal["asha"]
+    budget: BudgetUnit = "iterations"
+    grace_period: float | None = Field(default=None, gt=0)
+    reduction_factor: float = Field(default=3, ge=2)
+    max_t: float | Literal["auto"] = "auto"
+
+    @model_validator(mode="after")
+    def _check_grace_period(self) -> AshaSpec:
+        if self.max_t != "auto" and self.effective_grace_period > self.max_t:
+            raise ValueError(
+                f"`grace_period` is {self.effective_grace_period} but `max_t` is "
+                f"{self.max_t}; ASHA needs `grace_period <= max_t`. Lower "
+                "`grace_period` or use `max_t: auto`"
+            )
+        return self
+
+    @property
+    def effective_grace_period(self) -> float:
+        if self.grace_period is not None:
+            return self.grace_period
+        return DEFAULT_GRACE_PERIOD[self.budget]
+
+
+class NoSchedulerSpec(_Strict):
+    type: Literal["none"]
+    budget: BudgetUnit = "iterations"
+
+
+SchedulerSpec = Annotated[Union[AshaSpec, NoSchedulerSpec], Field(discriminator="type")]
+
+
+class ResourcesSpec(_Strict):
+    cpu: float = Field(default=1, gt=0)
+    # Fractional GPUs are allowed: `gpu: 0.25` packs four trials on one GPU.
+    gpu: float = Field(default=0, ge=0)
+
+
+class TrackingSpec(_Strict):
+    enabled: bool = True
+    # None means the embedded SQLite store `<storage>/mlflow.db`.
+    uri: str | None = None
+    # None means the sweep name.
+    experiment: str | None = None
+    log_model: bool = True
+
+
+class FailureSpec(_Strict):
+    max_retries: int = Field(default=1, ge=0)
+    max_failed_fraction: float = Field(default=0.5, ge=0, le=1)
+
+
+class CheckpointSpec(_Strict):
+    # Built-in trainables save a checkpoint every `every_epochs` epochs (0 = never).
+    every_epochs: int = Field(default=1, ge=0)
+
+
+class SweepSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    trainable: str
+    trainable_args: dict[str, Any] = Field(default_factory=dict)
+    metric: str
+    mode: Literal["max", "min"]
+    num_samples: int = Field(ge=1)
+    max_concurrent: int | Literal["auto"] = "auto"
+    seed: int = 0
+    search_space: dict[str, ParamSpec]
+    sampler: SamplerSpec = SamplerSpec()
+    scheduler: SchedulerSpec = AshaSpec(type="asha")
+    resources: ResourcesSpec = ResourcesSpec()
+    storage: str = "./sweep_results"
+    tracking: TrackingSpec = TrackingSpec()
+    failure: FailureSpec = FailureSpec()
+    checkpoint: CheckpointSpec = CheckpointSpec()
+
+    @field_validator("max_concurrent")
+    @classmethod
+    def _positive_concurrency(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"must be `auto` or at least 1, but is {value}")
+        return value
+
+    @field_validator("search_space")
+    @classmethod
+    def _check_search_space(cls, space: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
+        missing = [p for p in REQUIRED_HYPERPARAMETERS if p not in space]
+        if missing:
+            raise ValueError(
+                f"is missing the required hyperparameter(s) {', '.join(missing)}; every "
+                "search space defines batch_size, epochs and learning_rate, as a "
+                "distribution or a fixed value (e.g. `epochs: 5`)"
+            )
+        for name in ("batch_size", "epochs"):
+            _check_positive_integers(name, space[name])
+        for name in space:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise ValueError(f"parameter name {name!r} is not a valid identifier")
+        return space
+
+    @property
+    def budget_unit(self) -> str:
+        return self.scheduler.budget
+
+
+def _check_positive_integers(name: str, param: ParamSpec) -> None:
+    """`batch_size` and `epochs` count things, so every value they can take is an int >= 1."""
+    if isinstance(param, FloatParam):
+        raise ValueError(f"`{name}` must be an int or categorical of ints, not a float range")
+    if isinstance(param, IntParam):
+        values: list[Any] = [param.low]
+    elif isinstance(param, CategoricalParam):
+        values = param.values
+    else:
+        values = [param]
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"`{name}` takes whole numbers, but {value!r} is not one")
+        if value < 1:
+            raise ValueError(
+                f"`{name}` must be at least 1, but {value} is allowed; raise its lower bound to 1"
+            )
+
+
+def possible_values(param: ParamSpec) -> list[Any]:
+    """All values an integer-valued parameter can take (used for iteration arithmetic)."""
+    if isinstance(param, IntParam):
+        return param.values()
+    if isinstance(param, CategoricalParam):
+        return list(param.values)
+    if isinstance(param, FloatParam):
+        raise TypeError("a float range has no finite set of values")
+    return [param]

@@ -1,0 +1,149 @@
+"""The context a trainable receives: where to run, when to report, and how to checkpoint.
+
+Trainables know nothing of Ray. The runner hands them a context whose ``_emit`` forwards
+to Ray Tune; tests hand them a :class:`LocalContext` and run them in a plain loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweeps.errors import MetricNotReportedError
+from sweeps.plan.iterations import TrialShape
+
+#: Keys the context adds to every result; a trainable may not report them itself.
+DERIVED_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
+
+
+class TrialDiverged(Exception):
+    """Raised inside a trial when its metric or loss is NaN or infinite; the trial stops at once."""
+
+
+@dataclass
+class TrainContext:
+    """What a trainable sees. Subclasses implement :meth:`_emit` and checkpoint storage.
+
+    Args:
+        shape: The trial's dataset size, batch size, epochs and drop_last.
+        metric: The sweep's metric; every report must include it.
+        args: The spec's ``trainable_args`` (fixed settings such as ``n_samples``).
+        report_iterations: Iterations at which the loop must report (rung milestones,
+            epoch ends and the final iteration are always added).
+        checkpoint_every_epochs: Checkpoint cadence of built-in trainables (0 = never).
+    """
+
+    shape: TrialShape
+    metric: str
+    args: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "cpu"
+    cpus: float = 1
+    report_iterations: frozenset[int] = frozenset()
+    checkpoint_every_epochs: int = 1
+    last_reported_iteration: int = 0
+    _pending_checkpoint: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        shape = self.shape
+        epoch_ends = {shape.iterations_per_epoch * e for e in range(1, shape.epochs + 1)}
+        self.report_iterations = frozenset(
+            {i for i in self.report_iterations if 0 < i <= shape.total_iterations}
+            | epoch_ends
+            | {shape.total_iterations}
+        )
+
+    @property
+    def num_threads(self) -> int:
+        """Torch threads for this trial: the CPUs it was given (oversubscription costs >10×)."""
+        return max(1, int(self.cpus))
+
+    def should_report(self, iteration: int) -> bool:
+        return iteration in self.report_iterations
+
+    def should_checkpoint(self, iteration: int) -> bool:
+        every = self.checkpoint_every_epochs
+        ipe = self.shape.iterations_per_epoch
+        return every > 0 and iteration % ipe == 0 and (iteration // ipe) % every == 0
+
+    def report(self, iteration: int, **metrics: Any) -> None:
+        """Report metrics at ``iteration`` (optimizer steps taken so far in this trial)."""
+        if self.metric not in metrics:
+            raise MetricNotReportedError(
+                f"the trainable reported {sorted(metrics) or 'no metrics'} at iteration "
+                f"{iteration}, but never the sweep's metric `{self.metric}`. Report it, e.g. "
+                f"`ctx.report(iteration=i, {self.metric}=...)`, or set `metric:` in the spec "
+                "to one of the reported keys."
+            )
+        for key, value in metrics.items():
+            if key in DERIVED_KEYS:
+                raise MetricNotReportedError(
+                    f"the trainable reported `{key}`, which the orchestrator derives itself; "
+                    "rename that metric."
+                )
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise MetricNotReportedError(
+                    f"the trainable reported metric `{key}` = {value!r} "
+                    f"({type(value).__name__}) at iteration {iteration}; metrics must be "
+                    "numbers. Convert it with float(...)."
+                )
+        shape = self.shape
+        result = {key: float(value) for key, value in metrics.items()}
+        result.update(
+            iteration=iteration,
+            epoch=shape.epoch_at(iteration),
+            samples_seen=shape.samples_at(iteration),
+            iterations_per_epoch=shape.iterations_per_epoch,
+            total_iterations=shape.total_iterations,
+            dataset_size=shape.dataset_size,
+        )
+        diverged = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
+        result["diverged"] = bool(diverged)
+        checkpoint, self._pending_checkpoint = self._pending_checkpoint, None
+        self.last_reported_iteration = iteration
+        self._emit(result, checkpoint)
+        if diverged:
+            raise TrialDiverged(
+                f"{', '.join(diverged)} became non-finite at iteration {iteration}"
+            )
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        """Store ``state``; it is attached to the next :meth:`report`."""
+        self._pending_checkpoint = self._store_checkpoint(state)
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The state of the last checkpoint of this trial (after a retry or resume), or None."""
+        return None
+
+    def _store_checkpoint(self, state: dict[str, Any]) -> Any:
+        return copy.deepcopy(state)
+
+    def _emit(self, result: dict[str, Any], checkpoint: Any) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class LocalContext(TrainContext):
+    """A context for running a trainable in a plain loop (tests, notebooks, debugging).
+
+    Example:
+        >>> ctx = LocalContext(TrialShape(1000, 100, 2), metric="val_accuracy")
+        >>> train(config, ctx)  # doctest: +SKIP
+        >>> ctx.results[-1]["iteration"]  # doctest: +SKIP
+        20
+    """
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[tuple[int, Any]] = field(default_factory=list)
+    resume_from: dict[str, Any] | None = None
+
+    def _emit(self, result: dict[str, Any], checkpoint: Any) -> None:
+        self.results.append(result)
+        if checkpoint is not None:
+            self.checkpoints.append((result["iteration"], checkpoint))
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self.resume_from)
