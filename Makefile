@@ -1,0 +1,40 @@
+# Two commands for a fresh machine:
+#   make sweep   set up, then run the example sweep on the embedded defaults
+#   make test    set up (including headless Chromium), then run the whole test suite
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+
+.PHONY: install system-deps sweep test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	# The CPU wheel of torch lies on this kind of machine's disk; asking for plain `torch`
+	# would download a multi-GB CUDA build. pyproject.toml keeps a permissive torch>=2.2.
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+# Debian's Chromium drives the MLflow UI and report tests (Playwright's own browser
+# download does not work offline).
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+sweep: install
+	$(BIN)/sweep run sweeps/examples/digits_mlp.yaml --overwrite
+
+test: install system-deps
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) sweep_results

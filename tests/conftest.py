@@ -1,0 +1,64 @@
+"""Shared fixtures: one real Ray session for the whole test session, and small specs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "sweeps" / "examples"
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Any:
+    """A real local Ray, started once; `run_sweep` reuses an initialised Ray."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    yield ray
+    ray.shutdown()
+
+
+def small_spec(**changes: Any) -> dict[str, Any]:
+    """A digits sweep small enough to finish in a few seconds on 2 CPUs."""
+    spec: dict[str, Any] = {
+        "name": "tiny",
+        "trainable": "digits_mlp",
+        "metric": "val_accuracy",
+        "mode": "max",
+        "num_samples": 6,
+        "seed": 0,
+        "search_space": {
+            "batch_size": {"type": "categorical", "values": [64, 128]},
+            "epochs": {"type": "int", "low": 1, "high": 3},
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
+        },
+        "scheduler": {"type": "asha", "grace_period": 10, "reduction_factor": 2},
+        "resources": {"cpu": 1, "gpu": 0},
+    }
+    for key, value in changes.items():
+        node = spec
+        parts = key.split("__")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return spec
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path) -> Callable[..., Path]:
+    """Write ``small_spec(**changes)`` (``a__b=v`` sets ``a.b``) under tmp_path; storage there too."""
+
+    def write(name: str = "spec.yaml", **changes: Any) -> Path:
+        spec = small_spec(storage=str(tmp_path / "results"), **changes)
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        return path
+
+    return write
