@@ -13,12 +13,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.errors import MetricNotReportedError, ResourceError, SweepError
+from sweeps.errors import MetricNotReportedError, SweepError
 import ray
 from ray import tune
 
 from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.runner.ledger import TrialLedger
+from sweeps.runner.resources import NodeShape, check_resources, cluster_shapes
 from sweeps.runner.state import SweepPaths, sweep_paths, update_state, write_state
 from sweeps.runner.trial import TrialSettings, make_trial_function
 from sweeps.spec.loading import LoadedSpec
@@ -70,7 +71,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
     started = time.monotonic()
     started_ray = _start_ray(options.address)
     try:
-        concurrency = _check_resources(spec, loaded.source, ray.cluster_resources())
+        concurrency = _check_resources(spec, loaded.source, cluster_shapes())
         _configure_tune_environment(concurrency)
         ledger = TrialLedger(metric=spec.metric, mode=spec.mode)
         stopper = _AbortStopper(ledger, spec)
@@ -161,22 +162,9 @@ def _start_ray(address: str | None) -> bool:
     return True
 
 
-def _check_resources(spec: SweepSpec, source: str, cluster: dict[str, float]) -> int:
-    """How many trials can run at once; refuse a spec that can never place one."""
-    cpus, gpus = cluster.get("CPU", 0), cluster.get("GPU", 0)
-    want = spec.resources
-    if want.cpu > cpus or want.gpu > gpus:
-        raise ResourceError(
-            f"{source}: field `resources` asks for cpu={want.cpu:g}, gpu={want.gpu:g} per "
-            f"trial, but the Ray cluster has only CPU={cpus:g}, GPU={gpus:g} in total, so no "
-            "trial could ever start. Lower `resources` or add nodes to the cluster."
-        )
-    fits = int(cpus // want.cpu)
-    if want.gpu > 0:
-        fits = min(fits, int(gpus // want.gpu))
-    if spec.max_concurrent == "auto":
-        return max(1, fits)
-    return int(spec.max_concurrent)
+def _check_resources(spec: SweepSpec, source: str, shapes: list[NodeShape]) -> int:
+    """How many trials can run at once; refuse a spec no node can ever hold (see resources.py)."""
+    return check_resources(spec, source, shapes)
 
 
 class _AbortStopper(tune.Stopper):
