@@ -1,0 +1,11 @@
+"""Analysis of a sweep after (or while) it runs: tidy DataFrames from MLflow, plots, a report.
+
+Example:
+    >>> from sweeps.analysis import load, plots
+    >>> sweep = load("digits-mlp", storage="./sweep_results")  # doctest: +SKIP
+    >>> plots.learning_curves(sweep).savefig("curves.png")  # doctest: +SKIP
+"""
+
+from sweeps.analysis.loading import SweepData, load
+
+__all__ = ["SweepData", "load"]

@@ -1,0 +1,273 @@
+"""Read a finished (or running) sweep back from MLflow as tidy pandas DataFrames.
+
+MLflow is the single source of truth: the trial table and every learning curve come from
+the sweep's parent run and its child runs, so the same code reads the embedded SQLite
+store (``<storage>/mlflow.db``) and a tracking server. The sweep's own folder
+(``<storage>/<name>/``) only tells where to look (spec, tracking URI, run ids) and holds
+the Optuna study for hyperparameter importance.
+
+Example:
+    >>> from sweeps.analysis import load
+    >>> sweep = load("digits-mlp", storage="./sweep_results")  # doctest: +SKIP
+    >>> sweep.trials[["trial_id", "batch_size", "state", "val_accuracy"]]  # doctest: +SKIP
+    >>> sweep.history.query("trial_id == @sweep.best()['trial_id']")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from sweeps.analysis.mlflow_reader import ParentRun, TrialRun, read_parent, read_trial_runs
+from sweeps.errors import SweepError
+from sweeps.plan.planner import SweepPlan, make_plan, plan_spec
+from sweeps.runner.state import SweepPaths, read_state, sweep_paths
+from sweeps.spec.loading import LoadedSpec, validate_spec
+
+DEFAULT_STORAGE = "./sweep_results"
+#: Params every trial run carries besides its hyperparameters (derived, not sampled).
+DERIVED_PARAMS = ("iterations_per_epoch", "total_iterations", "dataset_size")
+#: Metrics the orchestrator logs next to the trainable's own, all with step = iteration.
+PROGRESS_METRICS = ("epoch", "samples_seen")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class SweepData:
+    """A sweep read back from MLflow.
+
+    Attributes:
+        trials: One row per trial: ``trial_id``, ``run_id``, the sampled hyperparameters,
+            ``iterations_per_epoch``, ``total_iterations``, ``dataset_size``, ``state``
+            (completed | pruned | diverged | failed | running), ``iterations`` (where it
+            stopped), ``rung`` (highest ASHA rung reached, -1 for none), ``node``, the
+            final value of every metric (``value`` is the sweep's metric), ``epoch`` and
+            ``samples_seen`` at the end, and ``budget_fraction`` = iterations / total.
+        history: One row per (trial, iteration): ``trial_id``, ``iteration``, every
+            metric logged at that step, ``epoch`` and ``samples_seen``.
+        hyperparameters: Names of the sampled hyperparameters (the spec's search space).
+    """
+
+    name: str
+    metric: str
+    mode: str
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    trials: pd.DataFrame
+    history: pd.DataFrame
+    hyperparameters: list[str]
+    spec: LoadedSpec | None = None
+    plan: SweepPlan | None = None
+    paths: SweepPaths | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def optuna_url(self) -> str | None:
+        """The persisted Optuna study (study name = sweep name), if the sweep's folder is here."""
+        if self.paths is None or not (self.paths.directory / "optuna.db").exists():
+            return None
+        return self.paths.optuna_url
+
+    def searched(self) -> list[str]:
+        """Hyperparameters that actually vary across trials (a fixed `epochs: 5` does not)."""
+        return [p for p in self.hyperparameters if p in self.trials and self.trials[p].nunique() > 1]
+
+    def best(self) -> pd.Series | None:
+        """The best completed trial; among pruned ones only if none completed.
+
+        Same rule as ``sweep run``: a pruned trial's value was measured at low fidelity.
+        """
+        for states in (("completed",), ("completed", "pruned")):
+            eligible = self.trials[self.trials["state"].isin(states) & self.trials["value"].notna()]
+            if len(eligible):
+                index = eligible["value"].idxmax() if self.mode == "max" else eligible["value"].idxmin()
+                return eligible.loc[index]
+        return None
+
+    def budget(self) -> dict[str, float | None]:
+        """Iterations used against the worst case (every trial run to the end) and the plan."""
+        used = float(self.trials["iterations"].sum())
+        worst = float(self.trials["total_iterations"].sum())
+        return {
+            "iterations_used": used,
+            "iterations_worst_case": worst,
+            "saving_ratio": worst / used if used else None,
+            "planned_worst_case": self.plan.worst_case_iterations if self.plan else None,
+            "planned_expected": self.plan.expected_iterations if self.plan else None,
+        }
+
+
+def load(
+    name_or_uri: str | Path,
+    storage: str | Path | None = None,
+    tracking_uri: str | None = None,
+    *,
+    experiment: str | None = None,
+    progress: Progress | None = None,
+) -> SweepData:
+    """Load a sweep's trials and learning curves from MLflow.
+
+    Args:
+        name_or_uri: A sweep name (looked up under ``storage``), the path of a sweep's
+            folder (``<storage>/<name>``), or ``runs:/<parent_run_id>`` for a sweep known
+            only to a tracking server (then pass ``tracking_uri``).
+        storage: The sweep's storage folder (default ``./sweep_results``).
+        tracking_uri: Where the runs live; default: the spec's ``tracking.uri``, else the
+            embedded ``sqlite:///<storage>/mlflow.db``.
+        experiment: The MLflow experiment; default the spec's ``tracking.experiment``,
+            else the sweep name.
+        progress: Called as ``progress(done, total)`` while trial runs are read.
+    """
+    text = str(name_or_uri)
+    if text.startswith("runs:/"):
+        if not tracking_uri:
+            raise SweepError(
+                f"{text}: a parent run id needs the tracking server that holds it. Pass "
+                "`tracking_uri=...` (CLI: `--tracking-uri`)."
+            )
+        parent = read_parent(tracking_uri, run_id=text.removeprefix("runs:/").strip("/"))
+        return _assemble(parent, tracking_uri, None, None, progress)
+
+    paths = _locate(text, storage)
+    if not paths.exists() and tracking_uri:
+        # Only a tracking server knows this sweep: find its latest parent run by name.
+        parent = read_parent(tracking_uri, experiment=experiment or paths.name, sweep=paths.name)
+        return _assemble(parent, tracking_uri, None, None, progress)
+
+    state = read_state(paths)
+    loaded = validate_spec(state["spec"], Path(state.get("spec_path") or paths.state_file),
+                           tuple(state.get("overrides") or ()))
+    spec = loaded.spec
+    uri = tracking_uri or spec.tracking.uri or paths.embedded_tracking_uri
+    parent = read_parent(
+        uri, experiment=experiment or spec.tracking.experiment or spec.name, sweep=spec.name,
+        run_id=_recorded_parent(paths),
+    )
+    return _assemble(parent, uri, loaded, paths, progress)
+
+
+def _locate(text: str, storage: str | Path | None) -> SweepPaths:
+    folder = Path(text).expanduser()
+    if storage is None and (folder / "sweep.json").exists():
+        return sweep_paths(folder.parent, folder.name)
+    return sweep_paths(storage or DEFAULT_STORAGE, text)
+
+
+def _recorded_parent(paths: SweepPaths) -> str | None:
+    """The parent run id the tracking callback persisted, so an older sweep of the same name is not read."""
+    import json
+
+    runs_file = paths.directory / "mlflow_runs.json"
+    try:
+        recorded = json.loads(runs_file.read_text())
+    except (OSError, ValueError):
+        return None
+    parent = recorded.get("parent") if isinstance(recorded, dict) else None
+    if isinstance(parent, dict):
+        parent = parent.get("run_id")
+    return parent if isinstance(parent, str) else None
+
+
+def _assemble(
+    parent: ParentRun, uri: str, loaded: LoadedSpec | None, paths: SweepPaths | None,
+    progress: Progress | None,
+) -> SweepData:
+    runs = read_trial_runs(uri, parent, progress)
+    metric = loaded.spec.metric if loaded else parent.metric
+    mode = loaded.spec.mode if loaded else parent.mode
+    if metric is None or mode not in ("min", "max"):
+        raise SweepError(
+            f"{uri}: parent run {parent.run_id} of sweep `{parent.name}` does not record the "
+            "sweep's metric and mode, and no sweep folder was given. Load it by name with "
+            "`storage=` pointing at the folder that holds `<name>/sweep.json`."
+        )
+    hyperparameters = (
+        list(loaded.spec.search_space) if loaded
+        else sorted({k for run in runs for k in run.params} - set(DERIVED_PARAMS))
+    )
+    trials = trials_frame(runs, metric, hyperparameters)
+    history = history_frame(runs)
+    data = SweepData(
+        name=parent.name, metric=metric, mode=mode, tracking_uri=uri,
+        experiment_id=parent.experiment_id, parent_run_id=parent.run_id,
+        trials=trials, history=history, hyperparameters=hyperparameters, spec=loaded, paths=paths,
+    )
+    data.plan = _plan(data)
+    return data
+
+
+def trials_frame(runs: list[TrialRun], metric: str, hyperparameters: list[str]) -> pd.DataFrame:
+    """One row per trial, typed (MLflow stores params as strings)."""
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = {"trial_id": run.trial_id, "run_id": run.run_id}
+        row.update({k: _parse(run.params.get(k)) for k in hyperparameters})
+        row.update({k: _parse(run.params.get(k)) for k in DERIVED_PARAMS})
+        last = run.last_step_values()
+        row.update(
+            state=run.state,
+            iterations=run.stopped_at_iteration if run.stopped_at_iteration is not None else last.get("_step", 0),
+            rung=run.rung,
+            node=run.node,
+            value=last.get(metric),
+        )
+        row.update({k: v for k, v in last.items() if k != "_step"})
+        row["start_time"] = pd.to_datetime(run.start_time, unit="ms", utc=True) if run.start_time else pd.NaT
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["iterations"] = frame["iterations"].astype(int)
+    frame["rung"] = frame["rung"].astype(int)
+    frame["budget_fraction"] = frame["iterations"] / frame["total_iterations"]
+    return frame.sort_values("start_time", kind="stable").reset_index(drop=True)
+
+
+def history_frame(runs: list[TrialRun]) -> pd.DataFrame:
+    """One row per (trial, iteration), one column per metric."""
+    rows = [
+        {"trial_id": run.trial_id, "iteration": step, **values}
+        for run in runs for step, values in sorted(run.history.items())
+    ]
+    if not rows:
+        return pd.DataFrame(columns=["trial_id", "iteration", *PROGRESS_METRICS])
+    frame = pd.DataFrame(rows)
+    frame["iteration"] = frame["iteration"].astype(int)
+    if "samples_seen" in frame:
+        frame["samples_seen"] = frame["samples_seen"].round().astype("Int64")
+    return frame.sort_values(["trial_id", "iteration"]).reset_index(drop=True)
+
+
+def _plan(data: SweepData) -> SweepPlan | None:
+    """The plan `sweep plan` printed, to set expectation next to what happened."""
+    if data.spec is None:
+        return None
+    try:
+        return plan_spec(data.spec, reject_impossible=False)[1]
+    except SweepError as exc:
+        # The trainable may not import here (another machine, a moved file); the trial runs
+        # carry its N and iterations per epoch, which is all the plan needs.
+        data.notes.append(f"plan recomputed from MLflow params: the trainable did not resolve ({exc})")
+    if data.trials.empty:
+        return None
+    first = data.trials.iloc[0]
+    size, batch = int(first["dataset_size"]), int(first["batch_size"])
+    drop_last = int(first["iterations_per_epoch"]) * batch < size
+    return make_plan(data.spec.spec, size, drop_last)
+
+
+def _parse(text: str | None) -> Any:
+    """MLflow params are strings; give numbers back their type."""
+    if text is None:
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False, "None": None}.get(text, text)
