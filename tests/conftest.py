@@ -55,9 +55,9 @@ def small_spec(**changes: Any) -> dict[str, Any]:
 def write_spec(tmp_path: Path) -> Callable[..., Path]:
     """Write ``small_spec(**changes)`` (``a__b=v`` sets ``a.b``) under tmp_path; storage there too."""
 
-    def write(name: str = "spec.yaml", **changes: Any) -> Path:
+    def write(filename: str = "spec.yaml", **changes: Any) -> Path:
         spec = small_spec(storage=str(tmp_path / "results"), **changes)
-        path = tmp_path / name
+        path = tmp_path / filename
         path.write_text(yaml.safe_dump(spec, sort_keys=False))
         return path
 

@@ -86,7 +86,7 @@ def plan_spec(loaded: LoadedSpec, *, reject_impossible: bool = True) -> tuple[Re
         raise SpecError(
             f"{loaded.source}: field `search_space.batch_size` allows {too_large}, larger than "
             f"the training set of trainable `{spec.trainable}` (N = {dataset_size}). Remove "
-            f"those values or raise `trainable_args` that set the dataset size."
+            "those values, or enlarge the training set (e.g. through `trainable_args`)."
         )
     return resolved, plan
 

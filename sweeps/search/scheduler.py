@@ -22,5 +22,7 @@ def make_scheduler(spec: SweepSpec, plan: SweepPlan) -> TrialScheduler:
         time_attr=BUDGET_RESULT_KEY[spec.budget_unit],
         grace_period=plan.grace_period,
         reduction_factor=plan.reduction_factor,
-        max_t=plan.max_t,
+        # With `max_t: auto` below the grace period (every config is shorter than the first
+        # rung; the plan warns), Ray would refuse the scheduler; ASHA then stops nothing.
+        max_t=max(plan.max_t, plan.grace_period),
     )

@@ -145,12 +145,17 @@ def _is_union_tag(part: Any) -> bool:
 
 
 def _most_specific(errors: list[Any]) -> list[Any]:
-    """A fixed value that is not a distribution fails every union member; keep one message."""
-    seen: set[str] = set()
-    kept = []
-    for error in errors:
-        location = ".".join(str(p) for p in error["loc"] if not _is_union_tag(p))
-        if location in seen:
+    """Keep one message per field, and only the deepest one.
+
+    A search-space entry is a union of distributions and fixed values, so a bad
+    distribution also fails "should be a valid integer" one level up; that message is
+    noise next to the real one inside the distribution.
+    """
+    locations = [".".join(str(p) for p in e["loc"] if not _is_union_tag(p)) for e in errors]
+    kept, seen = [], set()
+    for error, location in zip(errors, locations):
+        deeper_exists = any(other.startswith(location + ".") for other in locations)
+        if location in seen or deeper_exists:
             continue
         seen.add(location)
         kept.append(error)

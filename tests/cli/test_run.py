@@ -1,0 +1,154 @@
+"""`sweep run` end to end on a real local Ray, and every bad input that needs the trainable or Ray."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from sweeps.cli import main
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_run_prints_a_json_summary_with_the_documented_keys(ray_session, write_spec, capsys) -> None:
+    spec = write_spec()
+    code, out, _ = run_cli(capsys, "run", str(spec), "--json")
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert set(summary) >= {"name", "best", "trials", "iterations_used", "iterations_worst_case", "storage"}
+    assert set(summary["best"]) == {"trial_id", "config", "value", "iterations"}
+    assert set(summary["best"]["config"]) == {"batch_size", "epochs", "learning_rate"}
+    trials = summary["trials"]
+    assert trials["completed"] + trials["pruned"] + trials["failed"] + trials["diverged"] == 6
+    assert 0 < summary["iterations_used"] <= summary["iterations_worst_case"]
+    assert (Path(summary["storage"]) / "optuna.db").exists()
+
+
+def test_run_prints_best_trial_and_asha_saving(ray_session, write_spec, capsys) -> None:
+    spec = write_spec(name="human")
+    code, out, _ = run_cli(capsys, "run", str(spec))
+    assert code == 0
+    assert "Best trial" in out and "val_accuracy" in out
+    assert "Iterations:" in out and "ASHA saved" in out
+    assert "Results:" in out
+
+
+def test_set_overrides_reach_the_sweep(ray_session, write_spec, capsys) -> None:
+    spec = write_spec(name="overridden")
+    code, out, _ = run_cli(capsys, "run", str(spec), "--set", "num_samples=2", "--set", "search_space.epochs=1", "--json")
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert sum(summary["trials"].values()) == 2
+    assert summary["best"]["config"]["epochs"] == 1
+
+
+def test_a_short_trial_never_misses_its_final_report(ray_session, write_spec, capsys) -> None:
+    """Batch size 256, 1 epoch, N = 1,500: 6 iterations, far below the first rung at 20."""
+    spec = write_spec(
+        name="short",
+        trainable="synthetic_mlp",
+        trainable_args={"n_samples": 1500},
+        num_samples=2,
+        search_space={"batch_size": 256, "epochs": 1,
+                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
+        scheduler={"type": "asha", "grace_period": 20, "reduction_factor": 3},
+    )
+    code, out, _ = run_cli(capsys, "run", str(spec), "--json")
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["trials"]["completed"] == 2
+    assert summary["best"]["iterations"] == 6
+
+
+def test_optuna_study_holds_pruned_and_complete_states(ray_session, write_spec, capsys) -> None:
+    spec = write_spec(name="truth", num_samples=10,
+                      search_space={"batch_size": 16, "epochs": {"type": "int", "low": 1, "high": 3},
+                                    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}},
+                      scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 3})
+    code, out, _ = run_cli(capsys, "run", str(spec), "--json")
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    storage = Path(summary["storage"])
+    study = optuna.load_study(study_name="truth", storage=f"sqlite:///{storage / 'optuna.db'}")
+    states = [t.state for t in study.trials]
+    assert len(states) == 10
+    assert optuna.trial.TrialState.PRUNED in states and optuna.trial.TrialState.COMPLETE in states
+    ipe = 90  # ceil(1438 / 16)
+    for trial in study.trials:
+        total = trial.params["epochs"] * ipe if "epochs" in trial.params else None
+        steps = sorted(trial.intermediate_values)
+        assert steps, "intermediate values are keyed by iteration"
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert steps[-1] == total and trial.value is not None
+        elif trial.state == optuna.trial.TrialState.PRUNED:
+            # Optuna itself records a pruned trial's last intermediate value as its value.
+            assert steps[-1] < total
+            assert trial.value in (None, trial.intermediate_values[steps[-1]])
+    assert summary["trials"]["pruned"] == states.count(optuna.trial.TrialState.PRUNED)
+
+
+def test_unknown_trainable_is_exit_2(write_spec, capsys) -> None:
+    code, _, err = run_cli(capsys, "run", str(write_spec(trainable="no_such_thing")))
+    assert code == 2
+    assert "field `trainable`" in err and "no_such_thing" in err and "Traceback" not in err
+
+
+def test_unimportable_module_path_is_exit_2(write_spec, capsys) -> None:
+    code, _, err = run_cli(capsys, "run", str(write_spec(trainable="nowhere.module:train")))
+    assert code == 2 and "cannot be imported" in err
+
+
+def test_missing_trainable_file_is_exit_2(write_spec, capsys) -> None:
+    code, _, err = run_cli(capsys, "run", str(write_spec(trainable="missing.py:train")))
+    assert code == 2 and "does not exist" in err
+
+
+def test_batch_size_larger_than_training_set_is_exit_2(write_spec, capsys) -> None:
+    spec = write_spec(search_space={"batch_size": {"type": "categorical", "values": [64, 4096]}, "epochs": 1,
+                                    "learning_rate": 0.01})
+    code, _, err = run_cli(capsys, "run", str(spec))
+    assert code == 2
+    assert "search_space.batch_size" in err and "4096" in err and "N = 1438" in err
+
+
+def test_resources_beyond_the_cluster_are_exit_2(ray_session, write_spec, capsys) -> None:
+    code, _, err = run_cli(capsys, "run", str(write_spec(name="greedy", resources={"cpu": 64, "gpu": 0})))
+    assert code == 2
+    assert "field `resources`" in err and "cpu=64" in err
+
+
+def test_trainable_that_never_reports_the_metric_is_exit_2(ray_session, write_spec, tmp_path, capsys) -> None:
+    (tmp_path / "silent.py").write_text(
+        "from sweeps import trainable\n\n"
+        "@trainable(dataset_size=1000)\n"
+        "def train(config, ctx):\n"
+        "    for i in range(1, ctx.shape.total_iterations + 1):\n"
+        "        if ctx.should_report(i):\n"
+        "            ctx.report(iteration=i, loss=1.0 / i)\n"
+    )
+    spec = write_spec(name="silent", trainable="silent.py:train", num_samples=2, failure={"max_retries": 0})
+    code, _, err = run_cli(capsys, "run", str(spec))
+    assert code == 2
+    assert "`val_accuracy`" in err and "['loss']" in err and "Traceback" not in err
+
+
+def test_cli_process_prints_no_traceback_and_exits_2(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: x\nmode: sideways\n")
+    process = subprocess.run(
+        [sys.executable, "-m", "sweeps", "run", str(spec)], capture_output=True, text=True, cwd=REPO
+    )
+    assert process.returncode == 2
+    assert "Traceback" not in process.stderr and str(spec) in process.stderr
