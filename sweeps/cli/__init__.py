@@ -11,6 +11,7 @@ from sweeps.cli import plan as _plan  # noqa: F401 - registers `sweep plan`
 from sweeps.cli import report as _report  # noqa: F401 - registers `sweep report`
 from sweeps.cli import run as _run  # noqa: F401 - registers `sweep run`
 from sweeps.cli import trainables as _trainables  # noqa: F401 - registers `sweep trainables`
+from sweeps.cli import ui as _ui  # noqa: F401 - registers `sweep ui`
 from sweeps.cli.app import app
 from sweeps.errors import SweepError
 

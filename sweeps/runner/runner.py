@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -66,17 +67,27 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
     spec = loaded.spec
     resolved, plan = plan_spec(loaded)
     paths = sweep_paths(spec.storage, spec.name)
+    if spec.tracking.enabled:
+        # An unreachable tracking server is an error before anything starts (exit 2).
+        from sweeps.tracking.preflight import preflight
+
+        preflight(spec, paths, loaded.source)
     _claim_sweep_directory(paths, loaded, options)
 
     started = time.monotonic()
     started_ray = _start_ray(options.address)
+    tracker = None
     try:
+        if spec.tracking.enabled:
+            from sweeps.tracking.session import start_tracking
+
+            tracker = start_tracking(loaded, plan, paths)  # the parent run, before any trial
         concurrency = _check_resources(spec, loaded.source, cluster_shapes())
         _configure_tune_environment(concurrency)
         ledger = TrialLedger(metric=spec.metric, mode=spec.mode)
         stopper = _AbortStopper(ledger, spec)
         view = _live_view(ledger, spec, options)
-        callbacks = [ledger, *([view] if view else []), *options.callbacks]
+        callbacks = [ledger, *([tracker] if tracker else []), *([view] if view else []), *options.callbacks]
         tuner = _make_tuner(spec, plan, resolved, paths, concurrency, callbacks, stopper)
         with view or nullcontext():
             tuner.fit()
@@ -84,7 +95,16 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
     finally:
         if started_ray:
             ray.shutdown()
-    summary = _summarize(spec, ledger, paths, time.monotonic() - started, aborted)
+        if tracker is not None and sys.exc_info()[0] is not None:
+            # The sweep ended by an exception: no MLflow run may stay RUNNING.
+            tracker.close(interrupted=isinstance(sys.exc_info()[1], KeyboardInterrupt))
+    try:
+        summary = _summarize(spec, ledger, paths, time.monotonic() - started, aborted)
+        if tracker is not None:
+            tracker.finish(summary)
+    finally:
+        if tracker is not None:
+            tracker.close()  # flushes the writer; a no-op for runs finish() ended
     update_state(paths, state="aborted" if aborted else "finished", summary=summary.to_json(),
                  finished_at=_now())
     if aborted and aborted.startswith("metric"):

@@ -1,0 +1,110 @@
+"""``sweep ui``: open the MLflow UI on the embedded store of a storage folder.
+
+Sweeps that set no ``tracking.uri`` log into ``<storage>/mlflow.db`` (artifacts in
+``<storage>/mlartifacts``); no server runs while they do. This command starts
+``mlflow ui`` on 127.0.0.1 against that store, prints the address once it answers, and
+runs until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from sweeps.cli.app import DEFAULT_STORAGE, app
+from sweeps.errors import SweepError
+from sweeps.runner.state import sweep_paths
+
+HOST = "127.0.0.1"
+#: Seconds to wait for the UI to answer before declaring that it did not start.
+STARTUP_TIMEOUT = 120.0
+
+
+@app.command("ui")
+def ui_command(
+    storage: Optional[str] = typer.Option(None, "--storage", help="The sweeps' storage folder."),
+    port: int = typer.Option(5000, "--port", help="Port on 127.0.0.1 (0 = any free port)."),
+) -> None:
+    """Open the MLflow UI on the sweeps of a storage folder (Ctrl-C stops it)."""
+    folder = storage or DEFAULT_STORAGE
+    paths = sweep_paths(folder, "_")
+    database = paths.storage / "mlflow.db"
+    if not database.is_file():
+        raise SweepError(
+            f"--storage {folder}: there is no MLflow store at {database}. Run a sweep with this "
+            "storage first (`sweep run SPEC.yaml --storage ...`), or pass the storage folder "
+            "your sweeps used. Sweeps that set `tracking.uri` log to that server instead: "
+            "open its address in a browser."
+        )
+    port = _free_port() if port == 0 else _check_port(port)
+    process = subprocess.Popen(ui_command_line(paths.storage, port))
+    address = f"http://{HOST}:{port}"
+    try:
+        _wait_until_answering(process, address)
+        print(f"MLflow UI for {paths.storage}: {address}  (Ctrl-C stops it)", flush=True)
+        process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def ui_command_line(storage: Path, port: int) -> list[str]:
+    """The ``mlflow ui`` command for the embedded store under ``storage``."""
+    paths = sweep_paths(storage, "_")
+    return [
+        sys.executable, "-m", "mlflow", "ui",
+        "--backend-store-uri", paths.embedded_tracking_uri,
+        "--default-artifact-root", paths.embedded_artifact_root,
+        "--host", HOST, "--port", str(port),
+    ]
+
+
+def _wait_until_answering(process: subprocess.Popen[bytes], address: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SweepError(
+                f"`mlflow ui` exited with code {process.returncode} before answering at {address}; "
+                "its output above says why."
+            )
+        try:
+            with urllib.request.urlopen(f"{address}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise SweepError(f"`mlflow ui` did not answer at {address} within {STARTUP_TIMEOUT:.0f} s.")
+
+
+def _check_port(port: int) -> int:
+    if not 0 < port < 65536:
+        raise SweepError(f"--port is {port}, but must be between 1 and 65535 (or 0 for any free port).")
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise SweepError(
+                f"--port is {port}, but {HOST}:{port} is in use (another MLflow UI?). Choose "
+                "another port with `--port`, or `--port 0` for any free one."
+            ) from None
+    return port
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])

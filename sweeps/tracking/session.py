@@ -1,0 +1,101 @@
+"""Opening a sweep's MLflow record: experiment, parent run, writer and callback.
+
+The parent run is created synchronously, before Ray starts: if MLflow cannot take it,
+the user learns so at once (:class:`~sweeps.errors.TrackingError`, exit code 2) and no
+trial runs. Everything after that goes through the background writer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from sweeps.errors import TrackingError
+from sweeps.plan.planner import SweepPlan
+from sweeps.runner.state import SweepPaths
+from sweeps.spec.loading import LoadedSpec
+from sweeps.tracking.callback import PARENT, MlflowTracker
+from sweeps.tracking.preflight import experiment_name, open_experiment, tracking_uri
+from sweeps.tracking.runs import RunsFile
+from sweeps.tracking.writer import TrackingWriter
+
+
+def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, **writer_options: Any) -> MlflowTracker:
+    """Create (or, for a resumed sweep, reopen) the parent run and return the callback.
+
+    Example::
+
+        tracker = start_tracking(loaded, plan, paths)
+        try:
+            ...  # tune.Tuner(..., run_config=RunConfig(callbacks=[tracker])).fit()
+            tracker.finish(summary)
+        finally:
+            tracker.close()
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    spec = loaded.spec
+    uri = tracking_uri(spec, paths)
+    client = MlflowClient(uri)
+    experiment_id = open_experiment(client, spec, paths, loaded.source)
+    runs = RunsFile.load(paths.directory, uri)
+    runs.experiment_id = experiment_id
+    try:
+        if runs.parent is None:
+            parent = client.create_run(experiment_id, run_name=spec.name, tags={
+                "sweep.name": spec.name,
+                "sweep.role": "parent",
+                "sweep.state": "running",
+            })
+            runs.record(PARENT, parent.info.run_id)
+        else:
+            client.update_run(runs.parent, status="RUNNING")
+            runs.save()
+    except MlflowException as exc:
+        raise TrackingError(
+            f"{loaded.source}: MLflow at `tracking.uri` {uri!r} refused the sweep's parent run in "
+            f"experiment {experiment_name(spec)!r} ({str(exc).splitlines()[0][:400]}). Check the "
+            "server and its permissions. No trial was started."
+        ) from None
+
+    writer = TrackingWriter(uri, known_runs={PARENT: runs.parent, **runs.trials},  # type: ignore[dict-item]
+                            on_run_created=runs.record, **writer_options).start()
+    tracker = MlflowTracker(
+        writer, experiment_id, sweep_name=spec.name, metric=spec.metric, mode=spec.mode,
+        dataset_size=plan.dataset_size, drop_last=plan.drop_last, milestones=plan.milestones(),
+        budget_unit=spec.budget_unit, log_model=spec.tracking.log_model,
+        indices=runs.indices, on_index=runs.note_index,
+    )
+    writer.log(PARENT, params=sweep_params(loaded, plan))
+    if loaded.path.is_file():
+        writer.log_artifact(PARENT, str(loaded.path), "spec")
+    # The file as given plus any --set overrides: exactly what this sweep ran.
+    writer.log_text(PARENT, yaml.safe_dump(loaded.raw, sort_keys=False), "spec/effective_spec.yaml")
+    return tracker
+
+
+def sweep_params(loaded: LoadedSpec, plan: SweepPlan) -> dict[str, Any]:
+    """The parent run's params: what was searched, how, and with which seed."""
+    spec = loaded.spec
+    params: dict[str, Any] = {
+        "trainable": spec.trainable,
+        "metric": spec.metric,
+        "mode": spec.mode,
+        "num_samples": spec.num_samples,
+        "max_concurrent": spec.max_concurrent,
+        "seed": spec.seed,
+        "sampler": spec.sampler.type,
+        "scheduler": plan.scheduler,
+        "scheduler.budget": spec.budget_unit,
+        "dataset_size": plan.dataset_size,
+        "search_space": ", ".join(spec.search_space),
+    }
+    if plan.scheduler == "asha":
+        params.update({
+            "scheduler.grace_period": plan.grace_period,
+            "scheduler.reduction_factor": plan.reduction_factor,
+            "scheduler.max_t": plan.max_t,
+        })
+    return params
