@@ -1,0 +1,74 @@
+"""`sweep plan`: the budget before any trial, without Ray, in under 3 seconds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sweeps.cli import main
+from tests.conftest import EXAMPLES, REPO
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_plan_prints_the_tables_for_every_example(example: Path) -> None:
+    started = time.monotonic()
+    process = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from sweeps.cli import main; code = main(['plan', sys.argv[1]]); "
+         "assert 'ray' not in sys.modules, 'plan must not start or even import Ray'; sys.exit(code)",
+         str(example)],
+        capture_output=True, text=True, cwd=REPO, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    elapsed = time.monotonic() - started
+    assert process.returncode == 0, process.stderr
+    out = process.stdout
+    assert "training set N =" in out
+    assert "iterations/epoch" in out and "samples/iteration" in out
+    assert "ASHA rungs" in out and "expected trials" in out
+    assert "worst case" in out and "expected under ASHA" in out
+    assert elapsed < 3, f"sweep plan took {elapsed:.1f} s"
+
+
+def test_plan_json_for_the_synthetic_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(EXAMPLES / "synthetic_mlp.yaml"), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["dataset_size"] == 10_000 and plan["drop_last"] is False
+    assert plan["budget_unit"] == "samples"
+    rows = {row["batch_size"]: row for row in plan["batch_sizes"]}
+    assert rows[100]["iterations_per_epoch"] == 100 and rows[100]["max_total_iterations"] == 500
+    first = plan["rungs"][0]
+    assert first["milestone"] == 10_000
+    assert first["milestone_iterations_by_batch_size"] == {"50": 200, "100": 100, "200": 50, "500": 20}
+    assert plan["expected_iterations"] < plan["worst_case_iterations"]
+
+
+def test_plan_set_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(EXAMPLES / "digits_mlp.yaml"), "--set", "scheduler.grace_period=6", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["rungs"][0]["milestone"] == 6
+    assert not any("ASHA can never stop" in w for w in plan["warnings"])
+
+
+def test_plan_warns_instead_of_failing_on_oversized_batches(write_spec, capsys) -> None:
+    spec = write_spec(search_space={"batch_size": {"type": "categorical", "values": [64, 4096]}, "epochs": 2,
+                                    "learning_rate": 0.01})
+    assert main(["plan", str(spec), "--json"]) == 0
+    assert any("4096" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+
+
+def test_plan_bad_spec_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("name: x\ntrainable: digits_mlp\nmetric: a\nmode: max\nnum_samples: 0\nsearch_space: {}\n")
+    assert main(["plan", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "num_samples" in err and str(spec) in err
+
+
+def test_plan_unknown_trainable_is_exit_2(write_spec, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(write_spec(trainable="nope"))]) == 2
+    assert "field `trainable`" in capsys.readouterr().err
