@@ -30,6 +30,18 @@ def plan_command(
     print_plan(plan, loaded.spec.name)
 
 
+#: How the budget unit changes which batch sizes ASHA favours (printed with the plan).
+UNIT_EXPLANATIONS = {
+    "iterations": "Counting iterations, every rung comes after the same number of optimizer steps, so "
+    "a large batch has seen more samples by then and tends to look better: ASHA favours large batches.",
+    "samples": "Counting samples, every rung comes after the same amount of data, so a small batch has "
+    "taken more optimizer steps by then: ASHA compares data efficiency, the fair unit when batch size "
+    "is searched.",
+    "epochs": "Counting epochs, every rung comes after the same number of passes over the data: like "
+    "samples, but fractional epochs are easier to read; small batches take more steps per rung.",
+}
+
+
 def print_plan(plan: SweepPlan, name: str) -> None:
     console = Console()
     console.print(
@@ -62,6 +74,7 @@ def print_plan(plan: SweepPlan, name: str) -> None:
             )
             rungs.add_row(f"{rung.milestone:g}", by_batch, f"{rung.expected_trials:.1f}")
         console.print(rungs)
+        console.print(UNIT_EXPLANATIONS[plan.budget_unit])
     else:
         console.print("No early stopping (scheduler: none): every trial runs to completion.")
     console.print(
