@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from sweeps.analysis.mlflow_reader import ParentRun, TrialRun, read_parent, read_trial_runs
-from sweeps.errors import SweepError
+from sweeps.analysis.mlflow_reader import ParentRun, TrialRun, read_parent, read_trial_runs, spec_from_parent
+from sweeps.errors import SweepError, TrackingError
 from sweeps.plan.planner import SweepPlan, make_plan, plan_spec
 from sweeps.runner.state import SweepPaths, read_state, sweep_paths
 from sweeps.spec.loading import LoadedSpec, validate_spec
@@ -43,7 +43,7 @@ class SweepData:
     Attributes:
         trials: One row per trial: ``trial_id``, ``run_id``, the sampled hyperparameters,
             ``iterations_per_epoch``, ``total_iterations``, ``dataset_size``, ``state``
-            (completed | pruned | diverged | failed | running), ``iterations`` (where it
+            (completed | pruned | diverged | failed, or interrupted / running), ``iterations`` (where it
             stopped), ``rung`` (highest ASHA rung reached, -1 for none), ``node``, the
             final value of every metric (``value`` is the sweep's metric), ``epoch`` and
             ``samples_seen`` at the end, and ``budget_fraction`` = iterations / total.
@@ -88,6 +88,13 @@ class SweepData:
                 index = eligible["value"].idxmax() if self.mode == "max" else eligible["value"].idxmin()
                 return eligible.loc[index]
         return None
+
+    def best_config(self) -> dict[str, Any]:
+        """The best trial's hyperparameters as plain Python values (ready for a spec or JSON)."""
+        best = self.best()
+        if best is None:
+            return {}
+        return {k: _plain(best[k]) for k in self.hyperparameters if k in best}
 
     def budget(self) -> dict[str, float | None]:
         """Iterations used against the worst case (every trial run to the end) and the plan."""
@@ -143,10 +150,11 @@ def load(
     loaded = validate_spec(state["spec"], Path(state.get("spec_path") or paths.state_file),
                            tuple(state.get("overrides") or ()))
     spec = loaded.spec
-    uri = tracking_uri or spec.tracking.uri or paths.embedded_tracking_uri
+    recorded_uri, recorded_parent = _recorded_runs(paths)
+    uri = tracking_uri or recorded_uri or spec.tracking.uri or paths.embedded_tracking_uri
     parent = read_parent(
         uri, experiment=experiment or spec.tracking.experiment or spec.name, sweep=spec.name,
-        run_id=_recorded_parent(paths),
+        run_id=recorded_parent if uri == recorded_uri else None,
     )
     return _assemble(parent, uri, loaded, paths, progress)
 
@@ -158,19 +166,22 @@ def _locate(text: str, storage: str | Path | None) -> SweepPaths:
     return sweep_paths(storage or DEFAULT_STORAGE, text)
 
 
-def _recorded_parent(paths: SweepPaths) -> str | None:
-    """The parent run id the tracking callback persisted, so an older sweep of the same name is not read."""
+def _recorded_runs(paths: SweepPaths) -> tuple[str | None, str | None]:
+    """The tracking URI and parent run id the tracking callback persisted in ``mlflow_runs.json``.
+
+    Reading the recorded parent (rather than the latest parent of that name) keeps an
+    older sweep of the same name, or a later one, from being read by mistake.
+    """
     import json
 
-    runs_file = paths.directory / "mlflow_runs.json"
     try:
-        recorded = json.loads(runs_file.read_text())
+        recorded = json.loads((paths.directory / "mlflow_runs.json").read_text())
     except (OSError, ValueError):
-        return None
-    parent = recorded.get("parent") if isinstance(recorded, dict) else None
-    if isinstance(parent, dict):
-        parent = parent.get("run_id")
-    return parent if isinstance(parent, str) else None
+        return None, None
+    if not isinstance(recorded, dict):
+        return None, None
+    uri, parent = recorded.get("tracking_uri"), recorded.get("parent")
+    return (uri if isinstance(uri, str) else None), (parent if isinstance(parent, str) else None)
 
 
 def _assemble(
@@ -178,6 +189,13 @@ def _assemble(
     progress: Progress | None,
 ) -> SweepData:
     runs = read_trial_runs(uri, parent, progress)
+    if not runs:
+        raise TrackingError(
+            f"{uri}: the parent run {parent.run_id} of sweep `{parent.name}` has no trial runs yet. "
+            "Wait for the first trial to start, or check that this is the sweep you meant."
+        )
+    if loaded is None:
+        loaded = spec_from_parent(uri, parent)
     metric = loaded.spec.metric if loaded else parent.metric
     mode = loaded.spec.mode if loaded else parent.mode
     if metric is None or mode not in ("min", "max"):
@@ -188,7 +206,7 @@ def _assemble(
         )
     hyperparameters = (
         list(loaded.spec.search_space) if loaded
-        else sorted({k for run in runs for k in run.params} - set(DERIVED_PARAMS))
+        else parent.search_space or sorted({k for run in runs for k in run.params} - set(DERIVED_PARAMS))
     )
     trials = trials_frame(runs, metric, hyperparameters)
     history = history_frame(runs)
@@ -271,3 +289,8 @@ def _parse(text: str | None) -> Any:
         except ValueError:
             pass
     return {"True": True, "False": False, "None": None}.get(text, text)
+
+
+def _plain(value: Any) -> Any:
+    # numpy scalars (np.int64, np.float64) print and serialise badly; give back Python ones.
+    return value.item() if hasattr(value, "item") else value

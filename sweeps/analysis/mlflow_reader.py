@@ -26,6 +26,7 @@ class ParentRun:
     name: str
     metric: str | None
     mode: str | None
+    search_space: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -124,7 +125,33 @@ def read_parent(
         name=tags.get("sweep.name") or sweep or run.info.run_name,
         metric=params.get("metric") or tags.get("sweep.metric"),
         mode=params.get("mode") or tags.get("sweep.mode"),
+        search_space=[p.strip() for p in params.get("search_space", "").split(",") if p.strip()],
     )
+
+
+#: Where the tracking callback stores the spec as run (file plus ``--set`` overrides).
+EFFECTIVE_SPEC_ARTIFACT = "spec/effective_spec.yaml"
+
+
+def spec_from_parent(uri: str, parent: ParentRun) -> Any:
+    """The sweep's spec from its parent run's artifact, or None if it cannot be read.
+
+    Only the plan (rung milestones, expected survivors) and the parameter scales depend
+    on it, so a sweep whose artifact is missing still loads.
+    """
+    import tempfile
+
+    import yaml
+
+    from sweeps.spec.loading import validate_spec
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="sweeps-spec-") as folder:
+            local = client(uri).download_artifacts(parent.run_id, EFFECTIVE_SPEC_ARTIFACT, folder)
+            raw = yaml.safe_load(Path(local).read_text())
+        return validate_spec(raw, Path(f"{uri} run {parent.run_id} {EFFECTIVE_SPEC_ARTIFACT}"))
+    except Exception:  # noqa: BLE001 - a missing or unreadable spec only costs the plan
+        return None
 
 
 def read_trial_runs(

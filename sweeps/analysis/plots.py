@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,14 @@ from sweeps.spec.models import CategoricalParam, FloatParam, IntParam
 
 #: How strongly trials that did not run to the end are drawn (they still tell a story).
 FADED = 0.3
-STOPPED_STATES = ("pruned", "diverged", "failed")
+STOPPED_STATES = ("pruned", "diverged", "failed", "interrupted")
+
+
+def to_png(figure: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (for ``IPython.display.Image`` or an HTML report)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
 
 
 def batch_size_colours(data: SweepData) -> dict[Any, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Optional
 
@@ -74,3 +75,8 @@ def print_summary(summary: object, metric: str) -> None:
             f"ASHA saved {worst - used:,} ({worst / max(used, 1):.1f}× fewer)."
         )
     console.print(f"Results: {summary.storage}")
+    # Point to the two ways of looking at the results: the sweep-level report and the
+    # run-by-run MLflow UI (both read the storage folder that holds `<name>/`).
+    storage = shlex.quote(str(Path(summary.storage).parent))
+    console.print(f"Report:  sweep report {summary.name} --storage {storage}  (plots, best trials, budget as HTML)")
+    console.print(f"MLflow:  sweep ui --storage {storage}  (every trial's runs and curves)")
