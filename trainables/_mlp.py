@@ -37,7 +37,9 @@ def train_classifier(
     torch.set_num_threads(ctx.num_threads)
     torch.manual_seed(ctx.seed)
     x_train, y_train, x_val, y_val = data
-    hidden_sizes = [int(config["hidden_size"])] * len(args.get("hidden_sizes", [64])) if "hidden_size" in config else list(args.get("hidden_sizes", [64]))
+    hidden_sizes = list(args.get("hidden_sizes", [64]))
+    if "hidden_size" in config:  # a searched width applies to every hidden layer
+        hidden_sizes = [int(config["hidden_size"])] * len(hidden_sizes)
     model = make_mlp(x_train.shape[1], int(y_train.max()) + 1, hidden_sizes, float(config.get("dropout", 0.0)))
     optimizer = torch.optim.Adam(
         model.parameters(),
