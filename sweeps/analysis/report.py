@@ -34,7 +34,9 @@ table { border-collapse: collapse; margin: 0.6rem 0 1.4rem; font-size: 0.92rem; 
 th, td { border: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
 tr.best td { background: #fff7d6; font-weight: 600; }
-figure { margin: 1.2rem 0 2rem; } figure img { max-width: 100%; border: 1px solid #eee; }
+.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 1rem 2rem; }
+.plots figure.wide { grid-column: 1 / -1; }
+figure { margin: 0.6rem 0 1.2rem; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.92rem; max-width: 900px; }
 .note { color: #8a5a00; } code, pre { background: #f6f6f6; padding: 0.1rem 0.3rem; }
 pre { padding: 0.6rem; overflow-x: auto; }
@@ -104,10 +106,11 @@ def render_html(data: SweepData, figures: list[tuple[str, str, str | None]]) -> 
         _best_config(data),
         "<h2>Budget: plan against actual</h2>", _table(budget_table(data), table_id="budget"),
         _iterations_note(data),
-        "<h2>Plots</h2>",
+        "<h2>Plots</h2>", '<div class="plots">',
     ]
     for file, title, note in figures:
-        parts.append(f"<figure><h3>{_e(title)}</h3>")
+        wide = ' class="wide"' if file == "learning_curves.png" else ""
+        parts.append(f"<figure{wide}><h3>{_e(title)}</h3>")
         if note:
             parts.append(f'<p class="note">Not available: {_e(note)}</p>')
         else:
@@ -115,6 +118,7 @@ def render_html(data: SweepData, figures: list[tuple[str, str, str | None]]) -> 
             parts.append(f'<img src="{_e(file)}" alt="{_e(title)}"><figcaption>{_e(caption)}</figcaption>')
         parts.append("</figure>")
     parts += [
+        "</div>",
         "<h2>All trials</h2>", _table(all_trials(data), table_id="all-trials"),
         "<p>Every run, with its full metric history, is in MLflow: <code>sweep ui</code> opens it.</p>",
         *(f'<p class="note">{_e(note)}</p>' for note in data.notes),
