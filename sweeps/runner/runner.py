@@ -187,6 +187,16 @@ def _check_resources(spec: SweepSpec, source: str, shapes: list[NodeShape]) -> i
     return check_resources(spec, source, shapes)
 
 
+class _SilentReporter(tune.ProgressReporter):
+    """Tune's progress reporter that never reports (the live view and MLflow do)."""
+
+    def should_report(self, trials: list[Any], done: bool = False) -> bool:
+        return False
+
+    def report(self, trials: list[Any], done: bool, *sys_info: Any) -> None:
+        pass
+
+
 class _AbortStopper(tune.Stopper):
     """Stops the whole sweep when a trial proves the spec wrong, or too many trials fail."""
 
@@ -273,6 +283,9 @@ def _make_tuner(
             stop=stopper,
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries),
             verbose=0,
+            # In Jupyter, Tune's default reporter clears the cell's output (our live view
+            # included) and draws its own table; our live view is the only progress shown.
+            progress_reporter=_SilentReporter(),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         ),
     )
