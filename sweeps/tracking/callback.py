@@ -141,12 +141,20 @@ class MlflowTracker(Callback):
         run = self.trials.get(trial.trial_id)
         if run is None or "iteration" not in result:
             return
-        run.last_result = result
         node = result.get("node_id")
         tags = {}
         if node and node != run.node:
             run.node = tags["sweep.node"] = node
-        self.writer.log(trial.trial_id, metrics=trial_metrics(result), step=int(result["iteration"]), tags=tags)
+        step = int(result["iteration"])
+        if run.last_result is not None and step <= int(run.last_result["iteration"]):
+            # A trial retried after its worker died resumes from its last checkpoint and
+            # repeats the reports between that checkpoint and the failure (the same values:
+            # same seed, same batches). Each step is logged once; only the node moves.
+            if tags:
+                self.writer.log(trial.trial_id, tags=tags)
+            return
+        run.last_result = result
+        self.writer.log(trial.trial_id, metrics=trial_metrics(result), step=step, tags=tags)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         run = self.trials.get(trial.trial_id)
