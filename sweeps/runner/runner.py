@@ -78,11 +78,12 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
     started_ray = _start_ray(options.address)
     tracker = None
     try:
+        # Before the parent run exists: a spec no node can hold leaves nothing in MLflow.
+        concurrency = _check_resources(spec, loaded.source, cluster_shapes())
         if spec.tracking.enabled:
             from sweeps.tracking.session import start_tracking
 
             tracker = start_tracking(loaded, plan, paths)  # the parent run, before any trial
-        concurrency = _check_resources(spec, loaded.source, cluster_shapes())
         _configure_tune_environment(concurrency)
         ledger = TrialLedger(metric=spec.metric, mode=spec.mode)
         stopper = _AbortStopper(ledger, spec)
