@@ -34,3 +34,12 @@ class StateError(SweepError):
 
 class TrackingError(SweepError):
     """The MLflow tracking store cannot be reached or written."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """The user stopped the sweep at once (Ctrl-C twice); the message says how to resume.
+
+    A ``KeyboardInterrupt``, not a ``SweepError``: nothing was wrong with the input, and
+    code that cleans up on Ctrl-C (closing MLflow runs as KILLED) must still see it. The
+    CLI prints the message and exits with 130.
+    """

@@ -7,6 +7,7 @@ import sys
 import click
 from rich.console import Console
 
+from sweeps.cli import lifecycle as _lifecycle  # noqa: F401 - registers resume, stop, list, status, best
 from sweeps.cli import plan as _plan  # noqa: F401 - registers `sweep plan`
 from sweeps.cli import report as _report  # noqa: F401 - registers `sweep report`
 from sweeps.cli import run as _run  # noqa: F401 - registers `sweep run`
@@ -20,10 +21,16 @@ USAGE_ERROR_EXIT = 2
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode, click returns (not raises) the code of `typer.Exit(code)`.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            return code
     except SweepError as exc:
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         return USAGE_ERROR_EXIT
+    except KeyboardInterrupt as exc:  # Ctrl-C twice (SweepInterrupted says how to resume)
+        Console(stderr=True, soft_wrap=True).print(str(exc) or "interrupted", highlight=False, markup=False)
+        return 130
     except click.exceptions.Abort:
         return 130
     except click.ClickException as exc:

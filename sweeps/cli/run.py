@@ -32,6 +32,7 @@ def run_command(
     storage: Optional[str] = typer.Option(None, "--storage", help="Override the storage folder."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing sweep of this name."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the sweep of this name if it exists (see `sweep resume`)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on the last line."),
 ) -> None:
     """Run a sweep: Optuna samples, ASHA stops weak trials by iterations, Ray Tune schedules."""
@@ -41,11 +42,18 @@ def run_command(
     if tracking_uri:
         overrides.append(f"tracking.uri={tracking_uri}")
     loaded = load_spec(spec, overrides)
+    if resume:
+        from sweeps.cli.lifecycle import resume_existing
+
+        if resume_existing(loaded, overwrite, address, as_json):
+            return
     summary = run_sweep(loaded, RunOptions(address=address, live=not as_json, overwrite=overwrite))
     if as_json:
         print(json.dumps(summary.to_json(), default=str))
-        return
-    print_summary(summary, loaded.spec.metric)
+    else:
+        print_summary(summary, loaded.spec.metric)
+    if summary.stopped:  # Ctrl-C or `sweep stop`: not finished, and resumable
+        raise typer.Exit(130)
 
 
 def print_summary(summary: object, metric: str) -> None:
@@ -55,12 +63,19 @@ def print_summary(summary: object, metric: str) -> None:
     console = Console()
     trials = summary.trials
     console.print(
-        f"\n[bold]Sweep {summary.name}[/] finished in {summary.wall_seconds:.1f} s: "
+        f"\n[bold]Sweep {summary.name}[/] {'stopped' if summary.stopped else 'finished'} after {summary.wall_seconds:.1f} s: "
         f"{trials['completed']} completed, {trials['pruned']} pruned, "
         f"{trials['diverged']} diverged, {trials['failed']} failed."
     )
     if summary.aborted:
         console.print(f"[bold red]Aborted:[/] {summary.aborted}")
+    if summary.stopped:
+        from sweeps.runner.state import sweep_paths
+        from sweeps.runner.stopping import resume_command
+
+        paths = sweep_paths(Path(summary.storage).parent, summary.name)
+        console.print(f"[bold yellow]Stopped[/] ({summary.stopped}); the counts above are the trials done so far. "
+                      f"Continue with: {resume_command(paths)}")
     best = summary.best
     if best:
         config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items())

@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -38,6 +39,11 @@ class TrialSettings:
     checkpoint_every_epochs: int
     cpus: float
     extra_pythonpath: tuple[str, ...] = field(default_factory=tuple)
+    #: Resumed sweeps: trial id → last iteration the driver already received before it died
+    #: (from the result journal); a trial restarted from an older checkpoint skips them.
+    delivered: dict[str, int] = field(default_factory=dict)
+    #: `<sweep>/stop-requested`: when it appears, trials checkpoint at their next iteration.
+    stop_file: str | None = None
 
 
 def trial_seed(sweep_seed: int, config: dict[str, Any]) -> int:
@@ -51,10 +57,41 @@ class RayTrialContext(TrainContext):
     """A context whose reports and checkpoints go to Ray Tune."""
 
     node_id: str = ""
+    delivered_through: int = -1
+    stop_file: str | None = None
+    _stop_due: bool = False
+    _stop_done: bool = False
+    _next_stop_poll: float = 0.0
+
+    def should_report(self, iteration: int) -> bool:
+        return super().should_report(iteration) or self._stop_checkpoint_due()
+
+    def should_checkpoint(self, iteration: int) -> bool:
+        return super().should_checkpoint(iteration) or self._stop_checkpoint_due()
+
+    def _stop_checkpoint_due(self) -> bool:
+        """True once the sweep is being stopped, until this trial has reported a checkpoint."""
+        if self._stop_done or self.stop_file is None:
+            return False
+        if not self._stop_due:
+            now = time.monotonic()
+            if now < self._next_stop_poll:
+                return False
+            self._next_stop_poll = now + 0.25
+            self._stop_due = os.path.exists(self.stop_file)
+        return self._stop_due
 
     def _emit(self, result: dict[str, Any], checkpoint: Any) -> None:
         from ray import tune
 
+        if self._stop_due and checkpoint is not None:
+            self._stop_done = True
+        if result["iteration"] <= self.delivered_through and not result.get("diverged"):
+            # The driver received this iteration before it died: its MLflow steps, Optuna
+            # values and ASHA rungs hold it already. (Same seed, same numbers.)
+            if checkpoint is not None:
+                shutil.rmtree(checkpoint, ignore_errors=True)
+            return
         result["node_id"] = self.node_id
         if checkpoint is None:
             tune.report(result)
@@ -87,6 +124,7 @@ class RayTrialContext(TrainContext):
 def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None]:
     def run_trial(config: dict[str, Any]) -> None:
         import ray
+        from ray import tune
 
         from sweeps.training.registry import resolve_trainable
 
@@ -110,6 +148,8 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
             report_iterations=frozenset(i for i in report_iterations if i is not None),
             checkpoint_every_epochs=settings.checkpoint_every_epochs,
             node_id=ray.get_runtime_context().get_node_id(),
+            delivered_through=settings.delivered.get(tune.get_context().get_trial_id(), -1),
+            stop_file=settings.stop_file,
         )
         try:
             resolved.function(dict(config), ctx)

@@ -9,12 +9,18 @@ competes as if finished) and keys intermediate values by report count. Here:
   because Optuna steps must be integers);
 - a trial that ran all its iterations is COMPLETE with its final value;
 - a trial that raised, or whose metric diverged, is FAIL.
+
+The study in SQLite is also the sweep's durable ledger: each Optuna trial carries the Ray
+trial id it belongs to and, once finished, its outcome and last result (user attributes
+written just before ``tell``). ``sweep resume`` trusts the study over Ray's experiment
+snapshot, which can be a checkpoint period old when the driver dies.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -24,39 +30,106 @@ logger = logging.getLogger(__name__)
 
 _INTEGER_STEP_KEY = {"iterations": "iteration", "samples": "samples_seen", "epochs": "iteration"}
 
+#: User attribute naming the Ray trial an Optuna trial belongs to.
+RAY_TRIAL_ID_ATTR = "ray_trial_id"
+#: User attribute holding a finished trial's outcome and last result (see `trial_record`).
+RECORD_ATTR = "sweep_record"
+#: Result keys kept in the record: enough for summaries, `sweep status` and `sweep best`.
+_RECORD_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
+
 
 class TruthfulOptunaSearch(OptunaSearch):
     """``OptunaSearch`` with honest trial states and budget-keyed intermediate values."""
 
-    def __init__(self, *args: Any, budget_unit: str, fixed: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, budget_unit: str, fixed: dict[str, Any], adopt: list[int] | None = None,
+        on_adopt: Callable[[str | None, str], None] | None = None, **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._step_key = _INTEGER_STEP_KEY[budget_unit]
         self._fixed = dict(fixed)
         #: Ray trial id → Optuna trial number, for the tracker and the state file.
         self.optuna_numbers: dict[str, int] = {}
+        self._last_results: dict[str, dict[str, Any]] = {}
+        #: Optuna trial numbers left RUNNING by a dead driver that Ray never recorded; the
+        #: next new Ray trials take them over instead of asking for new configs.
+        self._adoptable = list(adopt or [])
+        self._on_adopt = on_adopt
+        self._reported_steps: dict[str, set[int]] = {}
+        self.attach_existing_trials()
 
     @property
     def study(self) -> optuna.Study:
         return self._ot_study
 
+    def attach_existing_trials(self) -> None:
+        """Bind the trials already in the study to their Ray trial ids (a resumed sweep).
+
+        Ray's pickled searcher state is up to one checkpoint period old and bound to the
+        storage path of the first run, so it is never trusted: the study is.
+        """
+        for frozen in self._ot_study.get_trials(deepcopy=False):
+            ray_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
+            if ray_id is None:
+                continue
+            self._ot_trials[ray_id] = optuna.Trial(self._ot_study, frozen._trial_id)
+            self.optuna_numbers[ray_id] = frozen.number
+            # A trial resumed from a checkpoint repeats the steps it reported after it.
+            self._reported_steps[ray_id] = set(frozen.intermediate_values)
+            if frozen.state.is_finished():
+                self._completed_trials.add(ray_id)
+
+    def restore(self, checkpoint_path: str) -> None:
+        # Called by Ray on `Tuner.restore`; the study was attached in `__init__` already.
+        self.attach_existing_trials()
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if trial_id not in self._ot_trials and self._adoptable:
+            self._adopt(trial_id, self._adoptable.pop(0))
         params = super().suggest(trial_id)
         if params is None:
             return None
-        self.optuna_numbers[trial_id] = self._ot_trials[trial_id].number
+        ot_trial = self._ot_trials[trial_id]
+        self.optuna_numbers[trial_id] = ot_trial.number
+        ot_trial.set_user_attr(RAY_TRIAL_ID_ATTR, trial_id)
         return {**self._fixed, **params}
 
+    def _adopt(self, trial_id: str, number: int) -> None:
+        frozen = next(t for t in self._ot_study.get_trials(deepcopy=False) if t.number == number)
+        self._ot_trials[trial_id] = optuna.Trial(self._ot_study, frozen._trial_id)
+        # It starts again from iteration 0: its old steps are the same numbers (same seed).
+        self._reported_steps[trial_id] = set(frozen.intermediate_values)
+        if self._on_adopt is not None:
+            self._on_adopt(frozen.user_attrs.get(RAY_TRIAL_ID_ATTR), trial_id)
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        if trial_id in self._completed_trials or result.get("diverged"):
+        if trial_id in self._completed_trials:
             return
-        self._ot_trials[trial_id].report(result[self.metric], int(result[self._step_key]))
+        self._last_results[trial_id] = result
+        if result.get("diverged"):
+            return
+        self._report_intermediate(trial_id, result)
+
+    def _report_intermediate(self, trial_id: str, result: dict[str, Any]) -> None:
+        ot_trial = self._ot_trials[trial_id]
+        step = int(result[self._step_key])
+        if step not in self._reported_steps.setdefault(trial_id, set()):
+            self._reported_steps[trial_id].add(step)
+            ot_trial.report(result[self.metric], step)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
         state, value = classify_trial(result, error, self.metric)
+        last = result or self._last_results.get(trial_id)
+        if result and self.metric in result and not result.get("diverged"):
+            # Tune skips `on_trial_result` for the result on which ASHA decides to stop a
+            # trial, yet that is the value the trial was pruned on: record it here.
+            self._report_intermediate(trial_id, result)
         try:
+            # Written before `tell`, so a finished trial in the study always has its record.
+            ot_trial.set_user_attr(RECORD_ATTR, trial_record(last, error, self.metric))
             self._ot_study.tell(ot_trial, value, state=state)
         except Exception as exc:  # noqa: BLE001 - a bad value must not stop the sweep
             logger.warning("Optuna could not record trial %s: %s", trial_id, exc)
@@ -75,3 +148,15 @@ def classify_trial(result: dict[str, Any] | None, error: bool, metric: str) -> t
     if result["iteration"] < result["total_iterations"]:
         return TrialState.PRUNED, None
     return TrialState.COMPLETE, float(result[metric])
+
+
+def trial_record(result: dict[str, Any] | None, error: bool, metric: str) -> dict[str, Any]:
+    """What the study keeps of a finished trial: its outcome and the last result's numbers."""
+    from sweeps.runner.ledger import classify_outcome
+
+    record: dict[str, Any] = {"outcome": classify_outcome(result, error)}
+    if result:
+        record.update({key: result[key] for key in _RECORD_KEYS if key in result})
+        value = result.get(metric)
+        record["value"] = value if isinstance(value, (int, float)) else None
+    return json.loads(json.dumps(record, default=float))

@@ -35,9 +35,14 @@ def fixed_values(spec: SweepSpec) -> dict[str, Any]:
     }
 
 
-def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
-    """The spec's sampler, always seeded from ``seed`` so a sweep is reproducible."""
-    seed = spec.seed
+def make_sampler(spec: SweepSpec, trials_so_far: int = 0) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, always seeded from ``seed`` so a sweep is reproducible.
+
+    A resumed sweep passes the number of trials its study holds: a sampler re-seeded with
+    the original seed would replay the random draws that produced those trials (the
+    random start-up phase of TPE, random, QMC), proposing configs the study already has.
+    """
+    seed = spec.seed + trials_so_far
     kind = spec.sampler.type
     if kind == "tpe":
         # constant_liar: trials still running are treated as bad, so parallel workers do

@@ -1,0 +1,196 @@
+"""A sweep's life after ``sweep run``: ``resume``, ``stop``, ``list``, ``status`` and ``best``.
+
+Every command takes the sweep's name and ``--storage PATH`` (default ./sweep_results,
+as ``sweep run``); everything else is read back from ``<storage>/<name>/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sweeps.cli.app import DEFAULT_STORAGE, SET_HELP, app
+
+STORAGE_HELP = "The storage folder the sweep was run with."
+
+
+@app.command("resume")
+def resume_command(
+    name: str = typer.Argument(..., help="The sweep's name."),
+    storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP + " Only fields that keep the search (num_samples, max_concurrent, failure, ...)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Join this Ray cluster instead of the one the sweep used."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on the last line."),
+) -> None:
+    """Continue a sweep whose driver died, was stopped or whose machine rebooted."""
+    from sweeps.runner.resume import prepare_resume
+
+    loaded, resumption = prepare_resume(storage, name, list(set_ or []))
+    run_resumed(loaded, resumption, address, as_json, storage)
+
+
+def run_resumed(loaded: object, resumption: object, address: str | None, as_json: bool, storage: str) -> None:
+    from sweeps.cli.run import print_summary
+    from sweeps.runner.resume import Resumption
+    from sweeps.runner.runner import RunOptions, run_sweep
+    from sweeps.runner.state import read_state, sweep_paths
+    from sweeps.spec.loading import LoadedSpec
+
+    assert isinstance(loaded, LoadedSpec) and isinstance(resumption, Resumption)
+    console = Console(stderr=True)
+    if not as_json:
+        for note in resumption.notes:
+            console.print(f"[bold]resume:[/] {note}")
+    stored_address = read_state(sweep_paths(loaded.spec.storage, loaded.spec.name)).get("address")
+    summary = run_sweep(loaded, RunOptions(address=address or stored_address, live=not as_json, resume=resumption))
+    if as_json:
+        print(json.dumps(summary.to_json(), default=str))
+    else:
+        print_summary(summary, loaded.spec.metric)
+    if summary.stopped:
+        raise typer.Exit(130)
+
+
+def resume_existing(loaded: object, overwrite: bool, address: str | None, as_json: bool) -> bool:
+    """``sweep run SPEC --resume``: continue the sweep if it exists; False if there is none."""
+    from sweeps.errors import SweepError
+    from sweeps.runner.resume import prepare_resume
+    from sweeps.runner.state import sweep_paths
+    from sweeps.spec.loading import LoadedSpec
+
+    assert isinstance(loaded, LoadedSpec)
+    if overwrite:
+        raise SweepError(
+            "--resume and --overwrite contradict each other: --resume continues the existing "
+            "sweep, --overwrite deletes it. Pass one of them."
+        )
+    paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
+    if not paths.exists():
+        return False
+    loaded, resumption = prepare_resume(paths.storage, paths.name, given=loaded)
+    run_resumed(loaded, resumption, address, as_json, str(paths.storage))
+    return True
+
+
+@app.command("stop")
+def stop_command(
+    name: str = typer.Argument(..., help="The sweep's name."),
+    storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
+) -> None:
+    """Stop a running sweep gracefully (as Ctrl-C once): trials checkpoint, then the driver exits."""
+    from sweeps.errors import StateError
+    from sweeps.runner.resume import driver_alive
+    from sweeps.runner.state import read_state, sweep_paths
+    from sweeps.runner.stopping import request_stop, resume_command
+
+    paths = sweep_paths(storage, name)
+    state = read_state(paths)
+    if state.get("state") != "running":
+        raise StateError(
+            f"{paths.directory}: the sweep `{name}` is not running (its state is "
+            f"`{state.get('state')}`), so there is nothing to stop."
+        )
+    if not driver_alive(state) and state.get("driver_host") in (None, __import__("socket").gethostname()):
+        raise StateError(
+            f"{paths.directory}: the sweep `{name}` has no live driver (pid {state.get('driver_pid')} "
+            f"is gone: it crashed or was killed). Continue it with `{resume_command(paths)}`."
+        )
+    try:
+        request_stop(paths, "sweep stop")
+    except OSError as exc:
+        raise StateError(f"{paths.directory}: cannot write the stop request ({exc.strerror}).") from None
+    Console().print(
+        f"Asked sweep [bold]{name}[/] to stop: running trials save a checkpoint, then its driver "
+        f"exits. Continue it later with: {resume_command(paths)}"
+    )
+
+
+@app.command("list")
+def list_command(storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help="The storage folder.")) -> None:
+    """The sweeps under a storage folder: state, trials done, best value, start time."""
+    from sweeps.runner.catalog import list_sweeps
+
+    table = Table(title=f"Sweeps in {Path(storage).expanduser().resolve()}")
+    for column in ("name", "state", "trials done", "best", "started"):
+        table.add_column(column, justify="right" if column in ("trials done", "best") else "left")
+    for info in list_sweeps(storage):
+        best = info.best()
+        table.add_row(
+            info.name, info.state, f"{info.done}/{info.num_samples}",
+            f"{info.metric} {best.value:.4f}" if best and best.value is not None else "-",
+            info.started_at or "-",
+        )
+    Console().print(table)
+
+
+@app.command("status")
+def status_command(
+    name: str = typer.Argument(..., help="The sweep's name."),
+    storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
+) -> None:
+    """One sweep: its state and every trial with its outcome, value and iterations."""
+    from sweeps.runner.catalog import RESUMABLE, describe_sweep
+    from sweeps.runner.stopping import resume_command
+    from sweeps.runner.state import sweep_paths
+
+    info = describe_sweep(storage, name)
+    console = Console()
+    best = info.best()
+    console.print(
+        f"[bold]Sweep {name}[/]: {info.state}, {info.done}/{info.num_samples} trials done, started "
+        f"{info.started_at or '?'}" + (f"; best {info.metric} = {best.value:.4f} (trial {best.trial_id})"
+                                       if best and best.value is not None else "")
+    )
+    table = Table()
+    for column in ("#", "trial", "state", info.metric, "iterations", "config", "error"):
+        table.add_column(column)
+    for trial in info.trials:
+        config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
+        iterations = "-" if trial.iteration is None else (
+            f"{trial.iteration}/{trial.total_iterations}" if trial.total_iterations else str(trial.iteration))
+        table.add_row(
+            str(trial.number), trial.trial_id, trial.state,
+            "-" if trial.value is None else f"{trial.value:.4f}", iterations, config, trial.error or "",
+        )
+    console.print(table)
+    if info.state in RESUMABLE:
+        console.print(f"Continue it with: {resume_command(sweep_paths(storage, name))}")
+
+
+@app.command("best")
+def best_command(
+    name: str = typer.Argument(..., help="The sweep's name."),
+    storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
+    format_: str = typer.Option("yaml", "--format", help="yaml | json"),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write to this file instead of printing."),
+) -> None:
+    """The best trial's config as fixed values for a spec's search_space, and its checkpoint."""
+    import yaml
+
+    from sweeps.errors import SweepError
+    from sweeps.runner.catalog import best_trial_export
+
+    if format_ not in ("yaml", "json"):
+        raise SweepError(f"--format {format_!r}: choose `yaml` or `json`.")
+    export = best_trial_export(storage, name)
+    if format_ == "json":
+        text = json.dumps(export, indent=2) + "\n"
+    else:
+        text = (
+            f"# Best trial {export['trial_id']} of sweep {name}: {export['metric']} = {export['value']}\n"
+            "# `search_space` holds fixed values: paste it into a spec to train this config again.\n"
+            + yaml.safe_dump(export, sort_keys=False)
+        )
+    if output is None:
+        print(text, end="")
+        return
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        raise SweepError(f"--output {output}: cannot write the file ({exc.strerror}).") from None
+    Console(stderr=True).print(f"Wrote the best config of {name} to {output}")

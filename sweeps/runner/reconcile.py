@@ -1,0 +1,168 @@
+"""Reconcile a dead driver's records before resuming (see :mod:`sweeps.runner.resume`).
+
+Every trial of the study ends up in exactly one of three groups:
+
+- **finished**: the study says so, or the journal's last result does (Ray stopped it,
+  it ran all its iterations, or it diverged) and the study is told now;
+- **continued**: Ray's snapshot knows it unfinished; Ray restarts it from its checkpoint;
+- **added back**: the snapshot never saw it; it is written into the snapshot under its
+  own id and restarts from its last checkpoint the journal saw completed.
+
+Without a usable snapshot (a driver killed before Ray's first one), the trials that were
+running are recorded as failed ("lost with the driver") and a fresh Tuner runs the
+remaining ones, so the study still ends with exactly ``num_samples`` trials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sweeps.runner.ray_state import (
+    RayExperimentState,
+    checkpoint_path,
+    has_generator_state,
+    load_experiment_state,
+    orphan_trial_json,
+    save_corrected_state,
+)
+from sweeps.runner.resume import Resumption, delivered_for, record_from_study
+from sweeps.runner.state import SweepPaths
+from sweeps.spec.loading import LoadedSpec
+
+LOST_WITH_DRIVER = "lost with the driver before Ray's first snapshot of the sweep"
+
+
+def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[str, list[dict[str, Any]]]) -> Resumption:
+    from ray.tune.experiment.trial import Trial
+
+    from sweeps.search.searcher import RAY_TRIAL_ID_ATTR
+    from sweeps.search.space import fixed_values
+
+    spec = loaded.spec
+    fixed = fixed_values(spec)
+    experiment = load_experiment_state(paths.ray_directory)
+    notes = [f"set aside a torn Ray snapshot: {p.name}" for p in (experiment.set_aside if experiment else [])]
+    if experiment is not None and not has_generator_state(paths.ray_directory):
+        experiment = None
+    ray_trials = experiment.trials if experiment else {}
+
+    finished: set[str] = set()  # Ray trial ids not to run again
+    added: list[tuple[str, str]] = []
+    lost: list[str] = []
+    for frozen in study.get_trials(deepcopy=False):
+        trial_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
+        if trial_id is None:  # the driver died between Optuna's ask and Ray's trial
+            trial_id = Trial.generate_id()
+            study._storage.set_trial_user_attr(frozen._trial_id, RAY_TRIAL_ID_ATTR, trial_id)
+        results = journal.get(trial_id, [])
+        known = ray_trials.get(trial_id)
+        if not frozen.state.is_finished():
+            ending = _finished_by_journal(results, known)
+            if ending is not None:
+                _tell(study, frozen, spec.metric, ending[0], ending[1])
+        if _is_finished(study, frozen):
+            finished.add(trial_id)
+            continue
+        if known is not None:
+            continue  # Ray restarts it from its last checkpoint
+        if experiment is None:
+            _tell(study, frozen, spec.metric, results[-1] if results else None, True, LOST_WITH_DRIVER)
+            lost.append(trial_id)
+            continue
+        added.append(_added_back(paths, experiment, loaded, frozen, trial_id, fixed, results))
+
+    trials = study.get_trials(deepcopy=False)
+    if experiment is not None:
+        # Trials added back are Ray trials now; those that finished outside Ray's view
+        # are not, and Ray must create that many fewer.
+        ray_total = spec.num_samples - sum(
+            1 for t in trials
+            if t.state.is_finished() and t.user_attrs.get(RAY_TRIAL_ID_ATTR) not in ray_trials
+        )
+        save_corrected_state(experiment, finished=finished, added=added, num_samples=ray_total)
+    continued = [t for t in (experiment.unfinished if experiment else []) if t not in finished]
+    continued += [_trial_id_of(json_state) for json_state, _ in added]
+    records = [
+        record_from_study(t, fixed, journal.get(t.user_attrs.get(RAY_TRIAL_ID_ATTR, ""), []), spec.metric)
+        for t in study.get_trials(deepcopy=False) if t.state.is_finished()
+    ]
+    if lost:
+        notes.append(f"{len(lost)} trial(s) {LOST_WITH_DRIVER}; recorded as failed")
+    notes.append(
+        f"{len(records)} trial(s) finished before; {len(continued)} continue from their last "
+        f"checkpoint ({len(added)} of them restored from the study and the journal)"
+    )
+    return Resumption(
+        restore=experiment is not None,
+        remaining=spec.num_samples - len(study.get_trials(deepcopy=False)),
+        trials_so_far=len(trials),
+        delivered=delivered_for(journal, continued),
+        records=records,
+        journal=journal,
+        notes=notes,
+        trials=[(str(t.user_attrs[RAY_TRIAL_ID_ATTR]), {**fixed, **t.params}) for t in study.get_trials(deepcopy=False)],
+    )
+
+
+def _finished_by_journal(results: list[dict[str, Any]], known: Any) -> tuple[dict[str, Any] | None, bool] | None:
+    """(last result, error) if the trial ended before the driver died but the study missed it."""
+    if known is not None and known.status == "ERROR":
+        return (results[-1] if results else None), True
+    if known is not None and known.status == "TERMINATED":
+        return (results[-1] if results else known.last_result or None), False
+    if not results:
+        return None
+    last = results[-1]
+    if last.get("done") or last.get("diverged") or last.get("iteration", 0) >= last.get("total_iterations", float("inf")):
+        return last, False
+    return None
+
+
+def _tell(study: Any, frozen: Any, metric: str, result: dict[str, Any] | None, error: bool, why: str | None = None) -> None:
+    from sweeps.search.searcher import RECORD_ATTR, classify_trial, trial_record
+
+    state, value = classify_trial(result, error, metric)
+    record = trial_record(result, error, metric)
+    if why:
+        record["error"] = why
+    study._storage.set_trial_user_attr(frozen._trial_id, RECORD_ATTR, record)
+    study.tell(frozen.number, value, state=state, skip_if_finished=True)
+
+
+def _is_finished(study: Any, frozen: Any) -> bool:
+    return study._storage.get_trial(frozen._trial_id).state.is_finished()
+
+
+def _added_back(
+    paths: SweepPaths, experiment: RayExperimentState, loaded: LoadedSpec, frozen: Any, trial_id: str,
+    fixed: dict[str, Any], results: list[dict[str, Any]],
+) -> tuple[str, str]:
+    spec = loaded.spec
+    restore = None
+    for result in reversed(results):  # the last checkpoint whose result reached the driver
+        restore = checkpoint_path(paths.ray_directory, trial_id, result.get("checkpoint_dir_name"))
+        if restore:
+            break
+    template = {
+        "trainable_name": _trainable_name(experiment),
+        "resources": {"CPU": spec.resources.cpu, "GPU": spec.resources.gpu},
+        "num_to_keep": 2,
+        "max_failures": spec.failure.max_retries,
+    }
+    config = {**fixed, **frozen.params}
+    tag = f"{frozen.number + 1}_" + ",".join(f"{k}={v}" for k, v in sorted(frozen.params.items()))
+    return orphan_trial_json(experiment, paths.directory, trial_id, config, dict(frozen.params), tag, restore, template)
+
+
+def _trainable_name(experiment: RayExperimentState) -> str:
+    import json
+
+    for trial_json, _ in experiment.data["trial_data"]:
+        return str(json.loads(trial_json)["trainable_name"])
+    return "run_trial"
+
+
+def _trial_id_of(json_state: str) -> str:
+    import json
+
+    return str(json.loads(json_state)["trial_id"])

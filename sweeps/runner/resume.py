@@ -1,0 +1,256 @@
+"""``sweep resume``: continue a sweep whose driver died, was stopped, or whose machine rebooted.
+
+Three records survive a driver, each with its own lag:
+
+- the **Optuna study** (SQLite, written synchronously): which trials exist, their
+  configs, and which finished, with their outcome (:mod:`sweeps.search.searcher`);
+- the **result journal** (:mod:`sweeps.runner.journal`): every result the driver received;
+- **Ray's experiment snapshot** (:mod:`sweeps.runner.ray_state`): trials and checkpoints,
+  up to one checkpoint period old.
+
+Reconciling them, the study and the journal win: a trial the study or the journal shows
+finished is not rerun (and the study is told, if the driver died before telling it); a
+trial the snapshot shows unfinished restarts from its last checkpoint; a trial the
+snapshot never saw is added back under its own id, from its last completed checkpoint.
+So the sweep ends with exactly ``num_samples`` trials, no config twice, and each trial's
+MLflow run continues with no step repeated (the worker skips iterations the journal
+already holds).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeps.errors import StateError
+from sweeps.runner.journal import JOURNAL_FILE, delivered_iterations, read_journal
+from sweeps.runner.ledger import TrialRecord, classify_outcome
+from sweeps.runner.state import SweepPaths, read_state, sweep_paths, write_state
+from sweeps.spec.changes import check_resume_changes
+from sweeps.spec.loading import LoadedSpec, apply_overrides, validate_spec
+
+
+@dataclass
+class Resumption:
+    """What the runner needs to continue a sweep (see :func:`prepare_resume`)."""
+
+    restore: bool  # Ray's corrected snapshot can be restored (else a fresh Tuner runs the rest)
+    remaining: int  # trials still to create when there is no snapshot to restore
+    trials_so_far: int
+    delivered: dict[str, int] = field(default_factory=dict)
+    records: list[TrialRecord] = field(default_factory=list)
+    journal: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    #: Every trial of the study, in order: (Ray trial id, config).
+    trials: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def prepare_resume(
+    storage: str | Path, name: str, overrides: list[str] | None = None, given: LoadedSpec | None = None,
+) -> tuple[LoadedSpec, Resumption]:
+    """Check that ``name`` can be resumed, reconcile its records, and return its spec and plan.
+
+    ``given`` is a spec passed on the command line (``sweep run SPEC --resume``); without
+    it the sweep's own spec is used, with any edits of its spec file.
+    """
+    paths = sweep_paths(storage, name)
+    state = read_state(paths)
+    _refuse_live_driver(paths, state)
+    loaded, notes = reload_spec(paths, state, list(overrides or []), given)
+    _check_writable(paths, state)
+    study = open_study(paths, loaded)
+    trials_so_far = len(study.get_trials(deepcopy=False))
+    if state.get("state") == "finished" and loaded.spec.num_samples <= trials_so_far:
+        raise StateError(
+            f"{paths.directory}: the sweep `{name}` already finished its {trials_so_far} trials. "
+            f"See its result with `sweep best {name} --storage {paths.storage}`, raise "
+            f"`num_samples` to add trials (`sweep resume {name} --set num_samples=N`), or start "
+            "it again with `sweep run ... --overwrite`."
+        )
+    from sweeps.runner.reconcile import reconcile
+
+    resumption = reconcile(paths, loaded, study, read_journal(paths.directory / JOURNAL_FILE))
+    resumption.notes[:0] = notes
+    resumption.trials_so_far = trials_so_far
+    return loaded, resumption
+
+
+def reload_spec(
+    paths: SweepPaths, state: dict[str, Any], overrides: list[str], given: LoadedSpec | None = None,
+) -> tuple[LoadedSpec, list[str]]:
+    """The spec the sweep ran with, plus ``--set`` overrides and edits of its spec file.
+
+    The spec is read back from ``sweep.json``. If the original spec file still exists and
+    still names this sweep, its edits are taken too, and all changes are checked.
+    """
+    source = f"{paths.state_file}"
+    stored = validate_spec(dict(state["spec"]), paths.state_file, tuple(state.get("overrides") or ()))
+    raw = dict(state["spec"])
+    spec_path = Path(state.get("spec_path") or paths.state_file)
+    if spec_path.is_file():
+        from sweeps.spec.loading import load_spec
+
+        try:
+            edited = load_spec(spec_path, list(state.get("overrides") or ()))
+        except Exception:  # noqa: BLE001 - an unreadable file is not this sweep's spec any more
+            edited = None
+        if edited is not None and edited.spec.name == paths.name:
+            raw, source = dict(edited.raw), edited.source
+    if given is not None:
+        raw, source, spec_path = dict(given.raw), given.source, given.path
+    raw = apply_overrides(raw, overrides, spec_path)
+    raw["storage"] = str(paths.storage)  # the folder may have moved; it is where we found it
+    loaded = validate_spec(raw, spec_path, tuple(state.get("overrides") or ()) + tuple(overrides))
+    trials = _count_trials(paths)
+    changes = check_resume_changes(stored.spec, loaded.spec, loaded.source if overrides else source, trials)
+    return loaded, [f"changed since the last run: {change}" for change in changes]
+
+
+def open_study(paths: SweepPaths, loaded: LoadedSpec) -> Any:
+    import optuna
+
+    database = paths.directory / "optuna.db"
+    if not database.is_file():
+        raise StateError(
+            f"{database}: the sweep's Optuna study is missing, so its trials cannot be "
+            "recovered. Start the sweep again with `sweep run ... --overwrite`."
+        )
+    try:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = optuna.storages.RDBStorage(paths.optuna_url)
+        return optuna.load_study(study_name=loaded.spec.name, storage=storage)
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy/sqlite raise many kinds
+        raise StateError(
+            f"{database}: the sweep's Optuna study cannot be read ({str(exc).splitlines()[0][:300]}). "
+            "The file is corrupt or truncated: restore it from a backup, or start the sweep "
+            "again with `sweep run ... --overwrite`."
+        ) from None
+
+
+def driver_alive(state: dict[str, Any]) -> bool:
+    """Whether the driver recorded in ``state`` still runs (only knowable on its host)."""
+    pid, host = state.get("driver_pid"), state.get("driver_host")
+    if state.get("state") != "running" or not isinstance(pid, int) or host not in (None, socket.gethostname()):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a recycled pid belongs to some other program
+        return b"sweep" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+def _refuse_live_driver(paths: SweepPaths, state: dict[str, Any]) -> None:
+    if driver_alive(state):
+        raise StateError(
+            f"{paths.directory}: the sweep `{paths.name}` is still running (driver pid "
+            f"{state['driver_pid']}). Stop it first with `sweep stop {paths.name} --storage "
+            f"{paths.storage}`, then resume it."
+        )
+
+
+def _check_writable(paths: SweepPaths, state: dict[str, Any]) -> None:
+    try:
+        write_state(paths, state)
+    except OSError as exc:
+        raise StateError(
+            f"{paths.directory}: the sweep's folder cannot be written ({exc.strerror}), so the "
+            "sweep cannot continue there. Nothing was changed. Make the folder writable or free "
+            "some space, or copy the folder to a writable place and pass `--storage` there."
+        ) from None
+
+
+def _count_trials(paths: SweepPaths) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{paths.directory / 'optuna.db'}?mode=ro", uri=True) as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
+    except sqlite3.Error:
+        return 0  # open_study reports a broken study with its own message
+
+
+def record_from_study(frozen: Any, fixed: dict[str, Any], journal: list[dict[str, Any]], metric: str) -> TrialRecord:
+    """A ledger record of a trial the study holds, for summaries that span resumed runs."""
+    from sweeps.search.searcher import RAY_TRIAL_ID_ATTR, RECORD_ATTR
+
+    record = frozen.user_attrs.get(RECORD_ATTR) or {}
+    last = dict(journal[-1]) if journal else {}
+    if "iteration" in record and int(record["iteration"]) >= int(last.get("iteration", -1)):
+        last.update({k: v for k, v in record.items() if k not in ("outcome", "value", "error")})
+        if record.get("value") is not None:
+            last[metric] = record["value"]
+    outcome = record.get("outcome") or classify_outcome(last or None, error=not frozen.state.is_finished())
+    return TrialRecord(
+        trial_id=frozen.user_attrs.get(RAY_TRIAL_ID_ATTR) or f"optuna-{frozen.number}",
+        config={**fixed, **frozen.params},
+        last_result=last or None,
+        outcome=outcome,
+        error=record.get("error"),
+    )
+
+
+def delivered_for(journal: dict[str, list[dict[str, Any]]], trial_ids: list[str]) -> dict[str, int]:
+    delivered = delivered_iterations(journal)
+    return {trial_id: delivered[trial_id] for trial_id in trial_ids if trial_id in delivered}
+
+
+def reclaim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, address: str | None) -> None:
+    """Mark the sweep running again under this driver (``sweep resume``)."""
+    from sweeps.runner.stopping import clear_stop_request
+
+    state = read_state(paths)
+    state.update(
+        spec=loaded.raw, overrides=list(loaded.overrides), address=address, state="running",
+        num_samples=loaded.spec.num_samples, driver_pid=os.getpid(), driver_host=socket.gethostname(),
+        resumed_at=_now(), resumes=int(state.get("resumes", 0)) + 1,
+    )
+    try:
+        write_state(paths, state)
+        clear_stop_request(paths)
+    except OSError as exc:
+        raise StateError(
+            f"{paths.directory}: the sweep's folder cannot be written ({exc.strerror}). "
+            "Make it writable or free some space, then resume again."
+        ) from None
+
+
+def continue_tuner(fresh: Any, paths: SweepPaths, trainable: Any, resumption: Resumption, spec: Any) -> Any:
+    """The tuner that continues the sweep: Ray's corrected snapshot with today's settings.
+
+    ``fresh`` is the tuner the runner built for this spec (searcher attached to the study,
+    scheduler, callbacks, stoppers); Ray's restored tuner would carry pickled copies of the
+    first run's, so it gets the fresh ones.
+    """
+    from ray import tune
+
+    from sweeps.runner.ray_state import guard_against_silent_restart
+    from sweeps.runner.rungs import seed_asha_rungs
+
+    internal = fresh._local_tuner
+    seed_asha_rungs(internal._tune_config.scheduler, resumption.journal, spec.metric, spec.mode, spec.budget_unit)
+    if not resumption.restore:
+        return fresh
+    guard_against_silent_restart()
+    restored = tune.Tuner.restore(
+        str(paths.ray_directory), trainable=trainable,
+        resume_unfinished=True, resume_errored=False, restart_errored=False,
+    )
+    restored._local_tuner._tune_config = internal._tune_config
+    restored._local_tuner._run_config = internal._run_config
+    return restored
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

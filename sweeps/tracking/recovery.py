@@ -1,0 +1,120 @@
+"""Mend a crashed sweep's MLflow runs before it resumes.
+
+The tracking writer batches records off the driver's hot path (and MLflow on SQLite
+takes tens of milliseconds a call), so a driver killed with ``kill -9`` loses the
+records still in its buffer: steps, whole child runs, and the end of runs whose trial
+had finished. Before ``sweep resume`` reopens the runs, this module makes them agree
+with the Optuna study and the result journal (:mod:`sweeps.runner.journal`):
+
+- every trial of the study gets its child run (same name, tags and params the tracker
+  gives it), so the sweep ends with exactly one child run per trial;
+- steps the journal holds but a run lacks are logged, so no step sequence has a hole;
+- runs of trials that finished before the crash get their final ``sweep.*`` tags and
+  status (with the error as ``error.txt`` for a failed trial), so none stays RUNNING.
+
+Runs of trials that continue are reopened by the tracker (same run id) when the trial
+starts again; its worker skips the iterations the journal holds, so none repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sweeps.plan.iterations import TrialShape
+from sweeps.plan.planner import SweepPlan
+from sweeps.runner.ledger import TrialRecord, rung_reached
+from sweeps.runner.state import SweepPaths
+from sweeps.spec.loading import LoadedSpec
+from sweeps.tracking.callback import STATUS, trial_metrics
+from sweeps.tracking.naming import run_name
+from sweeps.tracking.preflight import open_experiment, tracking_uri
+from sweeps.tracking.runs import RunsFile
+
+_logger = logging.getLogger("sweeps.tracking")
+_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+
+
+def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumption: Any) -> dict[str, int]:
+    """Create lost runs, fill lost steps, close finished trials' runs; returns counts."""
+    from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    spec = loaded.spec
+    uri = tracking_uri(spec, paths)
+    runs = RunsFile.load(paths.directory, uri)
+    counts = {"runs_created": 0, "steps_filled": 0, "runs_closed": 0}
+    if runs.parent is None:
+        return counts  # the sweep never reached MLflow: the tracker starts it as new
+    client = MlflowClient(uri)
+    experiment_id = runs.experiment_id or open_experiment(client, spec, paths, loaded.source)
+    ended = {record.trial_id: record for record in resumption.records}
+    stamp = int(time.time() * 1000)
+    for trial_id, config in resumption.trials:
+        results = resumption.journal.get(trial_id, [])
+        record = ended.get(trial_id)
+        try:
+            run_id = runs.trials.get(trial_id)
+            if run_id is None:
+                if record is None and not results:
+                    continue  # it never reported; the tracker opens its run when it starts
+                run_id = _create_run(client, runs, experiment_id, spec.name, trial_id, config, plan)
+                counts["runs_created"] += 1
+            logged = {m.step for m in client.get_metric_history(run_id, spec.metric)}
+            metrics = [
+                Metric(key, value, stamp, int(result["iteration"]))
+                for result in results
+                if int(result.get("iteration", -1)) not in logged and spec.metric in result
+                for key, value in trial_metrics(result).items()
+            ]
+            for start in range(0, len(metrics), _BATCH):
+                client.log_batch(run_id, metrics=metrics[start:start + _BATCH], synchronous=True)
+            counts["steps_filled"] += len({m.step for m in metrics})
+            if record is not None and client.get_run(run_id).info.status in ("RUNNING", "SCHEDULED"):
+                _close(client, run_id, record, plan.milestones(), spec.budget_unit, paths)
+                counts["runs_closed"] += 1
+        except MlflowException as exc:
+            _logger.warning("Could not mend the MLflow run of trial %s: %s", trial_id, str(exc).splitlines()[0])
+    return counts
+
+
+def _create_run(client: Any, runs: RunsFile, experiment_id: str, sweep: str, trial_id: str,
+                config: dict[str, Any], plan: SweepPlan) -> str:
+    """The child run the tracker would have opened (see MlflowTracker.on_trial_start)."""
+    from mlflow.entities import Param
+
+    index = runs.indices.get(trial_id) or max(runs.indices.values(), default=0) + 1
+    run = client.create_run(experiment_id, run_name=run_name(index, config), tags={
+        "sweep.name": sweep, "sweep.role": "trial", "sweep.trial_id": trial_id,
+        "sweep.state": "running", "mlflow.parentRunId": str(runs.parent),
+    })
+    shape = TrialShape(plan.dataset_size, int(config["batch_size"]), int(config["epochs"]), plan.drop_last)
+    params = {**config, "iterations_per_epoch": shape.iterations_per_epoch,
+              "total_iterations": shape.total_iterations, "dataset_size": shape.dataset_size}
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()], synchronous=True)
+    runs.note_index(trial_id, index)
+    runs.record(trial_id, run.info.run_id)
+    return str(run.info.run_id)
+
+
+def _close(client: Any, run_id: str, record: TrialRecord, milestones: list[float], budget_unit: str,
+           paths: SweepPaths) -> None:
+    outcome = record.outcome or "failed"
+    result = record.last_result
+    client.set_tag(run_id, "sweep.state", outcome)
+    client.set_tag(run_id, "sweep.stopped_at_iteration", str(int(result["iteration"]) if result else 0))
+    client.set_tag(run_id, "sweep.rung", str(rung_reached(result, milestones, budget_unit)))
+    if outcome == "failed":
+        client.log_text(run_id, _error_text(paths, record), "error.txt")
+    client.set_terminated(run_id, status=STATUS[outcome])
+
+
+def _error_text(paths: SweepPaths, record: TrialRecord) -> str:
+    from sweeps.runner.ray_state import trial_folder
+
+    folder = trial_folder(paths.ray_directory, record.trial_id)
+    if folder is not None and (folder / "error.txt").is_file():
+        return (folder / "error.txt").read_text(errors="replace")
+    return (record.error or "the trial failed; its driver died before recording the error") + "\n"
