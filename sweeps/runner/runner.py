@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import shutil
 import socket
 import sys
 import time
@@ -15,7 +16,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.errors import MetricNotReportedError, SweepError
+from sweeps.errors import MetricNotReportedError, ResourceError, SweepError
 import ray
 from ray import tune
 
@@ -92,7 +93,14 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
     tracker = None
     try:
         # Before the parent run exists: a spec no node can hold leaves nothing in MLflow.
-        concurrency = _check_resources(spec, loaded.source, cluster_shapes())
+        try:
+            concurrency = _check_resources(spec, loaded.source, cluster_shapes())
+        except ResourceError:
+            if options.resume is None:
+                # Nothing ran: remove the folder just claimed, so the fixed spec runs under
+                # the same name without `--overwrite`.
+                shutil.rmtree(paths.directory, ignore_errors=True)
+            raise
         if spec.tracking.enabled:
             from sweeps.tracking.session import start_tracking
 

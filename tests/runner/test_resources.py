@@ -99,3 +99,14 @@ def test_cli_refuses_resources_the_local_cluster_never_has(
     assert code == 2
     assert "field `resources`" in err and expected in err and "Traceback" not in err
     assert not (spec.parent / "results" / "too-big" / "ray").exists(), "no trial may have started"
+
+
+@pytest.mark.slow
+def test_after_a_refusal_the_fixed_spec_runs_under_the_same_name(ray_session, write_spec, capsys) -> None:
+    """The refused sweep leaves no folder behind, so no `--overwrite` is needed."""
+    refused = write_spec(name="again", resources={"cpu": 3, "gpu": 0}, num_samples=1)
+    assert main(["run", str(refused), "--json"]) == 2
+    assert not (refused.parent / "results" / "again").exists()
+    fixed = write_spec(name="again", resources={"cpu": 1, "gpu": 0}, num_samples=1)
+    code = main(["run", str(fixed), "--json"])
+    assert code == 0, capsys.readouterr().err[-2000:]
