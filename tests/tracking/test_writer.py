@@ -1,0 +1,131 @@
+"""The background writer against a real MLflow SQLite store (and a port nobody answers on)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sweeps.tracking.writer import MAX_METRICS, MAX_PARAMS, MAX_TAGS, TrackingWriter
+from tests.tracking.conftest import free_port
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[str, str]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = MlflowClient(uri).create_experiment("writer", artifact_location=(tmp_path / "art").as_uri())
+    return uri, experiment
+
+
+def test_records_beyond_log_batch_limits_are_split_and_all_written(store: tuple[str, str]) -> None:
+    uri, experiment = store
+    created: dict[str, str] = {}
+    writer = TrackingWriter(uri, on_run_created=created.__setitem__, flush_interval=0).start()
+    writer.create_run("a", experiment, "t001", {"sweep.role": "trial"})
+    count = 2 * MAX_METRICS + 500
+    for step in range(count):
+        writer.log("a", metrics={"loss": 1.0 / (step + 1)}, step=step)
+    writer.log("a", params={f"p{i}": i for i in range(MAX_PARAMS + 50)}, tags={f"t{i}": i for i in range(MAX_TAGS + 50)})
+    writer.end_run("a", "FINISHED")
+    assert writer.close(timeout=60) == 0
+    client = MlflowClient(uri)
+    run = client.get_run(created["a"])
+    assert run.info.status == "FINISHED" and run.info.run_name == "t001"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == list(range(count))
+    assert len(run.data.params) == MAX_PARAMS + 50
+    assert {f"t{i}" for i in range(MAX_TAGS + 50)} <= set(run.data.tags)
+
+
+def test_child_runs_nest_under_their_parent_and_end_with_their_status(store: tuple[str, str]) -> None:
+    uri, experiment = store
+    writer = TrackingWriter(uri).start()
+    writer.create_run("parent", experiment, "sweep", {})
+    writer.create_run("child", experiment, "t001", {}, parent_key="parent")
+    writer.log_text("child", "boom\n", "error.txt")
+    writer.end_run("child", "FAILED")
+    writer.end_run("parent", "KILLED")
+    assert writer.close(timeout=60) == 0
+    client = MlflowClient(uri)
+    child = client.get_run(writer.run_id("child"))
+    assert child.data.tags["mlflow.parentRunId"] == writer.run_id("parent")
+    assert child.info.status == "FAILED"
+    assert client.get_run(writer.run_id("parent")).info.status == "KILLED"
+    assert [a.path for a in client.list_artifacts(child.info.run_id)] == ["error.txt"]
+
+
+def test_a_known_run_is_reopened_not_duplicated(store: tuple[str, str]) -> None:
+    uri, experiment = store
+    client = MlflowClient(uri)
+    existing = client.create_run(experiment, run_name="t001").info.run_id
+    client.set_terminated(existing, "KILLED")
+    writer = TrackingWriter(uri, known_runs={"a": existing}).start()
+    writer.create_run("a", experiment, "t001", {})
+    writer.log("a", metrics={"loss": 0.5}, step=3)
+    writer.close(timeout=60)
+    assert client.get_run(existing).info.status == "RUNNING"
+    assert len(client.search_runs([experiment])) == 1
+
+
+def test_a_refused_record_is_dropped_with_a_warning_and_the_rest_written(
+    store: tuple[str, str], caplog: pytest.LogCaptureFixture,
+) -> None:
+    uri, experiment = store
+    writer = TrackingWriter(uri, flush_interval=0).start()
+    writer.create_run("a", experiment, "t001", {})
+    writer.log("a", params={"batch_size": 32})
+    writer.flush(timeout=60)
+    with caplog.at_level(logging.WARNING, logger="sweeps.tracking"):
+        writer.log("a", metrics={"loss": 1.0}, step=1)
+        writer.log("a", params={"batch_size": 64})  # MLflow params are immutable: refused
+        writer.log("a", metrics={"loss": 0.5}, step=2)
+        writer.close(timeout=60)
+    assert writer.dropped == 1
+    assert "refused a record of run a" in caplog.text
+    client = MlflowClient(uri)
+    run_id = writer.run_id("a")
+    assert [m.step for m in client.get_metric_history(run_id, "loss")] == [1, 2]
+    assert client.get_run(run_id).data.params["batch_size"] == "32"
+
+
+def test_bounded_buffer_makes_the_caller_wait_and_close_reports_what_was_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"  # nobody answers here
+    writer = TrackingWriter(uri, known_runs={"a": "0" * 32}, capacity=3, flush_interval=0,
+                            max_retry_interval=0.2).start()
+    blocked = threading.Event()
+    with caplog.at_level(logging.WARNING, logger="sweeps.tracking"):
+        for step in range(3):
+            writer.log("a", metrics={"loss": 1.0}, step=step)
+
+        def fourth() -> None:
+            writer.log("a", metrics={"loss": 1.0}, step=3)
+            blocked.set()
+
+        thread = threading.Thread(target=fourth, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while "does not answer" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert "does not answer" in caplog.text and "buffer is full" in caplog.text
+        assert not blocked.is_set(), "the full buffer must hold the caller back"
+        assert writer.pending == 3
+        assert writer.close(timeout=1) == 4  # the three buffered and the one that waited
+        thread.join(timeout=5)
+    assert blocked.is_set(), "closing releases a waiting caller"
+    assert "4 MLflow records could not be written" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("capacity", 0, "capacity >= 1"), ("flush_interval", -1.0, "flush_interval"),
+     ("max_retry_interval", 0.0, "max_retry_interval")],
+)
+def test_invalid_options_are_refused(option: str, value: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrackingWriter("sqlite:///unused.db", **{option: value})
