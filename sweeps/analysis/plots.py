@@ -78,6 +78,7 @@ def learning_curves(data: SweepData, metric: str | None = None) -> Figure:
         Line2D([], [], color="grey", linewidth=2, label="ran to the end"),
         Line2D([], [], color="grey", alpha=FADED, marker="x", label="stopped early (pruned)"),
         Line2D([], [], color="grey", linestyle=":", label="ASHA rung milestone"),
+        Line2D([], [], color="grey", marker="v", linestyle="none", label="rung milestone, by batch size"),
     ]
     by_samples.legend(handles=handles, loc="best", fontsize="small")
     for ax in (by_iteration, by_samples):
@@ -87,24 +88,27 @@ def learning_curves(data: SweepData, metric: str | None = None) -> Figure:
 
 
 def _mark_rungs(data: SweepData, by_iteration: Any, by_samples: Any, colours: dict[Any, Any]) -> None:
+    """Rung milestones: a dotted line on the panel of the budget's own unit (every trial meets
+    the rung there at the same x), a ▼ per batch size on the other panel's top edge, which
+    shows where each batch size gets there without drawing a forest of lines."""
     plan = data.plan
     if plan is None or not plan.rungs:
         return
+    native = {"iterations": 0, "samples": 1}.get(plan.budget_unit)
     for k, rung in enumerate(plan.rungs):
         points = {
             b: (i, TrialShape(plan.dataset_size, b, max(plan.epochs), plan.drop_last).samples_at(i))
             for b, i in rung.milestone_iterations_by_batch_size.items() if i is not None and b in colours
         }
-        for ax, index in ((by_iteration, 0), (by_samples, 1)):
-            positions = {b: p[index] for b, p in points.items()}
-            shared = len(set(positions.values())) == 1
-            for b, x in positions.items():
-                ax.axvline(x, color="grey" if shared else colours[b], linestyle=":", linewidth=1, alpha=0.8)
-                if shared:
-                    break
-            if positions:
-                ax.annotate(f"rung {k}", (min(positions.values()), 1), xycoords=("data", "axes fraction"),
+        for index, ax in enumerate((by_iteration, by_samples)):
+            if index == native:
+                ax.axvline(rung.milestone, color="grey", linestyle=":", linewidth=1)
+                ax.annotate(f"rung {k}", (rung.milestone, 1), xycoords=("data", "axes fraction"),
                             xytext=(2, -10), textcoords="offset points", fontsize="x-small", color="grey")
+                continue
+            for b, point in points.items():
+                ax.plot([point[index]], [1], marker="v", color=colours[b], markersize=6, clip_on=False,
+                        transform=ax.get_xaxis_transform(), linestyle="none")
 
 
 def rung_survival(data: SweepData) -> Figure:
@@ -150,6 +154,8 @@ def learning_rate_vs_metric(data: SweepData) -> Figure:
         trials = data.trials[data.trials["batch_size"] == b]
         for stopped, marker_face, alpha in ((False, colour, 0.95), (True, "none", 0.6)):
             subset = trials[trials["state"].isin(STOPPED_STATES) == stopped]
+            if subset.empty:
+                continue  # no legend entry for markers that are not there
             ax.scatter(subset["learning_rate"], subset["value"], s=45, facecolors=marker_face,
                        edgecolors=colour, alpha=alpha,
                        label=f"batch size {b}" + (" (stopped early)" if stopped else ""))
@@ -158,8 +164,11 @@ def learning_rate_vs_metric(data: SweepData) -> Figure:
         ax.scatter([best["learning_rate"]], [best["value"]], s=220, marker="*", color="gold",
                    edgecolors="black", zorder=5, label="best trial")
     ax.set_xscale("log")
-    # Ticks at 1, 2, 5 × 10^k read better than bare powers of ten over a short range.
-    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    # Ticks at 1, 2, 5 × 10^k read better than bare powers of ten over a short range;
+    # over more than two decades they would crowd, so powers of ten alone.
+    rates = data.trials["learning_rate"].dropna()
+    decades = np.log10(rates.max() / rates.min()) if len(rates) and rates.min() > 0 else 0.0
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 2 else (1.0,)))
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(xlabel="learning rate (log scale)", ylabel=f"final {data.metric}",
