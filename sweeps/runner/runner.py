@@ -54,6 +54,9 @@ class SweepSummary:
     aborted: str | None = None
     # Why the sweep stopped before its end (Ctrl-C, `sweep stop`); it can be resumed.
     stopped: str | None = None
+    # Seconds spent starting (or joining) Ray; `wall_seconds - ray_start_seconds` is the
+    # sweep once Ray is up, the figure `make bench` (B1) compares with other orchestrators.
+    ray_start_seconds: float = 0.0
     trial_records: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -67,6 +70,7 @@ class SweepSummary:
             "wall_seconds": round(self.wall_seconds, 2),
             "aborted": self.aborted,
             "stopped": self.stopped,
+            "ray_start_seconds": round(self.ray_start_seconds, 2),
         }
 
 
@@ -90,6 +94,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
 
     started = time.monotonic()
     started_ray = _start_ray(options.address)
+    ray_start_seconds = time.monotonic() - started
     tracker = None
     try:
         # Before the parent run exists: a spec no node can hold leaves nothing in MLflow.
@@ -133,6 +138,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             tracker.close(interrupted=isinstance(sys.exc_info()[1], KeyboardInterrupt))
     try:
         summary = _summarize(spec, ledger, paths, time.monotonic() - started, aborted)
+        summary.ray_start_seconds = ray_start_seconds
         summary.stopped = stopped
         if tracker is not None and not stopped:
             tracker.finish(summary)
@@ -273,6 +279,7 @@ def _make_tuner(
     from sweeps.search.scheduler import make_scheduler
     from sweeps.search.searcher import TruthfulOptunaSearch
     from sweeps.search.space import fixed_values, make_sampler, optuna_distributions
+    from sweeps.runner.study_storage import open_study_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     searcher = TruthfulOptunaSearch(
@@ -281,7 +288,7 @@ def _make_tuner(
         mode=spec.mode,
         sampler=make_sampler(spec, resume.trials_so_far if resume is not None else 0),
         study_name=spec.name,
-        storage=optuna.storages.RDBStorage(paths.optuna_url),
+        storage=open_study_storage(paths.optuna_url),  # WAL: see study_storage.py
         budget_unit=spec.budget_unit,
         fixed=fixed_values(spec),
     )

@@ -121,6 +121,29 @@ class RayTrialContext(TrainContext):
             return torch.load(path, weights_only=False) if path.exists() else None
 
 
+def return_freed_memory() -> None:
+    """Hand the memory freed by the previous trial in this (reused) worker back to the OS.
+
+    Ray runs each trial in a new thread of the reused actor, and glibc's allocator keeps
+    what a thread's arena freed (the last trial's model, optimizer state and batches) for
+    reuse instead of returning it. Measured with `make bench` (B2) on a 768×768 MLP: a
+    worker's RSS grew about 4.5 MB per trial (558 → 662 MB over 24 trials) with no Python
+    object left behind; trimming at each trial start kept it flat (533 → 545 MB over 40
+    trials) for about 1 ms per trial. Other C libraries have no ``malloc_trim``: skip.
+    """
+    import ctypes
+
+    global _malloc_trim
+    if _malloc_trim is None:
+        # The process's own symbols: glibc's malloc_trim on Linux, absent elsewhere.
+        _malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", False)
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
+
+
 def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None]:
     def run_trial(config: dict[str, Any]) -> None:
         import ray
@@ -128,6 +151,7 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
 
         from sweeps.training.registry import resolve_trainable
 
+        return_freed_memory()
         for entry in settings.extra_pythonpath:
             if entry not in sys.path:
                 sys.path.append(entry)
