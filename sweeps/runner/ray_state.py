@@ -55,9 +55,10 @@ class RayExperimentState:
         return [t.trial_id for t in self.trials.values() if t.status in UNFINISHED]
 
 
-def load_experiment_state(ray_directory: Path) -> RayExperimentState | None:
-    """The newest experiment snapshot that parses; torn newer ones are renamed aside."""
-    set_aside: list[Path] = []
+def load_experiment_state(ray_directory: Path, set_aside: list[Path] | None = None) -> RayExperimentState | None:
+    """The newest experiment snapshot that parses; torn newer ones are renamed aside
+    (and added to ``set_aside``)."""
+    set_aside = [] if set_aside is None else set_aside
     for name in sorted(glob.glob(str(ray_directory / EXPERIMENT_STATE_GLOB)), reverse=True):
         path = Path(name)
         try:
@@ -192,6 +193,32 @@ def _correct_generator_state(ray_directory: Path, created: int, total: int, live
     if isinstance(limiter, dict):
         limiter.update(live_trials=set(live), num_unfinished_live_trials=len(live), cached_results={})
     _atomic_write(path, cloudpickle.dumps(state))
+
+
+def clear_driver_staging(ray_directory: Path) -> None:
+    """Remove stale copies of the state files from the driver's staging folder.
+
+    Ray restores from ``<ray session>/artifacts/<first run's timestamp>/ray/driver_artifacts``
+    after copying the storage's files there, then takes the newest file *by name*. In a Ray
+    session that outlives one driver (a cluster, or the test session), that folder still
+    holds files of earlier drivers, possibly newer-named than the corrected ones.
+    """
+    import ray.cloudpickle as cloudpickle
+    from ray.train._internal.storage import _get_ray_train_session_dir
+
+    experiment = load_experiment_state(ray_directory)
+    if experiment is None or not experiment.data["trial_data"]:
+        return
+    stamps = set()
+    for trial_json, _ in experiment.data["trial_data"]:
+        storage = json.loads(trial_json).get("storage")
+        if isinstance(storage, dict) and "value" in storage:
+            stamps.add(getattr(cloudpickle.loads(bytes.fromhex(storage["value"])), "_timestamp", None))
+    for stamp in stamps - {None}:
+        staging = Path(_get_ray_train_session_dir()) / str(stamp) / ray_directory.name / "driver_artifacts"
+        for pattern in (EXPERIMENT_STATE_GLOB, GENERATOR_STATE_GLOB, "searcher-state-*.pkl"):
+            for stale in staging.glob(pattern):
+                stale.unlink(missing_ok=True)
 
 
 def has_generator_state(ray_directory: Path) -> bool:

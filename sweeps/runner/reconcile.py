@@ -40,8 +40,9 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
 
     spec = loaded.spec
     fixed = fixed_values(spec)
-    experiment = load_experiment_state(paths.ray_directory)
-    notes = [f"set aside a torn Ray snapshot: {p.name}" for p in (experiment.set_aside if experiment else [])]
+    set_aside: list[Any] = []
+    experiment = load_experiment_state(paths.ray_directory, set_aside)
+    notes = [f"set aside a torn Ray snapshot: {p.name}" for p in set_aside]
     if experiment is not None and not has_generator_state(paths.ray_directory):
         experiment = None
     ray_trials = experiment.trials if experiment else {}

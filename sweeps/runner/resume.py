@@ -61,6 +61,10 @@ def prepare_resume(
     _refuse_live_driver(paths, state)
     loaded, notes = reload_spec(paths, state, list(overrides or []), given)
     _check_writable(paths, state)
+    if loaded.spec.tracking.enabled:
+        from sweeps.tracking.recovery import rebase_embedded_store
+
+        rebase_embedded_store(paths, loaded)
     study = open_study(paths, loaded)
     trials_so_far = len(study.get_trials(deepcopy=False))
     if state.get("state") == "finished" and loaded.spec.num_samples <= trials_so_far:
@@ -233,14 +237,15 @@ def continue_tuner(fresh: Any, paths: SweepPaths, trainable: Any, resumption: Re
     """
     from ray import tune
 
-    from sweeps.runner.ray_state import guard_against_silent_restart
+    from sweeps.runner.ray_state import clear_driver_staging, guard_against_silent_restart
     from sweeps.runner.rungs import seed_asha_rungs
 
     internal = fresh._local_tuner
     seed_asha_rungs(internal._tune_config.scheduler, resumption.journal, spec.metric, spec.mode, spec.budget_unit)
     if not resumption.restore:
-        return fresh
+        return fresh if resumption.remaining > 0 else _NothingToRun()
     guard_against_silent_restart()
+    clear_driver_staging(paths.ray_directory)
     restored = tune.Tuner.restore(
         str(paths.ray_directory), trainable=trainable,
         resume_unfinished=True, resume_errored=False, restart_errored=False,
@@ -248,6 +253,13 @@ def continue_tuner(fresh: Any, paths: SweepPaths, trainable: Any, resumption: Re
     restored._local_tuner._tune_config = internal._tune_config
     restored._local_tuner._run_config = internal._run_config
     return restored
+
+
+class _NothingToRun:
+    """Every trial already exists (and the ones that ran were lost with the driver)."""
+
+    def fit(self) -> None:
+        return None
 
 
 def _now() -> str:

@@ -72,7 +72,8 @@ def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumpt
             for start in range(0, len(metrics), _BATCH):
                 client.log_batch(run_id, metrics=metrics[start:start + _BATCH], synchronous=True)
             counts["steps_filled"] += len({m.step for m in metrics})
-            if record is not None and client.get_run(run_id).info.status in ("RUNNING", "SCHEDULED"):
+            # KILLED too: a trial that finished as the sweep was being stopped.
+            if record is not None and client.get_run(run_id).info.status in ("RUNNING", "SCHEDULED", "KILLED"):
                 _close(client, run_id, record, plan.milestones(), spec.budget_unit, paths)
                 counts["runs_closed"] += 1
         except MlflowException as exc:
@@ -118,3 +119,28 @@ def _error_text(paths: SweepPaths, record: TrialRecord) -> str:
     if folder is not None and (folder / "error.txt").is_file():
         return (folder / "error.txt").read_text(errors="replace")
     return (record.error or "the trial failed; its driver died before recording the error") + "\n"
+
+
+def rebase_embedded_store(paths: SweepPaths, loaded: LoadedSpec) -> None:
+    """Point the runs file at the embedded store's new URI after the storage folder moved.
+
+    The embedded store's URI is derived from the storage path, and the runs file keeps
+    run ids only for the URI they were created under; a sweep copied elsewhere (say, off
+    a full disk) keeps its store, so its run ids stay valid under the new URI.
+    """
+    import json
+
+    from sweeps.tracking.runs import RUNS_FILE
+
+    path = paths.directory / RUNS_FILE
+    if loaded.spec.tracking.uri is not None or not path.is_file():
+        return
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    old = str(data.get("tracking_uri") or "")
+    if old != paths.embedded_tracking_uri and old.startswith("sqlite:///") and old.endswith("/mlflow.db"):
+        data["tracking_uri"] = paths.embedded_tracking_uri
+        RunsFile(path, paths.embedded_tracking_uri, data.get("experiment_id"), data.get("parent"),
+                 dict(data.get("trials") or {}), {k: int(v) for k, v in (data.get("indices") or {}).items()}).save()
