@@ -43,9 +43,8 @@ def run_resumed(loaded: object, resumption: object, address: str | None, as_json
 
     assert isinstance(loaded, LoadedSpec) and isinstance(resumption, Resumption)
     console = Console(stderr=True)
-    if not as_json:
-        for note in resumption.notes:
-            console.print(f"[bold]resume:[/] {note}")
+    for note in resumption.notes:  # stderr, so `--json` keeps stdout to its one object
+        console.print(f"[bold]resume:[/] {note}")
     stored_address = read_state(sweep_paths(loaded.spec.storage, loaded.spec.name)).get("address")
     summary = run_sweep(loaded, RunOptions(address=address or stored_address, live=not as_json, resume=resumption))
     if as_json:

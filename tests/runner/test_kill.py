@@ -1,0 +1,131 @@
+"""The kill test: `sweep run` in its own process, `kill -9` once trials are done, `sweep resume`.
+
+Real processes throughout (the driver, its Ray, `sweep resume` and its Ray), because a
+SIGKILL is the point: nothing gets to clean up. After the resume, the sweep must hold
+exactly ``num_samples`` finished Optuna trials with no config twice, exactly as many
+MLflow child runs under one parent with none RUNNING, each run's steps exactly the
+iterations the trial's schedule reports (none twice, none missing), and a best value at
+least as good as before the kill.
+
+Each case writes its figures (trials rerun, time lost) to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sweeps.plan.iterations import TrialShape
+from sweeps.plan.planner import plan_spec
+from sweeps.spec.loading import load_spec
+from sweeps.training.context import LocalContext
+from tests.conftest import REPO, small_spec
+from tests.runner.integrity import check_sweep_integrity, finished_study_values
+
+NUM_SAMPLES = 20
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def tiny_spec(storage: Path) -> dict[str, Any]:
+    """20 digits trials of 1–3 epochs at batch size 64 or 128 (10–69 iterations each)."""
+    return small_spec(name="tiny", storage=str(storage), num_samples=NUM_SAMPLES, seed=7)
+
+
+def finished_trials(database: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            return int(connection.execute(
+                "SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0])
+    except sqlite3.Error:
+        return 0  # not created yet, or mid-write
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL whatever the killed driver left (its Ray), all started by this test."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", [5, 12])
+def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path, kill_after: int) -> None:
+    storage = tmp_path / "results"
+    spec_path = tmp_path / "tiny.yaml"
+    spec_path.write_text(yaml.safe_dump(tiny_spec(storage), sort_keys=False))
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "sweeps"]
+    database = storage / "tiny" / "optuna.db"
+
+    started = time.monotonic()
+    driver = subprocess.Popen([*command, "run", str(spec_path), "--json"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "run.err").open("wb"),
+                              start_new_session=True)
+    try:
+        while finished_trials(database) < kill_after:
+            assert driver.poll() is None, (tmp_path / "run.err").read_text()[-3000:]
+            assert time.monotonic() - started < 240, "the sweep did not reach the kill point"
+            time.sleep(0.05)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        killed_at = time.monotonic() - started
+    finally:
+        kill_group(driver)
+    before = finished_study_values(storage, "tiny")
+    assert before["states"].get("RUNNING", 0) or sum(before["states"].values()) < NUM_SAMPLES
+
+    resume_started = time.monotonic()
+    resumed = subprocess.run([*command, "resume", "tiny", "--storage", str(storage), "--json"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
+    resume_seconds = time.monotonic() - resume_started
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(resumed.stdout.strip().splitlines()[-1])
+
+    figures = check_sweep_integrity(storage, "tiny", NUM_SAMPLES, "val_accuracy")
+    assert sum(summary["trials"].values()) == NUM_SAMPLES, summary["trials"]
+    assert figures["best"] >= (before["best"] or 0.0)
+    assert summary["best"]["value"] >= (before["best"] or 0.0)
+    _assert_each_trial_reported_its_schedule(spec_path, storage)
+
+    notes = " ".join(line for line in resumed.stderr.splitlines() if "resume:" in line or "them" in line)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"kill_test_after_{kill_after}.json").write_text(json.dumps({
+        "kill_after_finished_trials": kill_after,
+        "study_at_kill": before["states"],
+        "driver_killed_after_s": round(killed_at, 1),
+        "resume_wall_s": round(resume_seconds, 1),
+        "resume_ray_start_s": summary.get("ray_start_seconds"),
+        "resume_notes": notes,
+        "best_before": before["best"],
+        "best_after": figures["best"],
+    }, indent=2))
+
+
+def _assert_each_trial_reported_its_schedule(spec_path: Path, storage: Path) -> None:
+    """The journal of every trial is exactly its report schedule up to where it stopped."""
+    import optuna
+
+    from sweeps.runner.journal import read_journal
+
+    loaded = load_spec(spec_path, [f"storage={storage}"])
+    _, plan = plan_spec(loaded)
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{storage / 'tiny' / 'optuna.db'}")
+    configs = {t.user_attrs["ray_trial_id"]: t.params for t in study.get_trials()}
+    for trial_id, results in read_journal(storage / "tiny" / "results.jsonl").items():
+        config = configs[trial_id]
+        shape = TrialShape(plan.dataset_size, int(config["batch_size"]), int(config["epochs"]), plan.drop_last)
+        milestones = {shape.first_iteration_reaching(m, loaded.spec.budget_unit) for m in plan.milestones()}
+        schedule = LocalContext(shape, "val_accuracy", report_iterations=frozenset(i for i in milestones if i)).report_iterations
+        expected = sorted(i for i in schedule if i <= int(results[-1]["iteration"]))
+        assert [int(r["iteration"]) for r in results] == expected, (trial_id, results)
