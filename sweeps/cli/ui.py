@@ -3,7 +3,8 @@
 Sweeps that set no ``tracking.uri`` log into ``<storage>/mlflow.db`` (artifacts in
 ``<storage>/mlartifacts``); no server runs while they do. This command starts
 ``mlflow ui`` on 127.0.0.1 against that store, prints the address once it answers, and
-runs until Ctrl-C.
+runs until Ctrl-C. MLflow's own log (startup lines, one line per request) goes to
+``<storage>/mlflow-ui.log`` rather than the terminal.
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ def ui_command(
             "open its address in a browser."
         )
     port = _free_port() if port == 0 else _check_port(port)
-    process = subprocess.Popen(ui_command_line(paths.storage, port))
+    log_path = paths.storage / "mlflow-ui.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(ui_command_line(paths.storage, port), stdout=log, stderr=subprocess.STDOUT)
     address = f"http://{HOST}:{port}"
     try:
-        _wait_until_answering(process, address)
+        _wait_until_answering(process, address, log_path)
         print(f"MLflow UI for {paths.storage}: {address}  (Ctrl-C stops it)", flush=True)
         process.wait()
     except KeyboardInterrupt:
@@ -72,13 +75,14 @@ def ui_command_line(storage: Path, port: int) -> list[str]:
     ]
 
 
-def _wait_until_answering(process: subprocess.Popen[bytes], address: str) -> None:
+def _wait_until_answering(process: subprocess.Popen[bytes], address: str, log_path: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
             raise SweepError(
-                f"`mlflow ui` exited with code {process.returncode} before answering at {address}; "
-                "its output above says why."
+                f"`mlflow ui` exited with code {process.returncode} before answering at {address}. "
+                f"The end of its log ({log_path}): " + " | ".join(tail)
             )
         try:
             with urllib.request.urlopen(f"{address}/health", timeout=2) as response:
@@ -87,7 +91,9 @@ def _wait_until_answering(process: subprocess.Popen[bytes], address: str) -> Non
         except OSError:
             pass
         time.sleep(0.3)
-    raise SweepError(f"`mlflow ui` did not answer at {address} within {STARTUP_TIMEOUT:.0f} s.")
+    raise SweepError(
+        f"`mlflow ui` did not answer at {address} within {STARTUP_TIMEOUT:.0f} s; see its log {log_path}."
+    )
 
 
 def _check_port(port: int) -> int:

@@ -46,6 +46,9 @@ class _Create:
     name: str
     tags: dict[str, str]
     parent_key: str | None = None
+    # Stamped by the caller: the writer may create the run a moment (or an outage) later,
+    # and the UI's start, end and duration columns must tell the trial's own times.
+    start_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
 
 @dataclass
@@ -65,6 +68,7 @@ class _Artifact:
 @dataclass
 class _End:
     status: str
+    end_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
 
 _Op = Any  # one of _Create, _Log, _Artifact, _End
@@ -304,7 +308,7 @@ class TrackingWriter:
             tags = dict(op.tags)
             if op.parent_key is not None:
                 tags["mlflow.parentRunId"] = self._require_run(op.parent_key)
-            run = client.create_run(op.experiment_id, run_name=op.name, tags=tags)
+            run = client.create_run(op.experiment_id, start_time=op.start_ms, run_name=op.name, tags=tags)
             self._run_ids[key] = run.info.run_id
             if self._on_run_created is not None:
                 self._on_run_created(key, run.info.run_id)
@@ -314,7 +318,7 @@ class TrackingWriter:
             else:
                 client.log_artifact(self._require_run(key), op.local_path, op.artifact_path)
         elif isinstance(op, _End):
-            client.set_terminated(self._require_run(key), status=op.status)
+            client.set_terminated(self._require_run(key), status=op.status, end_time=op.end_ms)
 
     def _require_run(self, key: str) -> str:
         run_id = self._run_ids.get(key)

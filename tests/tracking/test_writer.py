@@ -129,3 +129,17 @@ def test_bounded_buffer_makes_the_caller_wait_and_close_reports_what_was_lost(
 def test_invalid_options_are_refused(option: str, value: float, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TrackingWriter("sqlite:///unused.db", **{option: value})
+
+
+def test_runs_carry_the_trials_own_start_and_end_times_not_the_writers(store: tuple[str, str]) -> None:
+    uri, experiment = store
+    writer = TrackingWriter(uri, flush_interval=2.0).start()
+    started = int(time.time() * 1000)
+    writer.create_run("a", experiment, "t001", {})
+    time.sleep(0.5)
+    ended = int(time.time() * 1000)
+    writer.end_run("a", "FINISHED")
+    writer.close(timeout=60)
+    run = MlflowClient(uri).get_run(writer.run_id("a"))
+    assert started <= run.info.start_time <= started + 100
+    assert ended <= run.info.end_time <= ended + 100
