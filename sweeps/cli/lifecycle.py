@@ -53,6 +53,8 @@ def run_resumed(loaded: object, resumption: object, address: str | None, as_json
         print_summary(summary, loaded.spec.metric)
     if summary.stopped:
         raise typer.Exit(130)
+    if summary.aborted:
+        raise typer.Exit(1)
 
 
 def resume_existing(loaded: object, overwrite: bool, address: str | None, as_json: bool) -> bool:

@@ -54,6 +54,8 @@ def run_command(
         print_summary(summary, loaded.spec.metric)
     if summary.stopped:  # Ctrl-C or `sweep stop`: not finished, and resumable
         raise typer.Exit(130)
+    if summary.aborted:  # too many trials failed: scripts must not take it for a result
+        raise typer.Exit(1)
 
 
 def print_summary(summary: object, metric: str) -> None:

@@ -89,9 +89,11 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
     ]
     if lost:
         notes.append(f"{len(lost)} trial(s) {LOST_WITH_DRIVER}; recorded as failed")
+    redo = sum(_iterations_to_redo(t, journal.get(t, []), ray_trials.get(t), paths) for t in continued)
     notes.append(
         f"{len(records)} trial(s) finished before; {len(continued)} continue from their last "
-        f"checkpoint ({len(added)} of them restored from the study and the journal)"
+        f"checkpoint ({len(added)} of them restored from the study and the journal); about "
+        f"{redo} iteration(s) between those checkpoints and the crash are computed again"
     )
     return Resumption(
         restore=experiment is not None,
@@ -167,3 +169,17 @@ def _trial_id_of(json_state: str) -> str:
     import json
 
     return str(json.loads(json_state)["trial_id"])
+
+
+def _iterations_to_redo(trial_id: str, results: list[dict[str, Any]], known: Any, paths: SweepPaths) -> int:
+    """Iterations delivered after the checkpoint the trial restarts from (an estimate for
+    trials Ray knew: their checkpoint is the last one its snapshot saw)."""
+    if not results:
+        return 0
+    delivered = int(results[-1].get("iteration", 0))
+    horizon = int(known.last_result.get("iteration", 0)) if known is not None and known.last_result else delivered
+    for result in reversed(results):
+        if int(result.get("iteration", 0)) <= horizon and checkpoint_path(
+                paths.ray_directory, trial_id, result.get("checkpoint_dir_name")) is not None:
+            return delivered - int(result["iteration"])
+    return delivered

@@ -1,0 +1,135 @@
+"""Failures inside trials: raising, diverging, and metrics that go missing or have the wrong type."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sweeps.cli import main
+from sweeps.runner.runner import RunOptions, run_sweep
+from sweeps.runner.state import read_state, sweep_paths
+from sweeps.spec.loading import load_spec
+from tests.conftest import small_spec
+
+BEHAVING = f"{Path(__file__).with_name('behaving_trainable.py')}:train"
+SGD_DIGITS = f"{Path(__file__).with_name('sgd_digits.py')}:train"
+
+
+def behaving_spec(folder: Path, name: str, behaviour: str, **changes: Any) -> dict[str, Any]:
+    spec = small_spec(
+        name=name, storage=str(folder / "results"), trainable=BEHAVING, num_samples=6, seed=11,
+        trainable_args={"behaviour": behaviour, "threshold": 0.03},
+        search_space={"batch_size": 100, "epochs": 2,
+                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
+        sampler={"type": "random"}, scheduler={"type": "none"},
+    )
+    spec.update(changes)
+    return spec
+
+
+def run(folder: Path, spec: dict[str, Any]) -> tuple[Any, Any]:
+    path = folder / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    loaded = load_spec(path, [])
+    return loaded, run_sweep(loaded, RunOptions(live=False, overwrite=True))
+
+
+def study_trials(storage: Path, name: str) -> list[Any]:
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{storage / name / 'optuna.db'}").get_trials()
+
+
+def child_runs(storage: Path, name: str) -> list[Any]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name(name).experiment_id])
+    return [r for r in runs if r.data.tags.get("sweep.role") == "trial"]
+
+
+@pytest.mark.slow
+def test_a_raising_trainable_fails_everywhere_is_retried_and_the_sweep_carries_on(ray_session: Any, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    spec = behaving_spec(tmp_path, "raising", "raise_above", failure={"max_retries": 2, "max_failed_fraction": 1.0})
+    spec["trainable_args"]["attempts_dir"] = str(attempts)
+    _, summary = run(tmp_path, spec)
+    storage = tmp_path / "results"
+    failed, finished = summary.trials["failed"], summary.trials["completed"]
+    assert failed and finished and summary.aborted is None, summary.trials  # the sweep carried on
+    trials = study_trials(storage, "raising")
+    assert Counter(t.state.name for t in trials)["FAIL"] == failed
+    assert all(t.user_attrs["sweep_record"]["outcome"] == "failed" for t in trials if t.state.name == "FAIL")
+    # 1 attempt + max_retries retries for each failing trial, 1 for the others.
+    lines = sorted(len(f.read_text().splitlines()) for f in attempts.iterdir())
+    assert lines == [1] * finished + [3] * failed, lines
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    failed_runs = [r for r in child_runs(storage, "raising") if r.data.tags["sweep.state"] == "failed"]
+    assert len(failed_runs) == failed and {r.info.status for r in failed_runs} == {"FAILED"}
+    error = Path(client.download_artifacts(failed_runs[0].info.run_id, "error.txt", str(tmp_path))).read_text()
+    assert "behaving_trainable.py" in error and "too high for this test trainable" in error  # the stack
+
+
+@pytest.mark.slow
+def test_too_many_failed_trials_abort_the_sweep_with_a_summary(ray_session: Any, tmp_path: Path, capsys: Any) -> None:
+    spec = behaving_spec(tmp_path, "doomed", "raise_above", num_samples=8,
+                         failure={"max_retries": 0, "max_failed_fraction": 0.25})
+    spec["trainable_args"]["threshold"] = 0.0  # every trial raises
+    path = tmp_path / "doomed.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["run", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "Aborted:" in out and "3 trials failed, more than failure.max_failed_fraction allows (2)" in " ".join(out.split())
+    assert read_state(sweep_paths(tmp_path / "results", "doomed"))["state"] == "aborted"
+    assert len(study_trials(tmp_path / "results", "doomed")) < 8  # it stopped creating trials
+
+
+@pytest.mark.slow
+def test_a_learning_rate_of_10_diverges_without_crashing_anything(ray_session: Any, tmp_path: Path, capsys: Any) -> None:
+    spec = small_spec(
+        name="lr10", storage=str(tmp_path / "results"), trainable=SGD_DIGITS, metric="val_mse", mode="min",
+        num_samples=4, seed=5, sampler={"type": "random"}, scheduler={"type": "none"},
+        search_space={"batch_size": 64, "epochs": 2, "learning_rate": {"type": "categorical", "values": [0.01, 10.0]}},
+    )
+    path = tmp_path / "lr10.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["run", str(path)]) == 0
+    assert "diverged" in capsys.readouterr().out
+    storage = tmp_path / "results"
+    trials = study_trials(storage, "lr10")
+    diverged = [t for t in trials if t.params["learning_rate"] == 10.0]
+    assert diverged and all(t.state.name == "FAIL" and t.user_attrs["sweep_record"]["outcome"] == "diverged"
+                            for t in diverged)
+    assert all(t.state.name == "COMPLETE" for t in trials if t.params["learning_rate"] == 0.01)
+    runs = {r.data.tags["sweep.trial_id"]: r for r in child_runs(storage, "lr10")}
+    for trial in diverged:
+        run = runs[trial.user_attrs["ray_trial_id"]]
+        assert (run.data.tags["sweep.state"], run.info.status) == ("diverged", "FAILED")
+        # Stopped at its first report (the end of epoch 1 here), not trained on to iteration 46.
+        assert int(run.data.tags["sweep.stopped_at_iteration"]) == 23
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("behaviour, says", [
+    ("drop_metric", "reported ['val_loss'] at iteration 20"),
+    ("string_metric", "(str) at iteration 10"),
+])
+def test_a_metric_gone_missing_or_of_the_wrong_type_names_the_trial_and_the_key(
+    ray_session: Any, tmp_path: Path, capsys: Any, behaviour: str, says: str,
+) -> None:
+    spec = behaving_spec(tmp_path, behaviour.replace("_", "-"), behaviour, num_samples=2,
+                         failure={"max_retries": 0, "max_failed_fraction": 1.0})
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["run", str(path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    trial_ids = {t.user_attrs["ray_trial_id"] for t in study_trials(tmp_path / "results", spec["name"])}
+    assert any(f"trial {trial_id}" in err for trial_id in trial_ids), err
+    assert says in err and "`val_accuracy`" in err and "Traceback" not in err
