@@ -16,7 +16,7 @@ from sweeps.plan.planner import SweepPlan
 from sweeps.runner.state import SweepPaths
 from sweeps.spec.loading import LoadedSpec
 from sweeps.tracking.callback import PARENT, MlflowTracker
-from sweeps.tracking.preflight import experiment_name, open_experiment, tracking_uri
+from sweeps.tracking.preflight import experiment_name, open_experiment, tracking_uri, wait_for_store
 from sweeps.tracking.runs import RunsFile
 from sweeps.tracking.writer import TrackingWriter
 
@@ -38,6 +38,7 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, **wri
 
     spec = loaded.spec
     uri = tracking_uri(spec, paths)
+    wait_for_store(uri)
     client = MlflowClient(uri)
     experiment_id = open_experiment(client, spec, paths, loaded.source)
     runs = RunsFile.load(paths.directory, uri)

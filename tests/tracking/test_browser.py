@@ -121,6 +121,27 @@ def test_experiment_lists_the_parent_and_its_nested_trials(page: Any, sweep_ui: 
 
 
 @pytest.mark.slow
+def test_the_search_box_filters_trials_by_their_tags_and_params(page: Any, sweep_ui: str, swept_store: Path) -> None:
+    record = read_sweep(sweep_paths(swept_store, "ui-sweep").embedded_tracking_uri, "ui-sweep")
+    wanted = [r for r in record.children if r.data.params["batch_size"] == "64"]
+    others = [r for r in record.children if r.data.params["batch_size"] != "64"]
+    assert wanted and others
+    page.goto(f"{sweep_ui}/#/experiments/{record.parent.info.experiment_id}/runs")
+    box = page.get_by_placeholder('metrics.rmse < 1 and params.model = "tree"')
+    box.fill("tags.\"sweep.state\" = 'completed' and params.batch_size = '64'")
+    box.press("Enter")
+    page.get_by_text(f"{len(wanted) + 1} matching runs").wait_for()  # the trials and their parent
+    _close_assistant(page)
+    parent_link = page.locator(f'a[href$="/runs/{record.parent.info.run_id}"]')
+    page.locator("[role=gridcell]", has=parent_link).locator("button").first.click()
+    for run in wanted:
+        page.locator(f'a[href$="/runs/{run.info.run_id}"]').wait_for()
+    for run in others:
+        assert page.locator(f'a[href$="/runs/{run.info.run_id}"]').count() == 0
+    _shot(page, "mlflow_filtered.png")
+
+
+@pytest.mark.slow
 def test_compare_view_charts_both_trials_on_the_step_axis(page: Any, sweep_ui: str, swept_store: Path) -> None:
     record = read_sweep(sweep_paths(swept_store, "ui-sweep").embedded_tracking_uri, "ui-sweep")
     by_batch = {}

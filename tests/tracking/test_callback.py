@@ -53,6 +53,14 @@ def test_digits_sweep_keeps_the_tracking_contract(digits_sweep: dict[str, Any]) 
 
 
 @pytest.mark.slow
+def test_tags_filter_trials_in_mlflow_search(digits_sweep: dict[str, Any]) -> None:
+    record = read_sweep(digits_sweep["uri"], "tiny")
+    pruned = record.client.search_runs([record.parent.info.experiment_id], "tags.\"sweep.state\" = 'pruned'")
+    expected = {r["trial_id"] for r in digits_sweep["summary"].trial_records if r["outcome"] == "pruned"}
+    assert {r.data.tags["sweep.trial_id"] for r in pruned} == expected
+
+
+@pytest.mark.slow
 def test_artifacts_land_next_to_the_embedded_store(digits_sweep: dict[str, Any]) -> None:
     record = read_sweep(digits_sweep["uri"], "tiny")
     storage = digits_sweep["paths"].storage
