@@ -159,8 +159,9 @@ def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOp
     if paths.exists() and not options.overwrite:
         raise SweepError(
             f"{loaded.source}: a sweep named `{paths.name}` already exists under {paths.storage}. "
-            f"Continue it with `sweep resume {paths.name} --storage {paths.storage}`, start it "
-            "afresh with `--overwrite`, or choose another name with `--name`."
+            f"Continue it with `sweep resume {paths.name} --storage {paths.storage}` (or this "
+            "command with `--resume`), start it afresh with `--overwrite`, or choose another "
+            "name with `--name`."
         )
     if paths.exists():
         import shutil

@@ -67,6 +67,8 @@ class GracefulStop(tune.Stopper):
         self._grace = grace_seconds
         self.reason: str | None = None
         self.interrupted = False
+        #: Set by a second Ctrl-C: raise KeyboardInterrupt in Tune's loop at its next step.
+        self.at_once = False
         self._requested_at = 0.0
         self._checkpointed: set[str] = set()
         self._next_poll = 0.0
@@ -89,6 +91,8 @@ class GracefulStop(tune.Stopper):
         return False
 
     def stop_all(self) -> bool:
+        if self.at_once:
+            raise KeyboardInterrupt
         now = time.monotonic()
         if self.reason is None and now >= self._next_poll:
             self._next_poll = now + _POLL_SECONDS
@@ -130,17 +134,22 @@ def interruptible(graceful: GracefulStop, paths: SweepPaths) -> Iterator[None]:
                 "\nStopping: running trials save a checkpoint first. Press Ctrl-C again to stop at once.\n"
             )
             return
-        raise KeyboardInterrupt
+        # Raising here could land in a finalizer (where Python ignores it); Tune's loop calls
+        # the stopper every step (at most 0.1 s apart), so the KeyboardInterrupt starts there.
+        graceful.at_once = True
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
         yield
     except KeyboardInterrupt:
         update_state(paths, state="interrupted", stopped_at=_now())
-        raise SweepInterrupted(
+        message = (
             f"Sweep `{paths.name}` stopped at once. Trials that were running restart from their "
             f"last checkpoint when you resume it: {resume_command(paths)}"
-        ) from None
+        )
+        # Printed here: click turns any KeyboardInterrupt into a bare Abort on its way out.
+        sys.stderr.write(f"\n{message}\n")
+        raise SweepInterrupted(message) from None
     finally:
         signal.signal(signal.SIGINT, previous)
         if previous_env is None:

@@ -1,0 +1,218 @@
+"""`sweep list`, `status`, `best`, `stop`, a name used twice, hostile storage, Ctrl-C twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow  # noqa: F401 - see note below
+import pytest
+import yaml
+
+from sweeps.cli import main
+from sweeps.runner.state import read_state, sweep_paths, write_state
+from sweeps.spec.loading import load_spec
+from tests.conftest import REPO, small_spec
+
+# mlflow imported up front: run alone, this module's first mlflow import happened inside a
+# sweep, after Ray, and failed in protobuf ("Depends on file 'databricks.proto'"); the CLI
+# process and the whole suite import it without trouble.
+
+
+@pytest.fixture(scope="module")
+def finished(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A finished 6-trial digits sweep, run with `--resume` (there was nothing to resume)."""
+    folder = tmp_path_factory.mktemp("finished")
+    spec = folder / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec(storage=str(folder / "results")), sort_keys=False))
+    assert main(["run", str(spec), "--resume", "--json"]) == 0
+    storage = folder / "results"
+    return {"spec": spec, "storage": storage, "state": read_state(sweep_paths(storage, "tiny"))}
+
+
+def copy_sweep(finished: dict[str, Any], target: Path, name: str, **state_changes: Any) -> Path:
+    shutil.copytree(finished["storage"] / "tiny", target / name)
+    with sqlite3.connect(target / name / "optuna.db") as connection:  # study name = sweep name
+        connection.execute("UPDATE studies SET study_name = ?", (name,))
+    paths = sweep_paths(target, name)
+    state = read_state(paths)
+    state.update(name=name, spec={**state["spec"], "name": name}, **state_changes)
+    write_state(paths, state)
+    return target
+
+
+@pytest.mark.slow
+def test_list_shows_state_trials_done_best_and_start(finished: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+    storage = copy_sweep(finished, tmp_path, "dead", state="running", driver_pid=2 ** 22 + 7)
+    shutil.copytree(finished["storage"] / "tiny", storage / "tiny")
+    assert main(["list", "--storage", str(storage)]) == 0
+    out = capsys.readouterr().out
+    best = finished["state"]["summary"]["best"]["value"]
+    for name, state in (("tiny", "finished"), ("dead", "crashed")):
+        row = next(line for line in out.splitlines() if f" {name} " in line)
+        assert state in row and "6/6" in row and f"{best:.4f}" in row and finished["state"]["started_at"][:10] in row
+
+
+@pytest.mark.slow
+def test_status_lists_every_trial_with_its_state(finished: dict[str, Any], capsys: Any) -> None:
+    assert main(["status", "tiny", "--storage", str(finished["storage"])]) == 0
+    out = capsys.readouterr().out
+    trials = finished["state"]["summary"]["trials"]
+    assert "finished, 6/6 trials done" in " ".join(out.split())
+    assert out.count("completed") >= trials["completed"] and out.count("pruned") >= trials["pruned"]
+
+
+@pytest.mark.slow
+def test_best_exports_fixed_values_a_spec_accepts_and_the_checkpoint(finished: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+    assert main(["best", "tiny", "--storage", str(finished["storage"]), "--format", "json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["value"] == finished["state"]["summary"]["best"]["value"]
+    assert set(exported["search_space"]) == {"batch_size", "epochs", "learning_rate"}
+    assert Path(exported["checkpoint"], "state.pt").is_file()
+    assert exported["model_uri"] == f"runs:/{exported['mlflow_run_id']}/model"
+
+    output = tmp_path / "best.yaml"
+    assert main(["best", "tiny", "--storage", str(finished["storage"]), "--output", str(output)]) == 0
+    fixed = yaml.safe_load(output.read_text())["search_space"]
+    assert fixed == exported["search_space"]
+    again = tmp_path / "again.yaml"  # fed back as fixed values: a one-config sweep
+    again.write_text(yaml.safe_dump({**yaml.safe_load(finished["spec"].read_text()), "search_space": fixed}))
+    assert load_spec(again, []).spec.search_space == fixed
+
+
+def test_best_of_a_sweep_without_a_finished_trial_is_exit_2(tmp_path: Path, capsys: Any) -> None:
+    write_state(sweep_paths(tmp_path, "empty"), {"name": "empty", "spec": small_spec(name="empty"), "state": "running"})
+    assert main(["best", "empty", "--storage", str(tmp_path)]) == 2
+    assert "no completed or pruned trial" in capsys.readouterr().err
+
+
+def test_stop_asks_a_live_driver_and_refuses_a_dead_one(tmp_path: Path, capsys: Any) -> None:
+    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
+    try:
+        paths = sweep_paths(tmp_path, "live")
+        write_state(paths, {"name": "live", "spec": small_spec(name="live"), "state": "running",
+                            "driver_pid": driver.pid, "driver_host": os.uname().nodename})
+        assert main(["stop", "live", "--storage", str(tmp_path)]) == 0
+        assert json.loads((paths.directory / "stop-requested").read_text())["reason"] == "sweep stop"
+    finally:
+        driver.kill()
+        driver.wait()
+    assert main(["stop", "live", "--storage", str(tmp_path)]) == 2  # its driver is gone now
+    assert "sweep resume live" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_name_used_twice_needs_resume_or_overwrite(finished: dict[str, Any], capsys: Any) -> None:
+    spec = str(finished["spec"])
+    assert main(["run", spec]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "already exists" in err and "--resume" in err and "--overwrite" in err
+    assert main(["run", spec, "--resume", "--overwrite"]) == 2
+    assert "contradict" in capsys.readouterr().err
+    assert main(["run", spec, "--resume"]) == 2
+    assert "already finished" in capsys.readouterr().err
+
+
+# -- hostile storage: a real read-only or full filesystem, mounted in a private namespace -----
+
+
+def _in_namespace(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``sh -c script`` as root of a user+mount namespace (no privileges needed)."""
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", *args], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0"))
+
+
+READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+FULL = ('mount -t tmpfs -o size=2m tmpfs "$1" && cp -a "$2"/. "$1"/ ; '
+        'dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null; d="$1"; shift 2; exec "$@"')
+
+
+@pytest.mark.parametrize("kind", ["read-only", "full"])
+def test_run_into_a_read_only_or_full_storage_is_exit_2(tmp_path: Path, kind: str) -> None:
+    storage = tmp_path / "results"
+    storage.mkdir()
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec(storage=str(storage)), sort_keys=False))
+    command = [sys.executable, "-m", "sweeps", "run", str(spec)]
+    done = _in_namespace(READ_ONLY, str(storage), *command) if kind == "read-only" else \
+        _in_namespace(FULL, str(storage), str(tmp_path / "nothing"), *command)
+    assert done.returncode == 2, done.stderr[-2000:]
+    err = " ".join(done.stderr.split())
+    assert "field `storage`" in err and "cannot be written" in err and "Traceback" not in err, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["read-only", "full"])
+def test_resume_on_a_read_only_or_full_storage_is_exit_2_and_changes_nothing(
+    finished: dict[str, Any], tmp_path: Path, kind: str,
+) -> None:
+    source = copy_sweep(finished, tmp_path / "source", "halted", state="stopped")
+    before = {p.name: p.read_bytes() for p in (source / "halted").iterdir() if p.is_file()}
+    command = [sys.executable, "-m", "sweeps", "resume", "halted", "--storage"]
+    if kind == "read-only":
+        done = _in_namespace(READ_ONLY, str(source), *command, str(source))
+    else:  # the tmpfs gets what resume reads before it writes, then fills up
+        minimal = tmp_path / "minimal" / "halted"
+        minimal.mkdir(parents=True)
+        for name in ("sweep.json", "optuna.db", "optuna.db-wal", "optuna.db-shm"):
+            if (source / "halted" / name).exists():
+                shutil.copy2(source / "halted" / name, minimal / name)
+        mount = tmp_path / "mount"
+        mount.mkdir()
+        done = _in_namespace(FULL, str(mount), str(minimal.parent), *command, str(mount))
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "cannot be written" in done.stderr and "Traceback" not in done.stderr
+    assert {p.name: p.read_bytes() for p in (source / "halted").iterdir() if p.is_file()} == before
+
+
+# -- Ctrl-C twice: stop at once; resume still works -------------------------------------------
+
+
+@pytest.mark.slow
+def test_ctrl_c_twice_stops_at_once_and_the_sweep_resumes(tmp_path: Path) -> None:
+    from tests.runner.integrity import check_sweep_integrity
+
+    storage = tmp_path / "results"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(small_spec(storage=str(storage), num_samples=10, seed=4), sort_keys=False))
+    env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
+    driver = subprocess.Popen([sys.executable, "-m", "sweeps", "run", str(spec), "--json"], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while _finished(storage / "tiny" / "optuna.db") < 3:
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        driver.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        driver.send_signal(signal.SIGINT)
+        _, err = driver.communicate(timeout=120)
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)  # what the driver's Ray left behind
+        except ProcessLookupError:
+            pass
+    assert driver.returncode == 130, err[-2000:]
+    assert f"sweep resume tiny --storage {storage}" in " ".join(err.split())
+    assert read_state(sweep_paths(storage, "tiny"))["state"] == "interrupted"
+    resumed = subprocess.run([sys.executable, "-m", "sweeps", "resume", "tiny", "--storage", str(storage), "--json"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    check_sweep_integrity(storage, "tiny", 10, "val_accuracy")
+
+
+def _finished(database: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            return int(connection.execute(
+                "SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0])
+    except sqlite3.Error:
+        return 0
