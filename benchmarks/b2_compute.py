@@ -61,27 +61,35 @@ def project_spec(seed: int, storage: Path, timing_dir: Path) -> dict[str, Any]:
 
 
 def _timings(timing_dir: Path) -> dict[str, Any]:
+    """Sums over the trials' records, and how each worker spent its time between them."""
     records = read_compute_seconds(str(timing_dir))
     by_pid: dict[int, list[dict[str, Any]]] = {}
-    for record in sorted(records, key=lambda r: r["at"]):
+    for record in sorted(records, key=lambda r: r["started"]):
         by_pid.setdefault(record["pid"], []).append(record)
     # A reused worker's resident memory after its second trial and after its last one:
     # growth between them would be a leak of models, optimizers or data across trials.
     growth = [rs[-1]["rss_mb"] - rs[1]["rss_mb"] for rs in by_pid.values() if len(rs) >= 3]
+    gaps = [b["started"] - a.get("ended", a["at"]) for rs in by_pid.values() for a, b in zip(rs, rs[1:])]
     return {
         "compute_s": sum(r["compute_s"] for r in records),
+        "blocked_s": sum(r["blocked_s"] for r in records),
+        "checkpoint_s": sum(r["checkpoint_s"] for r in records),
+        "between_trials_s": sum(gaps),
+        "reports": sum(r["reports"] for r in records),
         "trials_timed": len(records),
         "worker_rss_growth_mb": max(growth) if growth else None,
         "trials_per_worker": max((len(rs) for rs in by_pid.values()), default=0),
     }
 
 
-def run_project(seed: int, workdir: Path) -> dict[str, Any]:
+def run_project(seed: int, workdir: Path, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``sweep run`` on the B2 spec; ``overrides`` (``--set`` values) measure what a setting costs."""
     timing_dir = workdir / f"sweeps-timing-{seed}"
     timing_dir.mkdir(parents=True, exist_ok=True)
     spec_path = workdir / f"b2-{seed}.yaml"
     spec_path.write_text(yaml.safe_dump(project_spec(seed, workdir / "sweeps", timing_dir)))
-    process = run_process(sweep_command("run", str(spec_path), "--json", "--overwrite"))
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    process = run_process(sweep_command("run", str(spec_path), "--json", "--overwrite", *sets))
     summary = process.last_json()
     return {
         "up_s": summary["wall_seconds"] - summary["ray_start_seconds"],

@@ -24,12 +24,33 @@ SPLIT_SEED = 0
 @lru_cache(maxsize=1)
 def load_data() -> tuple[Any, ...]:
     # Cached per worker process: with reused actors, later trials skip the load.
-    from sklearn.datasets import load_digits
-
     from trainables._mlp import split
 
-    digits = load_digits()
-    return split(digits.data / 16.0, digits.target, VALIDATION_SIZE, SPLIT_SEED)
+    images, labels = _read_digits()
+    return split(images / 16.0, labels, VALIDATION_SIZE, SPLIT_SEED)
+
+
+def _read_digits() -> tuple[Any, Any]:
+    """scikit-learn's bundled digits file, read without importing scikit-learn.
+
+    ``sklearn.datasets.load_digits`` reads the same file, but importing
+    ``sklearn.datasets`` (and SciPy with it) took 1.8 s, paid by every new worker
+    process before its first trial (`make bench`, B2); ``numpy.loadtxt`` takes 7 ms.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
+    if path is None or not path.exists():
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return digits.data, digits.target
+    table = np.loadtxt(path, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(np.int64)
 
 
 @trainable(dataset_size=TRAINING_SIZE, drop_last=False)

@@ -59,6 +59,9 @@ class TrialLedger(Callback):
     metric: str
     mode: str
     trials: dict[str, TrialRecord] = field(default_factory=dict)
+    #: Trial errors seen so far: lets per-step checks skip a scan of every trial when it
+    #: has not changed (Ray Tune asks its stoppers at every step of its loop).
+    errors_seen: int = 0
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         record = self.trials.setdefault(trial.trial_id, TrialRecord(trial.trial_id, dict(trial.config)))
@@ -77,6 +80,7 @@ class TrialLedger(Callback):
         record = self.trials.setdefault(trial.trial_id, TrialRecord(trial.trial_id, dict(trial.config)))
         record.outcome = "failed"
         record.error = read_trial_error(trial)
+        self.errors_seen += 1
 
     def counts(self) -> dict[str, int]:
         counts = {outcome: 0 for outcome in OUTCOMES}

@@ -249,6 +249,7 @@ class _AbortStopper(tune.Stopper):
         self._ledger = ledger
         self._max_failed = spec.failure.max_failed_fraction * spec.num_samples
         self.reason: str | None = None
+        self._errors_checked = -1  # the first call scans: a resumed ledger may hold failures
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False
@@ -256,6 +257,11 @@ class _AbortStopper(tune.Stopper):
     def stop_all(self) -> bool:
         if self.reason:
             return True
+        # Tune calls this at every step of its loop; only a trial error can change the
+        # answer, so the scan of every trial (O(trials) per step) runs only after one.
+        if self._ledger.errors_seen == self._errors_checked:
+            return False
+        self._errors_checked = self._ledger.errors_seen
         for record in self._ledger.trials.values():
             if record.outcome == "failed" and record.error and "MetricNotReportedError" in record.error:
                 message = record.error.strip().splitlines()[-1].split("MetricNotReportedError: ")[-1]

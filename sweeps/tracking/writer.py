@@ -215,6 +215,7 @@ class TrackingWriter:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(self.uri)
+        _use_fast_commits(client)
         retry_interval = 0.5
         while True:
             with self._cond:
@@ -369,3 +370,13 @@ def _is_transient(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - sqlalchemy comes with mlflow
         OperationalError = OSError  # type: ignore[misc,assignment]
     return isinstance(exc, (OSError, TimeoutError, OperationalError))
+
+
+def _use_fast_commits(client: Any) -> None:
+    """An embedded SQLite store commits in WAL mode: see :mod:`sweeps.sqlite` (measured there)."""
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    engine = getattr(store, "engine", None)
+    if engine is not None:
+        from sweeps.sqlite import use_fast_commits
+
+        use_fast_commits(engine)
