@@ -213,7 +213,21 @@ def _start_ray(address: str | None) -> bool:
         runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
     )
     if address is None:
-        ray.init(**kwargs)
+        # The embedded Ray's processes inherit the driver's environment, so PYTHONPATH goes
+        # there rather than in a runtime_env: a job with a runtime_env cannot use the worker
+        # processes Ray prestarts at `ray.init`, and each trial actor then waits for a fresh
+        # process set up by the runtime-env agent (measured: 2 actors ready in 2.1-2.4 s
+        # with the runtime_env, 0.5-0.7 s without).
+        del kwargs["runtime_env"]
+        previous = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = pythonpath
+        try:
+            ray.init(**kwargs)
+        finally:
+            if previous is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = previous
     else:
         kwargs.pop("include_dashboard")
         try:
