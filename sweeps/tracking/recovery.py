@@ -38,12 +38,15 @@ _BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
 def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumption: Any) -> dict[str, int]:
     """Create lost runs, fill lost steps, close finished trials' runs; returns counts."""
+    from sweeps.tracking.preflight import wait_for_store
+
+    spec = loaded.spec
+    uri = tracking_uri(spec, paths)
+    wait_for_store(uri)  # preflight may still be importing mlflow on its thread
     from mlflow.entities import Metric
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    spec = loaded.spec
-    uri = tracking_uri(spec, paths)
     runs = RunsFile.load(paths.directory, uri)
     counts = {"runs_created": 0, "steps_filled": 0, "runs_closed": 0}
     if runs.parent is None:

@@ -33,12 +33,14 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, **wri
         finally:
             tracker.close()
     """
+    spec = loaded.spec
+    uri = tracking_uri(spec, paths)
+    # First: importing mlflow here while preflight's thread imports it too leaves its
+    # protobuf modules half-built ("Depends on file 'databricks.proto'").
+    wait_for_store(uri)
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    spec = loaded.spec
-    uri = tracking_uri(spec, paths)
-    wait_for_store(uri)
     client = MlflowClient(uri)
     experiment_id = open_experiment(client, spec, paths, loaded.source)
     runs = RunsFile.load(paths.directory, uri)

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import mlflow  # noqa: F401 - see note below
 import pytest
 import yaml
 
@@ -21,10 +20,6 @@ from sweeps.cli import main
 from sweeps.runner.state import read_state, sweep_paths, write_state
 from sweeps.spec.loading import load_spec
 from tests.conftest import REPO, small_spec
-
-# mlflow imported up front: run alone, this module's first mlflow import happened inside a
-# sweep, after Ray, and failed in protobuf ("Depends on file 'databricks.proto'"); the CLI
-# process and the whole suite import it without trouble.
 
 
 @pytest.fixture(scope="module")
