@@ -7,7 +7,7 @@ where it logs.
 
 from sweeps.tracking.callback import MlflowTracker, trial_metrics
 from sweeps.tracking.naming import run_name
-from sweeps.tracking.preflight import preflight, tracking_uri
+from sweeps.tracking.preflight import tracking_uri
 from sweeps.tracking.runs import RUNS_FILE, RunsFile
 from sweeps.tracking.session import start_tracking
 from sweeps.tracking.writer import TrackingWriter
@@ -17,7 +17,6 @@ __all__ = [
     "RUNS_FILE",
     "RunsFile",
     "TrackingWriter",
-    "preflight",
     "run_name",
     "start_tracking",
     "tracking_uri",

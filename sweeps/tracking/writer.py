@@ -93,7 +93,7 @@ class TrackingWriter:
         known_runs: dict[str, str] | None = None,
         on_run_created: Callable[[str, str], None] | None = None,
         capacity: int = 100_000,
-        flush_interval: float = 0.5,
+        flush_interval: float = 1.0,
         max_retry_interval: float = 5.0,
     ) -> None:
         if capacity < 1:
