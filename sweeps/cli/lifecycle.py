@@ -26,11 +26,12 @@ def resume_command(
     set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP + " Only fields that keep the search (num_samples, max_concurrent, failure, ...)."),
     address: Optional[str] = typer.Option(None, "--address", help="Join this Ray cluster instead of the one the sweep used."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on the last line."),
+    force: bool = typer.Option(False, "--force", help="Resume a sweep recorded as running on another host."),
 ) -> None:
     """Continue a sweep whose driver died, was stopped or whose machine rebooted."""
     from sweeps.runner.resume import prepare_resume
 
-    loaded, resumption = prepare_resume(storage, name, list(set_ or []))
+    loaded, resumption = prepare_resume(storage, name, list(set_ or []), force=force)
     run_resumed(loaded, resumption, address, as_json, storage)
 
 

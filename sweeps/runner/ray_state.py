@@ -81,7 +81,7 @@ def load_experiment_state(ray_directory: Path, set_aside: list[Path] | None = No
 
 
 def orphan_trial_json(
-    experiment: RayExperimentState, paths_directory: Path, trial_id: str, config: dict[str, Any],
+    paths_directory: Path, trial_id: str, config: dict[str, Any],
     evaluated: dict[str, Any], tag: str, restore_path: str | None, template: dict[str, Any],
 ) -> tuple[str, str]:
     """Ray's JSON state for a trial the study has but Ray's snapshot missed.

@@ -154,7 +154,7 @@ def _added_back(
     }
     config = {**fixed, **frozen.params}
     tag = f"{frozen.number + 1}_" + ",".join(f"{k}={v}" for k, v in sorted(frozen.params.items()))
-    return orphan_trial_json(experiment, paths.directory, trial_id, config, dict(frozen.params), tag, restore, template)
+    return orphan_trial_json(paths.directory, trial_id, config, dict(frozen.params), tag, restore, template)
 
 
 def _trainable_name(experiment: RayExperimentState) -> str:

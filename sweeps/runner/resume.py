@@ -50,15 +50,17 @@ class Resumption:
 
 def prepare_resume(
     storage: str | Path, name: str, overrides: list[str] | None = None, given: LoadedSpec | None = None,
+    force: bool = False,
 ) -> tuple[LoadedSpec, Resumption]:
     """Check that ``name`` can be resumed, reconcile its records, and return its spec and plan.
 
     ``given`` is a spec passed on the command line (``sweep run SPEC --resume``); without
-    it the sweep's own spec is used, with any edits of its spec file.
+    it the sweep's own spec is used, with any edits of its spec file. ``force`` resumes a
+    sweep recorded as running on another host (whose driver cannot be checked from here).
     """
     paths = sweep_paths(storage, name)
     state = read_state(paths)
-    _refuse_live_driver(paths, state)
+    _refuse_live_driver(paths, state, force)
     loaded, notes = reload_spec(paths, state, list(overrides or []), given)
     _check_writable(paths, state)
     if loaded.spec.tracking.enabled:
@@ -153,7 +155,14 @@ def driver_alive(state: dict[str, Any]) -> bool:
         return True
 
 
-def _refuse_live_driver(paths: SweepPaths, state: dict[str, Any]) -> None:
+def _refuse_live_driver(paths: SweepPaths, state: dict[str, Any], force: bool) -> None:
+    host = state.get("driver_host")
+    if state.get("state") == "running" and host not in (None, socket.gethostname()) and not force:
+        raise StateError(
+            f"{paths.directory}: the sweep `{paths.name}` is recorded as running on host {host} "
+            f"(driver pid {state.get('driver_pid')}), which cannot be checked from here. Stop it "
+            f"there (`sweep stop {paths.name}`), or, if that driver is gone, resume with `--force`."
+        )
     if driver_alive(state):
         raise StateError(
             f"{paths.directory}: the sweep `{paths.name}` is still running (driver pid "

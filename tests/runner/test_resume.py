@@ -210,3 +210,13 @@ def _runs_by_status(storage: Path, status: str) -> list[str]:
     client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("lifecycle").experiment_id])
     return [r.info.run_id for r in runs if r.info.status == status and r.data.tags.get("sweep.role") == "trial"]
+
+
+def test_a_sweep_running_on_another_host_needs_force(tmp_path: Path, capsys: Any) -> None:
+    paths = sweep_paths(tmp_path, "remote")
+    write_state(paths, {"name": "remote", "spec": small_spec(name="remote", storage=str(tmp_path)),
+                        "state": "running", "driver_pid": 4242, "driver_host": "elsewhere"})
+    assert main(["resume", "remote", "--storage", str(tmp_path)]) == 2
+    assert "running on host elsewhere" in capsys.readouterr().err
+    assert main(["resume", "remote", "--storage", str(tmp_path), "--force"]) == 2  # gets further:
+    assert "Optuna study is missing" in capsys.readouterr().err  # this fake sweep never ran
