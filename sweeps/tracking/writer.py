@@ -155,6 +155,9 @@ class TrackingWriter:
                 self._wake.set()
                 while self._count >= self._capacity and not self._closing:
                     self._cond.wait()
+                if self._closing:
+                    _logger.warning("MLflow writer closed while the buffer was full; dropped a record for run %s", key)
+                    return
             self._queues.setdefault(key, deque()).append(op)
             self._count += 1
 
