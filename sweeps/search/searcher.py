@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -41,20 +41,13 @@ _RECORD_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "t
 class TruthfulOptunaSearch(OptunaSearch):
     """``OptunaSearch`` with honest trial states and budget-keyed intermediate values."""
 
-    def __init__(
-        self, *args: Any, budget_unit: str, fixed: dict[str, Any], adopt: list[int] | None = None,
-        on_adopt: Callable[[str | None, str], None] | None = None, **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, budget_unit: str, fixed: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._step_key = _INTEGER_STEP_KEY[budget_unit]
         self._fixed = dict(fixed)
         #: Ray trial id → Optuna trial number, for the tracker and the state file.
         self.optuna_numbers: dict[str, int] = {}
         self._last_results: dict[str, dict[str, Any]] = {}
-        #: Optuna trial numbers left RUNNING by a dead driver that Ray never recorded; the
-        #: next new Ray trials take them over instead of asking for new configs.
-        self._adoptable = list(adopt or [])
-        self._on_adopt = on_adopt
         self._reported_steps: dict[str, set[int]] = {}
         self.attach_existing_trials()
 
@@ -84,8 +77,6 @@ class TruthfulOptunaSearch(OptunaSearch):
         self.attach_existing_trials()
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        if trial_id not in self._ot_trials and self._adoptable:
-            self._adopt(trial_id, self._adoptable.pop(0))
         params = super().suggest(trial_id)
         if params is None:
             return None
@@ -93,14 +84,6 @@ class TruthfulOptunaSearch(OptunaSearch):
         self.optuna_numbers[trial_id] = ot_trial.number
         ot_trial.set_user_attr(RAY_TRIAL_ID_ATTR, trial_id)
         return {**self._fixed, **params}
-
-    def _adopt(self, trial_id: str, number: int) -> None:
-        frozen = next(t for t in self._ot_study.get_trials(deepcopy=False) if t.number == number)
-        self._ot_trials[trial_id] = optuna.Trial(self._ot_study, frozen._trial_id)
-        # It starts again from iteration 0: its old steps are the same numbers (same seed).
-        self._reported_steps[trial_id] = set(frozen.intermediate_values)
-        if self._on_adopt is not None:
-            self._on_adopt(frozen.user_attrs.get(RAY_TRIAL_ID_ATTR), trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if trial_id in self._completed_trials:
