@@ -7,14 +7,15 @@ this kind of machine (see the comments), runs it, and returns a :class:`SweepSum
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import shutil
 import socket
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from sweeps.errors import MetricNotReportedError, ResourceError, SweepError
 import ray
@@ -125,7 +126,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
         callbacks = [journal, ledger, *([tracker] if tracker else []), *([view] if view else []), *options.callbacks]
         tuner = _make_tuner(spec, plan, resolved, paths, concurrency, callbacks,
                             tune.stopper.CombinedStopper(stopper, graceful), options.resume)
-        with view or nullcontext(), interruptible(graceful, paths):
+        with view or nullcontext(), _quiet_tune_logs(), interruptible(graceful, paths):
             tuner.fit()
         journal.close()
         aborted = stopper.reason
@@ -186,6 +187,25 @@ def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOp
             f"folder {paths.directory} cannot be written ({exc.strerror}). Choose a writable "
             "folder with enough free space (`--storage PATH`)."
         ) from None
+
+
+@contextmanager
+def _quiet_tune_logs() -> Iterator[None]:
+    """Keep Tune's per-trial tracebacks off the terminal while the sweep runs.
+
+    A failed trial is expected news in a sweep: it is counted in the live view, its
+    traceback is kept with the trial (MLflow artifact, `sweep status`), and the sweep
+    carries on. Printed to the terminal it would bury the live view.
+    """
+    loggers = [logging.getLogger(name) for name in ("ray.tune", "ray.air", "ray.train")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _configure_tune_environment(concurrency: int) -> None:

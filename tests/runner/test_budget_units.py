@@ -98,7 +98,7 @@ def test_rung_counts_match_the_plan_within_asha_asynchrony(ray_session: Any, wri
     run_sweep(loaded, RunOptions(live=False, callbacks=[log]))
     for rung in plan.rungs:
         reached = sum(1 for results in log.results.values() if max(r["iteration"] for r in results) >= rung.milestone)
-        # Asynchronous ASHA promotes early arrivals against few recorded peers, so more
-        # trials pass each rung than the synchronous 1/η expectation; never fewer than it
-        # by more than one trial, and never more than twice as many plus the first η.
-        assert rung.expected_trials - 1 <= reached <= 2 * rung.expected_trials + 2, (rung, reached)
+        # Asynchronous ASHA decides against whatever peers have been recorded so far: early
+        # arrivals pass against few peers, late ones against many, so a rung may hold more
+        # or fewer trials than the synchronous 1/η expectation, but stays within a factor 2.
+        assert rung.expected_trials / 2 - 1 <= reached <= 2 * rung.expected_trials + 2, (rung, reached)
