@@ -36,7 +36,7 @@ def resume_command(
 
 
 def run_resumed(loaded: object, resumption: object, address: str | None, as_json: bool, storage: str) -> None:
-    from sweeps.cli.run import print_summary
+    from sweeps.cli.run import report_outcome
     from sweeps.runner.resume import Resumption
     from sweeps.runner.runner import RunOptions, run_sweep
     from sweeps.runner.state import read_state, sweep_paths
@@ -48,14 +48,7 @@ def run_resumed(loaded: object, resumption: object, address: str | None, as_json
         console.print(f"[bold]resume:[/] {note}")
     stored_address = read_state(sweep_paths(loaded.spec.storage, loaded.spec.name)).get("address")
     summary = run_sweep(loaded, RunOptions(address=address or stored_address, live=not as_json, resume=resumption))
-    if as_json:
-        print(json.dumps(summary.to_json(), default=str))
-    else:
-        print_summary(summary, loaded.spec.metric)
-    if summary.stopped:
-        raise typer.Exit(130)
-    if summary.aborted:
-        raise typer.Exit(1)
+    report_outcome(summary, loaded.spec.metric, as_json)
 
 
 def resume_existing(loaded: object, overwrite: bool, address: str | None, as_json: bool) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -48,14 +48,28 @@ def run_command(
         if resume_existing(loaded, overwrite, address, as_json):
             return
     summary = run_sweep(loaded, RunOptions(address=address, live=not as_json, overwrite=overwrite))
+    report_outcome(summary, loaded.spec.metric, as_json)
+
+
+def report_outcome(summary: Any, metric: str, as_json: bool) -> None:
+    """Print a finished (or stopped) sweep's summary and exit with the code scripts rely on."""
     if as_json:
         print(json.dumps(summary.to_json(), default=str))
     else:
-        print_summary(summary, loaded.spec.metric)
+        print_summary(summary, metric)
     if summary.stopped:  # Ctrl-C or `sweep stop`: not finished, and resumable
+        if as_json:  # stdout holds only the JSON; the way back goes to stderr
+            Console(stderr=True).print(f"Stopped ({summary.stopped}). Continue with: {_resume_hint(summary)}")
         raise typer.Exit(130)
     if summary.aborted:  # too many trials failed: scripts must not take it for a result
         raise typer.Exit(1)
+
+
+def _resume_hint(summary: Any) -> str:
+    from sweeps.runner.state import sweep_paths
+    from sweeps.runner.stopping import resume_command
+
+    return resume_command(sweep_paths(Path(summary.storage).parent, summary.name))
 
 
 def print_summary(summary: object, metric: str) -> None:
@@ -72,12 +86,8 @@ def print_summary(summary: object, metric: str) -> None:
     if summary.aborted:
         console.print(f"[bold red]Aborted:[/] {summary.aborted}")
     if summary.stopped:
-        from sweeps.runner.state import sweep_paths
-        from sweeps.runner.stopping import resume_command
-
-        paths = sweep_paths(Path(summary.storage).parent, summary.name)
         console.print(f"[bold yellow]Stopped[/] ({summary.stopped}); the counts above are the trials done so far. "
-                      f"Continue with: {resume_command(paths)}")
+                      f"Continue with: {_resume_hint(summary)}")
     best = summary.best
     if best:
         config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items())
