@@ -85,8 +85,6 @@ def measure(reps: int, workdir: Path) -> Scenario:
     wall = scenario.row("run_sweep wall s")
     after_start = scenario.row("wall without Ray start-up s")
     added = scenario.row("added wall %", fmt="{:+.1f}")
-    per_iteration = scenario.row("wall ms per iteration trained")
-    added_per_iteration = scenario.row("added wall % per iteration trained", fmt="{:+.1f}")
     cpu = scenario.row("driver CPU s")
     iterations = scenario.row("iterations trained", fmt="{:.0f}")
     creation = scenario.row("store creation s (once per folder)")
@@ -106,21 +104,17 @@ def measure(reps: int, workdir: Path) -> Scenario:
             after_start.add(name, measured[key]["wall_s"] - measured[key]["ray_start_s"])
             cpu.add(name, measured[key]["driver_cpu_s"])
             iterations.add(name, measured[key]["iterations"])
-            per_iteration.add(name, 1000 * measured[key]["wall_s"] / measured[key]["iterations"])
             print(f"  B4 rep {rep + 1}/{reps} {name}: {measured[key]['wall_s']:.1f} s", file=sys.stderr, flush=True)
         base = measured["off"]["wall_s"]
-        base_per_iteration = base / measured["off"]["iterations"]
         for key, name in CONTENDERS.items():
             added.add(name, 100.0 * (measured[key]["wall_s"] - base) / base)
-            own = measured[key]["wall_s"] / measured[key]["iterations"]
-            added_per_iteration.add(name, 100.0 * (own - base_per_iteration) / base_per_iteration)
-    for row in (added, added_per_iteration):
-        ours = row.median(OURS)
-        scenario.check(row.figure, "", None, f"≤ {TARGET_PERCENT:g} %", None if ours is None else ours <= TARGET_PERCENT)
+    ours = added.median(OURS)
+    scenario.check(added.figure, "", None, f"≤ {TARGET_PERCENT:g} %", None if ours is None else ours <= TARGET_PERCENT)
     scenario.notes.append(
         "B4: the trials are sampled with the same seed, but TPE's suggestions and ASHA's decisions "
         "depend on the order in which results arrive, so the contenders train different numbers of "
-        "iterations (row 'iterations trained'); the per-iteration rows correct for that."
+        "iterations (row 'iterations trained': a few hundred either way). On a shared 2-core machine "
+        "wall times vary by ±30 % between repetitions; 'driver CPU s' is the steadier figure."
     )
     return scenario
 
