@@ -13,7 +13,7 @@ from sweeps.cli import main
 from sweeps.errors import TrackingError
 from sweeps.runner.state import sweep_paths
 from sweeps.spec.loading import load_spec
-from sweeps.tracking.preflight import preflight, tracking_uri
+from sweeps.tracking.preflight import preflight, tracking_uri, wait_for_store
 from tests.tracking.conftest import free_port
 
 
@@ -22,6 +22,8 @@ def test_no_uri_means_the_embedded_sqlite_store_under_storage(write_spec: Callab
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
     assert tracking_uri(loaded.spec, paths) == f"sqlite:///{paths.storage / 'mlflow.db'}"
     assert preflight(loaded.spec, paths, loaded.source) == tracking_uri(loaded.spec, paths)
+    wait_for_store(tracking_uri(loaded.spec, paths))  # preflight opened it on a thread
+    assert (paths.storage / "mlflow.db").is_file()
 
 
 def test_tracking_uri_override_points_elsewhere(write_spec: Callable[..., Path]) -> None:
