@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
             scenarios.append(module.run(args.reps, folder))
             print(f"  {scenario_id} took {time.perf_counter() - started:.0f} s; load average {load_average()}",
                   file=sys.stderr, flush=True)
+            # Each scenario's rows as soon as they exist: a long run shows progress, and a
+            # run cut short keeps what it measured.
+            print(render_table(scenarios[-1:]), file=sys.stderr, flush=True)
     print(f"\nMachine: {machine_description()}. Load average (1/5/15 min) after the run: {load_average()}. "
           f"Medians of {args.reps} repetition(s).\n")
     print(render_table(scenarios))

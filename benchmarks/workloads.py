@@ -92,7 +92,7 @@ class ComputeClock:
         paused = time.perf_counter()
         self.compute += paused - self._resumed
         self.reports += 1
-        self._write(iteration=iteration)
+        self._write(iteration=iteration, samples=self._ctx.shape.samples_at(iteration))
         try:
             self._report(iteration=iteration, **metrics)
         finally:

@@ -80,8 +80,9 @@ def test_curve_counts_every_trial_iterations_until_the_threshold() -> None:
     curve.add("b", 20, 0.96)
     curve.add("a", 30, 0.971)  # a: 30, b: 20 → 50 iterations in all
     curve.add("b", 40, 0.99)
-    assert curve.within(50) == {"best": 0.971, "to_threshold": 50}
-    assert curve.within(40) == {"best": 0.96, "to_threshold": None}
+    assert curve.within(50) == {"best": 0.971, "to_threshold": 50, "to_hard": None}
+    assert curve.within(40) == {"best": 0.96, "to_threshold": None, "to_hard": None}
+    assert curve.within(100)["to_hard"] == 70  # a: 30, b: 40
 
 
 def test_b4_hook_turns_returned_figures_into_rows() -> None:
