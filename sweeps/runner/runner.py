@@ -13,7 +13,7 @@ import shutil
 import socket
 import sys
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -96,64 +96,69 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
     started = time.monotonic()
     started_ray = _start_ray(options.address)
     ray_start_seconds = time.monotonic() - started
-    tracker = None
-    try:
-        # Before the parent run exists: a spec no node can hold leaves nothing in MLflow.
+    # Ctrl-C handling lives from the start of `fit()` until the summary is written.
+    with ExitStack() as signal_scope:
+        tracker = None
         try:
-            concurrency = _check_resources(spec, loaded.source, cluster_shapes())
-        except ResourceError:
-            if options.resume is None:
-                # Nothing ran: remove the folder just claimed, so the fixed spec runs under
-                # the same name without `--overwrite`.
-                shutil.rmtree(paths.directory, ignore_errors=True)
-            raise
-        if spec.tracking.enabled:
-            from sweeps.tracking.session import start_tracking
+            # Before the parent run exists: a spec no node can hold leaves nothing in MLflow.
+            try:
+                concurrency = _check_resources(spec, loaded.source, cluster_shapes())
+            except ResourceError:
+                if options.resume is None:
+                    # Nothing ran: remove the folder just claimed, so the fixed spec runs under
+                    # the same name without `--overwrite`.
+                    shutil.rmtree(paths.directory, ignore_errors=True)
+                raise
+            if spec.tracking.enabled:
+                from sweeps.tracking.session import start_tracking
 
-            if options.resume is not None:  # fill the steps a killed driver lost, close finished runs
-                from sweeps.tracking.recovery import recover_runs
+                if options.resume is not None:  # fill the steps a killed driver lost, close finished runs
+                    from sweeps.tracking.recovery import recover_runs
 
-                recover_runs(loaded, plan, paths, options.resume)
-            tracker = start_tracking(loaded, plan, paths)  # the parent run, before any trial
-        _configure_tune_environment(concurrency)
-        ledger = TrialLedger(metric=spec.metric, mode=spec.mode)
-        if options.resume is not None:  # trials that finished before: the summary spans every run
-            ledger.trials.update({r.trial_id: r for r in options.resume.records})
-        stopper = _AbortStopper(ledger, spec)
-        graceful = GracefulStop(ledger, paths)
-        journal = ResultJournal(paths.directory / JOURNAL_FILE, options.resume.delivered if options.resume else None)
-        view = _live_view(ledger, spec, options)
-        callbacks = [journal, ledger, *([tracker] if tracker else []), *([view] if view else []), *options.callbacks]
-        tuner = _make_tuner(spec, plan, resolved, paths, concurrency, callbacks,
-                            tune.stopper.CombinedStopper(stopper, graceful), options.resume)
-        with view or nullcontext(), _quiet_tune_logs(), interruptible(graceful, paths):
-            tuner.fit()
-        journal.close()
-        aborted = stopper.reason
-        stopped = graceful.reason if graceful.interrupted else None
-    finally:
-        if started_ray:
-            ray.shutdown()
-        if tracker is not None and sys.exc_info()[0] is not None:
-            # The sweep ended by an exception: no MLflow run may stay RUNNING.
-            tracker.close(interrupted=isinstance(sys.exc_info()[1], KeyboardInterrupt))
-    try:
-        summary = _summarize(spec, ledger, paths, time.monotonic() - started, aborted)
-        summary.ray_start_seconds = ray_start_seconds
-        summary.stopped = stopped
-        if tracker is not None and not stopped:
-            tracker.finish(summary)
-    finally:
-        if tracker is not None:
-            tracker.close(interrupted=bool(stopped))  # flushes; runs of stopped trials end KILLED
-    if stopped:
-        update_state(paths, state="stopped", summary=summary.to_json(), stopped_at=_now())
+                    recover_runs(loaded, plan, paths, options.resume)
+                tracker = start_tracking(loaded, plan, paths)  # the parent run, before any trial
+            _configure_tune_environment(concurrency)
+            ledger = TrialLedger(metric=spec.metric, mode=spec.mode)
+            if options.resume is not None:  # trials that finished before: the summary spans every run
+                ledger.trials.update({r.trial_id: r for r in options.resume.records})
+            stopper = _AbortStopper(ledger, spec)
+            graceful = GracefulStop(ledger, paths)
+            journal = ResultJournal(paths.directory / JOURNAL_FILE, options.resume.delivered if options.resume else None)
+            view = _live_view(ledger, spec, options)
+            callbacks = [journal, ledger, *([tracker] if tracker else []), *([view] if view else []), *options.callbacks]
+            tuner = _make_tuner(spec, plan, resolved, paths, concurrency, callbacks,
+                                tune.stopper.CombinedStopper(stopper, graceful), options.resume)
+            # Entered on the outer stack, not around `fit()` alone: a second Ctrl-C that
+            # comes while the sweep's record is being finished must not raise mid-cleanup.
+            signal_scope.enter_context(interruptible(graceful, paths))
+            with view or nullcontext(), _quiet_tune_logs():
+                tuner.fit()
+            journal.close()
+            aborted = stopper.reason
+            stopped = graceful.reason if graceful.interrupted else None
+        finally:
+            if started_ray:
+                ray.shutdown()
+            if tracker is not None and sys.exc_info()[0] is not None:
+                # The sweep ended by an exception: no MLflow run may stay RUNNING.
+                tracker.close(interrupted=isinstance(sys.exc_info()[1], KeyboardInterrupt))
+        try:
+            summary = _summarize(spec, ledger, paths, time.monotonic() - started, aborted)
+            summary.ray_start_seconds = ray_start_seconds
+            summary.stopped = stopped
+            if tracker is not None and not stopped:
+                tracker.finish(summary)
+        finally:
+            if tracker is not None:
+                tracker.close(interrupted=bool(stopped))  # flushes; runs of stopped trials end KILLED
+        if stopped:
+            update_state(paths, state="stopped", summary=summary.to_json(), stopped_at=_now())
+            return summary
+        update_state(paths, state="aborted" if aborted else "finished", summary=summary.to_json(),
+                     finished_at=_now())
+        if aborted and aborted.startswith("metric"):
+            raise MetricNotReportedError(f"{loaded.source}: sweep `{spec.name}` stopped: {aborted}")
         return summary
-    update_state(paths, state="aborted" if aborted else "finished", summary=summary.to_json(),
-                 finished_at=_now())
-    if aborted and aborted.startswith("metric"):
-        raise MetricNotReportedError(f"{loaded.source}: sweep `{spec.name}` stopped: {aborted}")
-    return summary
 
 
 def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:

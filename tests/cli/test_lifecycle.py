@@ -197,7 +197,9 @@ def test_ctrl_c_twice_stops_at_once_and_the_sweep_resumes(tmp_path: Path) -> Non
             pass
     assert driver.returncode == 130, err[-2000:]
     assert f"sweep resume tiny --storage {storage}" in " ".join(err.split())
-    assert read_state(sweep_paths(storage, "tiny"))["state"] == "interrupted"
+    # "interrupted" when the second Ctrl-C cut the graceful stop short; "stopped" when the
+    # graceful stop (no trial left to checkpoint) had already ended Tune's loop. Both resume.
+    assert read_state(sweep_paths(storage, "tiny"))["state"] in ("interrupted", "stopped")
     resumed = subprocess.run([sys.executable, "-m", "sweeps", "resume", "tiny", "--storage", str(storage), "--json"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
