@@ -96,9 +96,15 @@ def test_rung_counts_match_the_plan_within_asha_asynchrony(ray_session: Any, wri
     _, plan = plan_spec(loaded)
     log = ResultLog()
     run_sweep(loaded, RunOptions(live=False, callbacks=[log]))
-    for rung in plan.rungs:
-        reached = sum(1 for results in log.results.values() if max(r["iteration"] for r in results) >= rung.milestone)
-        # Asynchronous ASHA decides against whatever peers have been recorded so far: early
-        # arrivals pass against few peers, late ones against many, so a rung may hold more
-        # or fewer trials than the synchronous 1/η expectation, but stays within a factor 2.
-        assert rung.expected_trials / 2 - 1 <= reached <= 2 * rung.expected_trials + 2, (rung, reached)
+    reached = [
+        sum(1 for results in log.results.values() if max(r["iteration"] for r in results) >= rung.milestone)
+        for rung in plan.rungs
+    ]
+    # Every trial reaches the first rung, as planned; survivors never grow from rung to rung.
+    assert reached[0] == plan.rungs[0].expected_trials == 16
+    assert reached == sorted(reached, reverse=True)
+    # Asynchronous ASHA decides against whatever peers are recorded so far, so later rungs
+    # drift from the synchronous 1/η expectation; the second rung, with the most peers,
+    # stays within a factor 2 of the plan.
+    second = plan.rungs[1].expected_trials
+    assert second / 2 <= reached[1] <= 2 * second, (plan.rungs[1], reached)
