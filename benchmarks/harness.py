@@ -59,7 +59,10 @@ class Scenario:
     def check(self, figure: str, ratio_text: str, ratio: float | None, target: str, met: bool | None) -> None:
         """Attach a ratio and a target (with whether it was met) to the row ``figure``."""
         row = self.row(figure)
-        row.ratio = ratio_text if ratio is None else ratio_text.format(ratio)
+        if ratio is None:
+            row.ratio = "" if "{" in ratio_text else ratio_text  # nothing to compare
+        else:
+            row.ratio = ratio_text.format(ratio)
         row.target = target
         row.met = met
 
