@@ -37,7 +37,8 @@ def run(reps: int, workdir: Path) -> Scenario:
         return scenario
     module = importlib.import_module(MODULE)
     kwargs = _supported(module.main, reps=reps, workdir=workdir)
-    with _own_argv(MODULE):
+    # Its own table goes to stderr with the other scenarios' progress: stdout keeps one table.
+    with _own_argv(MODULE), contextlib.redirect_stdout(sys.stderr):
         returned = module.main(**kwargs)
     return to_scenario(returned)
 
