@@ -20,6 +20,7 @@ from sweeps.cli import main
 from sweeps.runner.state import read_state, sweep_paths, write_state
 from sweeps.spec.loading import load_spec
 from tests.conftest import REPO, small_spec
+from tests.runner.integrity import finished_trials, start_fake_driver
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_best_of_a_sweep_without_a_finished_trial_is_exit_2(tmp_path: Path, caps
 
 
 def test_stop_asks_a_live_driver_and_refuses_a_dead_one(tmp_path: Path, capsys: Any) -> None:
-    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
+    driver = start_fake_driver()
     try:
         paths = sweep_paths(tmp_path, "live")
         write_state(paths, {"name": "live", "spec": small_spec(name="live"), "state": "running",
@@ -173,7 +174,7 @@ def test_resume_on_a_read_only_or_full_storage_is_exit_2_and_changes_nothing(
 
 @pytest.mark.slow
 def test_ctrl_c_twice_stops_at_once_and_the_sweep_resumes(tmp_path: Path) -> None:
-    from tests.runner.integrity import check_sweep_integrity
+    from tests.runner.integrity import check_sweep_integrity  # noqa: PLC0415
 
     storage = tmp_path / "results"
     spec = tmp_path / "spec.yaml"
@@ -183,7 +184,7 @@ def test_ctrl_c_twice_stops_at_once_and_the_sweep_resumes(tmp_path: Path) -> Non
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
-        while _finished(storage / "tiny" / "optuna.db") < 3:
+        while finished_trials(storage / "tiny" / "optuna.db") < 3:
             assert driver.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         driver.send_signal(signal.SIGINT)
@@ -204,12 +205,3 @@ def test_ctrl_c_twice_stops_at_once_and_the_sweep_resumes(tmp_path: Path) -> Non
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     check_sweep_integrity(storage, "tiny", 10, "val_accuracy")
-
-
-def _finished(database: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
-            return int(connection.execute(
-                "SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0])
-    except sqlite3.Error:
-        return 0

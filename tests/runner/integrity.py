@@ -9,6 +9,10 @@ the trial reported, each once.
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -69,3 +73,28 @@ def _journal(path: Path) -> dict[str, list[dict[str, Any]]]:
         iterations = [int(r["iteration"]) for r in results]
         assert iterations == sorted(set(iterations)), (trial_id, iterations)  # nothing delivered twice
     return journal
+
+
+def finished_trials(database: Path) -> int:
+    """Optuna trials finished so far, read without locking the study a driver is writing."""
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
+            return int(connection.execute(
+                "SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0])
+    except sqlite3.Error:
+        return 0  # not created yet, or mid-write
+
+
+def start_fake_driver() -> subprocess.Popen[bytes]:
+    """A process that `driver_alive` takes for a sweep driver: its command line names `sweep`.
+
+    Returns only once the child has exec'd: until then /proc shows the parent's command
+    line (pytest's), and a loaded machine can leave that window open long enough for a
+    liveness check to see no driver at all.
+    """
+    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
+    deadline = time.monotonic() + 30
+    while b"sweep" not in Path(f"/proc/{driver.pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "the fake driver never started"
+        time.sleep(0.01)
+    return driver

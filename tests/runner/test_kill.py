@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from sweeps.plan.planner import plan_spec
 from sweeps.spec.loading import load_spec
 from sweeps.training.context import LocalContext
 from tests.conftest import REPO, small_spec
-from tests.runner.integrity import check_sweep_integrity, finished_study_values
+from tests.runner.integrity import check_sweep_integrity, finished_study_values, finished_trials
 
 NUM_SAMPLES = 20
 ARTIFACTS = REPO / "test-artifacts"
@@ -39,15 +38,6 @@ ARTIFACTS = REPO / "test-artifacts"
 def tiny_spec(storage: Path) -> dict[str, Any]:
     """20 digits trials of 1–3 epochs at batch size 64 or 128 (10–69 iterations each)."""
     return small_spec(name="tiny", storage=str(storage), num_samples=NUM_SAMPLES, seed=7)
-
-
-def finished_trials(database: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
-            return int(connection.execute(
-                "SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0])
-    except sqlite3.Error:
-        return 0  # not created yet, or mid-write
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +13,14 @@ import yaml
 from ray.tune import Callback
 
 from sweeps.cli import main
-from sweeps.errors import SpecError, StateError
+from sweeps.errors import SpecError
 from sweeps.runner.resume import prepare_resume
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.runner.state import read_state, sweep_paths, write_state
 from sweeps.runner.stopping import request_stop
 from sweeps.spec.loading import load_spec
 from tests.conftest import small_spec
-from tests.runner.integrity import check_sweep_integrity
+from tests.runner.integrity import check_sweep_integrity, start_fake_driver
 
 TRAINABLE = f"{Path(__file__).with_name('behaving_trainable.py')}:train"
 
@@ -192,7 +190,7 @@ def test_a_corrupt_optuna_study_is_exit_2(tmp_path: Path, capsys: Any) -> None:
 
 
 def test_a_sweep_whose_driver_still_runs_is_not_resumed(tmp_path: Path, capsys: Any) -> None:
-    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sweep"])
+    driver = start_fake_driver()
     try:
         paths = sweep_paths(tmp_path, "busy")
         write_state(paths, {"name": "busy", "spec": small_spec(name="busy"), "state": "running",
