@@ -36,10 +36,11 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
     from ray.tune.experiment.trial import Trial
 
     from sweeps.search.searcher import RAY_TRIAL_ID_ATTR
-    from sweeps.search.space import fixed_values
+    from sweeps.search.space import fixed_values, optuna_distributions
 
     spec = loaded.spec
     fixed = fixed_values(spec)
+    distributions = optuna_distributions(spec)
     set_aside: list[Any] = []
     experiment = load_experiment_state(paths.ray_directory, set_aside)
     notes = [f"set aside a torn Ray snapshot: {p.name}" for p in set_aside]
@@ -54,6 +55,8 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
         trial_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
         if trial_id is None:  # the driver died between Optuna's ask and Ray's trial
             trial_id = Trial.generate_id()
+            if not frozen.state.is_finished():
+                frozen = _with_every_parameter(study, frozen, distributions)
             study._storage.set_trial_user_attr(frozen._trial_id, RAY_TRIAL_ID_ATTR, trial_id)
         results = journal.get(trial_id, [])
         known = ray_trials.get(trial_id)
@@ -105,6 +108,24 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
         notes=notes,
         trials=[(str(t.user_attrs[RAY_TRIAL_ID_ATTR]), {**fixed, **t.params}) for t in study.get_trials(deepcopy=False)],
     )
+
+
+def _with_every_parameter(study: Any, frozen: Any, distributions: dict[str, Any]) -> Any:
+    """The trial with the parameters Optuna had not sampled yet when the driver died.
+
+    Optuna writes each parameter as it samples it, so a driver killed inside `ask` leaves
+    a trial with only some of them. Ray never saw that trial (its id is written after the
+    last parameter), so it can still start from scratch, once its config is whole.
+    """
+    import optuna
+
+    missing = {name: d for name, d in distributions.items() if name not in frozen.params}
+    if not missing:
+        return frozen
+    trial = optuna.trial.Trial(study, frozen._trial_id)
+    for name, distribution in missing.items():
+        trial._suggest(name, distribution)
+    return study._storage.get_trial(frozen._trial_id)
 
 
 def _finished_by_journal(results: list[dict[str, Any]], known: Any) -> tuple[dict[str, Any] | None, bool] | None:

@@ -88,7 +88,6 @@ def test_a_stopped_sweep_records_its_state_and_kills_its_runs(stopped_sweep: dic
     summary, paths = stopped_sweep["summary"], stopped_sweep["paths"]
     assert summary.stopped == "sweep stop"
     assert read_state(paths)["state"] == "stopped"
-    assert not (paths.directory / "stop-requested").exists() or True  # cleared on resume
     client = MlflowClient(paths.embedded_tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("lifecycle").experiment_id])
     assert "RUNNING" not in {r.info.status for r in runs}
@@ -123,6 +122,26 @@ def test_torn_ray_snapshot_is_set_aside_and_the_sweep_still_ends_with_num_sample
     assert not resumption.restore and any("torn" in note for note in resumption.notes)
     run_sweep(loaded, RunOptions(live=False, resume=resumption))
     check_sweep_integrity(storage, "lifecycle", 8, "val_accuracy")
+
+
+@pytest.mark.slow
+def test_a_trial_the_driver_died_sampling_gets_its_missing_parameters_and_runs(
+    stopped_sweep: dict[str, Any], tmp_path: Path,
+) -> None:
+    import optuna
+
+    storage = copy_of(stopped_sweep, tmp_path)
+    url = f"sqlite:///{storage / 'lifecycle' / 'optuna.db'}"
+    study = optuna.load_study(study_name="lifecycle", storage=url)
+    partial = study.ask()
+    partial.suggest_categorical("batch_size", [50, 100])  # killed before epochs and learning_rate
+    total = len(study.get_trials())
+    loaded, resumption = prepare_resume(storage, "lifecycle", [f"num_samples={total}"])
+    run_sweep(loaded, RunOptions(live=False, resume=resumption))
+    check_sweep_integrity(storage, "lifecycle", total, "val_accuracy")
+    trial = optuna.load_study(study_name="lifecycle", storage=url).trials[partial.number]
+    assert set(trial.params) == {"batch_size", "epochs", "learning_rate"}, trial.params
+    assert trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED), trial.state
 
 
 @pytest.mark.slow
