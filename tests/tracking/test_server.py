@@ -71,12 +71,14 @@ class _Outage(Callback):
         if self.down.is_set():
             self.results_while_down += 1
         if self.after == 0:
-            self.thread = threading.Thread(target=self._outage, daemon=True)
+            # Stopped here, on the driver's thread, so the outage surely begins while the
+            # sweep still has results to deliver (a thread could start it too late).
+            self.server.stop()
+            self.down.set()
+            self.thread = threading.Thread(target=self._restart_later, daemon=True)
             self.thread.start()
 
-    def _outage(self) -> None:
-        self.server.stop()
-        self.down.set()
+    def _restart_later(self) -> None:
         time.sleep(self.seconds)
         self.down.clear()
         self.server.start()
