@@ -28,6 +28,7 @@ from sweeps.runner.resources import NodeShape, check_resources, cluster_shapes
 from sweeps.runner.state import SweepPaths, sweep_paths, update_state, write_state
 from sweeps.runner.stopping import GracefulStop, interruptible, stop_file
 from sweeps.runner.trial import TrialSettings, make_trial_function
+from sweeps.runner.trial_memory import ForgetFinishedTrialMetrics
 from sweeps.spec.loading import LoadedSpec
 from sweeps.spec.models import SweepSpec
 from sweeps.training.registry import ResolvedTrainable
@@ -55,9 +56,11 @@ class SweepSummary:
     aborted: str | None = None
     # Why the sweep stopped before its end (Ctrl-C, `sweep stop`); it can be resumed.
     stopped: str | None = None
-    # Seconds spent starting (or joining) Ray; `wall_seconds - ray_start_seconds` is the
-    # sweep once Ray is up, the figure `make bench` (B1) compares with other orchestrators.
+    # Seconds spent starting (or joining) Ray, and shutting down the Ray this sweep started;
+    # `wall_seconds - ray_start_seconds - ray_stop_seconds` is the sweep once Ray is up, the
+    # figure `make bench` (B1, B2) compares with Ray Tune's `Tuner.fit()` and Optuna's `optimize`.
     ray_start_seconds: float = 0.0
+    ray_stop_seconds: float = 0.0
     trial_records: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -72,6 +75,7 @@ class SweepSummary:
             "aborted": self.aborted,
             "stopped": self.stopped,
             "ray_start_seconds": round(self.ray_start_seconds, 2),
+            "ray_stop_seconds": round(self.ray_stop_seconds, 2),
         }
 
 
@@ -99,6 +103,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
     # Ctrl-C handling lives from the start of `fit()` until the summary is written.
     with ExitStack() as signal_scope:
         tracker = None
+        ray_stop_seconds = 0.0
         try:
             # Before the parent run exists: a spec no node can hold leaves nothing in MLflow.
             try:
@@ -125,7 +130,8 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             graceful = GracefulStop(ledger, paths)
             journal = ResultJournal(paths.directory / JOURNAL_FILE, options.resume.delivered if options.resume else None)
             view = _live_view(ledger, spec, options)
-            callbacks = [journal, ledger, *([tracker] if tracker else []), *([view] if view else []), *options.callbacks]
+            callbacks = [journal, ledger, *([tracker] if tracker else []), *([view] if view else []), *options.callbacks,
+                         ForgetFinishedTrialMetrics(spec.metric)]  # last: the others see every metric
             tuner = _make_tuner(spec, plan, resolved, paths, concurrency, callbacks,
                                 tune.stopper.CombinedStopper(stopper, graceful), options.resume)
             # Entered on the outer stack, not around `fit()` alone: a second Ctrl-C that
@@ -138,13 +144,16 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             stopped = graceful.reason if graceful.interrupted else None
         finally:
             if started_ray:
+                stopping = time.monotonic()
                 ray.shutdown()
+                ray_stop_seconds = time.monotonic() - stopping
             if tracker is not None and sys.exc_info()[0] is not None:
                 # The sweep ended by an exception: no MLflow run may stay RUNNING.
                 tracker.close(interrupted=isinstance(sys.exc_info()[1], KeyboardInterrupt))
         try:
             summary = _summarize(spec, ledger, paths, time.monotonic() - started, aborted)
             summary.ray_start_seconds = ray_start_seconds
+            summary.ray_stop_seconds = ray_stop_seconds
             summary.stopped = stopped
             if tracker is not None and not stopped:
                 tracker.finish(summary)

@@ -43,4 +43,4 @@ def test_sweep_run_on_embedded_ray_imports_a_trainable_from_the_working_folder(t
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["trials"]["completed"] == 2
-    assert summary["ray_start_seconds"] > 0
+    assert summary["ray_start_seconds"] > 0 and summary["ray_stop_seconds"] > 0
