@@ -29,7 +29,7 @@ import logging
 import numbers
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ray.tune import Callback
 
@@ -86,7 +86,7 @@ class MlflowTracker(Callback):
     def __init__(self, writer: TrackingWriter, experiment_id: str, *, sweep_name: str, metric: str, mode: str,
                  dataset_size: int, drop_last: bool, milestones: list[float], budget_unit: str,
                  log_model: bool, indices: dict[str, int] | None = None,
-                 on_index: Any = None) -> None:
+                 on_index: Any = None, find_checkpoint: Callable[[str], str | None] | None = None) -> None:
         self.writer = writer
         self.experiment_id = experiment_id
         self.sweep_name = sweep_name
@@ -96,6 +96,7 @@ class MlflowTracker(Callback):
         self._log_model = log_model
         self._indices = dict(indices or {})
         self._on_index = on_index
+        self._find_checkpoint = find_checkpoint  # trial id → its latest checkpoint folder
         self.trials: dict[str, _TrialRun] = {}
         self._ended = 0
         self._closed = False
@@ -105,7 +106,7 @@ class MlflowTracker(Callback):
         # `Tuner.restore`; the writer's thread and lock cannot travel, and a restored sweep
         # builds a fresh tracker from mlflow_runs.json anyway.
         state = dict(self.__dict__)
-        state.update(writer=None, _on_index=None)
+        state.update(writer=None, _on_index=None, _find_checkpoint=None)
         return state
 
     # -- Ray Tune hooks (driver thread: each only appends to the writer's buffer) -----------
@@ -197,7 +198,13 @@ class MlflowTracker(Callback):
             if best_run is not None:
                 tags["sweep.best_run_name"] = run_name(best_run.index, best_run.config)
                 if self._log_model:
-                    self._store_model(best["trial_id"], best_run)
+                    self._store_model(best["trial_id"], best_run.checkpoint)
+            elif best["trial_id"] in self._indices:
+                # It ended before this sweep was resumed: its run exists, and maybe its model
+                # was never stored (a killed driver never got here). Its checkpoints remain.
+                tags["sweep.best_run_name"] = run_name(self._indices[best["trial_id"]], best["config"])
+                if self._log_model and self._find_checkpoint is not None:
+                    self._store_model(best["trial_id"], self._find_checkpoint(best["trial_id"]))
         self._close_open_trials()
         self.writer.log(PARENT, metrics=metrics, step=self._ended, tags=tags)
         self.writer.end_run(PARENT, {"aborted": "FAILED", "interrupted": "KILLED"}.get(state, "FINISHED"))
@@ -247,8 +254,8 @@ class MlflowTracker(Callback):
             if run.outcome is None:
                 self._end(key, run, "interrupted", None)
 
-    def _store_model(self, key: str, run: _TrialRun) -> None:
-        path = _checkpoint_file(run.checkpoint)
+    def _store_model(self, key: str, checkpoint: Any) -> None:
+        path = _checkpoint_file(checkpoint)
         if path is None:
             _logger.warning("The best trial %s left no checkpoint, so no model weights were stored "
                             "in MLflow (set `checkpoint.every_epochs` >= 1).", key)
@@ -264,10 +271,11 @@ def _latest_checkpoint(trial: Any) -> Any:
 
 
 def _checkpoint_file(checkpoint: Any) -> str | None:
-    """The local ``state.pt`` of a Ray checkpoint (model, optimizer, iteration), if any."""
+    """The local ``state.pt`` of a Ray checkpoint or checkpoint folder (model, optimizer,
+    iteration), if any."""
     if checkpoint is None:
         return None
-    candidate = os.path.join(str(checkpoint.path), "state.pt")
+    candidate = os.path.join(str(getattr(checkpoint, "path", checkpoint)), "state.pt")
     if os.path.exists(candidate):
         return candidate
     try:  # a checkpoint on remote storage (e.g. s3://): fetch it next to the sweep

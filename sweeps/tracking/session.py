@@ -13,6 +13,7 @@ import yaml
 
 from sweeps.errors import TrackingError
 from sweeps.plan.planner import SweepPlan
+from sweeps.runner.catalog import latest_checkpoint
 from sweeps.runner.state import SweepPaths
 from sweeps.spec.loading import LoadedSpec
 from sweeps.tracking.callback import PARENT, MlflowTracker
@@ -70,6 +71,7 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, **wri
         dataset_size=plan.dataset_size, drop_last=plan.drop_last, milestones=plan.milestones(),
         budget_unit=spec.budget_unit, log_model=spec.tracking.log_model,
         indices=runs.indices, on_index=runs.note_index,
+        find_checkpoint=lambda trial_id: latest_checkpoint(paths, trial_id),
     )
     writer.log(PARENT, params=sweep_params(loaded, plan))
     if loaded.path.is_file():

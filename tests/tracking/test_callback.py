@@ -86,6 +86,31 @@ def test_best_trial_model_weights_are_stored(digits_sweep: dict[str, Any]) -> No
 
 
 @pytest.mark.slow
+def test_a_resumed_sweep_stores_the_model_of_a_best_trial_that_ended_before(ray_session: Any, tmp_path: Path) -> None:
+    from sweeps.cli import main
+
+    # A first session that stores no model, as a driver killed before its sweep's end. No
+    # early stopping, and fewer trials than TPE's random start-up: every value, and so the
+    # best trial, is the same whatever order the results arrive in.
+    spec = small_spec(storage=str(tmp_path / "results"), num_samples=6, tracking={"log_model": False},
+                      scheduler={"type": "none"})
+    loaded, first = _run(tmp_path, spec)
+    uri = sweep_paths(loaded.spec.storage, loaded.spec.name).embedded_tracking_uri
+    best_id = first.best["trial_id"]
+    before = read_sweep(uri, "tiny").child(best_id)
+    assert not before.data.tags.get("sweep.best_run_name") and not read_sweep(uri, "tiny").client.list_artifacts(
+        before.info.run_id, "model")
+    assert main(["resume", "tiny", "--storage", str(tmp_path / "results"), "--set", "num_samples=7",
+                 "--set", "tracking.log_model=true", "--json"]) == 0
+    record = read_sweep(uri, "tiny")
+    assert len(record.children) == 7
+    # The added trial did not beat it, so the best is still one that ended before the resume.
+    assert record.parent.data.tags["sweep.best_trial_id"] == best_id
+    assert record.parent.data.tags["sweep.best_run_name"] == before.info.run_name
+    assert [a.path for a in record.client.list_artifacts(before.info.run_id, "model")] == ["model/state.pt"]
+
+
+@pytest.mark.slow
 def test_parent_counts_grow_one_step_per_ended_trial(digits_sweep: dict[str, Any]) -> None:
     record = read_sweep(digits_sweep["uri"], "tiny")
     history = record.client.get_metric_history(record.parent.info.run_id, "trials_completed")
