@@ -1,4 +1,4 @@
-"""Profiles behind the README's account of the targets B1 and B2 miss (see benchmarks/PROFILES.md).
+"""Profiles behind the README's account of the targets B1 and B2 miss (see benchmarks/SCALING.md).
 
 ``python -m benchmarks.profiles timeline`` runs B2's sweep once in this process and prints
 when the driver reached each stage and when each worker trained (from the trials' own
