@@ -142,7 +142,7 @@ def run(reps: int, workdir: Path) -> Scenario:
                 scenario.row("worker RSS growth MiB over reused trials", "{:.1f}").add(
                     contender, m["worker_rss_growth_mb"])
         # The machine's own limit, measured between the contenders (see benchmarks/ceiling.py).
-        limit = ceiling.measure(WORKERS)
+        limit = ceiling.measure(WORKERS, HIDDEN)
         scenario.row("bare training, samples/s alone", "{:,.0f}").add(OPTUNA, limit["alone"])
         scenario.row("bare training, samples/s each of 2 side by side", "{:,.0f}").add(SWEEPS, limit["side_by_side"])
         scenario.row("machine's speed-up ceiling, 2 workers vs serial", "{:.2f}").add(SWEEPS, limit["ceiling"])

@@ -20,7 +20,7 @@ from sweeps.cli import main
 from sweeps.runner.state import read_state, sweep_paths, write_state
 from sweeps.spec.loading import load_spec
 from tests.conftest import REPO, small_spec
-from tests.runner.integrity import finished_trials, start_fake_driver
+from tests.runner.integrity import check_sweep_integrity, finished_trials, start_fake_driver
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +174,6 @@ def test_resume_on_a_read_only_or_full_storage_is_exit_2_and_changes_nothing(
 
 @pytest.mark.slow
 def test_ctrl_c_twice_stops_at_once_and_the_sweep_resumes(tmp_path: Path) -> None:
-    from tests.runner.integrity import check_sweep_integrity  # noqa: PLC0415
-
     storage = tmp_path / "results"
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(small_spec(storage=str(storage), num_samples=10, seed=4), sort_keys=False))
