@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 from rich.console import Console
 
 from sweeps.cli import lifecycle as _lifecycle  # noqa: F401 - registers resume, stop, list, status, best
@@ -14,6 +13,7 @@ from sweeps.cli import run as _run  # noqa: F401 - registers `sweep run`
 from sweeps.cli import trainables as _trainables  # noqa: F401 - registers `sweep trainables`
 from sweeps.cli import ui as _ui  # noqa: F401 - registers `sweep ui`
 from sweeps.cli.app import app
+from sweeps.cli.usage import ABORT, CLICK_EXCEPTIONS, EXIT
 from sweeps.errors import SweepError
 
 USAGE_ERROR_EXIT = 2
@@ -31,13 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # Ctrl-C twice (SweepInterrupted says how to resume)
         Console(stderr=True, soft_wrap=True).print(str(exc) or "interrupted", highlight=False, markup=False)
         return 130
-    except click.exceptions.Abort:
+    except ABORT:
         return 130
-    except click.ClickException as exc:
-        exc.show()
+    # The click that typer runs on (vendored since typer 0.29, see sweeps/cli/usage.py):
+    # `show()` prints click's usage line, the `--help` hint and the error.
+    except CLICK_EXCEPTIONS as exc:
+        exc.show()  # type: ignore[attr-defined]
         return USAGE_ERROR_EXIT
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
+    except EXIT as exc:
+        return int(exc.exit_code)  # type: ignore[attr-defined]
     return 0
 
 
