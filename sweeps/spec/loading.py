@@ -16,7 +16,18 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sweeps.errors import SpecError
+from sweeps.spec.domains import DOMAIN_ERROR
 from sweeps.spec.models import SweepSpec
+
+#: What a spec needs at the least, for messages about a file that is not a spec at all.
+MINIMAL_SPEC = (
+    "`name: my-sweep`, `trainable: digits_mlp`, `metric: val_accuracy`, `mode: max`, "
+    "`num_samples: 20` and a `search_space` with `batch_size`, `epochs` and `learning_rate` "
+    "(e.g. `batch_size: {type: categorical, values: [32, 64]}`, `epochs: 5`, `learning_rate: "
+    "{type: float, low: 1.0e-4, high: 1.0e-1, log: true}`)"
+)
+#: The `type` each tagged union of the spec accepts, for a mapping that gives none.
+_UNION_TYPES = {"scheduler": "`asha` or `none`", "search_space": "`float`, `int` or `categorical`"}
 
 
 @dataclass(frozen=True)
@@ -66,10 +77,16 @@ def parse_yaml(text: str, path: Path) -> dict[str, Any]:
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: malformed YAML: {exc}.") from None
-    if not isinstance(raw, dict):
+    if raw is None:  # nothing but whitespace or comments
         raise SpecError(
-            f"{path}: the spec must be a YAML mapping of fields (name, trainable, metric, "
-            f"...), but the file holds a {type(raw).__name__}."
+            f"{path}: the spec file is empty. A spec is a YAML mapping that needs at least "
+            f"{MINIMAL_SPEC}; start from sweeps/examples/digits_mlp.yaml."
+        )
+    if not isinstance(raw, dict):
+        kind = "a list" if isinstance(raw, list) else f"the single value {raw!r}"
+        raise SpecError(
+            f"{path}: the spec must be a YAML mapping of fields (`name: ...`, `trainable: ...` on "
+            f"their own lines), but the file holds {kind}. It needs at least {MINIMAL_SPEC}."
         )
     return raw
 
@@ -129,6 +146,13 @@ def _format_validation_error(
         if error["type"] == "extra_forbidden":
             sentences.append(_unknown_key_sentence(location, raw))
             continue
+        if error["type"] == DOMAIN_ERROR:  # raised for the whole search_space: name the entry
+            field_path = ".".join([*location, error["ctx"]["parameter"]])
+            sentences.append(f"field `{field_path}`: {error['ctx']['message']}.")
+            continue
+        if error["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            sentences.append(_missing_type_sentence(field_path, error))
+            continue
         message = error["msg"].removeprefix("Value error, ")
         value = error.get("input")
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
@@ -174,9 +198,20 @@ def _unknown_key_sentence(location: list[str], raw: dict[str, Any]) -> str:
     where = ".".join(parent_path) if parent_path else "the top level"
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     hint = f" Did you mean `{close[0]}`?" if close else ""
+    defaulted = ""
+    if parent_path == ["scheduler"] and isinstance(node, dict) and "type" not in node:
+        defaulted = " (`scheduler.type` is not given, so it defaults to `asha`.)"
     return (
-        f"unknown key `{key}` in {where}.{hint} Valid keys there are: {', '.join(valid)}."
+        f"unknown key `{key}` in {where}.{hint} Valid keys there are: {', '.join(valid)}.{defaulted}"
     )
+
+
+def _missing_type_sentence(field_path: str, error: Any) -> str:
+    union = "search_space" if field_path.startswith("search_space.") else field_path
+    choices = _UNION_TYPES.get(union, "one of the documented types")
+    given = error.get("input", {}).get("type") if isinstance(error.get("input"), dict) else None
+    problem = "has no `type`" if given is None else f"has `type: {given}`, which is not a valid type"
+    return f"field `{field_path}` {problem}; give `type:` {choices}."
 
 
 def _child_model(

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sweeps.spec.domains import check_count, check_learning_rate
+
 #: The hyperparameters this product exists for: every search space must define them.
 REQUIRED_HYPERPARAMETERS = ("batch_size", "epochs", "learning_rate")
 
@@ -155,6 +157,11 @@ class TrackingSpec(_Strict):
 class FailureSpec(_Strict):
     max_retries: int = Field(default=1, ge=0)
     max_failed_fraction: float = Field(default=0.5, ge=0, le=1)
+    # Seconds a running trial may go without a result reaching the driver (counted from
+    # its start) before it is stopped and recorded as failed, then retried like any
+    # failure; None = never. Results reach the driver at least every few seconds while
+    # a trial reports, so a hung trial is told from a slow one by this alone.
+    trial_timeout: float | None = Field(default=None, gt=0)
 
 
 class CheckpointSpec(_Strict):
@@ -180,6 +187,16 @@ class SweepSpec(_Strict):
     failure: FailureSpec = FailureSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_scheduler_type(cls, data: Any) -> Any:
+        # `scheduler: {grace_period: 10}`, or `--set scheduler.grace_period=10` on a spec
+        # without a scheduler, means the default ASHA. Without a `type`, pydantic's tagged
+        # union could only say "Unable to extract tag using discriminator 'type'".
+        if isinstance(data, dict) and isinstance(data.get("scheduler"), dict) and "type" not in data["scheduler"]:
+            data = {**data, "scheduler": {"type": "asha", **data["scheduler"]}}
+        return data
+
     @field_validator("max_concurrent")
     @classmethod
     def _positive_concurrency(cls, value: int | str) -> int | str:
@@ -198,7 +215,8 @@ class SweepSpec(_Strict):
                 "distribution or a fixed value (e.g. `epochs: 5`)"
             )
         for name in ("batch_size", "epochs"):
-            _check_positive_integers(name, space[name])
+            check_count(name, space[name])
+        check_learning_rate(space["learning_rate"])
         for name in space:
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
                 raise ValueError(f"parameter name {name!r} is not a valid identifier")
@@ -207,25 +225,6 @@ class SweepSpec(_Strict):
     @property
     def budget_unit(self) -> str:
         return self.scheduler.budget
-
-
-def _check_positive_integers(name: str, param: ParamSpec) -> None:
-    """`batch_size` and `epochs` count things, so every value they can take is an int >= 1."""
-    if isinstance(param, FloatParam):
-        raise ValueError(f"`{name}` must be an int or categorical of ints, not a float range")
-    if isinstance(param, IntParam):
-        values: list[Any] = [param.low]
-    elif isinstance(param, CategoricalParam):
-        values = param.values
-    else:
-        values = [param]
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"`{name}` takes whole numbers, but {value!r} is not one")
-        if value < 1:
-            raise ValueError(
-                f"`{name}` must be at least 1, but {value} is allowed; raise its lower bound to 1"
-            )
 
 
 def possible_values(param: ParamSpec) -> list[Any]:

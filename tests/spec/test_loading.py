@@ -135,3 +135,103 @@ def test_fixed_values_are_accepted(tmp_path: Path) -> None:
     spec["search_space"]["batch_size"] = 64
     loaded = load_spec(write(tmp_path, spec))
     assert loaded.spec.search_space["epochs"] == 2
+
+
+# -- the core hyperparameters' domains, fixed or as distributions (issue 12, 3) ---------------
+
+
+@pytest.mark.parametrize(
+    ("name", "param", "expected"),
+    [
+        ("learning_rate", -0.01, "fixed at -0.01"),
+        ("learning_rate", 0, "fixed at 0"),
+        ("learning_rate", {"type": "float", "low": 0.0, "high": 0.1}, "`low: 0.0`"),
+        ("learning_rate", {"type": "float", "low": -0.1, "high": 0.1}, "`low: -0.1`"),
+        ("learning_rate", {"type": "categorical", "values": [0.01, -0.001]}, "`values` include -0.001"),
+        ("batch_size", 0, "fixed at 0"),
+        ("batch_size", {"type": "int", "low": 0, "high": 64}, "`low: 0`"),
+        ("batch_size", {"type": "categorical", "values": [0, 32]}, "`values` include 0"),
+        ("epochs", -1, "fixed at -1"),
+        ("epochs", {"type": "categorical", "values": [2, 0]}, "`values` include 0"),
+    ],
+    ids=["lr-fixed-negative", "lr-fixed-zero", "lr-range-from-zero", "lr-range-negative", "lr-categorical",
+         "bs-fixed-zero", "bs-range-from-zero", "bs-categorical", "epochs-fixed-negative", "epochs-categorical"],
+)
+def test_a_core_hyperparameter_outside_its_domain_is_rejected(
+    tmp_path: Path, name: str, param: object, expected: str,
+) -> None:
+    spec = small_spec()
+    spec["search_space"][name] = param
+    message = rejected(tmp_path, spec)
+    assert f"field `search_space.{name}`" in message and expected in message
+    bound = "greater than 0" if name == "learning_rate" else "at least 1"
+    assert f"`{name}` must be" in message and bound in message
+
+
+def test_a_fixed_epochs_of_zero_says_to_set_it_not_to_raise_a_bound(tmp_path: Path) -> None:
+    spec = small_spec()
+    spec["search_space"]["epochs"] = 0
+    message = rejected(tmp_path, spec)
+    assert "fixed at 0" in message and "set it to 1 or more" in message
+    assert "lower bound" not in message
+
+
+def test_a_learning_rate_yaml_reads_as_text_says_how_to_write_it(tmp_path: Path) -> None:
+    # PyYAML follows YAML 1.1: `1e-3` (no dot) is the string '1e-3'.
+    message = rejected(tmp_path, small_spec(), "search_space.learning_rate=1e-3")
+    assert "field `search_space.learning_rate`" in message and "'1e-3'" in message and "1.0e-3" in message
+
+
+def test_a_float_range_for_batch_size_names_the_fix(tmp_path: Path) -> None:
+    spec = small_spec()
+    spec["search_space"]["batch_size"] = {"type": "float", "low": 16, "high": 64}
+    message = rejected(tmp_path, spec)
+    assert "field `search_space.batch_size`" in message and "`type: int`" in message
+
+
+# -- wording of messages about a file or field that is not what a spec needs ------------------
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"], ids=["empty", "blank", "comment"])
+def test_an_empty_file_says_it_is_empty_and_what_a_spec_needs(tmp_path: Path, text: str) -> None:
+    message = rejected(tmp_path, text)
+    assert "the spec file is empty" in message and "NoneType" not in message
+    for needed in ("name", "trainable", "metric", "mode", "num_samples", "search_space", "learning_rate"):
+        assert f"`{needed}" in message
+
+
+def test_a_file_holding_a_list_says_so_and_what_a_spec_needs(tmp_path: Path) -> None:
+    message = rejected(tmp_path, "- name: x\n- trainable: y\n")
+    assert "holds a list" in message and "`trainable: digits_mlp`" in message
+
+
+def test_an_unknown_scheduler_key_on_a_spec_without_scheduler_suggests_the_key(tmp_path: Path) -> None:
+    spec = small_spec()
+    del spec["scheduler"]
+    message = rejected(tmp_path, spec, "scheduler.grace=10")
+    assert "discriminator" not in message
+    assert "unknown key `grace` in scheduler" in message and "Did you mean `grace_period`" in message
+    assert "defaults to `asha`" in message
+
+
+def test_a_scheduler_override_without_type_means_the_default_asha(tmp_path: Path) -> None:
+    spec = small_spec()
+    del spec["scheduler"]
+    loaded = load_spec(write(tmp_path, spec), ["scheduler.grace_period=10"])
+    assert loaded.spec.scheduler.type == "asha" and loaded.spec.scheduler.grace_period == 10
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [("scheduler", "field `scheduler` has `type: asah`"), ("learning_rate", "field `search_space.learning_rate` has no `type`")],
+)
+def test_a_missing_or_unknown_type_names_the_valid_types(tmp_path: Path, entry: str, expected: str) -> None:
+    spec = small_spec()
+    if entry == "scheduler":
+        spec["scheduler"]["type"] = "asah"
+        valid = "`asha` or `none`"
+    else:
+        del spec["search_space"]["learning_rate"]["type"]
+        valid = "`float`, `int` or `categorical`"
+    message = rejected(tmp_path, spec)
+    assert expected in message and valid in message and "discriminator" not in message
