@@ -129,7 +129,7 @@ def status_command(
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
 ) -> None:
     """One sweep: its state and every trial with its outcome, value and iterations."""
-    from sweeps.runner.catalog import RESUMABLE, describe_sweep
+    from sweeps.runner.catalog import RESUMABLE, aborted_advice, describe_sweep
     from sweeps.runner.stopping import resume_command
     from sweeps.runner.state import sweep_paths
 
@@ -155,6 +155,8 @@ def status_command(
     console.print(table)
     if info.state in RESUMABLE:
         console.print(f"Continue it with: {resume_command(sweep_paths(storage, name))}")
+    elif info.state == "aborted":
+        console.print(aborted_advice(info), highlight=False, markup=False)
 
 
 @app.command("best")

@@ -15,8 +15,10 @@ from typing import Any
 from sweeps.errors import StateError
 from sweeps.runner.state import STATE_FILE, SweepPaths, read_state, sweep_paths
 
-#: `state` in sweep.json, plus `crashed`: "running" with no live driver.
-RESUMABLE = ("crashed", "stopped", "interrupted", "aborted")
+#: `state` in sweep.json, plus `crashed`: "running" with no live driver. Not `aborted`:
+#: a sweep aborted because too many trials failed would fail the same way again, so its
+#: fix is in the trainable or the spec, and a new run (see ``aborted_advice``).
+RESUMABLE = ("crashed", "stopped", "interrupted")
 
 
 @dataclass
@@ -41,6 +43,10 @@ class SweepInfo:
     started_at: str | None
     directory: Path
     trials: list[TrialInfo] = field(default_factory=list)
+    #: Why the sweep aborted (sweep.json's summary), when its state is `aborted`.
+    aborted_reason: str | None = None
+    spec_path: str | None = None
+    overrides: tuple[str, ...] = ()
 
     @property
     def done(self) -> int:
@@ -87,9 +93,22 @@ def describe_sweep(storage: str | Path, name: str) -> SweepInfo:
         name=name, state=status, num_samples=int(state.get("num_samples") or spec.get("num_samples") or 0),
         metric=str(spec.get("metric")), mode=str(spec.get("mode", "max")), started_at=state.get("started_at"),
         directory=paths.directory,
+        aborted_reason=(state.get("summary") or {}).get("aborted") if status == "aborted" else None,
+        spec_path=state.get("spec_path"), overrides=tuple(state.get("overrides") or ()),
     )
     info.trials = _trials(paths, name, spec, running_now=alive)
     return info
+
+
+def aborted_advice(info: SweepInfo) -> str:
+    """What to do about an aborted sweep, which `sweep resume` would not bring further."""
+    reason = f" ({info.aborted_reason})" if info.aborted_reason else ""
+    spec = " ".join([info.spec_path or "SPEC.yaml", *(f"--set {o}" for o in info.overrides)])
+    return (
+        f"The sweep aborted{reason}, so it is not resumed: fix what made its trials fail (see "
+        f"the error column above and each trial's error.txt), then start it again with "
+        f"`sweep run {spec} --overwrite`."
+    )
 
 
 def best_trial_export(storage: str | Path, name: str) -> dict[str, Any]:

@@ -203,3 +203,23 @@ def test_ctrl_c_twice_stops_at_once_and_the_sweep_resumes(tmp_path: Path) -> Non
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     check_sweep_integrity(storage, "tiny", 10, "val_accuracy")
+
+
+@pytest.mark.parametrize("state", ["aborted", "stopped"])
+def test_status_tells_how_to_go_on_and_never_to_resume_an_aborted_sweep(tmp_path: Path, capsys: Any, state: str) -> None:
+    """An aborted sweep (too many failed trials) would fail again: status says to fix it and run anew."""
+    spec_path = str(tmp_path / "spec.yaml")
+    write_state(sweep_paths(tmp_path, "gone"), {
+        "name": "gone", "spec": small_spec(name="gone"), "state": state, "spec_path": spec_path,
+        "overrides": ["num_samples=4"],
+        "summary": {"aborted": "3 trials failed, more than failure.max_failed_fraction allows (2)"}
+        if state == "aborted" else {},
+    })
+    assert main(["status", "gone", "--storage", str(tmp_path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    if state == "aborted":
+        assert "sweep resume" not in out
+        assert "3 trials failed, more than failure.max_failed_fraction allows (2)" in out
+        assert f"sweep run {spec_path} --set num_samples=4 --overwrite" in out
+    else:
+        assert f"sweep resume gone --storage {tmp_path}" in out
