@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from sweeps.errors import StateError, SweepError, TrackingError
 from sweeps.plan.iterations import TrialShape
 from sweeps.runner.ledger import OUTCOMES
 from tests.analysis.conftest import FinishedSweep
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -101,9 +101,7 @@ def test_progress_is_reported_per_trial(finished_sweep: FinishedSweep) -> None:
 @pytest.fixture(scope="module")
 def tracking_server(finished_sweep: FinishedSweep, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `mlflow server` serving the sweep's store, in its own process group."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log = tmp_path_factory.mktemp("mlflow-server") / "server.log"
     command = [
         str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
@@ -161,9 +159,7 @@ def test_a_missing_mlflow_store_is_a_tracking_error(finished_sweep: FinishedSwee
 
 
 def test_an_unreachable_server_fails_fast(finished_sweep: FinishedSweep) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     started = time.monotonic()
     with pytest.raises(TrackingError, match="cannot reach the MLflow tracking server"):
         load(finished_sweep.name, storage=finished_sweep.storage, tracking_uri=f"http://127.0.0.1:{port}")

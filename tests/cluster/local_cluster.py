@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,15 +27,21 @@ from pathlib import Path
 
 import psutil
 
+from tests.ports import free_port, free_ports
+
 VENV_BIN = Path(sys.executable).parent
 #: A sentence `ray start` prints once the node has registered with the GCS.
 STARTED = "Ray runtime started."
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: The ports of one node that `ray start` would otherwise pick itself, one component at a
+#: time, while ours are not bound yet. (No `--ray-client-server-port`: Ray refuses it
+#: without the `ray[client]` extra, and starts no client server then.)
+NODE_PORT_FLAGS = (
+    "--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+    "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port",
+)
+HEAD_PORT_FLAGS = ("--port", "--dashboard-port")
 
 
 @dataclass
@@ -110,10 +115,11 @@ class LocalRayCluster:
         }
 
     def start_head(self, cpus: int, timeout: float = 60) -> RayNode:
-        self.port = free_port()
+        ports = dict(zip(HEAD_PORT_FLAGS, free_ports(len(HEAD_PORT_FLAGS))))
+        self.port = ports["--port"]
         return self._start("head", [
-            "--head", f"--port={self.port}", f"--num-cpus={cpus}",
-            "--include-dashboard=false", f"--dashboard-port={free_port()}",
+            "--head", f"--num-cpus={cpus}", "--include-dashboard=false",
+            *(f"{flag}={port}" for flag, port in ports.items()),
         ], timeout)
 
     def add_worker(self, name: str, cpus: int, timeout: float = 60) -> RayNode:
@@ -126,10 +132,10 @@ class LocalRayCluster:
             str(VENV_BIN / "ray"), "start", "--block", *args,
             "--node-ip-address=127.0.0.1", "--disable-usage-stats",
             f"--temp-dir={temp_dir}", "--num-gpus=0",
-            # Every port a node opens, chosen free, so no two nodes (or another Ray on this
-            # machine) collide.
-            f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-            f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}",
+            # Every port a node opens, chosen free at once (tests/ports.py), so no two of its
+            # components, no two nodes and no other Ray on this machine collide. Workers take
+            # theirs from Ray's own range (10002-19999), below the kernel's ephemeral ports.
+            *(f"{flag}={port}" for flag, port in zip(NODE_PORT_FLAGS, free_ports(len(NODE_PORT_FLAGS)))),
         ]
         with log.open("wb") as stream:
             process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, env=self.env,
