@@ -28,6 +28,14 @@ class MetricNotReportedError(TrainableError):
     """A trial finished or reported without the sweep's metric."""
 
 
+class DatasetSizeError(TrainableError):
+    """The training set handed to ``fit`` is not the size the trainable declared."""
+
+
+class TrialEndedEarlyError(TrainableError):
+    """A trial's function returned before its ``total_iterations`` without being stopped."""
+
+
 class StateError(SweepError):
     """Sweep state on disk is missing, corrupt, or conflicts with the request."""
 
@@ -41,5 +49,10 @@ class SweepInterrupted(KeyboardInterrupt):
 
     A ``KeyboardInterrupt``, not a ``SweepError``: nothing was wrong with the input, and
     code that cleans up on Ctrl-C (closing MLflow runs as KILLED) must still see it. The
-    CLI prints the message and exits with 130.
+    CLI prints the message and exits with ``exit_code``: 130 after Ctrl-C, 143 after
+    SIGTERM (128 + the signal's number, what a shell reports for a process it ended).
     """
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

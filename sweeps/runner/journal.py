@@ -25,6 +25,8 @@ from typing import IO, Any
 
 from ray.tune import Callback
 
+from sweeps.training.batching import points_in
+
 JOURNAL_FILE = "results.jsonl"
 
 #: Ray's own keys worth keeping: `done` tells a trial Ray stopped (ASHA) from one cut by a
@@ -65,7 +67,8 @@ class ResultJournal(Callback):
         return {"path": self.path, "_delivered": {}, "_stream": None}
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
-        self._append(trial.trial_id, result)
+        # One write for the whole batch a worker delivered (see sweeps.training.batching).
+        self._append(trial.trial_id, *points_in(result))
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if trial.last_result:
@@ -79,15 +82,20 @@ class ResultJournal(Callback):
             self._stream.close()
             self._stream = None
 
-    def _append(self, trial_id: str, result: dict[str, Any]) -> None:
-        iteration = result.get("iteration")
-        if not isinstance(iteration, numbers.Real) or iteration <= self._delivered.get(trial_id, -1):
+    def _append(self, trial_id: str, *results: dict[str, Any]) -> None:
+        lines = []
+        for result in results:
+            iteration = result.get("iteration")
+            if not isinstance(iteration, numbers.Real) or iteration <= self._delivered.get(trial_id, -1):
+                continue
+            self._delivered[trial_id] = int(iteration)
+            lines.append(json.dumps({"trial_id": trial_id, "result": journal_entry(result)}) + "\n")
+        if not lines:
             return
-        self._delivered[trial_id] = int(iteration)
         if self._stream is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._stream = open(self.path, "a", encoding="utf-8")
-        self._stream.write(json.dumps({"trial_id": trial_id, "result": journal_entry(result)}) + "\n")
+        self._stream.write("".join(lines))
         self._stream.flush()
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from ray.tune import Callback
 
 from sweeps.plan.iterations import BUDGET_RESULT_KEY
+from sweeps.training.batching import points_in
 
 OUTCOMES = ("completed", "pruned", "diverged", "failed")
 
@@ -69,7 +70,7 @@ class TrialLedger(Callback):
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         record = self.trials.setdefault(trial.trial_id, TrialRecord(trial.trial_id, dict(trial.config)))
-        record.last_result = result
+        record.last_result = points_in(result)[-1]  # the latest report, without those it carried
         record.node_id = result.get("node_id", record.node_id)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:

@@ -17,13 +17,14 @@ from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from sweeps.errors import MetricNotReportedError, ResourceError, SweepError
+from sweeps.errors import ResourceError, SweepError, TrainableError
 import ray
 from ray import tune
 
 from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.runner.journal import JOURNAL_FILE, ResultJournal
 from sweeps.runner.ledger import TrialLedger
+from sweeps.runner.report_alignment import ReportAlignment
 from sweeps.runner.resources import NodeShape, check_resources, cluster_shapes
 from sweeps.runner.state import SweepPaths, sweep_paths, update_state, write_state
 from sweeps.runner.stopping import GracefulStop, interruptible, stop_file
@@ -62,6 +63,8 @@ class SweepSummary:
     ray_start_seconds: float = 0.0
     ray_stop_seconds: float = 0.0
     trial_records: list[dict[str, Any]] = field(default_factory=list)
+    #: Things the user should fix even though the sweep ran (reports that miss ASHA's milestones).
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ class SweepSummary:
             "stopped": self.stopped,
             "ray_start_seconds": round(self.ray_start_seconds, 2),
             "ray_stop_seconds": round(self.ray_stop_seconds, 2),
+            "warnings": self.warnings,
         }
 
 
@@ -130,7 +134,9 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             graceful = GracefulStop(ledger, paths)
             journal = ResultJournal(paths.directory / JOURNAL_FILE, options.resume.delivered if options.resume else None)
             view = _live_view(ledger, spec, options)
-            callbacks = [journal, ledger, *([tracker] if tracker else []), *([view] if view else []), *options.callbacks,
+            alignment = ReportAlignment(plan.dataset_size, plan.drop_last, plan.milestones(), spec.budget_unit)
+            callbacks = [journal, ledger, *([tracker] if tracker else []), *([view] if view else []), alignment,
+                         *options.callbacks,
                          ForgetFinishedTrialMetrics(spec.metric)]  # last: the others see every metric
             tuner = _make_tuner(spec, plan, resolved, paths, concurrency, callbacks,
                                 tune.stopper.CombinedStopper(stopper, graceful), options.resume)
@@ -155,6 +161,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             summary.ray_start_seconds = ray_start_seconds
             summary.ray_stop_seconds = ray_stop_seconds
             summary.stopped = stopped
+            summary.warnings = [alignment.warning] if alignment.warning else []
             if tracker is not None and not stopped:
                 tracker.finish(summary)
         finally:
@@ -165,8 +172,8 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             return summary
         update_state(paths, state="aborted" if aborted else "finished", summary=summary.to_json(),
                      finished_at=_now())
-        if aborted and aborted.startswith("metric"):
-            raise MetricNotReportedError(f"{loaded.source}: sweep `{spec.name}` stopped: {aborted}")
+        if aborted and aborted.startswith("the trainable broke its contract"):
+            raise TrainableError(f"{loaded.source}: sweep `{spec.name}` stopped: {aborted}")
         return summary
 
 
@@ -311,9 +318,9 @@ class _AbortStopper(tune.Stopper):
             return False
         self._errors_checked = self._ledger.errors_seen
         for record in self._ledger.trials.values():
-            if record.outcome == "failed" and record.error and "MetricNotReportedError" in record.error:
-                message = record.error.strip().splitlines()[-1].split("MetricNotReportedError: ")[-1]
-                self.reason = f"metric not reported by trial {record.trial_id}: {message}"
+            contract_error = _contract_error(record.error) if record.outcome == "failed" else None
+            if contract_error:
+                self.reason = f"the trainable broke its contract in trial {record.trial_id}: {contract_error}"
                 return True
         failed = self._ledger.counts()["failed"]
         if failed > self._max_failed:
@@ -323,6 +330,22 @@ class _AbortStopper(tune.Stopper):
             )
             return True
         return False
+
+
+#: Errors that prove the trainable or its declaration wrong: every trial would hit them,
+#: so the first one ends the sweep (exit 2) instead of failing trial after trial.
+_CONTRACT_ERRORS = ("MetricNotReportedError", "DatasetSizeError", "TrialEndedEarlyError")
+
+
+def _contract_error(error: str | None) -> str | None:
+    """The message of a contract error in a trial's traceback text, or None."""
+    if not error:
+        return None
+    for line in reversed(error.strip().splitlines()):
+        for name in _CONTRACT_ERRORS:
+            if f"{name}: " in line:
+                return line.split(f"{name}: ", 1)[1]
+    return None
 
 
 def _make_tuner(

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from sweeps.errors import MetricNotReportedError, TrialEndedEarlyError
 from sweeps.plan.iterations import TrialShape
+from sweeps.training.batching import ReportBatcher
 from sweeps.training.context import TrainContext, TrialDiverged
 
 _STATE_FILE = "state.pt"
@@ -54,14 +56,22 @@ def trial_seed(sweep_seed: int, config: dict[str, Any]) -> int:
 
 @dataclass
 class RayTrialContext(TrainContext):
-    """A context whose reports and checkpoints go to Ray Tune."""
+    """A context whose reports and checkpoints go to Ray Tune, batched (see
+    :mod:`sweeps.training.batching`): only a report some decision needs waits for the driver."""
 
     node_id: str = ""
     delivered_through: int = -1
     stop_file: str | None = None
+    #: The trial's iterations at which ASHA decides (its rung milestones).
+    milestone_iterations: frozenset[int] = frozenset()
+    _batcher: ReportBatcher | None = field(default=None, repr=False)
     _stop_due: bool = False
     _stop_done: bool = False
     _next_stop_poll: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._batcher = ReportBatcher(self.milestone_iterations, self.shape.total_iterations)
 
     def should_report(self, iteration: int) -> bool:
         return super().should_report(iteration) or self._stop_checkpoint_due()
@@ -93,14 +103,27 @@ class RayTrialContext(TrainContext):
                 shutil.rmtree(checkpoint, ignore_errors=True)
             return
         result["node_id"] = self.node_id
+        assert self._batcher is not None
+        # A pending stop is urgent even without a checkpoint: the driver is waiting for it.
+        sent = self._batcher.offer(result, urgent=checkpoint is not None or self._stop_due)
+        if sent is None:
+            return
         if checkpoint is None:
-            tune.report(result)
+            tune.report(sent)
             return
         try:
-            tune.report(result, checkpoint=tune.Checkpoint.from_directory(checkpoint))
+            tune.report(sent, checkpoint=tune.Checkpoint.from_directory(checkpoint))
         finally:
             # Ray has copied the checkpoint into the trial's storage by now.
             shutil.rmtree(checkpoint, ignore_errors=True)
+
+    def flush(self) -> None:
+        from ray import tune
+
+        assert self._batcher is not None
+        sent = self._batcher.drain()
+        if sent is not None:
+            tune.report(sent)
 
     def _store_checkpoint(self, state: dict[str, Any]) -> Any:
         import torch
@@ -157,9 +180,10 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
                 sys.path.append(entry)
         resolved = resolve_trainable(settings.trainable, source="trial")
         shape = TrialShape(settings.dataset_size, int(config["batch_size"]), int(config["epochs"]), settings.drop_last)
-        report_iterations = {
-            shape.first_iteration_reaching(milestone, settings.budget_unit) for milestone in settings.milestones
-        }
+        milestone_iterations = frozenset(
+            i for i in (shape.first_iteration_reaching(m, settings.budget_unit) for m in settings.milestones)
+            if i is not None
+        )
         gpu_ids = ray.get_gpu_ids()
         ctx = RayTrialContext(
             shape=shape,
@@ -169,16 +193,51 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
             # Ray sets CUDA_VISIBLE_DEVICES to the GPU(s) it assigned, so they appear as cuda:0.
             device="cuda:0" if gpu_ids else "cpu",
             cpus=settings.cpus,
-            report_iterations=frozenset(i for i in report_iterations if i is not None),
+            report_iterations=milestone_iterations,
+            milestone_iterations=milestone_iterations,
             checkpoint_every_epochs=settings.checkpoint_every_epochs,
             node_id=ray.get_runtime_context().get_node_id(),
             delivered_through=settings.delivered.get(tune.get_context().get_trial_id(), -1),
             stop_file=settings.stop_file,
         )
         try:
-            resolved.function(dict(config), ctx)
+            returned = resolved.function(dict(config), ctx)
         except TrialDiverged:
             # The diverged result was reported already; ending normally lets the sweep go on.
             return
+        except Exception:
+            # What the trial reported before it raised still reaches MLflow and the journal.
+            ctx.flush()
+            raise
+        ctx.flush()
+        check_trial_ended_properly(ctx, returned)
 
     return run_trial
+
+
+def check_trial_ended_properly(ctx: TrainContext, returned: Any) -> None:
+    """Turn a trainable that broke the contract by returning into one clear error.
+
+    Ray Tune would otherwise abort the whole sweep with its own traceback (a trial that
+    never reported its metric), or count a trial that ran out of data as pruned.
+    """
+    total = ctx.shape.total_iterations
+    if ctx.last_reported_iteration == 0:
+        what = "returned a value" if returned is not None else "returned"
+        raise MetricNotReportedError(
+            f"the trainable {what} without ever calling ctx.report, so the "
+            f"sweep has no `{ctx.metric}` for it (a return value is not a report). Report as it "
+            f"trains: `ctx.report(iteration=i, {ctx.metric}=...)` when `ctx.should_report(i)`, "
+            "or use `sweeps.training.loop.fit`, which does."
+        )
+    if ctx.last_reported_iteration < total:
+        shape = ctx.shape
+        raise TrialEndedEarlyError(
+            f"the trainable returned after iteration {ctx.last_reported_iteration:,} "
+            f"of the {total:,} its config implies (epochs={shape.epochs} × "
+            f"{shape.iterations_per_epoch:,} iterations per epoch at batch_size={shape.batch_size}, "
+            f"dataset_size={shape.dataset_size:,}, drop_last={shape.drop_last}). Either the "
+            "trainable's `dataset_size` is not the size of the data it trains on, it runs fewer "
+            "epochs than `config['epochs']`, or it drops the last partial batch without "
+            "declaring drop_last=True. Fix the declaration, and report the final iteration."
+        )

@@ -20,9 +20,15 @@ from typing import Any
 
 from ray.tune import Callback
 
+from sweeps.training.batching import HELD_KEY
+
 
 def forget_other_metrics(trial: Any, metric: str) -> None:
-    """Drop ``trial``'s running analysis of every key but ``metric`` (Ray 2.x attributes)."""
+    """Drop ``trial``'s running analysis of every key but ``metric`` (Ray 2.x attributes),
+    and the held reports its last result carried (every consumer has seen them by now)."""
+    last_result = getattr(trial, "last_result", None)
+    if isinstance(last_result, dict):
+        last_result.pop(HELD_KEY, None)
     run_metadata = getattr(trial, "run_metadata", None)
     analysis = getattr(run_metadata, "metric_analysis", None)
     if not isinstance(analysis, dict):

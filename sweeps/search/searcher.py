@@ -26,6 +26,9 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from sweeps.runner.study_storage import write_intermediate_values
+from sweeps.training.batching import points_in
+
 logger = logging.getLogger(__name__)
 
 _INTEGER_STEP_KEY = {"iterations": "iteration", "samples": "samples_seen", "epochs": "iteration"}
@@ -43,6 +46,7 @@ class TruthfulOptunaSearch(OptunaSearch):
 
     def __init__(self, *args: Any, budget_unit: str, fixed: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._study_storage = kwargs["storage"]
         self._step_key = _INTEGER_STEP_KEY[budget_unit]
         self._fixed = dict(fixed)
         #: Ray trial id → Optuna trial number, for the tracker and the state file.
@@ -88,17 +92,23 @@ class TruthfulOptunaSearch(OptunaSearch):
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if trial_id in self._completed_trials:
             return
-        self._last_results[trial_id] = result
-        if result.get("diverged"):
-            return
-        self._report_intermediate(trial_id, result)
+        points = points_in(result)
+        self._last_results[trial_id] = points[-1]
+        self._report_intermediate(trial_id, points)
 
-    def _report_intermediate(self, trial_id: str, result: dict[str, Any]) -> None:
-        ot_trial = self._ot_trials[trial_id]
-        step = int(result[self._step_key])
-        if step not in self._reported_steps.setdefault(trial_id, set()):
-            self._reported_steps[trial_id].add(step)
-            ot_trial.report(result[self.metric], step)
+    def _report_intermediate(self, trial_id: str, points: list[dict[str, Any]]) -> None:
+        """Record the new steps of a delivered batch of reports, in one transaction."""
+        reported = self._reported_steps.setdefault(trial_id, set())
+        values: dict[int, float] = {}
+        for point in points:
+            if point.get("diverged") or self.metric not in point:
+                continue
+            step = int(point[self._step_key])
+            if step not in reported:
+                reported.add(step)
+                values[step] = float(point[self.metric])
+        if values:
+            write_intermediate_values(self._study_storage, self._ot_trials[trial_id], values)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -106,10 +116,13 @@ class TruthfulOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials[trial_id]
         state, value = classify_trial(result, error, self.metric)
         last = result or self._last_results.get(trial_id)
-        if result and self.metric in result and not result.get("diverged"):
+        if result:
             # Tune skips `on_trial_result` for the result on which ASHA decides to stop a
-            # trial, yet that is the value the trial was pruned on: record it here.
-            self._report_intermediate(trial_id, result)
+            # trial, yet that is the value the trial was pruned on: record it (and the
+            # reports it carried) here.
+            points = points_in(result)
+            last = points[-1]
+            self._report_intermediate(trial_id, points)
         try:
             # Written before `tell`, so a finished trial in the study always has its record.
             ot_trial.set_user_attr(RECORD_ATTR, trial_record(last, error, self.metric))

@@ -36,6 +36,7 @@ from ray.tune import Callback
 from sweeps.plan.iterations import TrialShape
 from sweeps.runner.ledger import classify_outcome, read_trial_error, rung_reached
 from sweeps.tracking.naming import run_name
+from sweeps.training.batching import points_in
 from sweeps.tracking.writer import TrackingWriter
 
 _logger = logging.getLogger("sweeps.tracking")
@@ -139,6 +140,11 @@ class MlflowTracker(Callback):
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
                         **info: Any) -> None:
+        # A worker delivers the reports it held with the one that crossed: each is one step.
+        for point in points_in(result):
+            self._log_point(trial, point)
+
+    def _log_point(self, trial: Any, result: dict[str, Any]) -> None:
         run = self.trials.get(trial.trial_id)
         if run is None or "iteration" not in result:
             return

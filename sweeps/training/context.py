@@ -12,7 +12,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.errors import MetricNotReportedError
+from sweeps.errors import DatasetSizeError, MetricNotReportedError
 from sweeps.plan.iterations import TrialShape
 
 #: Keys the context adds to every result; a trainable may not report them itself.
@@ -69,8 +69,19 @@ class TrainContext:
         ipe = self.shape.iterations_per_epoch
         return every > 0 and iteration % ipe == 0 and (iteration // ipe) % every == 0
 
-    def report(self, iteration: int, **metrics: Any) -> None:
-        """Report metrics at ``iteration`` (optimizer steps taken so far in this trial)."""
+    def report(self, iteration: int | None = None, **metrics: Any) -> None:
+        """Report metrics at ``iteration`` (optimizer steps taken so far in this trial).
+
+        A metric may be any real number, or anything ``float()`` turns into one (a 0-d
+        torch tensor, a NumPy scalar).
+        """
+        if iteration is None:
+            raise MetricNotReportedError(
+                f"the trainable called ctx.report({', '.join(f'{k}=...' for k in metrics)}) without "
+                "`iteration=`: the orchestrator places each report on the iteration axis (ASHA's "
+                f"rungs, MLflow's steps). Pass the optimizer steps taken so far, e.g. "
+                f"`ctx.report(iteration=i, {self.metric}=...)`."
+            )
         if self.metric not in metrics:
             raise MetricNotReportedError(
                 f"the trainable reported {sorted(metrics) or 'no metrics'} at iteration "
@@ -84,14 +95,9 @@ class TrainContext:
                     f"the trainable reported `{key}`, which the orchestrator derives itself; "
                     "rename that metric."
                 )
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise MetricNotReportedError(
-                    f"the trainable reported metric `{key}` = {value!r} "
-                    f"({type(value).__name__}) at iteration {iteration}; metrics must be "
-                    "numbers. Convert it with float(...)."
-                )
+        iteration = int(iteration)
         shape = self.shape
-        result = {key: float(value) for key, value in metrics.items()}
+        result = {key: _as_number(key, value, iteration) for key, value in metrics.items()}
         result.update(
             iteration=iteration,
             epoch=shape.epoch_at(iteration),
@@ -110,6 +116,27 @@ class TrainContext:
                 f"{', '.join(diverged)} became non-finite at iteration {iteration}"
             )
 
+    def check_dataset_size(self, size: int) -> None:
+        """Refuse a training set whose length is not the declared ``dataset_size``.
+
+        Every iteration figure (iterations per epoch, the trial's total, ASHA's rungs) is
+        derived from the declared N; a different real N makes completed trials look
+        pruned, so it is an error, not a warning.
+        """
+        declared = self.shape.dataset_size
+        if size != declared:
+            raise DatasetSizeError(
+                f"the trainable declares dataset_size = {declared:,}, but fit() was handed a "
+                f"training set of {size:,} samples. Iterations per epoch, `total_iterations` and "
+                "ASHA's rungs are all computed from the declared size, so every result would be "
+                f"off. Declare the real size: `@trainable(dataset_size={size})` (or the "
+                "trainable_args setting it derives from), or pass fit() the full training set."
+            )
+
+    def flush(self) -> None:
+        """Deliver any report still held (see :mod:`sweeps.training.batching`); the runner
+        calls it when the trainable returns."""
+
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         """Store ``state``; it is attached to the next :meth:`report`."""
         self._pending_checkpoint = self._store_checkpoint(state)
@@ -123,6 +150,23 @@ class TrainContext:
 
     def _emit(self, result: dict[str, Any], checkpoint: Any) -> None:
         raise NotImplementedError
+
+
+def _as_number(key: str, value: Any, iteration: int) -> float:
+    """``value`` as a float: a real number, or a scalar such as a 0-d tensor (``__float__``)."""
+    if not isinstance(value, (bool, str, bytes)) and not isinstance(value, complex):
+        if isinstance(value, numbers.Real):
+            return float(value)
+        if hasattr(value, "__float__"):
+            try:
+                return float(value)
+            except (TypeError, ValueError, RuntimeError):
+                pass  # e.g. a tensor of more than one element
+    raise MetricNotReportedError(
+        f"the trainable reported metric `{key}` = {value!r} ({type(value).__name__}) at "
+        f"iteration {iteration}; metrics must be real numbers (a 0-d tensor is fine). "
+        "Report one number per metric, e.g. `loss.item()` or `float(...)`."
+    )
 
 
 @dataclass

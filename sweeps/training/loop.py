@@ -41,6 +41,7 @@ def fit(
     is reported as ``train_loss``.
     """
     shape = ctx.shape
+    ctx.check_dataset_size(_dataset_length(train_data))
     state = ctx.load_checkpoint()
     iteration = 0
     if state is not None:
@@ -91,6 +92,11 @@ def fit(
                     }
                 )
             ctx.report(iteration=iteration, train_loss=train_loss, **metrics)
+
+
+def _dataset_length(train_data: tuple[torch.Tensor, torch.Tensor] | torch.utils.data.Dataset[Any]) -> int:
+    inputs = train_data[0] if isinstance(train_data, tuple) else train_data
+    return len(inputs)  # type: ignore[arg-type]
 
 
 def _batches_per_epoch(

@@ -133,3 +133,32 @@ def test_a_metric_gone_missing_or_of_the_wrong_type_names_the_trial_and_the_key(
     trial_ids = {t.user_attrs["ray_trial_id"] for t in study_trials(tmp_path / "results", spec["name"])}
     assert any(f"trial {trial_id}" in err for trial_id in trial_ids), err
     assert says in err and "`val_accuracy`" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("behaviour, says", [
+    ("no_report", "the trainable returned without ever calling ctx.report"),
+    ("return_value", "the trainable returned a value without ever calling ctx.report"),
+    ("no_iteration", "without `iteration=`"),
+    ("short_data", "returned after iteration 15 of the 20 its config implies"),
+])
+def test_a_trainable_that_breaks_the_contract_ends_the_sweep_with_exit_2_and_one_paragraph(
+    ray_session: Any, tmp_path: Path, capsys: Any, behaviour: str, says: str,
+) -> None:
+    spec = behaving_spec(tmp_path, behaviour.replace("_", "-"), behaviour, num_samples=2,
+                         failure={"max_retries": 0, "max_failed_fraction": 1.0})
+    spec["trainable_args"]["report_every"] = 5
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["run", str(path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    trial_ids = {t.user_attrs["ray_trial_id"] for t in study_trials(tmp_path / "results", spec["name"])}
+    assert any(f"trial {trial_id}" in err for trial_id in trial_ids), err
+    assert says in err and "Traceback" not in err and "ray" not in err.lower().replace("array", ""), err
+    assert read_state(sweep_paths(tmp_path / "results", spec["name"]))["state"] == "aborted"
+
+
+@pytest.mark.slow
+def test_metrics_reported_as_0d_tensors_are_accepted(ray_session: Any, tmp_path: Path) -> None:
+    _, summary = run(tmp_path, behaving_spec(tmp_path, "tensors", "tensor_metric", num_samples=2))
+    assert summary.trials["completed"] == 2 and isinstance(summary.best["value"], float), summary.trials

@@ -69,3 +69,41 @@ def test_checkpoint_cadence_in_epochs() -> None:
     ctx = context(checkpoint_every_epochs=2)
     assert [i for i in range(1, 49) if ctx.should_checkpoint(i)] == [32]
     assert not any(context(checkpoint_every_epochs=0).should_checkpoint(i) for i in range(1, 49))
+
+
+def test_a_0d_tensor_or_numpy_scalar_metric_is_taken_as_its_number() -> None:
+    import numpy as np
+    import torch
+
+    ctx = context()
+    ctx.report(iteration=torch.tensor(3), val_accuracy=torch.tensor(0.25), val_loss=np.float32(1.5))
+    assert ctx.results[-1]["val_accuracy"] == 0.25 and ctx.results[-1]["val_loss"] == 1.5
+    assert ctx.results[-1]["iteration"] == 3 and isinstance(ctx.results[-1]["val_accuracy"], float)
+
+
+@pytest.mark.parametrize("value", ["torch.ones(3)", "True", "'0.5'", "1j"])
+def test_a_metric_that_is_not_one_real_number_names_the_key_and_the_fix(value: str) -> None:
+    import torch  # noqa: F401 - used by eval
+
+    with pytest.raises(MetricNotReportedError, match=r"`val_accuracy` = .*at iteration 2.*real numbers.*\.item\(\)"):
+        context().report(iteration=2, val_accuracy=eval(value))
+
+
+def test_a_report_without_iteration_says_to_pass_it() -> None:
+    with pytest.raises(MetricNotReportedError, match=r"without `iteration=`.*ctx.report\(iteration=i, val_accuracy=...\)"):
+        context().report(val_accuracy=0.5)
+
+
+def test_fit_refuses_a_training_set_of_another_size_than_declared() -> None:
+    import torch
+
+    from sweeps.errors import DatasetSizeError
+    from sweeps.training.loop import fit
+
+    ctx = LocalContext(TrialShape(4000, 100, 1), metric="val_accuracy")
+    model = torch.nn.Linear(2, 2)
+    data = (torch.zeros(3000, 2), torch.zeros(3000, dtype=torch.long))
+    with pytest.raises(DatasetSizeError, match=r"dataset_size = 4,000.*3,000 samples.*dataset_size=3000"):
+        fit(ctx, model, torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.functional.cross_entropy, data,
+            lambda: {"val_accuracy": 0.0})
+    assert ctx.results == []  # nothing trained, nothing reported
