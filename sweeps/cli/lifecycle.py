@@ -36,9 +36,9 @@ def resume_command(
 
 
 def run_resumed(loaded: object, resumption: object, address: str | None, as_json: bool, storage: str) -> None:
-    from sweeps.cli.run import report_outcome
+    from sweeps.cli.run import run_and_report
     from sweeps.runner.resume import Resumption
-    from sweeps.runner.runner import RunOptions, run_sweep
+    from sweeps.runner.runner import RunOptions
     from sweeps.runner.state import read_state, sweep_paths
     from sweeps.spec.loading import LoadedSpec
 
@@ -47,8 +47,7 @@ def run_resumed(loaded: object, resumption: object, address: str | None, as_json
     for note in resumption.notes:  # stderr, so `--json` keeps stdout to its one object
         console.print(f"[bold]resume:[/] {note}")
     stored_address = read_state(sweep_paths(loaded.spec.storage, loaded.spec.name)).get("address")
-    summary = run_sweep(loaded, RunOptions(address=address or stored_address, live=not as_json, resume=resumption))
-    report_outcome(summary, loaded.spec.metric, as_json)
+    run_and_report(loaded, RunOptions(address=address or stored_address, resume=resumption), as_json)
 
 
 def resume_existing(loaded: object, overwrite: bool, address: str | None, as_json: bool) -> bool:

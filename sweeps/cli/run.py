@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -36,7 +37,7 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on the last line."),
 ) -> None:
     """Run a sweep: Optuna samples, ASHA stops weak trials by iterations, Ray Tune schedules."""
-    from sweeps.runner.runner import RunOptions, run_sweep
+    from sweeps.runner.runner import RunOptions
 
     overrides = spec_overrides(set_, name, storage)
     if tracking_uri:
@@ -47,8 +48,30 @@ def run_command(
 
         if resume_existing(loaded, overwrite, address, as_json):
             return
-    summary = run_sweep(loaded, RunOptions(address=address, live=not as_json, overwrite=overwrite))
+    run_and_report(loaded, RunOptions(address=address, overwrite=overwrite), as_json)
+
+
+def run_and_report(loaded: Any, options: Any, as_json: bool) -> None:
+    """Run (or resume) a sweep with the CLI's output settings, then report its outcome."""
+    from sweeps.errors import SweepInterrupted
+    from sweeps.runner.runner import run_sweep
+
+    options.live = not as_json
+    # In a log (a pipe, a file, `ray job logs`) the live view shows nothing until the end.
+    options.progress_lines = not as_json and not _is_terminal(sys.stdout)
+    try:
+        summary = run_sweep(loaded, options)
+    except SweepInterrupted as exc:  # stopped at once; the message (how to resume) is printed
+        # Here, not in main(): click turns any KeyboardInterrupt into a bare Abort (130).
+        raise typer.Exit(exc.exit_code) from None
     report_outcome(summary, loaded.spec.metric, as_json)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def report_outcome(summary: Any, metric: str, as_json: bool) -> None:
@@ -57,10 +80,12 @@ def report_outcome(summary: Any, metric: str, as_json: bool) -> None:
         print(json.dumps(summary.to_json(), default=str))
     else:
         print_summary(summary, metric)
-    if summary.stopped:  # Ctrl-C or `sweep stop`: not finished, and resumable
+    if summary.stopped:  # Ctrl-C, SIGTERM or `sweep stop`: not finished, and resumable
+        from sweeps.runner.stopping import exit_code
+
         if as_json:  # stdout holds only the JSON; the way back goes to stderr
             Console(stderr=True).print(f"Stopped ({summary.stopped}). Continue with: {_resume_hint(summary)}")
-        raise typer.Exit(130)
+        raise typer.Exit(exit_code(summary.stopped))  # 143 after SIGTERM, 130 otherwise
     if summary.aborted:  # too many trials failed: scripts must not take it for a result
         raise typer.Exit(1)
 

@@ -1,9 +1,21 @@
-"""The live terminal view of a running sweep (rich), fed by Ray Tune callbacks."""
+"""The progress of a running sweep, fed by Ray Tune callbacks: a live view, and log lines.
+
+On a terminal, a rich live view (on stderr) redraws in place. In a log (``sweep run ... >
+log``, nohup, CI, ``ray job logs``) a redrawing view writes nothing until it ends, so when
+stdout is not a terminal the CLI also asks for plain lines on stdout, each flushed as it
+is written: one per ended trial, and one every :data:`PLAIN_EVERY_SECONDS` while trials
+run. Each line holds the time, the trials by state, the best value so far and the
+iterations used::
+
+    12:03:04 +35s digits-mlp: trial 3fc5ba18 pruned at iteration 20 (val_accuracy 0.9125) | 3/40 done: ...
+    12:03:14 +45s digits-mlp: 3/40 done: 2 completed, 1 pruned, 0 diverged, 0 failed, 2 running | best val_accuracy 0.9712 | 1,234 iterations
+"""
 
 from __future__ import annotations
 
+import datetime as _dt
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from ray.tune import Callback
 from rich.console import Console, Group
@@ -11,14 +23,24 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sweeps.runner.ledger import TrialLedger
+from sweeps.runner.ledger import OUTCOMES, TrialLedger
+
+#: Seconds between two plain progress lines while trials run.
+PLAIN_EVERY_SECONDS = 10.0
 
 
 class LiveView(Callback):
     """Shows trials running/completed/pruned/diverged/failed, the best so far and progress."""
 
-    def __init__(self, ledger: TrialLedger, name: str, num_samples: int, console: Console | None = None) -> None:
+    def __init__(
+        self, ledger: TrialLedger, name: str, num_samples: int, console: Console | None = None,
+        lines: TextIO | None = None,
+    ) -> None:
         self._ledger = ledger
+        # Held as given: while the live view runs, rich redirects `sys.stdout` to its console.
+        self._lines = lines
+        self._started = time.monotonic()
+        self._next_line = self._started + PLAIN_EVERY_SECONDS
         self._name = name
         self._num_samples = num_samples
         self._progress = Progress(
@@ -48,6 +70,50 @@ class LiveView(Callback):
         if now - self._last_refresh > 0.25:
             self._last_refresh = now
             self._live.update(self._render())
+        if self._lines is not None and now >= self._next_line:
+            self._write(self.status_line())
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._trial_ended(trial.trial_id)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._trial_ended(trial.trial_id)
+
+    def _trial_ended(self, trial_id: str) -> None:
+        # Runs after the ledger's own callback (earlier in the list): the outcome is known.
+        record = self._ledger.trials.get(trial_id)
+        if self._lines is None or record is None:
+            return
+        metric = self._ledger.metric
+        value = record.last_result.get(metric) if record.last_result else None
+        shown = f" ({metric} {value:.4f})" if isinstance(value, (int, float)) else ""
+        self._write(f"trial {trial_id} {record.outcome or 'ended'} at iteration {record.iterations:,}{shown} | "
+                    + self.status_line())
+
+    def status_line(self) -> str:
+        """Trials by state, the best value so far and the iterations used, in one line."""
+        counts = self._ledger.counts()
+        done = sum(counts[k] for k in OUTCOMES)
+        states = ", ".join(f"{counts[k]} {k}" for k in OUTCOMES)
+        best = self._ledger.best()
+        if best is not None and best.last_result:
+            best_text = f"best {self._ledger.metric} {best.last_result[self._ledger.metric]:.4f} (trial {best.trial_id})"
+        else:
+            best_text = f"best {self._ledger.metric} -"
+        iterations = sum(r.iterations for r in self._ledger.trials.values())
+        return (f"{done}/{self._num_samples} done: {states}, {counts['running']} running | {best_text} | "
+                f"{iterations:,} iterations")
+
+    def _write(self, text: str) -> None:
+        assert self._lines is not None
+        now = time.monotonic()
+        self._next_line = now + PLAIN_EVERY_SECONDS
+        clock = _dt.datetime.now().strftime("%H:%M:%S")
+        try:
+            self._lines.write(f"{clock} +{now - self._started:.0f}s {self._name}: {text}\n")
+            self._lines.flush()  # a pipe or file is block-buffered: flush, or the log shows nothing
+        except (OSError, ValueError):
+            self._lines = None  # the reader went away (closed pipe): keep the sweep running
 
     def _render(self) -> Group:
         counts = self._ledger.counts()

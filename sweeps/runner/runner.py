@@ -27,7 +27,8 @@ from sweeps.runner.ledger import TrialLedger
 from sweeps.runner.report_alignment import ReportAlignment
 from sweeps.runner.resources import NodeShape, check_resources, cluster_shapes
 from sweeps.runner.state import SweepPaths, sweep_paths, update_state, write_state
-from sweeps.runner.stopping import GracefulStop, interruptible, stop_file
+from sweeps.runner.stopping import GracefulStop, interruptible, stop_file, take_over_sigterm
+from sweeps.runner.timeouts import TrialTimeouts
 from sweeps.runner.trial import TrialSettings, make_trial_function
 from sweeps.runner.trial_memory import ForgetFinishedTrialMetrics
 from sweeps.spec.loading import LoadedSpec
@@ -39,6 +40,9 @@ from sweeps.training.registry import ResolvedTrainable
 class RunOptions:
     address: str | None = None  # None: start an embedded local Ray
     live: bool = True
+    # A plain progress line every PLAIN_EVERY_SECONDS and one per ended trial, on stdout
+    # (for logs: the CLI sets it when stdout is not a terminal).
+    progress_lines: bool = False
     overwrite: bool = False
     callbacks: list[Any] = field(default_factory=list)
     # Continue this sweep (`sweep resume`): a sweeps.runner.resume.Resumption.
@@ -103,6 +107,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
 
     started = time.monotonic()
     started_ray = _start_ray(options.address)
+    take_over_sigterm()  # before anything else: Ray's core worker aborts on SIGTERM (stopping.py)
     ray_start_seconds = time.monotonic() - started
     # Ctrl-C handling lives from the start of `fit()` until the summary is written.
     with ExitStack() as signal_scope:
@@ -135,7 +140,9 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             journal = ResultJournal(paths.directory / JOURNAL_FILE, options.resume.delivered if options.resume else None)
             view = _live_view(ledger, spec, options)
             alignment = ReportAlignment(plan.dataset_size, plan.drop_last, plan.milestones(), spec.budget_unit)
-            callbacks = [journal, ledger, *([tracker] if tracker else []), *([view] if view else []), alignment,
+            # Timeouts first: it adds its reason to a failed trial's error before the others read it.
+            timeouts = [TrialTimeouts(spec.failure.trial_timeout)] if spec.failure.trial_timeout else []
+            callbacks = [*timeouts, journal, ledger, *([tracker] if tracker else []), *([view] if view else []), alignment,
                          *options.callbacks,
                          ForgetFinishedTrialMetrics(spec.metric)]  # last: the others see every metric
             tuner = _make_tuner(spec, plan, resolved, paths, concurrency, callbacks,
@@ -426,7 +433,7 @@ def _live_view(ledger: TrialLedger, spec: SweepSpec, options: RunOptions) -> Any
         return None
     from sweeps.runner.progress import LiveView
 
-    return LiveView(ledger, spec.name, spec.num_samples)
+    return LiveView(ledger, spec.name, spec.num_samples, lines=sys.stdout if options.progress_lines else None)
 
 
 def _summarize(spec: SweepSpec, ledger: TrialLedger, paths: SweepPaths, wall: float, aborted: str | None) -> SweepSummary:

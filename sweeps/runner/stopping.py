@@ -1,6 +1,12 @@
-"""Stopping a sweep on purpose: Ctrl-C once (graceful), Ctrl-C twice (at once), `sweep stop`.
+"""Stopping a sweep on purpose: Ctrl-C or SIGTERM once (graceful), twice (at once), `sweep stop`.
 
-A graceful stop, from Ctrl-C or from ``sweep stop NAME`` in another terminal (which
+SIGTERM is how Slurm, Kubernetes, ``ray job stop``, systemd and ``timeout`` stop a
+program, so it is treated as Ctrl-C is, and the process exits with 143 (128 + 15)
+instead of 130. Ray's C++ core worker installs a failure-signal handler for SIGTERM in
+``ray.init`` that prints a stack dump and aborts (exit 134, state ``crashed``):
+:func:`take_over_sigterm` replaces it right after ``ray.init``, before anything else.
+
+A graceful stop, from Ctrl-C, SIGTERM or ``sweep stop NAME`` in another terminal (which
 writes ``<storage>/<name>/stop-requested``), goes in two steps:
 
 1. the stop file tells every running trial to save a checkpoint at its next iteration
@@ -12,8 +18,10 @@ writes ``<storage>/<name>/stop-requested``), goes in two steps:
    still RUNNING (so ``sweep resume`` restarts them from those checkpoints) and stops
    their workers. The runner then marks their MLflow runs KILLED.
 
-A second Ctrl-C raises :class:`~sweeps.errors.SweepInterrupted` at once: no final
-snapshot, but the study, the journal and Ray's last snapshot are enough to resume.
+While it waits, the terminal says every few seconds which trials it waits for and how
+long it will wait. A second Ctrl-C or SIGTERM raises :class:`~sweeps.errors.SweepInterrupted`
+at once: no final snapshot, but the study, the journal and Ray's last snapshot are
+enough to resume.
 """
 
 from __future__ import annotations
@@ -37,8 +45,23 @@ from sweeps.runner.state import SweepPaths, update_state
 STOP_FILE = "stop-requested"
 #: Longest wait for running trials to report their stop checkpoint (a trial in the
 #: middle of a long evaluation); after it they restart from their last checkpoint.
-GRACE_SECONDS = 20.0
+#: Slurm (KillWait) and Kubernetes (terminationGracePeriodSeconds) send SIGKILL 30 s
+#: after SIGTERM by default; give them more to let the stop finish (README).
+GRACE_SECONDS = 30.0
 _POLL_SECONDS = 0.5
+#: How often a graceful stop says what it is still waiting for.
+_WAIT_NOTE_SECONDS = 5.0
+#: Exit codes of a stopped sweep, by what stopped it: 128 + the signal number, as a shell
+#: reports a process ended by that signal (`sweep stop` and Ctrl-C: 130).
+SIGTERM_REASON = "SIGTERM"
+_EXIT_CODES = {SIGTERM_REASON: 128 + signal.SIGTERM}
+#: SIGTERMs that arrived between ``ray.init`` and :func:`interruptible` (see take_over_sigterm).
+_early_sigterm = threading.Event()
+
+
+def exit_code(reason: str | None) -> int:
+    """The exit code of a sweep stopped for ``reason`` (143 for SIGTERM, else 130)."""
+    return _EXIT_CODES.get(reason or "", 130)
 
 
 def stop_file(paths: SweepPaths) -> Path:
@@ -64,7 +87,7 @@ class GracefulStop(tune.Stopper):
     def __init__(self, ledger: TrialLedger, paths: SweepPaths, grace_seconds: float = GRACE_SECONDS) -> None:
         self._ledger = ledger
         self._file = stop_file(paths)
-        self._grace = grace_seconds
+        self.grace_seconds = grace_seconds
         self.reason: str | None = None
         self.interrupted = False
         #: Set by a second Ctrl-C: raise KeyboardInterrupt in Tune's loop at its next step.
@@ -72,6 +95,9 @@ class GracefulStop(tune.Stopper):
         self._requested_at = 0.0
         self._checkpointed: set[str] = set()
         self._next_poll = 0.0
+        self._next_wait_note = 0.0
+        #: trial id → monotonic time of its last result, to say how long a trial has been silent.
+        self._heard: dict[str, float] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {}  # Ray pickles stoppers into its snapshot; a resumed sweep builds its own
@@ -79,6 +105,7 @@ class GracefulStop(tune.Stopper):
     def request(self, reason: str) -> None:
         if self.reason is None:
             self.reason, self._requested_at = reason, time.monotonic()
+            self._next_wait_note = self._requested_at + _WAIT_NOTE_SECONDS
             try:
                 if not self._file.exists():
                     self._file.write_text(json.dumps({"reason": reason, "at": time.time(), "pid": os.getpid()}))
@@ -86,6 +113,7 @@ class GracefulStop(tune.Stopper):
                 pass  # trials then restart from their last epoch checkpoint
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        self._heard[trial_id] = time.monotonic()
         if self.reason is not None and result.get("checkpoint_dir_name"):
             self._checkpointed.add(trial_id)
         return False
@@ -101,12 +129,33 @@ class GracefulStop(tune.Stopper):
         if self.reason is None or self.interrupted:
             return False
         running = {r.trial_id for r in self._ledger.trials.values() if r.outcome is None}
-        if running <= self._checkpointed or now - self._requested_at > self._grace:
+        if running <= self._checkpointed or now - self._requested_at > self.grace_seconds:
             self.interrupted = True
             # Tune's own handler (installed for SIGUSR1 while `fit()` runs) ends the run
             # after a last experiment snapshot, leaving unfinished trials resumable.
             os.kill(os.getpid(), signal.SIGUSR1)
+        elif now >= self._next_wait_note:
+            self._next_wait_note = now + _WAIT_NOTE_SECONDS
+            sys.stderr.write(self.waiting_note(sorted(running - self._checkpointed), now) + "\n")
+            sys.stderr.flush()
         return False
+
+    def waiting_note(self, waiting: list[str], now: float) -> str:
+        """What the stop waits for: which trials, where they are, and how long it will wait."""
+        shown = []
+        for trial_id in waiting[:6]:
+            record = self._ledger.trials.get(trial_id)
+            heard = self._heard.get(trial_id)
+            where = f"iteration {record.iterations}" if record and record.last_result else "no report yet"
+            silent = f", last report {now - heard:.0f} s ago" if heard is not None else ""
+            shown.append(f"{trial_id} ({where}{silent})")
+        more = f" and {len(waiting) - 6} more" if len(waiting) > 6 else ""
+        left = max(0.0, self.grace_seconds - (now - self._requested_at))
+        return (
+            f"Stopping ({self.reason}): waiting for {len(waiting)} running trial(s) to save a "
+            f"checkpoint: {', '.join(shown)}{more}. Stopping without them in {left:.0f} s "
+            "(they then restart from their last checkpoint)."
+        )
 
 
 def _read_reason(path: Path) -> str:
@@ -116,9 +165,23 @@ def _read_reason(path: Path) -> str:
         return "a stop request"
 
 
+def take_over_sigterm() -> None:
+    """Replace the SIGTERM handler ``ray.init`` left with one that only takes note.
+
+    Call right after ``ray.init``. Ray's C++ core worker installs a failure-signal handler
+    for SIGTERM that dumps a stack trace and aborts the driver (measured on Ray 2.60:
+    "*** SIGTERM received at ...", exit 134). ``signal.signal`` replaces it at the OS
+    level; a SIGTERM that arrives before :func:`interruptible` is entered (while
+    tracking starts and the tuner is built) is acted on when it is.
+    """
+    if threading.current_thread() is threading.main_thread():
+        _early_sigterm.clear()
+        signal.signal(signal.SIGTERM, lambda signum, frame: _early_sigterm.set())
+
+
 @contextmanager
 def interruptible(graceful: GracefulStop, paths: SweepPaths) -> Iterator[None]:
-    """Ctrl-C once asks ``graceful`` to stop; twice raises :class:`SweepInterrupted`."""
+    """Ctrl-C or SIGTERM once asks ``graceful`` to stop; twice raises :class:`SweepInterrupted`."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -126,19 +189,30 @@ def interruptible(graceful: GracefulStop, paths: SweepPaths) -> Iterator[None]:
     # Tune's own SIGINT handler would stop at once, before trials checkpoint.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     previous = signal.getsignal(signal.SIGINT)
+    previous_term = signal.getsignal(signal.SIGTERM)
+    received: list[str] = []
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
+        name = "Ctrl-C" if signum == signal.SIGINT else SIGTERM_REASON
+        received.append(name)
         if graceful.reason is None:
-            graceful.request("Ctrl-C")
+            graceful.request(name)
+            again = "Press Ctrl-C again" if name == "Ctrl-C" else "Send SIGTERM again (or press Ctrl-C)"
             sys.stderr.write(
-                "\nStopping: running trials save a checkpoint first. Press Ctrl-C again to stop at once.\n"
+                f"\nStopping ({name}): running trials save a checkpoint first, for at most "
+                f"{graceful.grace_seconds:g} s. {again} to stop at once.\n"
             )
+            sys.stderr.flush()
             return
         # Raising here could land in a finalizer (where Python ignores it); Tune's loop calls
         # the stopper every step (at most 0.1 s apart), so the KeyboardInterrupt starts there.
         graceful.at_once = True
 
-    signal.signal(signal.SIGINT, on_sigint)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    if _early_sigterm.is_set():
+        _early_sigterm.clear()
+        on_signal(signal.SIGTERM, None)
     try:
         yield
     except KeyboardInterrupt:
@@ -149,13 +223,22 @@ def interruptible(graceful: GracefulStop, paths: SweepPaths) -> Iterator[None]:
         )
         # Printed here: click turns any KeyboardInterrupt into a bare Abort on its way out.
         sys.stderr.write(f"\n{message}\n")
-        raise SweepInterrupted(message) from None
+        code = exit_code(SIGTERM_REASON) if SIGTERM_REASON in received else exit_code("Ctrl-C")
+        raise SweepInterrupted(message, code) from None
     finally:
         signal.signal(signal.SIGINT, previous)
+        # Ray is shut down by now; Ray's Python handler (SystemExit 15) or our early one
+        # would only hide a SIGTERM, so the default (end the process, 143) comes back.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if _is_ours_or_rays(previous_term) else previous_term)
         if previous_env is None:
             os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
         else:
             os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
+
+
+def _is_ours_or_rays(handler: Any) -> bool:
+    module = getattr(handler, "__module__", "") or ""
+    return module == __name__ or module.startswith("ray.")
 
 
 def _now() -> str:
