@@ -230,7 +230,19 @@ def check_trial_ended_properly(ctx: TrainContext, returned: Any) -> None:
             f"trains: `ctx.report(iteration=i, {ctx.metric}=...)` when `ctx.should_report(i)`, "
             "or use `sweeps.training.loop.fit`, which does."
         )
-    if ctx.last_reported_iteration < total:
+    last = ctx.last_reported_iteration
+    cadence = last - ctx.previous_reported_iteration
+    if last < total and total - last < cadence:
+        # The loop most likely trained to the end on its own cadence and skipped the last
+        # report: without it the trial would count as pruned, so say how to report it.
+        raise TrialEndedEarlyError(
+            f"the trainable reported last at iteration {last:,} of its {total:,} (every {cadence:,} "
+            f"iterations), so its final iteration was never reported and the trial would count "
+            "as stopped early. Report the final iteration too: "
+            f"`if i % {cadence} == 0 or i == ctx.shape.total_iterations: ctx.report(...)`, or "
+            "report when `ctx.should_report(i)`, which includes it."
+        )
+    if last < total:
         shape = ctx.shape
         raise TrialEndedEarlyError(
             f"the trainable returned after iteration {ctx.last_reported_iteration:,} "

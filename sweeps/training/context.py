@@ -45,6 +45,8 @@ class TrainContext:
     report_iterations: frozenset[int] = frozenset()
     checkpoint_every_epochs: int = 1
     last_reported_iteration: int = 0
+    #: The report before the last one: their gap is the loop's own report cadence.
+    previous_reported_iteration: int = 0
     _pending_checkpoint: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -109,7 +111,7 @@ class TrainContext:
         diverged = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
         result["diverged"] = bool(diverged)
         checkpoint, self._pending_checkpoint = self._pending_checkpoint, None
-        self.last_reported_iteration = iteration
+        self.previous_reported_iteration, self.last_reported_iteration = self.last_reported_iteration, iteration
         self._emit(result, checkpoint)
         if diverged:
             raise TrialDiverged(

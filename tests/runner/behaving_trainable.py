@@ -7,6 +7,7 @@
 - ``no_report`` / ``return_value``: returns without reporting (the second returns a dict);
 - ``no_iteration``: calls ``ctx.report`` without ``iteration=``;
 - ``tensor_metric``: reports its metrics as 0-d torch tensors;
+- ``skip_final``: with ``report_every``, never reports the final iteration;
 - ``short_data``: a loop over 3/4 of the declared data, ending before ``total_iterations``.
 
 ``report_every`` makes it a hand-written loop that reports on its own cadence (every N
@@ -61,7 +62,10 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
             raise RuntimeError(f"learning rate {rate} is too high for this test trainable")
         if first_attempt and iteration == ctx.args.get("die_once_at"):
             os._exit(1)
-        due = iteration % int(report_every) == 0 or iteration == total if report_every else ctx.should_report(iteration)
+        if report_every:
+            due = iteration % int(report_every) == 0 or (iteration == total and behaviour != "skip_final")
+        else:
+            due = ctx.should_report(iteration)
         if not due:
             continue
         value = 1.0 - 1.0 / (1.0 + iteration * rate)

@@ -162,3 +162,17 @@ def test_a_trainable_that_breaks_the_contract_ends_the_sweep_with_exit_2_and_one
 def test_metrics_reported_as_0d_tensors_are_accepted(ray_session: Any, tmp_path: Path) -> None:
     _, summary = run(tmp_path, behaving_spec(tmp_path, "tensors", "tensor_metric", num_samples=2))
     assert summary.trials["completed"] == 2 and isinstance(summary.best["value"], float), summary.trials
+
+
+@pytest.mark.slow
+def test_a_loop_that_skips_its_final_report_is_told_to_report_it(ray_session: Any, tmp_path: Path, capsys: Any) -> None:
+    # 20 iterations, reports every 6 (at 6, 12, 18) and never at 20.
+    spec = behaving_spec(tmp_path, "no-final", "skip_final", num_samples=2,
+                         failure={"max_retries": 0, "max_failed_fraction": 1.0})
+    spec["trainable_args"]["report_every"] = 6
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["run", str(path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "reported last at iteration 18 of its 20 (every 6 iterations)" in err, err
+    assert "i == ctx.shape.total_iterations" in err and "Traceback" not in err
