@@ -66,6 +66,9 @@ class SweepSummary:
     # figure `make bench` (B1, B2) compares with Ray Tune's `Tuner.fit()` and Optuna's `optimize`.
     ray_start_seconds: float = 0.0
     ray_stop_seconds: float = 0.0
+    #: CPU seconds of the driver process (all its threads) once Ray is up: what the
+    #: orchestration takes from the workers on a shared machine (`make bench`, B2R).
+    driver_cpu_seconds: float = 0.0
     trial_records: list[dict[str, Any]] = field(default_factory=list)
     #: Things the user should fix even though the sweep ran (reports that miss ASHA's milestones).
     warnings: list[str] = field(default_factory=list)
@@ -83,6 +86,7 @@ class SweepSummary:
             "stopped": self.stopped,
             "ray_start_seconds": round(self.ray_start_seconds, 2),
             "ray_stop_seconds": round(self.ray_stop_seconds, 2),
+            "driver_cpu_seconds": round(self.driver_cpu_seconds, 2),
             "warnings": self.warnings,
         }
 
@@ -109,6 +113,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
     started_ray = _start_ray(options.address)
     take_over_sigterm()  # before anything else: Ray's core worker aborts on SIGTERM (stopping.py)
     ray_start_seconds = time.monotonic() - started
+    cpu_started = time.process_time()
     # Ctrl-C handling lives from the start of `fit()` until the summary is written.
     with ExitStack() as signal_scope:
         tracker = None
@@ -167,6 +172,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             summary = _summarize(spec, ledger, paths, time.monotonic() - started, aborted)
             summary.ray_start_seconds = ray_start_seconds
             summary.ray_stop_seconds = ray_stop_seconds
+            summary.driver_cpu_seconds = time.process_time() - cpu_started
             summary.stopped = stopped
             summary.warnings = [alignment.warning] if alignment.warning else []
             if tracker is not None and not stopped:

@@ -36,10 +36,9 @@ _CHECK_SECONDS = 0.5
 
 def timeout_message(silent_seconds: float, timeout: float) -> str:
     return (
-        f"no report for {silent_seconds:.0f} s (failure.trial_timeout = {timeout:g} s): the trial "
-        "stopped reporting, so the driver stopped its worker. Look for a hang in the trainable "
-        "(a stuck data loader or evaluation), or raise failure.trial_timeout if one report "
-        "legitimately takes longer."
+        f"no report for {silent_seconds:.0f} s (failure.trial_timeout = {timeout:g} s), so the driver "
+        "stopped the trial's worker. Look for a hang in the trainable (a stuck data loader or "
+        "evaluation), or raise failure.trial_timeout if one report takes longer."
     )
 
 
@@ -119,6 +118,6 @@ class TrialTimeouts(Callback):
         try:
             # Last line: `sweep status` shows an error file's last line.
             with open(path, "a") as stream:
-                stream.write(f"TrialTimeout: {reason}\n")
+                stream.write(f"{reason}\n")
         except OSError:
             logger.debug("cannot append to %s", path, exc_info=True)

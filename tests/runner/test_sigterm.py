@@ -9,6 +9,7 @@ worker, with a "*** SIGTERM received" stack dump, and the sweep is left `running
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -110,13 +111,16 @@ def test_a_second_sigterm_stops_at_once_and_the_sweep_still_resumes(tmp_path: Pa
     spec = write_spec(tmp_path, trainable=HANGING, trainable_args={"release_file": str(release)})
     driver = start_and_wait_for_a_report(tmp_path, spec)
     driver.send_signal(signal.SIGTERM)
-    time.sleep(1.0)
+    time.sleep(6.0)  # the waiting graceful stop says what it waits for every 5 s
     driver.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     _, err = finish(driver)
     stop_seconds = time.monotonic() - signalled
     assert driver.returncode == 143, err[-3000:]
     storage = tmp_path / "results"
+    # Not 30 s of silence: which trials it waits for, where they are, how long it will wait.
+    assert re.search(r"Stopping \(SIGTERM\): waiting for \d running trial\(s\) to save a checkpoint: "
+                     r"\w+ \(iteration \d+, last report \d+ s ago\).*Stopping without them in \d+ s", err), err[-3000:]
     assert "stopped at once" in err and f"sweep resume term --storage {storage}" in " ".join(err.split())
     assert read_state(sweep_paths(storage, "term"))["state"] == "interrupted"
     assert "RUNNING" not in mlflow_statuses(storage).values()
