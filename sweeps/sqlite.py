@@ -17,7 +17,9 @@ set ``SWEEPS_SQLITE_WAL=0`` to keep SQLite's defaults there.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 
 def use_fast_commits(engine: Any) -> None:
@@ -40,3 +42,40 @@ def _fast_commits(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")  # per connection
     finally:
         cursor.close()
+
+
+# -- reading a finished sweep: never needs write access -------------------------------------
+#
+# Opened the usual way, SQLite (and Optuna's and MLflow's start-up on top of it) wants to
+# write: a WAL database creates its `-shm` index beside it, Optuna's RDBStorage creates
+# tables, and on a read-only mount (an archive, a shared results share) `sweep list` showed
+# `unreadable` and `sweep report` died in SQLAlchemy. Readers open the file with
+# `mode=ro`, so nothing can be written. Where its folder cannot be written either, SQLite
+# could not create the `-shm` it needs for `mode=ro` on a WAL file, so the file is opened
+# `immutable=1` (no locks, no `-shm`): nothing can change it there. immutable ignores a
+# `-wal` file, though, so one that holds transactions (a driver killed before its last
+# checkpoint) keeps `mode=ro`, which reads it through an existing `-shm`.
+
+
+def read_only_uri(path: str | Path) -> str:
+    """An SQLite URI filename (``file:...?mode=ro``) that reads ``path`` and never writes."""
+    path = Path(path).resolve()
+    wal = path.with_name(path.name + "-wal")
+    unchanged = not wal.exists() or wal.stat().st_size == 0
+    query = "immutable=1" if unchanged and not os.access(path.parent, os.W_OK) else "mode=ro"
+    return f"file:{quote(str(path))}?{query}"
+
+
+def read_only_url(path: str | Path) -> str:
+    """The SQLAlchemy URL of :func:`read_only_uri` (``uri=true`` hands it to SQLite as is)."""
+    return f"sqlite:///{read_only_uri(path)}&uri=true"
+
+
+def open_study_read_only(path: str | Path, study_name: str) -> Any:
+    """The Optuna study in the SQLite file ``path``, for reading: no table creation, no writes."""
+    import optuna
+
+    storage = optuna.storages.RDBStorage(
+        read_only_url(path), skip_compatibility_check=True, skip_table_creation=True,
+    )
+    return optuna.load_study(study_name=study_name, storage=storage)

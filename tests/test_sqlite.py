@@ -46,3 +46,72 @@ def test_embedded_mlflow_store_uses_wal(tmp_path: Path) -> None:
     _use_fast_commits(client)
     client.create_experiment("e")
     assert _journal_mode(tmp_path / "mlflow.db") == "wal"
+
+
+# -- readers open the databases read-only (issue 12, 6) ---------------------------------------
+
+
+def _wal_database(path: Path, rows: int, checkpoint: bool) -> None:
+    """A WAL database with ``rows`` rows; unless ``checkpoint``, they stay in its -wal file."""
+    import shutil
+
+    with sqlite3.connect(path.with_suffix(".tmp")) as writer:
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("CREATE TABLE t (x)")
+        writer.commit()
+        writer.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(rows)])
+        writer.commit()
+        if checkpoint:
+            writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # Copied while the writer is open, as a driver killed before its checkpoint leaves them.
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{path.with_suffix('.tmp')}{suffix}")
+            if source.exists() and (suffix == "" or not checkpoint):
+                shutil.copy2(source, f"{path}{suffix}")
+    writer.close()
+
+
+def test_a_reader_in_a_writable_folder_opens_mode_ro_and_cannot_write(tmp_path: Path) -> None:
+    from sweeps.sqlite import read_only_uri
+
+    _wal_database(tmp_path / "a.db", 3, checkpoint=True)
+    uri = read_only_uri(tmp_path / "a.db")
+    assert uri.endswith("?mode=ro")
+    with sqlite3.connect(uri, uri=True) as reader:
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (3,)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.execute("INSERT INTO t VALUES (9)")
+    reader.close()
+
+
+READ_CHECK = """
+import sqlite3, sys
+from sweeps.sqlite import read_only_uri
+uri = read_only_uri(sys.argv[1])
+with sqlite3.connect(uri, uri=True) as reader:
+    print(uri.rsplit("?", 1)[1], reader.execute("SELECT count(*) FROM t").fetchone()[0])
+"""
+
+
+@pytest.mark.parametrize(("checkpoint", "expected"), [(True, "immutable=1 5"), (False, "mode=ro 5")],
+                         ids=["closed-file", "rows-in-the-wal"])
+def test_a_reader_on_a_read_only_mount_reads_every_row(tmp_path: Path, checkpoint: bool, expected: str) -> None:
+    """A real read-only bind mount: no -shm can be created, so a closed file is read immutable;
+    rows still in a -wal file are read through its -shm (immutable would not see them)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    _wal_database(folder / "a.db", 5, checkpoint)
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(folder), sys.executable, "-c", READ_CHECK, str(folder / "a.db")],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected

@@ -31,6 +31,8 @@ def load_study(data: SweepData) -> Any:
     """The sweep's Optuna study, read from ``<storage>/<name>/optuna.db``."""
     import optuna
 
+    from sweeps.sqlite import open_study_read_only
+
     if data.optuna_url is None:
         where = data.paths.directory if data.paths else "(no sweep folder given)"
         raise StateError(
@@ -39,7 +41,9 @@ def load_study(data: SweepData) -> Any:
             "at the folder that holds `<name>/optuna.db`."
         )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.load_study(study_name=data.name, storage=data.optuna_url)
+    assert data.paths is not None  # optuna_url is None without the sweep's folder
+    # Read-only (sweeps/sqlite.py): a report of an archived sweep must not need write access.
+    return open_study_read_only(data.paths.directory / "optuna.db", data.name)
 
 
 def param_importances(data: SweepData, evaluator: Any = None) -> Importances:

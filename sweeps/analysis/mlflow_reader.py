@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sweeps.errors import TrackingError
+from sweeps.sqlite import read_only_url
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,9 @@ def client(uri: str) -> Any:
                 "`tracking.enabled: false` or a `tracking.uri` elsewhere; pass that URI as "
                 "`tracking_uri=` (CLI: `--tracking-uri`)."
             )
-    elif uri.startswith(("http://", "https://")):
+        # Read-only (sweeps/sqlite.py): the analysis only reads, also on a read-only mount.
+        return MlflowClient(tracking_uri=read_only_url(path))
+    if uri.startswith(("http://", "https://")):
         _check_server(uri)
     return MlflowClient(tracking_uri=uri)
 

@@ -152,16 +152,15 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
     import optuna
 
     from sweeps.search.searcher import RAY_TRIAL_ID_ATTR, RECORD_ATTR
+    from sweeps.sqlite import open_study_read_only
 
     database = paths.directory / "optuna.db"
     if not database.is_file():
         return []
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        storage = optuna.storages.RDBStorage(
-            paths.optuna_url, skip_compatibility_check=True, skip_table_creation=True,
-        )
-        frozen_trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+        # Read-only (sweeps/sqlite.py): a finished sweep on a read-only mount is listed too.
+        frozen_trials = open_study_read_only(database, name).get_trials(deepcopy=False)
     except Exception as exc:  # noqa: BLE001 - a corrupt file raises sqlalchemy/sqlite errors
         raise StateError(f"{database}: the Optuna study cannot be read ({str(exc).splitlines()[0][:200]}).") from None
     fixed = {k: v for k, v in (spec.get("search_space") or {}).items() if not isinstance(v, dict)}

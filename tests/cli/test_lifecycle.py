@@ -169,6 +169,55 @@ def test_resume_on_a_read_only_or_full_storage_is_exit_2_and_changes_nothing(
     assert {p.name: p.read_bytes() for p in (source / "halted").iterdir() if p.is_file()} == before
 
 
+def archived(finished: dict[str, Any], target: Path) -> Path:
+    """A copy of the finished storage as an archive holds it: every database closed, no -wal, no -shm.
+
+    (The finished sweep's own files may still be open in this process, its WAL index beside
+    them, which lets even a read-write open read them on a read-only mount.)
+    """
+    shutil.copytree(finished["storage"], target)
+    for database in target.rglob("*.db"):
+        with sqlite3.connect(database) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.close()  # the last connection to close removes -wal and -shm
+    assert not [p for p in target.rglob("*.db-*")], "an archive holds no -wal or -shm"
+    # The analysis reads the MLflow store recorded in mlflow_runs.json, the original's: point
+    # it at the copy, so that the report reads the store on the read-only mount.
+    runs = target / "tiny" / "mlflow_runs.json"
+    recorded = json.loads(runs.read_text())
+    runs.write_text(json.dumps({**recorded, "tracking_uri": f"sqlite:///{target / 'mlflow.db'}"}))
+    return target
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["list", "status", "best", "report"])
+def test_a_finished_sweep_on_a_read_only_mount_is_read_without_writing(
+    finished: dict[str, Any], tmp_path: Path, command: str,
+) -> None:
+    """Reading never needs write access (issue 12, 6): the study and the MLflow store open read-only.
+
+    Before, on this mount `list` showed `unreadable`, `status` and `best` exited 2 with a
+    misleading commit error, and `report -o` exited 1 with a SQLAlchemy traceback.
+    """
+    storage = archived(finished, tmp_path / "archive")
+    before = {p: p.read_bytes() for p in storage.rglob("*.db*") if p.is_file()}
+    argv = {"list": ["list"], "status": ["status", "tiny"], "best": ["best", "tiny", "--format", "json"],
+            "report": ["report", "tiny", "-o", str(tmp_path / "report")]}[command]
+    done = _in_namespace(READ_ONLY, str(storage), sys.executable, "-m", "sweeps", *argv, "--storage", str(storage))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr + done.stdout
+    out = " ".join(done.stdout.split())
+    if command == "list":
+        assert "finished" in out and "6/6" in out and "unreadable" not in out
+    elif command == "status":
+        assert "finished, 6/6 trials done" in out
+    elif command == "best":
+        assert json.loads(done.stdout)["value"] == finished["state"]["summary"]["best"]["value"]
+    else:
+        assert (tmp_path / "report" / "index.html").is_file() and (tmp_path / "report" / "importance.png").is_file()
+    assert {p: p.read_bytes() for p in storage.rglob("*.db*") if p.is_file()} == before
+
+
 # -- Ctrl-C twice: stop at once; resume still works -------------------------------------------
 
 
