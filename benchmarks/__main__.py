@@ -19,6 +19,7 @@ from benchmarks.harness import Scenario, load_average, machine_description, rend
 SCENARIOS = {
     "B1": "benchmarks.b1_overhead",
     "B2": "benchmarks.b2_compute",
+    "B2R": "benchmarks.b2_reporting",
     "B3": "benchmarks.b3_loop",
     "B4": "benchmarks.b4_tracking",
     "B5": "benchmarks.b5_quality",
