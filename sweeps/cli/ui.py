@@ -4,11 +4,14 @@ Sweeps that set no ``tracking.uri`` log into ``<storage>/mlflow.db`` (artifacts 
 ``<storage>/mlartifacts``); no server runs while they do. This command starts
 ``mlflow ui`` on 127.0.0.1 against that store, prints the address once it answers, and
 runs until Ctrl-C. MLflow's own log (startup lines, one line per request) goes to
-``<storage>/mlflow-ui.log`` rather than the terminal.
+``<storage>/mlflow-ui.log`` rather than the terminal. The UI and every process it starts
+end with this command, on SIGTERM (exit 143), SIGINT (130), SIGHUP (129) or when it is
+killed (:mod:`sweeps.cli.process_group`).
 """
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +23,7 @@ from typing import Optional
 import typer
 
 from sweeps.cli.app import DEFAULT_STORAGE, app
+from sweeps.cli.process_group import start_guarded, stop_guarded
 from sweeps.errors import SweepError
 from sweeps.runner.state import sweep_paths
 
@@ -46,22 +50,37 @@ def ui_command(
         )
     port = _free_port() if port == 0 else _check_port(port)
     log_path = paths.storage / "mlflow-ui.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(ui_command_line(paths.storage, port), stdout=log, stderr=subprocess.STDOUT)
     address = f"http://{HOST}:{port}"
+    # `mlflow ui` and the processes it starts form one group that ends with this command,
+    # however it ends (sweeps/cli/process_group.py): SIGTERM, SIGINT, SIGHUP, or SIGKILL.
+    previous = {signum: signal.signal(signum, _stop_on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    guard = None
     try:
-        _wait_until_answering(process, address, log_path)
+        with open(log_path, "ab") as log:
+            guard = start_guarded(ui_command_line(paths.storage, port), log)
+        _wait_until_answering(guard, address, log_path)
         print(f"MLflow UI for {paths.storage}: {address}  (Ctrl-C stops it)", flush=True)
-        process.wait()
+        guard.wait()
     except KeyboardInterrupt:
-        pass
+        raise typer.Exit(128 + signal.SIGINT) from None
+    except _Stopped as stopped:
+        raise typer.Exit(128 + stopped.signum) from None
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        if guard is not None:
+            stop_guarded(guard)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    # Python's default for SIGTERM and SIGHUP ends the process at once, without `finally`.
+    raise _Stopped(signum)
 
 
 def ui_command_line(storage: Path, port: int) -> list[str]:
