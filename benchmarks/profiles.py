@@ -90,8 +90,8 @@ def timeline(seed: int = 0) -> None:
         print(f"worker {pid}: {len(records)} trials, trains from {first:.2f} s to {last:.2f} s: "
               f"compute {compute:.1f} s, blocked in report {blocked:.1f} s ({1000 * blocked / max(reports, 1):.0f} ms × "
               f"{reports}), checkpoints {sum(r['checkpoint_s'] for r in records):.1f} s")
-    print(f"wall {summary.wall_seconds:.2f} s, of which Ray start-up {summary.ray_start_seconds:.2f} s "
-          f"and shut-down {summary.ray_stop_seconds:.2f} s")
+    print(f"wall {summary.wall_seconds:.2f} s (to the summary, before ray.shutdown), of which Ray start-up "
+          f"{summary.ray_start_seconds:.2f} s")
 
 
 def memory(small: int = 200, large: int = 1000) -> None:

@@ -59,12 +59,13 @@ def run_and_report(loaded: Any, options: Any, as_json: bool) -> None:
     options.live = not as_json
     # In a log (a pipe, a file, `ray job logs`) the live view shows nothing until the end.
     options.progress_lines = not as_json and not _is_terminal(sys.stdout)
+    # The summary and the exit code come before Ray's shut-down (about 1.4 s), not after it.
+    options.on_summary = lambda summary: report_outcome(summary, loaded.spec.metric, as_json)
     try:
-        summary = run_sweep(loaded, options)
+        run_sweep(loaded, options)
     except SweepInterrupted as exc:  # stopped at once; the message (how to resume) is printed
         # Here, not in main(): click turns any KeyboardInterrupt into a bare Abort (130).
         raise typer.Exit(exc.exit_code) from None
-    report_outcome(summary, loaded.spec.metric, as_json)
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -80,6 +81,8 @@ def report_outcome(summary: Any, metric: str, as_json: bool) -> None:
         print(json.dumps(summary.to_json(), default=str))
     else:
         print_summary(summary, metric)
+    for warning in getattr(summary, "warnings", []):
+        Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if summary.stopped:  # Ctrl-C, SIGTERM or `sweep stop`: not finished, and resumable
         from sweeps.runner.stopping import exit_code
 

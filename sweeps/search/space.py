@@ -23,6 +23,11 @@ def optuna_distributions(spec: SweepSpec) -> dict[str, optuna.distributions.Base
             )
         elif isinstance(param, CategoricalParam):
             distributions[name] = optuna.distributions.CategoricalDistribution(param.values)
+    if not distributions:
+        # Every hyperparameter fixed (a smoke run): Ray's OptunaSearch refuses an empty
+        # space, so the study gets the fixed values as one-choice categoricals instead.
+        distributions = {name: optuna.distributions.CategoricalDistribution([value])
+                         for name, value in fixed_values(spec).items()}
     return distributions
 
 

@@ -43,4 +43,32 @@ def test_sweep_run_on_embedded_ray_imports_a_trainable_from_the_working_folder(t
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["trials"]["completed"] == 2
-    assert summary["ray_start_seconds"] > 0 and summary["ray_stop_seconds"] > 0
+    assert summary["ray_start_seconds"] > 0 and "ray_stop_seconds" not in summary
+
+
+DRIVER = '''
+import json, sys
+import ray
+from sweeps.runner.runner import RunOptions, run_sweep
+from sweeps.spec.loading import load_spec
+
+seen = []
+summary = run_sweep(load_spec(sys.argv[1], []),
+                    RunOptions(live=False, on_summary=lambda s: seen.append(ray.is_initialized())))
+print(json.dumps({"ray_up_at_summary": seen, "ray_up_after": ray.is_initialized()}))
+'''
+
+
+@pytest.mark.slow
+def test_the_summary_comes_before_the_embedded_ray_shuts_down(tmp_path: Path) -> None:
+    (tmp_path / "mytrain.py").write_text(TRAINABLE)
+    spec = small_spec(trainable="mytrain:train", num_samples=1, storage=str(tmp_path / "results"),
+                      search_space={"batch_size": 10, "epochs": 1, "learning_rate": 0.01},
+                      scheduler={"type": "none"}, tracking={"enabled": False})
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", DRIVER, "spec.yaml"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Called once, while Ray was still up; Ray is down once run_sweep returns.
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"ray_up_at_summary": [True], "ray_up_after": False}

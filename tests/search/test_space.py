@@ -54,3 +54,12 @@ def test_fixed_values_are_not_searched() -> None:
 )
 def test_trials_are_classified_truthfully(result: dict | None, error: bool, expected: tuple) -> None:
     assert classify_trial(result, error, "m") == expected
+
+
+def test_a_space_with_every_hyperparameter_fixed_gives_optuna_one_choice_each() -> None:
+    spec = SweepSpec.model_validate(small_spec(search_space={"batch_size": 64, "epochs": 2, "learning_rate": 0.01}))
+    distributions = optuna_distributions(spec)
+    assert {name: d.choices for name, d in distributions.items()} == {
+        "batch_size": (64,), "epochs": (2,), "learning_rate": (0.01,)}
+    study = optuna.create_study(sampler=make_sampler(spec))
+    assert study.ask(fixed_distributions=distributions).params == fixed_values(spec)
