@@ -71,6 +71,8 @@ class LiveView(Callback):
             self._last_refresh = now
             self._live.update(self._render())
         if self._lines is not None and now >= self._next_line:
+            # On a fixed period, whatever trial lines came between: a log shows the sweep alive.
+            self._next_line = now + PLAIN_EVERY_SECONDS
             self._write(self.status_line())
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
@@ -107,7 +109,6 @@ class LiveView(Callback):
     def _write(self, text: str) -> None:
         assert self._lines is not None
         now = time.monotonic()
-        self._next_line = now + PLAIN_EVERY_SECONDS
         clock = _dt.datetime.now().strftime("%H:%M:%S")
         try:
             self._lines.write(f"{clock} +{now - self._started:.0f}s {self._name}: {text}\n")
