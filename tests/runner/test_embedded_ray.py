@@ -72,3 +72,41 @@ def test_the_summary_comes_before_the_embedded_ray_shuts_down(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr[-3000:]
     # Called once, while Ray was still up; Ray is down once run_sweep returns.
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"ray_up_at_summary": [True], "ray_up_after": False}
+
+
+PRELOAD_PROBE = '''
+import json, os, sys
+from sweeps import trainable
+
+# What the worker had imported before this module: Ray's preload imports it too, so the
+# answer is recorded when the module is first imported, wherever that happens.
+ALREADY = {name: name in sys.modules for name in ("torch", "ray.tune")}
+
+@trainable(dataset_size=10)
+def train(config, ctx):
+    with open(os.path.join(ctx.args["out"], f"{os.getpid()}.json"), "w") as stream:
+        json.dump(ALREADY, stream)
+    for iteration in range(1, ctx.shape.total_iterations + 1):
+        if ctx.should_report(iteration):
+            ctx.report(iteration=iteration, val_accuracy=0.5)
+'''
+
+
+@pytest.mark.slow
+def test_embedded_ray_workers_start_with_torch_and_the_trainable_module_imported(tmp_path: Path) -> None:
+    """Contract test of Ray's `preload_python_modules` setting (runner.worker_preload_modules)."""
+    (tmp_path / "probe.py").write_text(PRELOAD_PROBE)
+    (tmp_path / "out").mkdir()
+    spec = small_spec(trainable="probe:train", num_samples=2, storage=str(tmp_path / "results"),
+                      trainable_args={"out": str(tmp_path / "out")},
+                      search_space={"batch_size": 10, "epochs": 1,
+                                    "learning_rate": {"type": "float", "low": 0.01, "high": 0.1}},
+                      scheduler={"type": "none"}, tracking={"enabled": False})
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "sweeps", "run", "spec.yaml", "--json"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = [json.loads(p.read_text()) for p in (tmp_path / "out").iterdir()]
+    # The probe module was itself preloaded, after torch and ray.tune (the order given).
+    assert seen and all(s == {"torch": True, "ray.tune": True} for s in seen), seen
