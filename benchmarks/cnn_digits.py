@@ -90,6 +90,7 @@ class TrialClock:
     def __init__(self, directory: str | None) -> None:
         self._path = os.path.join(directory, f"{uuid.uuid4().hex}.json") if directory else None
         self._started = time.thread_time()
+        self._began = time.time()
         self.iterations = self.samples = self.reports = 0
 
     def reported(self, iteration: int, batch_size: int) -> None:
@@ -103,7 +104,8 @@ class TrialClock:
             return
         with open(self._path, "w") as stream:
             json.dump({"cpu_s": time.thread_time() - self._started, "iterations": self.iterations,
-                       "samples": self.samples, "reports": self.reports, "ended": ended}, stream)
+                       "samples": self.samples, "reports": self.reports, "ended": ended,
+                       "pid": os.getpid(), "began": self._began, "at": time.time()}, stream)
 
 
 def read_clocks(directory: str) -> dict[str, float]:

@@ -61,6 +61,16 @@ def prepare_resume(
     paths = sweep_paths(storage, name)
     state = read_state(paths)
     _refuse_live_driver(paths, state, force)
+    if state.get("state") == "aborted":
+        # The trials that aborted it would abort it again at once: the ledger holds them.
+        reason = (state.get("summary") or {}).get("aborted")
+        spec = " ".join([str(state.get("spec_path") or "SPEC.yaml"), *(f"--set {o}" for o in state.get("overrides") or ())])
+        raise StateError(
+            f"{paths.directory}: the sweep `{name}` aborted{f' ({reason})' if reason else ''}, so it "
+            f"cannot be resumed: its failed trials would abort it again. Fix what made them fail "
+            f"(`sweep status {name} --storage {paths.storage}` shows each error), then start it "
+            f"again with `sweep run {spec} --overwrite`."
+        )
     loaded, notes = reload_spec(paths, state, list(overrides or []), given)
     _check_writable(paths, state)
     if loaded.spec.tracking.enabled:

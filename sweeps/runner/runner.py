@@ -114,7 +114,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
         reclaim_sweep_directory(paths, loaded, options.address)
 
     started = time.monotonic()
-    started_ray = _start_ray(options.address, worker_preload_modules(resolved.reference))
+    started_ray = _start_ray(options.address)
     take_over_sigterm()  # before anything else: Ray's core worker aborts on SIGTERM (stopping.py)
     ray_start_seconds = time.monotonic() - started
     # Ctrl-C handling lives from the start of `fit()` until the summary is written.
@@ -256,23 +256,7 @@ def _configure_tune_environment(concurrency: int) -> None:
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
 
 
-def worker_preload_modules(trainable_reference: str) -> list[str]:
-    """What the embedded Ray's workers import as they start, before any trial reaches them.
-
-    A trial's first step in a fresh worker used to wait for torch, Ray Tune's trainable
-    machinery and the trainable's module to import (measured: 2 actors ready and torch
-    imported in 2.1-2.8 s, against 0.2-0.45 s with them preloaded: Ray prestarts its
-    workers at `ray.init`, so the imports overlap the driver's own set-up of MLflow and
-    the Tuner). A trainable given as a file path is imported by path, so it is not named.
-    """
-    modules = ["torch", "ray.tune", "sweeps.runner.trial"]
-    module = trainable_reference.partition(":")[0]
-    if module and "/" not in module and not module.endswith(".py"):
-        modules.append(module)
-    return modules
-
-
-def _start_ray(address: str | None, preload: list[str] | None = None) -> bool:
+def _start_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -292,11 +276,11 @@ def _start_ray(address: str | None, preload: list[str] | None = None) -> bool:
         # process set up by the runtime-env agent (measured: 2 actors ready in 2.1-2.4 s
         # with the runtime_env, 0.5-0.7 s without).
         del kwargs["runtime_env"]
-        if preload:
-            # Ray's system setting `preload_python_modules` (RAY_preload_python_modules): its
-            # raylet passes it to every worker it starts (default_worker.py imports each,
-            # logging what fails). Private; checked by tests/runner/test_embedded_ray.py.
-            kwargs["_system_config"] = {"preload_python_modules": list(preload)}
+        # Not kept: Ray's `preload_python_modules` setting, to start workers with torch and
+        # the trainable imported. It saved 0.8 s of imports in each first trial, but the
+        # prestarted workers' imports then competed for the 2 cores with Ray's and the
+        # driver's own start-up, and the first trial started 0.6-2.0 s later (B2R timeline,
+        # 3 seeds): a loss end to end.
         previous = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = pythonpath
         try:

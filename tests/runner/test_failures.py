@@ -88,7 +88,15 @@ def test_too_many_failed_trials_abort_the_sweep_with_a_summary(ray_session: Any,
     out = capsys.readouterr().out
     assert "Aborted:" in out and "3 trials failed, more than failure.max_failed_fraction allows (2)" in " ".join(out.split())
     assert read_state(sweep_paths(tmp_path / "results", "doomed"))["state"] == "aborted"
-    assert len(study_trials(tmp_path / "results", "doomed")) < 8  # it stopped creating trials
+    trials = len(study_trials(tmp_path / "results", "doomed"))
+    assert trials < 8  # it stopped creating trials
+    # An aborted sweep is not resumed: its failed trials would abort it again at once.
+    assert main(["resume", "doomed", "--storage", str(tmp_path / "results")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "aborted (3 trials failed" in err and "cannot be resumed" in err and "--overwrite" in err, err
+    assert "Traceback" not in err
+    assert read_state(sweep_paths(tmp_path / "results", "doomed"))["state"] == "aborted"
+    assert len(study_trials(tmp_path / "results", "doomed")) == trials  # nothing touched
 
 
 @pytest.mark.slow

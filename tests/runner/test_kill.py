@@ -30,6 +30,8 @@ from sweeps.spec.loading import load_spec
 from sweeps.training.context import LocalContext
 from tests.conftest import REPO, small_spec
 from tests.runner.integrity import check_sweep_integrity, finished_study_values, finished_trials
+from tests.runner.test_failures import BEHAVING
+from tests.runner.test_report_batching import assert_every_report_arrived_once
 
 NUM_SAMPLES = 20
 ARTIFACTS = REPO / "test-artifacts"
@@ -38,6 +40,21 @@ ARTIFACTS = REPO / "test-artifacts"
 def tiny_spec(storage: Path) -> dict[str, Any]:
     """20 digits trials of 1–3 epochs at batch size 64 or 128 (10–69 iterations each)."""
     return small_spec(name="tiny", storage=str(storage), num_samples=NUM_SAMPLES, seed=7)
+
+
+def batched_spec(storage: Path) -> dict[str, Any]:
+    """20 hand-written trials that report every iteration (40 or 80 each, a checkpoint per
+    epoch), so most reports are held in the workers when the driver is killed."""
+    return small_spec(
+        name="tiny", storage=str(storage), num_samples=NUM_SAMPLES, seed=7, trainable=BEHAVING,
+        trainable_args={"report_every": 1, "iteration_seconds": 0.01},
+        search_space={"batch_size": 25, "epochs": {"type": "int", "low": 1, "high": 2},
+                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
+        scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2},
+    )
+
+
+WORKLOADS = {"digits": tiny_spec, "batched": batched_spec}
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -49,11 +66,11 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_after", [5, 12])
-def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path, kill_after: int) -> None:
+@pytest.mark.parametrize("workload, kill_after", [("digits", 5), ("digits", 12), ("batched", 8)])
+def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path, workload: str, kill_after: int) -> None:
     storage = tmp_path / "results"
     spec_path = tmp_path / "tiny.yaml"
-    spec_path.write_text(yaml.safe_dump(tiny_spec(storage), sort_keys=False))
+    spec_path.write_text(yaml.safe_dump(WORKLOADS[workload](storage), sort_keys=False))
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(REPO))
     command = [sys.executable, "-m", "sweeps"]
     database = storage / "tiny" / "optuna.db"
@@ -86,11 +103,14 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path, kill_a
     assert sum(summary["trials"].values()) == NUM_SAMPLES, summary["trials"]
     assert figures["best"] >= (before["best"] or 0.0)
     assert summary["best"]["value"] >= (before["best"] or 0.0)
-    _assert_each_trial_reported_its_schedule(spec_path, storage)
+    if workload == "batched":  # every iteration once in the journal, MLflow and Optuna
+        assert_every_report_arrived_once(storage, "tiny", NUM_SAMPLES, report_every=1)
+    else:
+        _assert_each_trial_reported_its_schedule(spec_path, storage)
 
     notes = " ".join(resumed.stderr.split())[:420]  # the "resume:" notes come first
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"kill_test_after_{kill_after}.json").write_text(json.dumps({
+    (ARTIFACTS / f"kill_test_{workload}_after_{kill_after}.json").write_text(json.dumps({
         "kill_after_finished_trials": kill_after,
         "study_at_kill": before["states"],
         "driver_killed_after_s": round(killed_at, 1),
