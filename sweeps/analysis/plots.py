@@ -64,8 +64,8 @@ def learning_curves(data: SweepData, metric: str | None = None) -> Figure:
             continue
         state = curve["state"].iloc[0]
         stopped = state in STOPPED_STATES
-        style = dict(color=colours.get(curve["batch_size"].iloc[0]), alpha=FADED if stopped else 0.95,
-                     linewidth=1.2 if stopped else 2.0, marker=".", markersize=4)
+        style = {"color": colours.get(curve["batch_size"].iloc[0]), "alpha": FADED if stopped else 0.95,
+                 "linewidth": 1.2 if stopped else 2.0, "marker": ".", "markersize": 4}
         for ax, x in ((by_iteration, "iteration"), (by_samples, "samples_seen")):
             ax.plot(curve[x], curve[metric], **style)
             if stopped:

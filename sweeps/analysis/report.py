@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 

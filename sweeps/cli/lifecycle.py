@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -23,8 +22,8 @@ STORAGE_HELP = "The storage folder the sweep was run with."
 def resume_command(
     name: str = typer.Argument(..., help="The sweep's name."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP + " Only fields that keep the search (num_samples, max_concurrent, failure, ...)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Join this Ray cluster instead of the one the sweep used."),
+    set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP + " Only fields that keep the search (num_samples, max_concurrent, failure, ...)."),
+    address: str | None = typer.Option(None, "--address", help="Join this Ray cluster instead of the one the sweep used."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on the last line."),
     force: bool = typer.Option(False, "--force", help="Resume a sweep recorded as running on another host."),
 ) -> None:
@@ -129,8 +128,8 @@ def status_command(
 ) -> None:
     """One sweep: its state and every trial with its outcome, value and iterations."""
     from sweeps.runner.catalog import RESUMABLE, aborted_advice, describe_sweep
-    from sweeps.runner.stopping import resume_command
     from sweeps.runner.state import sweep_paths
+    from sweeps.runner.stopping import resume_command
 
     info = describe_sweep(storage, name)
     console = Console()
@@ -163,7 +162,7 @@ def best_command(
     name: str = typer.Argument(..., help="The sweep's name."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
     format_: str = typer.Option("yaml", "--format", help="yaml | json"),
-    output: Optional[Path] = typer.Option(None, "--output", help="Write to this file instead of printing."),
+    output: Path | None = typer.Option(None, "--output", help="Write to this file instead of printing."),
 ) -> None:
     """The best trial's config as fixed values for a spec's search_space, and its checkpoint."""
     import yaml

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -18,7 +17,7 @@ from sweeps.spec.loading import load_spec
 @app.command("plan")
 def plan_command(
     spec: Path = typer.Argument(..., help="The sweep spec (YAML)."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
+    set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
 ) -> None:
     """Show what a sweep will cost in epochs, batches and iterations, without starting Ray."""

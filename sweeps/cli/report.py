@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -16,10 +15,10 @@ from sweeps.cli.app import DEFAULT_STORAGE, app
 def report_command(
     name: str = typer.Argument(..., help="The sweep's name (or the path of its folder)."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help="The folder holding the sweep."),
-    output: Optional[Path] = typer.Option(
+    output: Path | None = typer.Option(
         None, "--output", "-o", help="Where to write index.html and the PNGs (default <storage>/<name>/report)."
     ),
-    tracking_uri: Optional[str] = typer.Option(
+    tracking_uri: str | None = typer.Option(
         None, "--tracking-uri", help="MLflow tracking URI (default: the spec's, else <storage>/mlflow.db)."
     ),
 ) -> None:

@@ -6,7 +6,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -27,11 +27,11 @@ def spec_overrides(set_: list[str] | None, name: str | None, storage: str | None
 @app.command("run")
 def run_command(
     spec: Path = typer.Argument(..., help="The sweep spec (YAML)."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help=SET_HELP),
-    address: Optional[str] = typer.Option(None, "--address", help="Join a Ray cluster: auto or HOST:PORT."),
-    name: Optional[str] = typer.Option(None, "--name", help="Override the sweep name."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Override the storage folder."),
-    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    address: str | None = typer.Option(None, "--address", help="Join a Ray cluster: auto or HOST:PORT."),
+    name: str | None = typer.Option(None, "--name", help="Override the sweep name."),
+    storage: str | None = typer.Option(None, "--storage", help="Override the storage folder."),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing sweep of this name."),
     resume: bool = typer.Option(False, "--resume", help="Continue the sweep of this name if it exists (see `sweep resume`)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on the last line."),

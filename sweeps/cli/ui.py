@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -34,7 +33,7 @@ STARTUP_TIMEOUT = 120.0
 
 @app.command("ui")
 def ui_command(
-    storage: Optional[str] = typer.Option(None, "--storage", help="The sweeps' storage folder."),
+    storage: str | None = typer.Option(None, "--storage", help="The sweeps' storage folder."),
     port: int = typer.Option(5000, "--port", help="Port on 127.0.0.1 (0 = any free port)."),
 ) -> None:
     """Open the MLflow UI on the sweeps of a storage folder (Ctrl-C stops it)."""

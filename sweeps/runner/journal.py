@@ -94,7 +94,8 @@ class ResultJournal(Callback):
             return
         if self._stream is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._stream = open(self.path, "a", encoding="utf-8")
+            # Kept open across deliveries (one append per result batch); close() ends it.
+            self._stream = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
         self._stream.write("".join(lines))
         self._stream.flush()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ray.tune import Callback
 from rich.console import Console, Group
@@ -24,6 +24,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sweeps.runner.ledger import OUTCOMES, TrialLedger
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self needs Python 3.11
 
 #: Seconds between two plain progress lines while trials run.
 PLAIN_EVERY_SECONDS = 10.0
@@ -56,11 +59,11 @@ class LiveView(Callback):
         # a console, and is rebuilt by whoever resumes the sweep, so none of it is saved.
         return {}
 
-    def __enter__(self) -> LiveView:
+    def __enter__(self) -> Self:
         self._live.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._live.update(self._render())
         self._live.__exit__(*exc)
 

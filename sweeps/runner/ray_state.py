@@ -89,8 +89,8 @@ def orphan_trial_json(
     It keeps its trial id and folder; ``restore_path`` (its last checkpoint the journal
     saw completed) makes Ray start it from there, or from scratch when None.
     """
-    from ray.train._internal.storage import StorageContext
     from ray import tune
+    from ray.train._internal.storage import StorageContext
     from ray.tune.execution.placement_groups import resource_dict_to_pg_factory
     from ray.tune.experiment.trial import Trial
 
@@ -181,7 +181,7 @@ class _RestoreFailure:
 
 
 def _correct_generator_state(ray_directory: Path, created: int, total: int, live: list[str]) -> None:
-    import ray.cloudpickle as cloudpickle
+    from ray import cloudpickle
 
     names = sorted(glob.glob(str(ray_directory / GENERATOR_STATE_GLOB)))
     if not names:
@@ -203,7 +203,7 @@ def clear_driver_staging(ray_directory: Path) -> None:
     session that outlives one driver (a cluster, or the test session), that folder still
     holds files of earlier drivers, possibly newer-named than the corrected ones.
     """
-    import ray.cloudpickle as cloudpickle
+    from ray import cloudpickle
     from ray.train._internal.storage import _get_ray_train_session_dir
 
     experiment = load_experiment_state(ray_directory)

@@ -14,9 +14,10 @@ the GCS or, failing that, from the launcher's ``~/ray_bootstrap_config.yaml`` on
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from sweeps.errors import ResourceError
 from sweeps.spec.models import SweepSpec
@@ -87,7 +88,7 @@ def cluster_shapes() -> list[NodeShape]:
         from ray._private.state import state
 
         cluster_config = state.get_cluster_config()
-    except Exception:  # a private API: an older or newer Ray may lack it
+    except Exception:  # noqa: BLE001 - a private API: an older or newer Ray may lack it
         cluster_config = None
     return autoscaler_node_types(cluster_config) or live_nodes(ray.nodes())
 

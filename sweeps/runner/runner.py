@@ -13,14 +13,15 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-from sweeps.errors import ResourceError, SweepError, TrainableError
 import ray
 from ray import tune
 
+from sweeps.errors import ResourceError, SweepError, TrainableError
 from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.runner.journal import JOURNAL_FILE, ResultJournal
 from sweeps.runner.ledger import TrialLedger
@@ -262,13 +263,13 @@ def _start_ray(address: str | None) -> bool:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # Workers must import trainables given as `module:function` from the user's folder.
     pythonpath = os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p)
-    kwargs: dict[str, Any] = dict(
-        log_to_driver=False,
-        include_dashboard=False,
-        configure_logging=True,
-        logging_level="ERROR",
-        runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
-    )
+    kwargs: dict[str, Any] = {
+        "log_to_driver": False,
+        "include_dashboard": False,
+        "configure_logging": True,
+        "logging_level": "ERROR",
+        "runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}},
+    }
     if address is None:
         # The embedded Ray's processes inherit the driver's environment, so PYTHONPATH goes
         # there rather than in a runtime_env: a job with a runtime_env cannot use the worker
@@ -375,10 +376,10 @@ def _make_tuner(
 ) -> Any:
     import optuna
 
+    from sweeps.runner.study_storage import open_study_storage
     from sweeps.search.scheduler import make_scheduler
     from sweeps.search.searcher import TruthfulOptunaSearch
     from sweeps.search.space import fixed_values, make_sampler, optuna_distributions
-    from sweeps.runner.study_storage import open_study_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     searcher = TruthfulOptunaSearch(

@@ -107,7 +107,7 @@ class TrialTimeouts(Callback):
             # Tune's pending call on this actor then fails with RayActorError, which Tune
             # handles as a dead worker: retry from the last checkpoint, or fail the trial.
             ray.kill(actor, no_restart=True)
-        except Exception:  # noqa: BLE001 - an actor that died meanwhile fails the trial anyway
+        except Exception:  # an actor that died meanwhile fails the trial anyway
             logger.debug("ray.kill of trial %s's actor failed", trial.trial_id, exc_info=True)
 
     def _note_reason(self, trial: Any) -> None:

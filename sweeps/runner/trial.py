@@ -14,9 +14,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sweeps.errors import MetricNotReportedError, TrialEndedEarlyError
 from sweeps.plan.iterations import TrialShape

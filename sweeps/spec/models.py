@@ -9,7 +9,7 @@ declared dataset size (a batch size larger than the training set) live in
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -88,9 +88,9 @@ def _check_range(low: float, high: float, log: bool, step: float | None) -> None
         raise ValueError(f"`step` is {step}, but must be positive")
 
 
-Distribution = Annotated[Union[FloatParam, IntParam, CategoricalParam], Field(discriminator="type")]
+Distribution = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
 #: A search-space entry is either a distribution or a fixed value.
-ParamSpec = Union[Distribution, int, float, str, bool]
+ParamSpec = Distribution | int | float | str | bool
 
 
 class SamplerSpec(_Strict):
@@ -136,7 +136,7 @@ class NoSchedulerSpec(_Strict):
     budget: BudgetUnit = "iterations"
 
 
-SchedulerSpec = Annotated[Union[AshaSpec, NoSchedulerSpec], Field(discriminator="type")]
+SchedulerSpec = Annotated[AshaSpec | NoSchedulerSpec, Field(discriminator="type")]
 
 
 class ResourcesSpec(_Strict):

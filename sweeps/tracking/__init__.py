@@ -13,8 +13,8 @@ from sweeps.tracking.session import start_tracking
 from sweeps.tracking.writer import TrackingWriter
 
 __all__ = [
-    "MlflowTracker",
     "RUNS_FILE",
+    "MlflowTracker",
     "RunsFile",
     "TrackingWriter",
     "run_name",

@@ -26,18 +26,20 @@ stays RUNNING however the sweep ended. All MLflow calls happen on the
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ray.tune import Callback
 
 from sweeps.plan.iterations import TrialShape
 from sweeps.runner.ledger import classify_outcome, read_trial_error, rung_reached
 from sweeps.tracking.naming import run_name
-from sweeps.training.batching import points_in
 from sweeps.tracking.writer import TrackingWriter
+from sweeps.training.batching import points_in
 
 _logger = logging.getLogger("sweeps.tracking")
 
@@ -171,7 +173,7 @@ class MlflowTracker(Callback):
         outcome = classify_outcome(run.last_result, error=False)
         error = None
         if outcome == "diverged" and run.last_result:
-            bad = sorted(k for k, v in trial_metrics(run.last_result).items() if v != v or abs(v) == float("inf"))
+            bad = sorted(k for k, v in trial_metrics(run.last_result).items() if not math.isfinite(v))
             error = f"diverged: {', '.join(bad) or 'a metric'} became non-finite at iteration " \
                     f"{run.last_result['iteration']}\n"
         self._end(trial.trial_id, run, outcome, error)

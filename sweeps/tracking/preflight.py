@@ -59,7 +59,7 @@ def _open_in_background(uri: str) -> None:
 
             _quiet_store_logs()
             MlflowClient(uri).search_experiments(max_results=1)
-        except Exception:  # noqa: BLE001 - start_tracking opens it again and reports the error
+        except Exception:  # noqa: BLE001, S110 - start_tracking opens it again and reports the error
             pass
 
     if uri not in _opening:

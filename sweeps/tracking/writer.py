@@ -29,8 +29,9 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 _logger = logging.getLogger("sweeps.tracking")
 
@@ -258,7 +259,7 @@ class TrackingWriter:
                     self._write_logs(client, key, ops[index:end])
                 else:
                     end = index + 1
-                    self._guarded(key, lambda op=ops[index]: self._apply(client, key, op))
+                    self._guarded(key, lambda op=ops[index], key=key: self._apply(client, key, op))
                 self._done(key, end - index)
                 index = end
 
@@ -281,7 +282,7 @@ class TrackingWriter:
         try:
             call()
             return True
-        except Exception as exc:  # noqa: BLE001 - sorted into retry or drop right here
+        except Exception as exc:  # sorted into retry or drop right here
             if _is_transient(exc):
                 raise _ServerDown(exc) from exc
             if not quiet:

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import bisect
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 #: Longest time a report is held. Measured with ``make bench`` (B2, report every 10
 #: iterations, 2 workers): a flush per 2 s costs one round trip (about 20 ms) per worker

@@ -91,7 +91,7 @@ class TrainContext:
                 f"`ctx.report(iteration=i, {self.metric}=...)`, or set `metric:` in the spec "
                 "to one of the reported keys."
             )
-        for key, value in metrics.items():
+        for key in metrics:
             if key in DERIVED_KEYS:
                 raise MetricNotReportedError(
                     f"the trainable reported `{key}`, which the orchestrator derives itself; "
