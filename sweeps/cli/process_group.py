@@ -67,7 +67,7 @@ def stop_guarded(guard: subprocess.Popen[bytes]) -> None:
 
 def group_members(pgid: int) -> list[int]:
     """Live (not zombie) processes of the process group ``pgid``, from /proc (Linux)."""
-    members = []
+    members: list[int] = []
     try:
         entries = os.listdir("/proc")
     except OSError:

@@ -49,7 +49,9 @@ def journal_entry(result: dict[str, Any]) -> dict[str, Any]:
         if key in _RAY_KEYS_KEPT or isinstance(value, (str, bool)) or value is None:
             entry[key] = value
         elif isinstance(value, numbers.Real):
-            entry[key] = float(value) if isinstance(value, float) else int(value)
+            # typeshed's numbers.Real has no __int__, although int, numpy's integers and every
+            # other Real a trainable reports convert.
+            entry[key] = float(value) if isinstance(value, float) else int(value)  # type: ignore[call-overload]
     return entry
 
 
@@ -88,7 +90,7 @@ class ResultJournal(Callback):
             iteration = result.get("iteration")
             if not isinstance(iteration, numbers.Real) or iteration <= self._delivered.get(trial_id, -1):
                 continue
-            self._delivered[trial_id] = int(iteration)
+            self._delivered[trial_id] = int(iteration)  # type: ignore[call-overload]  # a Real, as above
             lines.append(json.dumps({"trial_id": trial_id, "result": journal_entry(result)}) + "\n")
         if not lines:
             return

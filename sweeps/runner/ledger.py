@@ -108,7 +108,7 @@ class TrialLedger(Callback):
         return None
 
     def best_running_value(self) -> float | None:
-        values = [
+        values: list[float] = [
             r.last_result[self.metric] for r in self.trials.values()
             if r.last_result and self.metric in r.last_result and not r.last_result.get("diverged")
         ]

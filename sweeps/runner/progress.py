@@ -26,6 +26,8 @@ from rich.table import Table
 from sweeps.runner.ledger import OUTCOMES, TrialLedger
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from typing_extensions import Self  # typing.Self needs Python 3.11
 
 #: Seconds between two plain progress lines while trials run.
@@ -63,9 +65,11 @@ class LiveView(Callback):
         self._live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._live.update(self._render())
-        self._live.__exit__(*exc)
+        self._live.__exit__(exc_type, exc, tb)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         # The driver loop steps many times a second; re-rendering is throttled.

@@ -107,7 +107,8 @@ def orphan_trial_json(
         checkpoint_config=tune.CheckpointConfig(num_to_keep=template["num_to_keep"]),
         max_failures=template["max_failures"], restore_path=restore_path, stub=True,
     )
-    trial.relative_logdir = folder.name if folder else None
+    # Ray's Trial initialises `relative_logdir = None` and assigns it a folder name itself.
+    trial.relative_logdir = folder.name if folder else None  # type: ignore[assignment]
     # As for Ray's own trials of a `tune.with_resources` trainable: no default resource
     # request on the trial (the trainable carries it), the factory set directly.
     trial.placement_group_factory = resource_dict_to_pg_factory(template["resources"])
@@ -192,7 +193,7 @@ def _correct_generator_state(ray_directory: Path, created: int, total: int, live
     limiter = state.get("name:ConcurrencyLimiter")
     if isinstance(limiter, dict):
         limiter.update(live_trials=set(live), num_unfinished_live_trials=len(live), cached_results={})
-    _atomic_write(path, cloudpickle.dumps(state))
+    _atomic_write(path, cloudpickle.dumps(state))  # type: ignore[no-untyped-call]  # unannotated in Ray's vendored copy
 
 
 def clear_driver_staging(ray_directory: Path) -> None:
@@ -204,7 +205,9 @@ def clear_driver_staging(ray_directory: Path) -> None:
     holds files of earlier drivers, possibly newer-named than the corrected ones.
     """
     from ray import cloudpickle
-    from ray.train._internal.storage import _get_ray_train_session_dir
+
+    # A private helper that module imports rather than defines (so not an explicit export).
+    from ray.train._internal.storage import _get_ray_train_session_dir  # type: ignore[attr-defined]
 
     experiment = load_experiment_state(ray_directory)
     if experiment is None or not experiment.data["trial_data"]:

@@ -54,7 +54,7 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
     for frozen in study.get_trials(deepcopy=False):
         trial_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
         if trial_id is None:  # the driver died between Optuna's ask and Ray's trial
-            trial_id = Trial.generate_id()
+            trial_id = Trial.generate_id()  # type: ignore[no-untyped-call]  # unannotated in Ray
             if not frozen.state.is_finished():
                 frozen = _with_every_parameter(study, frozen, distributions)
             study._storage.set_trial_user_attr(frozen._trial_id, RAY_TRIAL_ID_ATTR, trial_id)
@@ -154,7 +154,8 @@ def _tell(study: Any, frozen: Any, metric: str, result: dict[str, Any] | None, e
 
 
 def _is_finished(study: Any, frozen: Any) -> bool:
-    return study._storage.get_trial(frozen._trial_id).state.is_finished()
+    finished: bool = study._storage.get_trial(frozen._trial_id).state.is_finished()
+    return finished
 
 
 def _added_back(

@@ -90,7 +90,7 @@ def cluster_shapes() -> list[NodeShape]:
         cluster_config = state.get_cluster_config()
     except Exception:  # noqa: BLE001 - a private API: an older or newer Ray may lack it
         cluster_config = None
-    return autoscaler_node_types(cluster_config) or live_nodes(ray.nodes())
+    return autoscaler_node_types(cluster_config) or live_nodes(ray.nodes())  # type: ignore[no-untyped-call]  # unannotated in Ray
 
 
 def check_resources(spec: SweepSpec, source: str, shapes: list[NodeShape]) -> int:

@@ -269,8 +269,11 @@ def continue_tuner(fresh: Any, paths: SweepPaths, trainable: Any, resumption: Re
         str(paths.ray_directory), trainable=trainable,
         resume_unfinished=True, resume_errored=False, restart_errored=False,
     )
-    restored._local_tuner._tune_config = internal._tune_config
-    restored._local_tuner._run_config = internal._run_config
+    # `_local_tuner` is None only under Ray Client, which a sweep's driver does not use.
+    restored_internal = restored._local_tuner
+    assert restored_internal is not None
+    restored_internal._tune_config = internal._tune_config
+    restored_internal._run_config = internal._run_config
     return restored
 
 

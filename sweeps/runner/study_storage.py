@@ -35,14 +35,16 @@ def write_intermediate_values(storage: optuna.storages.BaseStorage, trial: optun
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session as session_scope
     except ImportError:
-        models = session_scope = None
+        # An Optuna without these private names: the public path below.
+        models = session_scope = None  # type: ignore[assignment]
     if not isinstance(storage, optuna.storages.RDBStorage) or session_scope is None or models is None:
         for step, value in values.items():
             storage.set_trial_intermediate_value(trial_id, step, value)
         return
     with session_scope(storage.scoped_session, True) as session:
         row = models.TrialModel.find_or_raise_by_id(trial_id, session)
-        storage.check_trial_is_updatable(trial_id, row.state)
+        # Optuna's models declare their fields as SQLAlchemy Columns; on a row, `state` is the TrialState.
+        storage.check_trial_is_updatable(trial_id, row.state)  # type: ignore[arg-type]
         rows = []
         for step, value in values.items():
             stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)

@@ -29,7 +29,7 @@ def forget_other_metrics(trial: Any, metric: str) -> None:
     last_result = getattr(trial, "last_result", None)
     if isinstance(last_result, dict):
         last_result.pop(HELD_KEY, None)
-    run_metadata = getattr(trial, "run_metadata", None)
+    run_metadata: Any = getattr(trial, "run_metadata", None)
     analysis = getattr(run_metadata, "metric_analysis", None)
     if not isinstance(analysis, dict):
         return  # another Ray version keeps it elsewhere: leave it alone

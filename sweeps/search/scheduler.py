@@ -16,13 +16,16 @@ def make_scheduler(spec: SweepSpec, plan: SweepPlan) -> TrialScheduler:
     trainable reports; ASHA must compare trials by the work they did.
     """
     if not isinstance(spec.scheduler, AshaSpec):
-        return FIFOScheduler()
-    assert plan.max_t is not None and plan.grace_period is not None  # set for ASHA plans
+        return FIFOScheduler()  # type: ignore[no-untyped-call]  # unannotated in Ray
+    # Set for ASHA plans.
+    assert plan.max_t is not None and plan.grace_period is not None and plan.reduction_factor is not None
     return ASHAScheduler(
         time_attr=BUDGET_RESULT_KEY[spec.budget_unit],
-        grace_period=plan.grace_period,
+        # Ray annotates these as int, but its rungs are plain arithmetic and comparisons on
+        # the time attribute, and a budget in epochs or samples need not be whole.
+        grace_period=plan.grace_period,  # type: ignore[arg-type]
         reduction_factor=plan.reduction_factor,
         # With `max_t: auto` below the grace period (every config is shorter than the first
         # rung; the plan warns), Ray would refuse the scheduler; ASHA then stops nothing.
-        max_t=max(plan.max_t, plan.grace_period),
+        max_t=max(plan.max_t, plan.grace_period),  # type: ignore[arg-type]
     )

@@ -57,7 +57,9 @@ class TruthfulOptunaSearch(OptunaSearch):
 
     @property
     def study(self) -> optuna.Study:
-        return self._ot_study
+        # Ray's OptunaSearch declares `_ot_study = None` and creates the study in its
+        # constructor whenever a space is given, as it always is here.
+        return self._ot_study  # type: ignore[return-value]
 
     def attach_existing_trials(self) -> None:
         """Bind the trials already in the study to their Ray trial ids (a resumed sweep).
@@ -65,11 +67,11 @@ class TruthfulOptunaSearch(OptunaSearch):
         Ray's pickled searcher state is up to one checkpoint period old and bound to the
         storage path of the first run, so it is never trusted: the study is.
         """
-        for frozen in self._ot_study.get_trials(deepcopy=False):
+        for frozen in self.study.get_trials(deepcopy=False):
             ray_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
             if ray_id is None:
                 continue
-            self._ot_trials[ray_id] = optuna.Trial(self._ot_study, frozen._trial_id)
+            self._ot_trials[ray_id] = optuna.Trial(self.study, frozen._trial_id)
             self.optuna_numbers[ray_id] = frozen.number
             # A trial resumed from a checkpoint repeats the steps it reported after it.
             self._reported_steps[ray_id] = set(frozen.intermediate_values)
@@ -126,7 +128,7 @@ class TruthfulOptunaSearch(OptunaSearch):
         try:
             # Written before `tell`, so a finished trial in the study always has its record.
             ot_trial.set_user_attr(RECORD_ATTR, trial_record(last, error, self.metric))
-            self._ot_study.tell(ot_trial, value, state=state)
+            self.study.tell(ot_trial, value, state=state)
         except Exception as exc:  # noqa: BLE001 - a bad value must not stop the sweep
             logger.warning("Optuna could not record trial %s: %s", trial_id, exc)
         self._completed_trials.add(trial_id)
@@ -155,4 +157,5 @@ def trial_record(result: dict[str, Any] | None, error: bool, metric: str) -> dic
         record.update({key: result[key] for key in _RECORD_KEYS if key in result})
         value = result.get(metric)
         record["value"] = value if isinstance(value, (int, float)) else None
-    return json.loads(json.dumps(record, default=float))
+    plain: dict[str, Any] = json.loads(json.dumps(record, default=float))
+    return plain

@@ -220,17 +220,18 @@ def _child_model(
     from sweeps.spec import models
 
     if inside_space and isinstance(node, dict):  # a distribution inside search_space
-        return {
+        distributions: dict[Any, type[BaseModel]] = {
             "float": models.FloatParam,
             "int": models.IntParam,
             "categorical": models.CategoricalParam,
-        }.get(node.get("type"))
+        }
+        return distributions.get(node.get("type"))
     if model is None or part == "search_space":
         return None
     if model is SweepSpec and part == "scheduler":
         kind = node.get("type") if isinstance(node, dict) else None
         return models.NoSchedulerSpec if kind == "none" else models.AshaSpec
-    by_name = {
+    by_name: dict[str, type[BaseModel]] = {
         "sampler": models.SamplerSpec,
         "resources": models.ResourcesSpec,
         "tracking": models.TrackingSpec,

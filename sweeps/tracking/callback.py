@@ -250,7 +250,7 @@ class MlflowTracker(Callback):
             self.writer.log_text(key, error, "error.txt")
         self.writer.end_run(key, STATUS[outcome])
         self._ended += 1
-        counts = {f"trials_{o}": 0 for o in STATUS if o != "interrupted"}
+        counts: dict[str, float] = {f"trials_{o}": 0 for o in STATUS if o != "interrupted"}
         for other in self.trials.values():
             if other.outcome in STATUS and other.outcome != "interrupted":
                 counts[f"trials_{other.outcome}"] += 1

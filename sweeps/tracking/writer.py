@@ -24,6 +24,7 @@ run ids become known when the writer has created them (:meth:`run_id`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -259,7 +260,7 @@ class TrackingWriter:
                     self._write_logs(client, key, ops[index:end])
                 else:
                     end = index + 1
-                    self._guarded(key, lambda op=ops[index], key=key: self._apply(client, key, op))
+                    self._guarded(key, functools.partial(self._apply, client, key, ops[index]))
                 self._done(key, end - index)
                 index = end
 
@@ -275,7 +276,7 @@ class TrackingWriter:
             return
         # The server refused the merged batch: retry record by record, so only the bad one is lost.
         for log in logs:
-            self._guarded(key, lambda log=log: self._log_batch(client, key, log))
+            self._guarded(key, functools.partial(self._log_batch, client, key, log))
 
     def _guarded(self, key: str, call: Callable[[], None], quiet: bool = False) -> bool:
         """Run ``call``; raise :class:`_ServerDown` if the server is away, False if it refused."""
@@ -367,7 +368,7 @@ def _is_transient(exc: BaseException) -> bool:
     from mlflow.exceptions import MlflowException
 
     if isinstance(exc, MlflowException):
-        status = exc.get_http_status_code()
+        status: int = exc.get_http_status_code()  # type: ignore[no-untyped-call]  # unannotated in MLflow
         return status >= 500 or status == 429
     try:
         from sqlalchemy.exc import OperationalError

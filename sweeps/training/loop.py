@@ -68,7 +68,7 @@ def fit(
                 continue
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(inputs), targets)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             optimizer.step()
             iteration += 1
             loss_sum += loss.detach()

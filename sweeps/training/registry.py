@@ -69,7 +69,8 @@ class ResolvedTrainable:
     """A trainable found from its spec string, with a reference a Ray worker can re-import."""
 
     reference: str
-    function: Callable[..., None]
+    # Declared to return None; what a contract-breaking one returns is checked after the call.
+    function: Callable[..., object]
     declaration: TrainableDeclaration
 
     def dataset_size(self, trainable_args: dict[str, Any]) -> int:
