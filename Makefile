@@ -1,6 +1,6 @@
 # Two commands for a fresh machine:
 #   make sweep   set up, then run the example sweep on the embedded defaults
-#   make test    set up (including headless Chromium), then run the whole test suite
+#   make test    set up (including headless Chromium), then ruff, mypy and the whole test suite
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
@@ -30,7 +30,10 @@ system-deps:
 sweep: install
 	$(BIN)/sweep run sweeps/examples/digits_mlp.yaml --overwrite
 
+# Lint and types first: a failure there stops before the long suite.
 test: install system-deps
+	$(BIN)/ruff check sweeps trainables
+	$(BIN)/mypy sweeps trainables
 	$(BIN)/python -m pytest -q
 
 bench: install
