@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-#: Longest time a report is held. Measured with ``make bench`` (B2, report every 10
-#: iterations, 2 workers): a flush per 2 s costs one round trip (about 20 ms) per worker
-#: per 2 s, 1 % of the machine, while the live view and MLflow stay within 2 s of the trial.
+#: Longest time a report is held. A flush costs one round trip to the driver, measured at
+#: about 20 ms a report on 2 cores (``make bench``, B2: ms blocked in each report), so one
+#: per 2 s costs a worker 1 % of its time, while the live view and MLflow stay within 2 s
+#: of the trial. (In B2R, trials last 0.2-2 s, so the timer rarely fires there at all.)
 FLUSH_SECONDS = 2.0
 #: Result key under which a sent report carries the reports held before it.
 HELD_KEY = "sweeps_held_reports"
