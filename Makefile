@@ -7,13 +7,15 @@ BIN    := $(VENV)/bin
 
 .PHONY: install system-deps sweep test bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	# The CPU wheel of torch lies on this kind of machine's disk; asking for plain `torch`
 	# would download a multi-GB CUDA build. pyproject.toml keeps a permissive torch>=2.2.
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[test]'
+	# constraints.txt holds the exact versions CI passed with, so a green CI means the
+	# versions installed here were tested; pyproject.toml keeps ranges for other users.
+	$(BIN)/pip install -c constraints.txt -e '.[test]'
 	touch $@
 
 install: $(BIN)/.installed
