@@ -162,9 +162,8 @@ def _optuna_process(spec_path: str, journal: str, out: str, worker: int, workers
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from benchmarks.cnn_digits import OptunaReportContext
     from benchmarks.cnn_digits import train as trainable_function
-    from benchmarks.workloads import context_for
+    from benchmarks.workloads import OptunaTrialContext, context_for
     from sweeps.plan.planner import plan_spec
     from sweeps.spec.loading import load_spec
 
@@ -183,7 +182,7 @@ def _optuna_process(spec_path: str, journal: str, out: str, worker: int, workers
             "learning_rate": trial.suggest_float("learning_rate", *LEARNING_RATE, log=True),
             "width": trial.suggest_categorical("width", WIDTHS),
         }
-        ctx = context_for(OptunaReportContext, config, trial=trial, **settings)
+        ctx = context_for(OptunaTrialContext, config, trial=trial, **settings)
         function(config, ctx)
         return float(ctx.last_result["val_accuracy"])  # type: ignore[attr-defined]
 

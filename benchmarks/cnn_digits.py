@@ -11,8 +11,9 @@ extra parameter, the conv ``width``.
 Each trial records the CPU time of its own thread (``time.thread_time``: torch runs one
 intra-op thread per trial, on the calling thread, so this is the trial's compute and
 excludes any time it spent waiting for an orchestrator) under ``ctx.args['timing_dir']``.
-The same function runs under sweeps, under plain Optuna (:class:`OptunaReportContext`)
-and under Optuna in several processes, so every contender trains the same network.
+The same function runs under sweeps, under plain Optuna
+(:class:`benchmarks.workloads.OptunaTrialContext`) and under Optuna in several
+processes, so every contender trains the same network.
 """
 
 from __future__ import annotations
@@ -119,19 +120,3 @@ def read_clocks(directory: str) -> dict[str, float]:
         totals["trials"] += 1
     return totals
 
-
-class OptunaReportContext(TrainContext):
-    """Runs the trainable from a plain Optuna objective: report → ``trial.report``/``should_prune``."""
-
-    def __init__(self, trial: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.trial = trial
-        self.last_result: dict[str, Any] = {}
-
-    def _emit(self, result: dict[str, Any], checkpoint: Any) -> None:
-        import optuna
-
-        self.last_result = result
-        self.trial.report(result[self.metric], step=int(result["iteration"]))
-        if self.trial.should_prune():
-            raise optuna.TrialPruned()

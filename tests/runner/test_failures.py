@@ -132,15 +132,25 @@ def test_a_learning_rate_of_10_diverges_without_crashing_anything(ray_session: A
 def test_a_metric_gone_missing_or_of_the_wrong_type_names_the_trial_and_the_key(
     ray_session: Any, tmp_path: Path, capsys: Any, behaviour: str, says: str,
 ) -> None:
+    err = run_breaking_the_contract(tmp_path, capsys, behaviour)
+    assert says in err and "`val_accuracy`" in err
+
+
+def run_breaking_the_contract(tmp_path: Path, capsys: Any, behaviour: str, **args: Any) -> str:
+    """`sweep run` of 2 trials that break the contract: exit 2, one paragraph naming one of
+    the trials, no traceback and no Ray frames, the sweep aborted. Returns stderr."""
     spec = behaving_spec(tmp_path, behaviour.replace("_", "-"), behaviour, num_samples=2,
                          failure={"max_retries": 0, "max_failed_fraction": 1.0})
+    spec["trainable_args"].update(args)
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     assert main(["run", str(path)]) == 2
     err = " ".join(capsys.readouterr().err.split())
     trial_ids = {t.user_attrs["ray_trial_id"] for t in study_trials(tmp_path / "results", spec["name"])}
     assert any(f"trial {trial_id}" in err for trial_id in trial_ids), err
-    assert says in err and "`val_accuracy`" in err and "Traceback" not in err
+    assert "Traceback" not in err and "ray" not in err.lower().replace("array", ""), err
+    assert read_state(sweep_paths(tmp_path / "results", spec["name"]))["state"] == "aborted"
+    return err
 
 
 @pytest.mark.slow
@@ -153,17 +163,7 @@ def test_a_metric_gone_missing_or_of_the_wrong_type_names_the_trial_and_the_key(
 def test_a_trainable_that_breaks_the_contract_ends_the_sweep_with_exit_2_and_one_paragraph(
     ray_session: Any, tmp_path: Path, capsys: Any, behaviour: str, says: str,
 ) -> None:
-    spec = behaving_spec(tmp_path, behaviour.replace("_", "-"), behaviour, num_samples=2,
-                         failure={"max_retries": 0, "max_failed_fraction": 1.0})
-    spec["trainable_args"]["report_every"] = 5
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    assert main(["run", str(path)]) == 2
-    err = " ".join(capsys.readouterr().err.split())
-    trial_ids = {t.user_attrs["ray_trial_id"] for t in study_trials(tmp_path / "results", spec["name"])}
-    assert any(f"trial {trial_id}" in err for trial_id in trial_ids), err
-    assert says in err and "Traceback" not in err and "ray" not in err.lower().replace("array", ""), err
-    assert read_state(sweep_paths(tmp_path / "results", spec["name"]))["state"] == "aborted"
+    assert says in run_breaking_the_contract(tmp_path, capsys, behaviour, report_every=5)
 
 
 @pytest.mark.slow
@@ -175,12 +175,6 @@ def test_metrics_reported_as_0d_tensors_are_accepted(ray_session: Any, tmp_path:
 @pytest.mark.slow
 def test_a_loop_that_skips_its_final_report_is_told_to_report_it(ray_session: Any, tmp_path: Path, capsys: Any) -> None:
     # 20 iterations, reports every 6 (at 6, 12, 18) and never at 20.
-    spec = behaving_spec(tmp_path, "no-final", "skip_final", num_samples=2,
-                         failure={"max_retries": 0, "max_failed_fraction": 1.0})
-    spec["trainable_args"]["report_every"] = 6
-    path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    assert main(["run", str(path)]) == 2
-    err = " ".join(capsys.readouterr().err.split())
+    err = run_breaking_the_contract(tmp_path, capsys, "skip_final", report_every=6)
     assert "reported last at iteration 18 of its 20 (every 6 iterations)" in err, err
-    assert "i == ctx.shape.total_iterations" in err and "Traceback" not in err
+    assert "i == ctx.shape.total_iterations" in err
