@@ -201,6 +201,10 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
             delivered_through=settings.delivered.get(tune.get_context().get_trial_id(), -1),
             stop_file=settings.stop_file,
         )
+        # A retry or a resumed trial restarts from its last checkpoint, which may be its
+        # final iteration (its worker died right after reporting it): then it has nothing
+        # left to report, and that is no breach of the contract.
+        resumed = tune.get_checkpoint() is not None
         try:
             returned = resolved.function(dict(config), ctx)
         except TrialDiverged:
@@ -211,18 +215,22 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
             ctx.flush()
             raise
         ctx.flush()
-        check_trial_ended_properly(ctx, returned)
+        check_trial_ended_properly(ctx, returned, resumed)
 
     return run_trial
 
 
-def check_trial_ended_properly(ctx: TrainContext, returned: Any) -> None:
+def check_trial_ended_properly(ctx: TrainContext, returned: Any, resumed: bool = False) -> None:
     """Turn a trainable that broke the contract by returning into one clear error.
 
     Ray Tune would otherwise abort the whole sweep with its own traceback (a trial that
-    never reported its metric), or count a trial that ran out of data as pruned.
+    never reported its metric), or count a trial that ran out of data as pruned. A trial
+    ``resumed`` from a checkpoint that reports nothing more had reported everything
+    before it.
     """
     total = ctx.shape.total_iterations
+    if resumed and ctx.last_reported_iteration == 0:
+        return
     if ctx.last_reported_iteration == 0:
         what = "returned a value" if returned is not None else "returned"
         raise MetricNotReportedError(
