@@ -187,7 +187,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
         else:
             update_state(paths, state="aborted" if aborted else "finished", summary=summary.to_json(),
                          finished_at=_now())
-        if aborted and aborted.startswith("the trainable broke its contract"):
+        if stopper.contract_broken:
             raise TrainableError(f"{loaded.source}: sweep `{spec.name}` stopped: {aborted}")
         if options.on_summary is not None:
             options.on_summary(summary)
@@ -326,6 +326,8 @@ class _AbortStopper(tune.Stopper):
         self._ledger = ledger
         self._max_failed = spec.failure.max_failed_fraction * spec.num_samples
         self.reason: str | None = None
+        #: Whether the reason is a trainable's broken contract (exit 2), not failed trials (exit 1).
+        self.contract_broken = False
         self._errors_checked = -1  # the first call scans: a resumed ledger may hold failures
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
@@ -343,6 +345,7 @@ class _AbortStopper(tune.Stopper):
             contract_error = _contract_error(record.error) if record.outcome == "failed" else None
             if contract_error:
                 self.reason = f"the trainable broke its contract in trial {record.trial_id}: {contract_error}"
+                self.contract_broken = True
                 return True
         failed = self._ledger.counts()["failed"]
         if failed > self._max_failed:
