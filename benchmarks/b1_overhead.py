@@ -29,7 +29,12 @@ from typing import Any
 import yaml
 
 from benchmarks.harness import (
-    Scenario, python_module, ratio, run_process, sweep_command, write_json,
+    Scenario,
+    python_module,
+    ratio,
+    run_process,
+    sweep_command,
+    write_json,
 )
 
 TRIALS = 200

@@ -15,8 +15,9 @@ machine shared with other jobs it does not count the time the thread waited for 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchmarks.harness import Scenario
 
@@ -47,7 +48,7 @@ def _setup(batch_size: int) -> tuple[Any, ...]:
 
 def run_fit(batch_size: int, epochs: int) -> float:
     """Seconds ``fit`` takes for ``epochs`` epochs."""
-    from sweeps.plan.iterations import TrialShape
+    from sweeps.iterations import TrialShape
     from sweeps.training.context import LocalContext
     from sweeps.training.loop import fit
 

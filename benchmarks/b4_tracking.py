@@ -21,8 +21,9 @@ import importlib.util
 import inspect
 import numbers
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from benchmarks.harness import Scenario
 

@@ -92,8 +92,8 @@ def _sweep(seed: int, storage: Path, *, asha: bool) -> Curve:
 
 
 def _grid(seed: int, budget: int) -> Curve:
-    from sweeps.plan.iterations import TrialShape
-    from sweeps.runner.trial import trial_seed
+    from sweeps.iterations import TrialShape
+    from sweeps.ray_backend.trial import trial_seed
     from sweeps.training.context import LocalContext
     from trainables.digits_mlp import TRAINING_SIZE, train
 

@@ -19,8 +19,9 @@ import functools
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -29,9 +30,9 @@ def timeline(seed: int = 0) -> None:
     import ray
     from ray.tune import Callback
 
-    import sweeps.runner.runner as runner
     from benchmarks.b2_compute import project_spec
     from benchmarks.workloads import read_compute_seconds
+    from sweeps.runner import runner
     from sweeps.spec.loading import load_spec
 
     began = time.time()
@@ -50,9 +51,11 @@ def timeline(seed: int = 0) -> None:
                 mark(f"{name} ends")
         return wrapper
 
-    runner._start_ray = timed(runner._start_ray, "Ray start-up")
-    runner._make_tuner = timed(runner._make_tuner, "Tuner set-up")
-    runner.ray.shutdown = timed(ray.shutdown, "ray.shutdown")
+    from sweeps.ray_backend import backend
+
+    backend.start_ray = timed(backend.start_ray, "Ray start-up")  # type: ignore[assignment]
+    backend.make_tuner = timed(backend.make_tuner, "Tuner set-up")  # type: ignore[assignment]
+    backend.ray.shutdown = timed(ray.shutdown, "ray.shutdown")
 
     class Marks(Callback):
         starts = results = 0

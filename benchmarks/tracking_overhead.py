@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import (
-    REPO, Scenario, load_average, machine_description, python_module, render_table, run_process,
+    REPO,
+    Scenario,
+    load_average,
+    machine_description,
+    python_module,
+    render_table,
+    run_process,
 )
 
 SPEC = REPO / "sweeps" / "examples" / "digits_mlp.yaml"

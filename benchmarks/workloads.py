@@ -17,10 +17,11 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
-from sweeps.plan.iterations import TrialShape
+from sweeps.iterations import TrialShape
 from sweeps.training.context import TrainContext
 from sweeps.training.registry import trainable
 
@@ -95,7 +96,7 @@ class ComputeClock:
         self._ctx.save_checkpoint = self._timed_save  # type: ignore[method-assign]
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.compute += time.perf_counter() - self._resumed
         self._resumed = time.perf_counter()
         self._write(ended=time.time())
@@ -189,7 +190,7 @@ def context_for(
     milestones: list[float], budget_unit: str, seed: int, args: dict[str, Any], **extra: Any,
 ) -> TrainContext:
     """A context shaped like the one our runner builds for ``config`` (same reports, same seed)."""
-    from sweeps.runner.trial import trial_seed
+    from sweeps.ray_backend.trial import trial_seed
 
     shape = TrialShape(dataset_size, int(config["batch_size"]), int(config["epochs"]), False)
     return cls(

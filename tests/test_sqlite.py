@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.runner.study_storage import open_study_storage
+from sweeps.store.study import open_study_storage
 
 
 def _journal_mode(path: Path) -> str:

@@ -43,7 +43,7 @@ def load_study(data: SweepData) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     assert data.paths is not None  # optuna_url is None without the sweep's folder
     # Read-only (sweeps/sqlite.py): a report of an archived sweep must not need write access.
-    return open_study_read_only(data.paths.directory / "optuna.db", data.name)
+    return open_study_read_only(data.paths.study_file, data.name)
 
 
 def param_importances(data: SweepData, evaluator: Any = None) -> Importances:

@@ -24,9 +24,10 @@ import pandas as pd
 
 from sweeps.analysis.mlflow_reader import ParentRun, TrialRun, read_parent, read_trial_runs, spec_from_parent
 from sweeps.errors import SweepError, TrackingError
+from sweeps.outcomes import best_trial
 from sweeps.plan.planner import SweepPlan, make_plan, plan_spec
-from sweeps.runner.state import SweepPaths, read_state, sweep_paths
 from sweeps.spec.loading import LoadedSpec, validate_spec
+from sweeps.store.state import SweepPaths, read_state, sweep_paths
 
 DEFAULT_STORAGE = "./sweep_results"
 #: Params every trial run carries besides its hyperparameters (derived, not sampled).
@@ -70,7 +71,7 @@ class SweepData:
     @property
     def optuna_url(self) -> str | None:
         """The persisted Optuna study (study name = sweep name), if the sweep's folder is here."""
-        if self.paths is None or not (self.paths.directory / "optuna.db").exists():
+        if self.paths is None or not (self.paths.study_file).exists():
             return None
         return self.paths.optuna_url
 
@@ -79,16 +80,10 @@ class SweepData:
         return [p for p in self.hyperparameters if p in self.trials and self.trials[p].nunique() > 1]
 
     def best(self) -> pd.Series | None:
-        """The best completed trial; among pruned ones only if none completed.
-
-        Same rule as ``sweep run``: a pruned trial's value was measured at low fidelity.
-        """
-        for states in (("completed",), ("completed", "pruned")):
-            eligible = self.trials[self.trials["state"].isin(states) & self.trials["value"].notna()]
-            if len(eligible):
-                index = eligible["value"].idxmax() if self.mode == "max" else eligible["value"].idxmin()
-                return eligible.loc[index]
-        return None
+        """The best trial, by :func:`sweeps.outcomes.best_trial` (the rule of ``sweep run``)."""
+        rows = (row for _, row in self.trials.iterrows())
+        value: Callable[[pd.Series], float | None] = lambda row: None if pd.isna(row["value"]) else float(row["value"])
+        return best_trial(rows, lambda row: str(row["state"]), value, self.mode)
 
     def best_config(self) -> dict[str, Any]:
         """The best trial's hyperparameters as plain Python values (ready for a spec or JSON)."""

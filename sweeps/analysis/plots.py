@@ -23,7 +23,7 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from sweeps.analysis.importance import param_importances
 from sweeps.analysis.loading import SweepData
-from sweeps.plan.iterations import TrialShape
+from sweeps.iterations import TrialShape
 from sweeps.spec.models import CategoricalParam, FloatParam, IntParam
 
 #: How strongly trials that did not run to the end are drawn (they still tell a story).

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sweeps.cli.app import DEFAULT_STORAGE, SET_HELP, app
+from sweeps.cli.launch import run_resumed
+from sweeps.runner.resume import prepare_resume
 
 STORAGE_HELP = "The storage folder the sweep was run with."
 
@@ -28,46 +30,8 @@ def resume_command(
     force: bool = typer.Option(False, "--force", help="Resume a sweep recorded as running on another host."),
 ) -> None:
     """Continue a sweep whose driver died, was stopped or whose machine rebooted."""
-    from sweeps.runner.resume import prepare_resume
-
     loaded, resumption = prepare_resume(storage, name, list(set_ or []), force=force)
     run_resumed(loaded, resumption, address, as_json, storage)
-
-
-def run_resumed(loaded: object, resumption: object, address: str | None, as_json: bool, storage: str) -> None:
-    from sweeps.cli.run import run_and_report
-    from sweeps.runner.resume import Resumption
-    from sweeps.runner.runner import RunOptions
-    from sweeps.runner.state import read_state, sweep_paths
-    from sweeps.spec.loading import LoadedSpec
-
-    assert isinstance(loaded, LoadedSpec) and isinstance(resumption, Resumption)
-    console = Console(stderr=True)
-    for note in resumption.notes:  # stderr, so `--json` keeps stdout to its one object
-        console.print(f"[bold]resume:[/] {note}")
-    stored_address = read_state(sweep_paths(loaded.spec.storage, loaded.spec.name)).get("address")
-    run_and_report(loaded, RunOptions(address=address or stored_address, resume=resumption), as_json)
-
-
-def resume_existing(loaded: object, overwrite: bool, address: str | None, as_json: bool) -> bool:
-    """``sweep run SPEC --resume``: continue the sweep if it exists; False if there is none."""
-    from sweeps.errors import SweepError
-    from sweeps.runner.resume import prepare_resume
-    from sweeps.runner.state import sweep_paths
-    from sweeps.spec.loading import LoadedSpec
-
-    assert isinstance(loaded, LoadedSpec)
-    if overwrite:
-        raise SweepError(
-            "--resume and --overwrite contradict each other: --resume continues the existing "
-            "sweep, --overwrite deletes it. Pass one of them."
-        )
-    paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
-    if not paths.exists():
-        return False
-    loaded, resumption = prepare_resume(paths.storage, paths.name, given=loaded)
-    run_resumed(loaded, resumption, address, as_json, str(paths.storage))
-    return True
 
 
 @app.command("stop")
@@ -77,9 +41,9 @@ def stop_command(
 ) -> None:
     """Stop a running sweep gracefully (as Ctrl-C once): trials checkpoint, then the driver exits."""
     from sweeps.errors import StateError
-    from sweeps.runner.resume import driver_alive
-    from sweeps.runner.state import read_state, sweep_paths
-    from sweeps.runner.stopping import request_stop, resume_command
+    from sweeps.runner.stopping import resume_command
+    from sweeps.store.state import driver_alive, read_state, sweep_paths
+    from sweeps.store.stop_request import request_stop
 
     paths = sweep_paths(storage, name)
     state = read_state(paths)
@@ -106,7 +70,7 @@ def stop_command(
 @app.command("list")
 def list_command(storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help="The storage folder.")) -> None:
     """The sweeps under a storage folder: state, trials done, best value, start time."""
-    from sweeps.runner.catalog import list_sweeps
+    from sweeps.store.catalog import list_sweeps
 
     table = Table(title=f"Sweeps in {Path(storage).expanduser().resolve()}")
     for column in ("name", "state", "trials done", "best", "started"):
@@ -127,9 +91,9 @@ def status_command(
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
 ) -> None:
     """One sweep: its state and every trial with its outcome, value and iterations."""
-    from sweeps.runner.catalog import RESUMABLE, aborted_advice, describe_sweep
-    from sweeps.runner.state import sweep_paths
     from sweeps.runner.stopping import resume_command
+    from sweeps.store.catalog import RESUMABLE, aborted_advice, describe_sweep
+    from sweeps.store.state import sweep_paths
 
     info = describe_sweep(storage, name)
     console = Console()
@@ -168,7 +132,7 @@ def best_command(
     import yaml
 
     from sweeps.errors import SweepError
-    from sweeps.runner.catalog import best_trial_export
+    from sweeps.store.catalog import best_trial_export
 
     if format_ not in ("yaml", "json"):
         raise SweepError(f"--format {format_!r}: choose `yaml` or `json`.")

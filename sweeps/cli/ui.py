@@ -24,7 +24,7 @@ import typer
 from sweeps.cli.app import DEFAULT_STORAGE, app
 from sweeps.cli.process_group import start_guarded, stop_guarded
 from sweeps.errors import SweepError
-from sweeps.runner.state import sweep_paths
+from sweeps.store.state import sweep_paths
 
 HOST = "127.0.0.1"
 #: Seconds to wait for the UI to answer before declaring that it did not start.

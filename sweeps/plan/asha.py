@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sweeps.plan.iterations import TrialShape
+from sweeps.iterations import TrialShape
 
 
 def rung_milestones(grace_period: float, max_t: float, reduction_factor: float) -> list[float]:

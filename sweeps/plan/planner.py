@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sweeps.errors import SpecError
+from sweeps.iterations import TrialShape
 from sweeps.plan.asha import expected_iterations, rung_milestones
-from sweeps.plan.iterations import TrialShape
 from sweeps.spec.loading import LoadedSpec
 from sweeps.spec.models import AshaSpec, SweepSpec, possible_values
 from sweeps.training.registry import ResolvedTrainable, resolve_trainable

@@ -1,4 +1,4 @@
-"""The progress of a running sweep, fed by Ray Tune callbacks: a live view, and log lines.
+"""The progress of a running sweep, fed by the backend's trial events: a live view, and log lines.
 
 On a terminal, a rich live view (on stderr) redraws in place. In a log (``sweep run ... >
 log``, nohup, CI, ``ray job logs``) a redrawing view writes nothing until it ends, so when
@@ -17,13 +17,14 @@ import datetime as _dt
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ray.tune import Callback
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sweeps.runner.ledger import OUTCOMES, TrialLedger
+from sweeps.backend import SweepListener, TrialInfo
+from sweeps.outcomes import OUTCOMES
+from sweeps.runner.ledger import TrialLedger
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 PLAIN_EVERY_SECONDS = 10.0
 
 
-class LiveView(Callback):
+class LiveView(SweepListener):
     """Shows trials running/completed/pruned/diverged/failed, the best so far and progress."""
 
     def __init__(
@@ -56,11 +57,6 @@ class LiveView(Callback):
         self._live = Live(self._render(), console=console or Console(stderr=True), refresh_per_second=4, transient=False)
         self._last_refresh = 0.0
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Ray pickles callbacks with the experiment state; a terminal view holds locks and
-        # a console, and is rebuilt by whoever resumes the sweep, so none of it is saved.
-        return {}
-
     def __enter__(self) -> Self:
         self._live.__enter__()
         return self
@@ -71,7 +67,7 @@ class LiveView(Callback):
         self._live.update(self._render())
         self._live.__exit__(exc_type, exc, tb)
 
-    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+    def step_ended(self) -> None:
         # The driver loop steps many times a second; re-rendering is throttled.
         now = time.monotonic()
         if now - self._last_refresh > 0.25:
@@ -82,10 +78,10 @@ class LiveView(Callback):
             self._next_line = now + PLAIN_EVERY_SECONDS
             self._write(self.status_line())
 
-    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def trial_completed(self, trial: TrialInfo) -> None:
         self._trial_ended(trial.trial_id)
 
-    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def trial_failed(self, trial: TrialInfo, error: str) -> None:
         self._trial_ended(trial.trial_id)
 
     def _trial_ended(self, trial_id: str) -> None:

@@ -15,46 +15,108 @@ remaining ones, so the study still ends with exactly ``num_samples`` trials.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.runner.ray_state import (
+from sweeps.outcomes import TrialRecord, classify_outcome
+from sweeps.ray_backend.snapshot import (
     RayExperimentState,
-    checkpoint_path,
     has_generator_state,
     load_experiment_state,
+    new_trial_id,
     orphan_trial_json,
     save_corrected_state,
 )
-from sweeps.runner.resume import Resumption, delivered_for, record_from_study
-from sweeps.runner.state import SweepPaths
+from sweeps.search.space import fixed_values, optuna_distributions
 from sweeps.spec.loading import LoadedSpec
+from sweeps.store.checkpoints import checkpoint_path
+from sweeps.store.journal import delivered_iterations
+from sweeps.store.state import SweepPaths
+from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR, classify_trial, trial_record
 
 LOST_WITH_DRIVER = "lost with the driver before Ray's first snapshot of the sweep"
 
 
+@dataclass
+class Resumption:
+    """What the runner needs to continue a sweep (see :func:`prepare_resume`)."""
+
+    restore: bool  # Ray's corrected snapshot can be restored (else a fresh Tuner runs the rest)
+    remaining: int  # trials still to create when there is no snapshot to restore
+    trials_so_far: int
+    delivered: dict[str, int] = field(default_factory=dict)
+    records: list[TrialRecord] = field(default_factory=list)
+    journal: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    #: Every trial of the study, in order: (Ray trial id, config).
+    trials: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+
+
 def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[str, list[dict[str, Any]]]) -> Resumption:
-    from ray.tune.experiment.trial import Trial
-
-    from sweeps.search.searcher import RAY_TRIAL_ID_ATTR
-    from sweeps.search.space import fixed_values, optuna_distributions
-
-    spec = loaded.spec
-    fixed = fixed_values(spec)
-    distributions = optuna_distributions(spec)
+    """Put every trial of the study in one of the three groups, and say how to continue."""
     set_aside: list[Any] = []
     experiment = load_experiment_state(paths.ray_directory, set_aside)
     notes = [f"set aside a torn Ray snapshot: {p.name}" for p in set_aside]
     if experiment is not None and not has_generator_state(paths.ray_directory):
         experiment = None
+    groups = _sort_trials(paths, loaded, study, journal, experiment)
     ray_trials = experiment.trials if experiment else {}
+    trials = study.get_trials(deepcopy=False)
+    if experiment is not None:
+        # Trials added back are Ray trials now; those that finished outside Ray's view
+        # are not, and Ray must create that many fewer.
+        ray_total = loaded.spec.num_samples - sum(
+            1 for t in trials
+            if t.state.is_finished() and t.user_attrs.get(RAY_TRIAL_ID_ATTR) not in ray_trials
+        )
+        save_corrected_state(experiment, finished=groups.finished, added=groups.added, num_samples=ray_total)
+    continued = [t for t in (experiment.unfinished if experiment else []) if t not in groups.finished]
+    continued += [_trial_id_of(json_state) for json_state, _ in groups.added]
+    fixed = fixed_values(loaded.spec)
+    records = [
+        record_from_study(t, fixed, journal.get(t.user_attrs.get(RAY_TRIAL_ID_ATTR, ""), []), loaded.spec.metric)
+        for t in trials if t.state.is_finished()
+    ]
+    if groups.lost:
+        notes.append(f"{len(groups.lost)} trial(s) {LOST_WITH_DRIVER}; recorded as failed")
+    redo = sum(_iterations_to_redo(t, journal.get(t, []), ray_trials.get(t), paths) for t in continued)
+    notes.append(
+        f"{len(records)} trial(s) finished before; {len(continued)} continue from their last "
+        f"checkpoint ({len(groups.added)} of them restored from the study and the journal); about "
+        f"{redo} iteration(s) between those checkpoints and the crash are computed again"
+    )
+    return Resumption(
+        restore=experiment is not None,
+        remaining=loaded.spec.num_samples - len(trials),
+        trials_so_far=len(trials),
+        delivered=delivered_for(journal, continued),
+        records=records,
+        journal=journal,
+        notes=notes,
+        trials=[(str(t.user_attrs[RAY_TRIAL_ID_ATTR]), {**fixed, **t.params}) for t in trials],
+    )
 
-    finished: set[str] = set()  # Ray trial ids not to run again
-    added: list[tuple[str, str]] = []
-    lost: list[str] = []
+
+@dataclass
+class _Groups:
+    finished: set[str] = field(default_factory=set)  # Ray trial ids not to run again
+    added: list[tuple[str, str]] = field(default_factory=list)  # (trial JSON, runner JSON) for Ray's snapshot
+    lost: list[str] = field(default_factory=list)  # unfinished, and no snapshot to restart them from
+
+
+def _sort_trials(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[str, list[dict[str, Any]]],
+                 experiment: RayExperimentState | None) -> _Groups:
+    """Finished, continued by Ray (not listed), added back or lost; tells the study what it missed."""
+    spec = loaded.spec
+    fixed, distributions = fixed_values(spec), optuna_distributions(spec)
+    ray_trials = experiment.trials if experiment else {}
+    groups = _Groups()
     for frozen in study.get_trials(deepcopy=False):
         trial_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
         if trial_id is None:  # the driver died between Optuna's ask and Ray's trial
-            trial_id = Trial.generate_id()  # type: ignore[no-untyped-call]  # unannotated in Ray
+            trial_id = new_trial_id()
             if not frozen.state.is_finished():
                 frozen = _with_every_parameter(study, frozen, distributions)
             study._storage.set_trial_user_attr(frozen._trial_id, RAY_TRIAL_ID_ATTR, trial_id)
@@ -65,51 +127,18 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
             if ending is not None:
                 _tell(study, frozen, spec.metric, ending[0], ending[1])
         if _is_finished(study, frozen):
-            finished.add(trial_id)
-            continue
-        if known is not None:
+            groups.finished.add(trial_id)
+        elif known is not None:
             continue  # Ray restarts it from its last checkpoint
-        if experiment is None:
+        elif experiment is None:
             _tell(study, frozen, spec.metric, results[-1] if results else None, True, LOST_WITH_DRIVER)
-            lost.append(trial_id)
-            continue
-        added.append(_added_back(paths, experiment, loaded, frozen, trial_id, fixed, results))
-
-    trials = study.get_trials(deepcopy=False)
-    if experiment is not None:
-        # Trials added back are Ray trials now; those that finished outside Ray's view
-        # are not, and Ray must create that many fewer.
-        ray_total = spec.num_samples - sum(
-            1 for t in trials
-            if t.state.is_finished() and t.user_attrs.get(RAY_TRIAL_ID_ATTR) not in ray_trials
-        )
-        save_corrected_state(experiment, finished=finished, added=added, num_samples=ray_total)
-    continued = [t for t in (experiment.unfinished if experiment else []) if t not in finished]
-    continued += [_trial_id_of(json_state) for json_state, _ in added]
-    records = [
-        record_from_study(t, fixed, journal.get(t.user_attrs.get(RAY_TRIAL_ID_ATTR, ""), []), spec.metric)
-        for t in study.get_trials(deepcopy=False) if t.state.is_finished()
-    ]
-    if lost:
-        notes.append(f"{len(lost)} trial(s) {LOST_WITH_DRIVER}; recorded as failed")
-    redo = sum(_iterations_to_redo(t, journal.get(t, []), ray_trials.get(t), paths) for t in continued)
-    notes.append(
-        f"{len(records)} trial(s) finished before; {len(continued)} continue from their last "
-        f"checkpoint ({len(added)} of them restored from the study and the journal); about "
-        f"{redo} iteration(s) between those checkpoints and the crash are computed again"
-    )
-    return Resumption(
-        restore=experiment is not None,
-        remaining=spec.num_samples - len(study.get_trials(deepcopy=False)),
-        trials_so_far=len(trials),
-        delivered=delivered_for(journal, continued),
-        records=records,
-        journal=journal,
-        notes=notes,
-        trials=[(str(t.user_attrs[RAY_TRIAL_ID_ATTR]), {**fixed, **t.params}) for t in study.get_trials(deepcopy=False)],
-    )
+            groups.lost.append(trial_id)
+        else:
+            groups.added.append(_added_back(paths, experiment, loaded, frozen, trial_id, fixed, results))
+    return groups
 
 
+# compat: optuna-storage-internals
 def _with_every_parameter(study: Any, frozen: Any, distributions: dict[str, Any]) -> Any:
     """The trial with the parameters Optuna had not sampled yet when the driver died.
 
@@ -143,7 +172,7 @@ def _finished_by_journal(results: list[dict[str, Any]], known: Any) -> tuple[dic
 
 
 def _tell(study: Any, frozen: Any, metric: str, result: dict[str, Any] | None, error: bool, why: str | None = None) -> None:
-    from sweeps.search.searcher import RECORD_ATTR, classify_trial, trial_record
+    from sweeps.store.study_records import RECORD_ATTR
 
     state, value = classify_trial(result, error, metric)
     record = trial_record(result, error, metric)
@@ -205,3 +234,26 @@ def _iterations_to_redo(trial_id: str, results: list[dict[str, Any]], known: Any
                 paths.ray_directory, trial_id, result.get("checkpoint_dir_name")) is not None:
             return delivered - int(result["iteration"])
     return delivered
+
+
+def record_from_study(frozen: Any, fixed: dict[str, Any], journal: list[dict[str, Any]], metric: str) -> TrialRecord:
+    """A ledger record of a trial the study holds, for summaries that span resumed runs."""
+    record = frozen.user_attrs.get(RECORD_ATTR) or {}
+    last = dict(journal[-1]) if journal else {}
+    if "iteration" in record and int(record["iteration"]) >= int(last.get("iteration", -1)):
+        last.update({k: v for k, v in record.items() if k not in ("outcome", "value", "error")})
+        if record.get("value") is not None:
+            last[metric] = record["value"]
+    outcome = record.get("outcome") or classify_outcome(last or None, error=not frozen.state.is_finished())
+    return TrialRecord(
+        trial_id=frozen.user_attrs.get(RAY_TRIAL_ID_ATTR) or f"optuna-{frozen.number}",
+        config={**fixed, **frozen.params},
+        last_result=last or None,
+        outcome=outcome,
+        error=record.get("error"),
+    )
+
+
+def delivered_for(journal: dict[str, list[dict[str, Any]]], trial_ids: list[str]) -> dict[str, int]:
+    delivered = delivered_iterations(journal)
+    return {trial_id: delivered[trial_id] for trial_id in trial_ids if trial_id in delivered}

@@ -13,13 +13,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from ray.tune import Callback
-
-from sweeps.plan.iterations import TrialShape
-from sweeps.training.batching import points_in
+from sweeps.backend import SweepListener, TrialInfo
+from sweeps.iterations import TrialShape
 
 
-class ReportAlignment(Callback):
+class ReportAlignment(SweepListener):
     """Watches each trial's reported iterations; keeps one warning in :attr:`warning`."""
 
     def __init__(self, dataset_size: int, drop_last: bool, milestones: list[float], budget_unit: str) -> None:
@@ -28,18 +26,13 @@ class ReportAlignment(Callback):
         self._last_iteration: dict[str, int] = {}
         self.warning: str | None = None
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_last_iteration"] = {}  # Ray pickles callbacks; whoever resumes starts afresh
-        return state
-
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+    def trial_reported(self, trial: TrialInfo, points: list[dict[str, Any]]) -> None:
         if self.warning is not None:
             return
         config = trial.config
         milestones = self._milestone_iterations(int(config["batch_size"]), int(config["epochs"]))
         previous = self._last_iteration.get(trial.trial_id, 0)
-        for point in points_in(result):
+        for point in points:
             reached = int(point.get("iteration", previous))
             missed = [m for m in milestones if previous < m < reached]
             if missed:
@@ -48,10 +41,11 @@ class ReportAlignment(Callback):
             previous = reached
         self._last_iteration[trial.trial_id] = previous
 
-    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def trial_completed(self, trial: TrialInfo) -> None:
         self._last_iteration.pop(trial.trial_id, None)
 
-    on_trial_error = on_trial_complete
+    def trial_failed(self, trial: TrialInfo, error: str) -> None:
+        self._last_iteration.pop(trial.trial_id, None)
 
     def _milestone_iterations(self, batch_size: int, epochs: int) -> tuple[int, ...]:
         return _milestone_iterations(self._dataset_size, batch_size, epochs, self._drop_last,

@@ -3,9 +3,9 @@
 Three records survive a driver, each with its own lag:
 
 - the **Optuna study** (SQLite, written synchronously): which trials exist, their
-  configs, and which finished, with their outcome (:mod:`sweeps.search.searcher`);
-- the **result journal** (:mod:`sweeps.runner.journal`): every result the driver received;
-- **Ray's experiment snapshot** (:mod:`sweeps.runner.ray_state`): trials and checkpoints,
+  configs, and which finished, with their outcome (:mod:`sweeps.ray_backend.searcher`);
+- the **result journal** (:mod:`sweeps.store.journal`): every result the driver received;
+- **Ray's experiment snapshot** (:mod:`sweeps.ray_backend.snapshot`): trials and checkpoints,
   up to one checkpoint period old.
 
 Reconciling them, the study and the journal win: a trial the study or the journal shows
@@ -21,31 +21,16 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sweeps.errors import StateError
-from sweeps.runner.journal import JOURNAL_FILE, delivered_iterations, read_journal
-from sweeps.runner.ledger import TrialRecord, classify_outcome
-from sweeps.runner.state import SweepPaths, read_state, sweep_paths, write_state
+from sweeps.runner.reconcile import Resumption, reconcile
 from sweeps.spec.changes import check_resume_changes
 from sweeps.spec.loading import LoadedSpec, apply_overrides, validate_spec
-
-
-@dataclass
-class Resumption:
-    """What the runner needs to continue a sweep (see :func:`prepare_resume`)."""
-
-    restore: bool  # Ray's corrected snapshot can be restored (else a fresh Tuner runs the rest)
-    remaining: int  # trials still to create when there is no snapshot to restore
-    trials_so_far: int
-    delivered: dict[str, int] = field(default_factory=dict)
-    records: list[TrialRecord] = field(default_factory=list)
-    journal: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    #: Every trial of the study, in order: (Ray trial id, config).
-    trials: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+from sweeps.store.journal import JOURNAL_FILE, read_journal
+from sweeps.store.state import SweepPaths, driver_alive, read_state, sweep_paths, write_state
+from sweeps.store.stop_request import clear_stop_request
 
 
 def prepare_resume(
@@ -86,8 +71,6 @@ def prepare_resume(
             f"`num_samples` to add trials (`sweep resume {name} --set num_samples=N`), or start "
             "it again with `sweep run ... --overwrite`."
         )
-    from sweeps.runner.reconcile import reconcile
-
     resumption = reconcile(paths, loaded, study, read_journal(paths.directory / JOURNAL_FILE))
     resumption.notes[:0] = notes
     resumption.trials_so_far = trials_so_far
@@ -128,7 +111,7 @@ def reload_spec(
 def open_study(paths: SweepPaths, loaded: LoadedSpec) -> Any:
     import optuna
 
-    database = paths.directory / "optuna.db"
+    database = paths.study_file
     if not database.is_file():
         raise StateError(
             f"{database}: the sweep's Optuna study is missing, so its trials cannot be "
@@ -144,25 +127,6 @@ def open_study(paths: SweepPaths, loaded: LoadedSpec) -> Any:
             "The file is corrupt or truncated: restore it from a backup, or start the sweep "
             "again with `sweep run ... --overwrite`."
         ) from None
-
-
-def driver_alive(state: dict[str, Any]) -> bool:
-    """Whether the driver recorded in ``state`` still runs (only knowable on its host)."""
-    pid, host = state.get("driver_pid"), state.get("driver_host")
-    if state.get("state") != "running" or not isinstance(pid, int) or host not in (None, socket.gethostname()):
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a recycled pid belongs to some other program
-        return b"sweep" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
 
 
 def _refuse_live_driver(paths: SweepPaths, state: dict[str, Any], force: bool) -> None:
@@ -196,41 +160,14 @@ def _count_trials(paths: SweepPaths) -> int:
     import sqlite3
 
     try:
-        with sqlite3.connect(f"file:{paths.directory / 'optuna.db'}?mode=ro", uri=True) as connection:
+        with sqlite3.connect(f"file:{paths.study_file}?mode=ro", uri=True) as connection:
             return int(connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
     except sqlite3.Error:
         return 0  # open_study reports a broken study with its own message
 
 
-def record_from_study(frozen: Any, fixed: dict[str, Any], journal: list[dict[str, Any]], metric: str) -> TrialRecord:
-    """A ledger record of a trial the study holds, for summaries that span resumed runs."""
-    from sweeps.search.searcher import RAY_TRIAL_ID_ATTR, RECORD_ATTR
-
-    record = frozen.user_attrs.get(RECORD_ATTR) or {}
-    last = dict(journal[-1]) if journal else {}
-    if "iteration" in record and int(record["iteration"]) >= int(last.get("iteration", -1)):
-        last.update({k: v for k, v in record.items() if k not in ("outcome", "value", "error")})
-        if record.get("value") is not None:
-            last[metric] = record["value"]
-    outcome = record.get("outcome") or classify_outcome(last or None, error=not frozen.state.is_finished())
-    return TrialRecord(
-        trial_id=frozen.user_attrs.get(RAY_TRIAL_ID_ATTR) or f"optuna-{frozen.number}",
-        config={**fixed, **frozen.params},
-        last_result=last or None,
-        outcome=outcome,
-        error=record.get("error"),
-    )
-
-
-def delivered_for(journal: dict[str, list[dict[str, Any]]], trial_ids: list[str]) -> dict[str, int]:
-    delivered = delivered_iterations(journal)
-    return {trial_id: delivered[trial_id] for trial_id in trial_ids if trial_id in delivered}
-
-
 def reclaim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, address: str | None) -> None:
     """Mark the sweep running again under this driver (``sweep resume``)."""
-    from sweeps.runner.stopping import clear_stop_request
-
     state = read_state(paths)
     state.update(
         spec=loaded.raw, overrides=list(loaded.overrides), address=address, state="running",
@@ -245,43 +182,6 @@ def reclaim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, address: str 
             f"{paths.directory}: the sweep's folder cannot be written ({exc.strerror}). "
             "Make it writable or free some space, then resume again."
         ) from None
-
-
-def continue_tuner(fresh: Any, paths: SweepPaths, trainable: Any, resumption: Resumption, spec: Any) -> Any:
-    """The tuner that continues the sweep: Ray's corrected snapshot with today's settings.
-
-    ``fresh`` is the tuner the runner built for this spec (searcher attached to the study,
-    scheduler, callbacks, stoppers); Ray's restored tuner would carry pickled copies of the
-    first run's, so it gets the fresh ones.
-    """
-    from ray import tune
-
-    from sweeps.runner.ray_state import clear_driver_staging, guard_against_silent_restart
-    from sweeps.runner.rungs import seed_asha_rungs
-
-    internal = fresh._local_tuner
-    seed_asha_rungs(internal._tune_config.scheduler, resumption.journal, spec.metric, spec.mode, spec.budget_unit)
-    if not resumption.restore:
-        return fresh if resumption.remaining > 0 else _NothingToRun()
-    guard_against_silent_restart()
-    clear_driver_staging(paths.ray_directory)
-    restored = tune.Tuner.restore(
-        str(paths.ray_directory), trainable=trainable,
-        resume_unfinished=True, resume_errored=False, restart_errored=False,
-    )
-    # `_local_tuner` is None only under Ray Client, which a sweep's driver does not use.
-    restored_internal = restored._local_tuner
-    assert restored_internal is not None
-    restored_internal._tune_config = internal._tune_config
-    restored_internal._run_config = internal._run_config
-    return restored
-
-
-class _NothingToRun:
-    """Every trial already exists (and the ones that ran were lost with the driver)."""
-
-    def fit(self) -> None:
-        return None
 
 
 def _now() -> str:

@@ -10,7 +10,7 @@ A graceful stop, from Ctrl-C, SIGTERM or ``sweep stop NAME`` in another terminal
 writes ``<storage>/<name>/stop-requested``), goes in two steps:
 
 1. the stop file tells every running trial to save a checkpoint at its next iteration
-   and report it (:class:`~sweeps.runner.trial.RayTrialContext` polls the file; on a
+   and report it (:class:`~sweeps.ray_backend.trial.RayTrialContext` polls the file; on a
    cluster without shared storage trials keep their last epoch checkpoint instead);
 2. once each running trial has reported such a checkpoint (or after
    :data:`GRACE_SECONDS`), :class:`GracefulStop` raises SIGUSR1 in the driver, which is
@@ -26,7 +26,6 @@ enough to resume.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -34,16 +33,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
-
-from ray import tune
 
 from sweeps.errors import SweepInterrupted
 from sweeps.runner.ledger import TrialLedger
-from sweeps.runner.state import SweepPaths, update_state
+from sweeps.store.state import SweepPaths, update_state
+from sweeps.store.stop_request import read_stop_reason, write_stop_request
 
-STOP_FILE = "stop-requested"
 #: Longest wait for running trials to report their stop checkpoint (a trial in the
 #: middle of a long evaluation); after it they restart from their last checkpoint.
 #: Slurm (KillWait) and Kubernetes (terminationGracePeriodSeconds) send SIGKILL 30 s
@@ -65,29 +61,17 @@ def exit_code(reason: str | None) -> int:
     return _EXIT_CODES.get(reason or "", 130)
 
 
-def stop_file(paths: SweepPaths) -> Path:
-    return paths.directory / STOP_FILE
-
-
-def request_stop(paths: SweepPaths, reason: str) -> None:
-    """Ask the sweep's driver (any host sharing the storage) to stop gracefully."""
-    stop_file(paths).write_text(json.dumps({"reason": reason, "at": time.time(), "pid": os.getpid()}))
-
-
-def clear_stop_request(paths: SweepPaths) -> None:
-    stop_file(paths).unlink(missing_ok=True)
-
-
 def resume_command(paths: SweepPaths) -> str:
     return f"sweep resume {paths.name} --storage {paths.storage}"
 
 
-class GracefulStop(tune.Stopper):
-    """Polls for a stop request; when every running trial has checkpointed, interrupts Tune."""
+class GracefulStop:
+    """A stop rule (:class:`~sweeps.backend.StopRule`): polls for a stop request, and
+    interrupts the backend once every running trial has checkpointed."""
 
     def __init__(self, ledger: TrialLedger, paths: SweepPaths, grace_seconds: float = GRACE_SECONDS) -> None:
         self._ledger = ledger
-        self._file = stop_file(paths)
+        self._file = paths.stop_request_file
         self.grace_seconds = grace_seconds
         self.reason: str | None = None
         self.interrupted = False
@@ -100,24 +84,20 @@ class GracefulStop(tune.Stopper):
         #: trial id → monotonic time of its last result, to say how long a trial has been silent.
         self._heard: dict[str, float] = {}
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {}  # Ray pickles stoppers into its snapshot; a resumed sweep builds its own
-
     def request(self, reason: str) -> None:
         if self.reason is None:
             self.reason, self._requested_at = reason, time.monotonic()
             self._next_wait_note = self._requested_at + _WAIT_NOTE_SECONDS
             try:
                 if not self._file.exists():
-                    self._file.write_text(json.dumps({"reason": reason, "at": time.time(), "pid": os.getpid()}))
+                    write_stop_request(self._file, reason)
             except OSError:
                 pass  # trials then restart from their last epoch checkpoint
 
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+    def observe(self, trial_id: str, result: dict[str, Any]) -> None:
         self._heard[trial_id] = time.monotonic()
         if self.reason is not None and result.get("checkpoint_dir_name"):
             self._checkpointed.add(trial_id)
-        return False
 
     def stop_all(self) -> bool:
         if self.at_once:
@@ -126,7 +106,7 @@ class GracefulStop(tune.Stopper):
         if self.reason is None and now >= self._next_poll:
             self._next_poll = now + _POLL_SECONDS
             if self._file.exists():
-                self.request(_read_reason(self._file))
+                self.request(read_stop_reason(self._file))
         if self.reason is None or self.interrupted:
             return False
         running = {r.trial_id for r in self._ledger.trials.values() if r.outcome is None}
@@ -157,13 +137,6 @@ class GracefulStop(tune.Stopper):
             f"checkpoint: {', '.join(shown)}{more}. Stopping without them in {left:.0f} s "
             "(they then restart from their last checkpoint)."
         )
-
-
-def _read_reason(path: Path) -> str:
-    try:
-        return str(json.loads(path.read_text()).get("reason") or "a stop request")
-    except (OSError, ValueError, AttributeError):
-        return "a stop request"
 
 
 def take_over_sigterm() -> None:

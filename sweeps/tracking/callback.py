@@ -1,4 +1,4 @@
-"""The Ray Tune callback that records a sweep in MLflow: one parent run, one child per trial.
+"""The listener that records a sweep in MLflow: one parent run, one child per trial.
 
 What lands in MLflow (the tags are the public interface for the UI's search box):
 
@@ -33,13 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ray.tune import Callback
-
-from sweeps.plan.iterations import TrialShape
-from sweeps.runner.ledger import classify_outcome, read_trial_error, rung_reached
+from sweeps.backend import SweepListener, TrialInfo
+from sweeps.iterations import TrialShape
+from sweeps.outcomes import classify_outcome, rung_reached
+from sweeps.store.journal import BACKEND_RESULT_KEYS
 from sweeps.tracking.naming import run_name
 from sweeps.tracking.writer import TrackingWriter
-from sweeps.training.batching import points_in
 
 _logger = logging.getLogger("sweeps.tracking")
 
@@ -48,13 +47,8 @@ PARENT = "parent"
 #: ``samples_seen`` are logged; the rest are params or tags).
 _CONTEXT_KEYS = frozenset({"iteration", "iterations_per_epoch", "total_iterations", "dataset_size",
                            "diverged", "node_id"})
-#: Keys Ray Tune adds to every result (ray.tune.result.AUTO_RESULT_KEYS and friends).
-_RAY_KEYS = frozenset({
-    "training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore", "timestamp",
-    "date", "done", "trial_id", "experiment_id", "experiment_tag", "pid", "hostname", "node_ip",
-    "config", "iterations_since_restore", "timesteps_since_restore", "timesteps_total",
-    "episodes_total", "checkpoint_dir_name", "should_checkpoint", "warmup_time",
-})
+#: The backend's keys that are not metrics even though they are numbers.
+_BACKEND_KEYS = BACKEND_RESULT_KEYS | {"done", "checkpoint_dir_name"}
 #: MLflow run status per trial outcome.
 STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "diverged": "FAILED", "failed": "FAILED",
           "interrupted": "KILLED"}
@@ -64,7 +58,7 @@ def trial_metrics(result: dict[str, Any]) -> dict[str, float]:
     """The metrics of one result worth a chart: the trainable's, plus epoch and samples_seen."""
     metrics = {}
     for key, value in result.items():
-        if key in _CONTEXT_KEYS or key in _RAY_KEYS or "/" in key:
+        if key in _CONTEXT_KEYS or key in _BACKEND_KEYS or "/" in key:
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             continue
@@ -78,11 +72,12 @@ class _TrialRun:
     config: dict[str, Any]
     last_result: dict[str, Any] | None = None
     node: str | None = None
-    checkpoint: Any = None  # the trial's latest ray.tune.Checkpoint
+    #: Gives the trial's latest checkpoint folder (TrialInfo.latest_checkpoint), kept from its end.
+    checkpoint: Callable[[], str | None] | None = None
     outcome: str | None = None  # None while running
 
 
-class MlflowTracker(Callback):
+class MlflowTracker(SweepListener):
     """Records each trial as a child run of the sweep's parent run. Build it with
     :func:`sweeps.tracking.session.start_tracking`, which creates the parent run."""
 
@@ -104,17 +99,9 @@ class MlflowTracker(Callback):
         self._ended = 0
         self._closed = False
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles its run config (callbacks included) into the experiment folder for
-        # `Tuner.restore`; the writer's thread and lock cannot travel, and a restored sweep
-        # builds a fresh tracker from mlflow_runs.json anyway.
-        state = dict(self.__dict__)
-        state.update(writer=None, _on_index=None, _find_checkpoint=None)
-        return state
+    # -- trial events (driver thread: each only appends to the writer's buffer) -------------
 
-    # -- Ray Tune hooks (driver thread: each only appends to the writer's buffer) -----------
-
-    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def trial_started(self, trial: TrialInfo) -> None:
         run = self.trials.get(trial.trial_id)
         if run is not None and run.outcome is None:
             return  # a retry of a trial whose run is still open
@@ -140,13 +127,12 @@ class MlflowTracker(Callback):
             "dataset_size": shape.dataset_size,
         })
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                        **info: Any) -> None:
+    def trial_reported(self, trial: TrialInfo, points: list[dict[str, Any]]) -> None:
         # A worker delivers the reports it held with the one that crossed: each is one step.
-        for point in points_in(result):
+        for point in points:
             self._log_point(trial, point)
 
-    def _log_point(self, trial: Any, result: dict[str, Any]) -> None:
+    def _log_point(self, trial: TrialInfo, result: dict[str, Any]) -> None:
         run = self.trials.get(trial.trial_id)
         if run is None or "iteration" not in result:
             return
@@ -165,11 +151,11 @@ class MlflowTracker(Callback):
         run.last_result = result
         self.writer.log(trial.trial_id, metrics=trial_metrics(result), step=step, tags=tags)
 
-    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def trial_completed(self, trial: TrialInfo) -> None:
         run = self.trials.get(trial.trial_id)
         if run is None:
             return
-        run.checkpoint = _latest_checkpoint(trial)
+        run.checkpoint = trial.latest_checkpoint
         outcome = classify_outcome(run.last_result, error=False)
         error = None
         if outcome == "diverged" and run.last_result:
@@ -178,11 +164,11 @@ class MlflowTracker(Callback):
                     f"{run.last_result['iteration']}\n"
         self._end(trial.trial_id, run, outcome, error)
 
-    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def trial_failed(self, trial: TrialInfo, error: str) -> None:
         run = self.trials.get(trial.trial_id)
         if run is not None:
-            run.checkpoint = _latest_checkpoint(trial)
-            self._end(trial.trial_id, run, "failed", read_trial_error(trial))
+            run.checkpoint = trial.latest_checkpoint
+            self._end(trial.trial_id, run, "failed", error)
 
     # -- the end of the sweep (called by the runner) ----------------------------------------------
 
@@ -206,7 +192,7 @@ class MlflowTracker(Callback):
             if best_run is not None:
                 tags["sweep.best_run_name"] = run_name(best_run.index, best_run.config)
                 if self._log_model:
-                    self._store_model(best["trial_id"], best_run.checkpoint)
+                    self._store_model(best["trial_id"], best_run.checkpoint() if best_run.checkpoint else None)
             elif best["trial_id"] in self._indices:
                 # It ended before this sweep was resumed: its run exists, and maybe its model
                 # was never stored (a killed driver never got here). Its checkpoints remain.
@@ -262,35 +248,11 @@ class MlflowTracker(Callback):
             if run.outcome is None:
                 self._end(key, run, "interrupted", None)
 
-    def _store_model(self, key: str, checkpoint: Any) -> None:
-        path = _checkpoint_file(checkpoint)
-        if path is None:
+    def _store_model(self, key: str, checkpoint: str | None) -> None:
+        path = os.path.join(checkpoint, "state.pt") if checkpoint else None
+        if path is None or not os.path.exists(path):
             _logger.warning("The best trial %s left no checkpoint, so no model weights were stored "
                             "in MLflow (set `checkpoint.every_epochs` >= 1).", key)
             return
         self.writer.log_artifact(key, path, "model")
 
-
-def _latest_checkpoint(trial: Any) -> Any:
-    try:
-        return trial.checkpoint
-    except Exception:  # noqa: BLE001 - a trial without a checkpoint manager has none
-        return None
-
-
-def _checkpoint_file(checkpoint: Any) -> str | None:
-    """The local ``state.pt`` of a Ray checkpoint or checkpoint folder (model, optimizer,
-    iteration), if any."""
-    if checkpoint is None:
-        return None
-    candidate = os.path.join(str(getattr(checkpoint, "path", checkpoint)), "state.pt")
-    if os.path.exists(candidate):
-        return candidate
-    try:  # a checkpoint on remote storage (e.g. s3://): fetch it next to the sweep
-        import tempfile
-
-        local = checkpoint.to_directory(tempfile.mkdtemp(prefix="sweeps-best-model-"))
-        candidate = os.path.join(local, "state.pt")
-        return candidate if os.path.exists(candidate) else None
-    except Exception:  # noqa: BLE001 - storing the model is best-effort
-        return None

@@ -23,8 +23,8 @@ import urllib.request
 from typing import Any
 
 from sweeps.errors import TrackingError
-from sweeps.runner.state import SweepPaths
 from sweeps.spec.models import SweepSpec
+from sweeps.store.state import SweepPaths
 
 #: Seconds the preflight waits for a tracking server's health endpoint.
 PREFLIGHT_TIMEOUT = 5.0

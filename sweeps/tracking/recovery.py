@@ -4,7 +4,7 @@ The tracking writer batches records off the driver's hot path (and MLflow on SQL
 takes tens of milliseconds a call), so a driver killed with ``kill -9`` loses the
 records still in its buffer: steps, whole child runs, and the end of runs whose trial
 had finished. Before ``sweep resume`` reopens the runs, this module makes them agree
-with the Optuna study and the result journal (:mod:`sweeps.runner.journal`):
+with the Optuna study and the result journal (:mod:`sweeps.store.journal`):
 
 - every trial of the study gets its child run (same name, tags and params the tracker
   gives it), so the sweep ends with exactly one child run per trial;
@@ -22,11 +22,11 @@ import logging
 import time
 from typing import Any
 
-from sweeps.plan.iterations import TrialShape
+from sweeps.iterations import TrialShape
+from sweeps.outcomes import TrialRecord, rung_reached
 from sweeps.plan.planner import SweepPlan
-from sweeps.runner.ledger import TrialRecord, rung_reached
-from sweeps.runner.state import SweepPaths
 from sweeps.spec.loading import LoadedSpec
+from sweeps.store.state import SweepPaths
 from sweeps.tracking.callback import STATUS, trial_metrics
 from sweeps.tracking.naming import run_name
 from sweeps.tracking.preflight import open_experiment, tracking_uri
@@ -116,7 +116,7 @@ def _close(client: Any, run_id: str, record: TrialRecord, milestones: list[float
 
 
 def _error_text(paths: SweepPaths, record: TrialRecord) -> str:
-    from sweeps.runner.ray_state import trial_folder
+    from sweeps.store.checkpoints import trial_folder
 
     folder = trial_folder(paths.ray_directory, record.trial_id)
     if folder is not None and (folder / "error.txt").is_file():

@@ -13,9 +13,9 @@ import yaml
 
 from sweeps.errors import TrackingError
 from sweeps.plan.planner import SweepPlan
-from sweeps.runner.catalog import latest_checkpoint
-from sweeps.runner.state import SweepPaths
 from sweeps.spec.loading import LoadedSpec
+from sweeps.store.catalog import latest_checkpoint
+from sweeps.store.state import SweepPaths
 from sweeps.tracking.callback import PARENT, MlflowTracker
 from sweeps.tracking.preflight import experiment_name, open_experiment, tracking_uri, wait_for_store
 from sweeps.tracking.runs import RunsFile

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeps.errors import DatasetSizeError, MetricNotReportedError
-from sweeps.plan.iterations import TrialShape
+from sweeps.iterations import TrialShape
 
 #: Keys the context adds to every result; a trainable may not report them itself.
 DERIVED_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")

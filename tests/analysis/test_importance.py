@@ -10,7 +10,12 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from sweeps.analysis.importance import MIN_COMPLETED_TRIALS, _with_pruned_as_complete, load_study, param_importances
+from sweeps.analysis.importance import (
+    MIN_COMPLETED_TRIALS,
+    _with_pruned_as_complete,
+    load_study,
+    param_importances,
+)
 from sweeps.errors import StateError
 
 

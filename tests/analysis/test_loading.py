@@ -9,16 +9,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from sweeps.analysis import load
 from sweeps.errors import StateError, SweepError, TrackingError
-from sweeps.plan.iterations import TrialShape
-from sweeps.runner.ledger import OUTCOMES
+from sweeps.outcomes import OUTCOMES
+from sweeps.iterations import TrialShape
 from tests.analysis.conftest import FinishedSweep
 from tests.ports import free_port
 

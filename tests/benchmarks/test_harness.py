@@ -15,7 +15,7 @@ import pytest
 from benchmarks import __main__ as bench_cli
 from benchmarks import b1_overhead, b3_loop, b4_tracking
 from benchmarks.b5_quality import Curve
-from benchmarks.harness import Scenario, median, render_table, run_process, python_module
+from benchmarks.harness import Scenario, median, python_module, render_table, run_process
 
 
 def test_b3_runs_a_tiny_configuration_and_renders_a_table(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from sweeps.cli import main
-from sweeps.runner.state import read_state, sweep_paths, write_state
 from sweeps.spec.loading import load_spec
+from sweeps.store.state import read_state, sweep_paths, write_state
 from tests.conftest import REPO, small_spec
 from tests.runner.integrity import check_sweep_integrity, finished_trials, start_fake_driver
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sweeps.cli.run import print_summary
-from sweeps.runner.runner import SweepSummary
+from sweeps.cli.outcome import print_summary
+from sweeps.runner.summary import SweepSummary
 
 
 def test_the_summary_points_to_the_report_and_the_mlflow_ui(monkeypatch: pytest.MonkeyPatch,

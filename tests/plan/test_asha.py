@@ -6,7 +6,7 @@ import pytest
 from ray.tune.schedulers.async_hyperband import _Bracket
 
 from sweeps.plan.asha import expected_iterations, rung_milestones
-from sweeps.plan.iterations import TrialShape
+from sweeps.iterations import TrialShape
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,7 @@ def check_sweep_integrity(storage: Path, name: str, num_samples: int, metric: st
 
 
 def _journal(path: Path) -> dict[str, list[dict[str, Any]]]:
-    from sweeps.runner.journal import read_journal
+    from sweeps.store.journal import read_journal
 
     journal = read_journal(path)
     for trial_id, results in journal.items():

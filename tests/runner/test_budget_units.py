@@ -9,7 +9,7 @@ import optuna
 import pytest
 from ray.tune import Callback
 
-from sweeps.plan.iterations import BUDGET_RESULT_KEY, TrialShape
+from sweeps.iterations import BUDGET_RESULT_KEY, TrialShape
 from sweeps.plan.planner import plan_spec
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec import load_spec

@@ -11,8 +11,8 @@ import yaml
 
 from sweeps.cli import main
 from sweeps.runner.runner import RunOptions, run_sweep
-from sweeps.runner.state import read_state, sweep_paths
 from sweeps.spec.loading import load_spec
+from sweeps.store.state import read_state, sweep_paths
 from tests.conftest import small_spec
 
 BEHAVING = f"{Path(__file__).with_name('behaving_trainable.py')}:train"

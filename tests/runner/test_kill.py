@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sweeps.plan.iterations import TrialShape
+from sweeps.iterations import TrialShape
 from sweeps.plan.planner import plan_spec
 from sweeps.spec.loading import load_spec
 from sweeps.training.context import LocalContext
@@ -126,7 +126,7 @@ def _assert_each_trial_reported_its_schedule(spec_path: Path, storage: Path) -> 
     """The journal of every trial is exactly its report schedule up to where it stopped."""
     import optuna
 
-    from sweeps.runner.journal import read_journal
+    from sweeps.store.journal import read_journal
 
     loaded = load_spec(spec_path, [f"storage={storage}"])
     _, plan = plan_spec(loaded)

@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ray.tune import Callback
 
-from sweeps.plan.iterations import TrialShape
-from sweeps.runner.journal import read_journal
+from sweeps.iterations import TrialShape
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
+from sweeps.store.journal import read_journal
 from sweeps.training.batching import points_in
 from tests.runner.integrity import check_sweep_integrity
 from tests.runner.test_failures import behaving_spec, study_trials
-
-import yaml
 
 
 class CrossingCounter(Callback):

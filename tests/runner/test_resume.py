@@ -16,9 +16,9 @@ from sweeps.cli import main
 from sweeps.errors import SpecError
 from sweeps.runner.resume import prepare_resume
 from sweeps.runner.runner import RunOptions, run_sweep
-from sweeps.runner.state import read_state, sweep_paths, write_state
-from sweeps.runner.stopping import request_stop
 from sweeps.spec.loading import load_spec
+from sweeps.store.state import read_state, sweep_paths, write_state
+from sweeps.store.stop_request import request_stop
 from tests.conftest import small_spec
 from tests.runner.integrity import check_sweep_integrity, start_fake_driver
 

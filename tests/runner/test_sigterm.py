@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sweeps.runner.state import read_state, sweep_paths
+from sweeps.store.state import read_state, sweep_paths
 from tests.conftest import REPO, small_spec
 from tests.runner.integrity import check_sweep_integrity
 

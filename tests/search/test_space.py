@@ -6,8 +6,8 @@ import optuna
 import pytest
 
 from sweeps.search.space import fixed_values, make_sampler, optuna_distributions
-from sweeps.search.searcher import classify_trial
 from sweeps.spec.models import SweepSpec
+from sweeps.store.study_records import classify_trial
 from tests.conftest import small_spec
 
 

@@ -13,14 +13,15 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from sweeps.runner.runner import RunOptions, run_sweep
-from sweeps.runner.state import sweep_paths
 from sweeps.spec.loading import load_spec
+from sweeps.store.state import sweep_paths
 from tests.conftest import small_spec
 from tests.tracking.conftest import ARTIFACTS, free_port
 from tests.tracking.contract import read_sweep

@@ -13,12 +13,12 @@ from ray.tune import Callback
 
 from sweeps.plan.planner import plan_spec
 from sweeps.runner.runner import RunOptions, run_sweep
-from sweeps.runner.state import sweep_paths
 from sweeps.spec.loading import load_spec
+from sweeps.store.state import sweep_paths
 from sweeps.tracking.callback import trial_metrics
 from tests.conftest import small_spec
-from tests.tracking.contract import RAY_BOOKKEEPING, check_contract, check_runs_file, read_sweep
 from tests.tracking.conftest import ResultRecorder
+from tests.tracking.contract import RAY_BOOKKEEPING, check_contract, check_runs_file, read_sweep
 from tests.tracking.outcome_trainable import DATASET_SIZE
 from trainables.digits_mlp import TRAINING_SIZE
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import http.server
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
 from sweeps.cli import main
 from sweeps.errors import TrackingError
-from sweeps.runner.state import sweep_paths
 from sweeps.spec.loading import load_spec
+from sweeps.store.state import sweep_paths
 from sweeps.tracking.preflight import preflight, tracking_uri, wait_for_store
 from tests.tracking.conftest import free_port
 

@@ -14,8 +14,8 @@ from ray.tune import Callback
 
 from sweeps.plan.planner import plan_spec
 from sweeps.runner.runner import RunOptions, run_sweep
-from sweeps.runner.state import sweep_paths
 from sweeps.spec.loading import load_spec
+from sweeps.store.state import sweep_paths
 from tests.conftest import small_spec
 from tests.tracking.conftest import MlflowServer, ResultRecorder
 from tests.tracking.contract import check_contract, check_runs_file, read_sweep

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mlflow.tracking import MlflowClient
 
 from sweeps.plan.planner import plan_spec
-from sweeps.runner.state import sweep_paths
 from sweeps.spec.loading import load_spec
+from sweeps.store.state import sweep_paths
 from sweeps.tracking.runs import RUNS_FILE, RunsFile
 from sweeps.tracking.session import start_tracking
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from sweeps.errors import MetricNotReportedError
-from sweeps.plan.iterations import TrialShape
+from sweeps.iterations import TrialShape
 from sweeps.training.context import LocalContext, TrialDiverged
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-from sweeps.plan.iterations import TrialShape
+from sweeps.iterations import TrialShape
 from sweeps.training.context import LocalContext
 from sweeps.training.loop import fit
 from trainables.synthetic_mlp import train as synthetic_train

@@ -1,0 +1,122 @@
+"""The interface between the sweep and where its trials run: what a backend is told and tells.
+
+The runner's record keepers (the result journal, the ledger, the live view, the report
+alignment check and the MLflow tracker) are :class:`SweepListener` s, and its reasons to
+end a sweep early (a graceful stop, too many failed trials) are :class:`StopRule` s. A
+backend (:mod:`sweeps.ray_backend`, or a simulated one in the tests) runs a :class:`SweepJob`
+and calls both on the driver thread, listeners in the order given, so that one listener may
+read what an earlier one recorded (the live view reads the ledger). What a backend's nodes
+offer, and how many trials fit, is :mod:`sweeps.backend.resources`.
+
+None of it knows Ray: a trial is its id, its config and its latest result, and a report
+is a plain dict with the trainable's metrics and the context keys of
+:mod:`sweeps.iterations` (``iteration``, ``epoch``, ``samples_seen``...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sweeps.backend.resources import NodeShape
+    from sweeps.plan.planner import SweepPlan
+    from sweeps.spec.models import SweepSpec
+    from sweeps.store.state import SweepPaths
+    from sweeps.training.registry import ResolvedTrainable
+
+def _no_checkpoint() -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class TrialInfo:
+    """One trial as a backend shows it to listeners."""
+
+    trial_id: str
+    config: dict[str, Any]
+    #: The latest result the backend holds for the trial (None before its first report).
+    last_result: dict[str, Any] | None = None
+    #: The trial's latest checkpoint as a local folder (fetched first when it lives on
+    #: remote storage), or None. A call, because fetching can be slow and is rarely needed.
+    latest_checkpoint: Callable[[], str | None] = field(default=_no_checkpoint, compare=False)
+
+
+class SweepListener:
+    """Hooks a backend calls as trials start, report and end; each does nothing by default."""
+
+    def trial_started(self, trial: TrialInfo) -> None:
+        """The trial starts, or starts again (a retry, or a resumed sweep)."""
+
+    def trial_reported(self, trial: TrialInfo, points: list[dict[str, Any]]) -> None:
+        """Reports reached the driver: ``points`` oldest first, the one that crossed last.
+
+        A worker holds reports between decision points and sends them together
+        (:mod:`sweeps.training.batching`), so one delivery may carry many.
+        """
+
+    def trial_completed(self, trial: TrialInfo) -> None:
+        """The trial ended without an error: it ran to its end, or the scheduler stopped it."""
+
+    def trial_failed(self, trial: TrialInfo, error: str) -> None:
+        """The trial raised (after its retries), or its worker died; ``error`` is the traceback text."""
+
+    def trial_retried(self, trial: TrialInfo) -> None:
+        """The trial's worker died or it raised, and it is queued to restart from its last checkpoint."""
+
+    def step_ended(self) -> None:
+        """The driver's loop went round once (many times a second): a place for periodic work."""
+
+    def sweep_ended(self) -> None:
+        """No trial runs any more (the sweep finished, or was stopped)."""
+
+
+class StopRule(Protocol):
+    """A reason to end the whole sweep early, asked after each result and each loop step."""
+
+    def observe(self, trial_id: str, result: dict[str, Any]) -> None:
+        """A result reached the driver (as the backend delivered it)."""
+
+    def stop_all(self) -> bool:
+        """Whether the sweep must end now (may raise KeyboardInterrupt to end it at once)."""
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """Everything a backend needs to run (or continue) one sweep's trials."""
+
+    spec: SweepSpec
+    plan: SweepPlan
+    trainable: ResolvedTrainable
+    paths: SweepPaths
+    #: Trials that may run at once (what the resources allow, or `max_concurrent`).
+    concurrency: int
+    #: Trials still to create: `num_samples`, less those a resumed sweep already has.
+    trials_to_create: int
+    #: Trials created before this run (a resumed sweep): the sampler's seed moves past them.
+    trials_so_far: int = 0
+    #: A resumed sweep (`sweep resume`): its trials so far are in `delivered` and `journal`.
+    resumed: bool = False
+    #: Continue the backend's own snapshot of the sweep (resumed only), not start afresh.
+    restore: bool = False
+    #: Trial id → the last iteration it delivered before (a resumed sweep): not delivered twice.
+    delivered: dict[str, int] = field(default_factory=dict)
+    #: Every result delivered before (the result journal): the scheduler's rungs start from it.
+    journal: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """Where trials run. The runner starts it, asks what it can hold, runs a job, stops it."""
+
+    def start(self) -> bool:
+        """Start (or join) the compute; True when this call started what :meth:`shutdown` must stop."""
+
+    def node_shapes(self) -> list[NodeShape]:
+        """What each node (or node type) of the compute offers."""
+
+    def run(self, job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]) -> None:
+        """Run the job's trials to the end, telling ``listeners`` and asking ``rules``."""
+
+    def shutdown(self) -> None:
+        """Stop what :meth:`start` started."""

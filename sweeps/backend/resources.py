@@ -1,0 +1,62 @@
+"""What the compute can ever place, and how many trials fit in it at once.
+
+A trial is one Ray actor, and an actor runs on exactly one node. So a spec asking for
+``cpu: 3`` can never start on three 1-CPU nodes, although the cluster has 3 CPUs in
+total: the check is against each node's shape, not against the sum. Fractional GPUs
+pack trials onto one GPU (``gpu: 0.25`` = four trials per GPU), as Ray schedules them.
+
+A backend reports its node shapes (:func:`sweeps.ray_backend.cluster.cluster_shapes`
+reads a Ray cluster's, including the node types an autoscaler may still launch).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sweeps.errors import ResourceError
+from sweeps.spec.models import SweepSpec
+
+
+@dataclass(frozen=True)
+class NodeShape:
+    """A node (or an autoscaler node type) and how many of it the cluster can have."""
+
+    name: str
+    cpu: float
+    gpu: float
+    count: int = 1
+
+    def trials_that_fit(self, cpu: float, gpu: float) -> int:
+        """Trials of ``cpu``/``gpu`` each that one such node holds at once."""
+        fits = math.floor(self.cpu / cpu + 1e-9)
+        if gpu > 0:
+            fits = min(fits, math.floor(self.gpu / gpu + 1e-9))
+        return max(0, fits)
+
+
+def check_resources(spec: SweepSpec, source: str, shapes: list[NodeShape]) -> int:
+    """How many trials can run at once; refuse a spec that no node can ever hold."""
+    want = spec.resources
+    total_cpu = sum(s.cpu * s.count for s in shapes)
+    total_gpu = sum(s.gpu * s.count for s in shapes)
+    if want.cpu > total_cpu or want.gpu > total_gpu:
+        raise ResourceError(
+            f"{source}: field `resources` asks for cpu={want.cpu:g}, gpu={want.gpu:g} per "
+            f"trial, but the Ray cluster has only CPU={total_cpu:g}, GPU={total_gpu:g} in total, so no "
+            "trial could ever start. Lower `resources` or add nodes to the cluster."
+        )
+    fits = sum(s.trials_that_fit(want.cpu, want.gpu) * s.count for s in shapes)
+    if fits == 0:
+        largest_cpu = max(s.cpu for s in shapes)
+        largest_gpu = max(s.gpu for s in shapes)
+        raise ResourceError(
+            f"{source}: field `resources` asks for cpu={want.cpu:g}, gpu={want.gpu:g} per "
+            f"trial. The Ray cluster has CPU={total_cpu:g}, GPU={total_gpu:g} in total, but a "
+            f"trial runs on a single node and no node has that much: the largest offer "
+            f"CPU={largest_cpu:g} and GPU={largest_gpu:g} ({len(shapes)} node(s) or node types). "
+            "Lower `resources` to fit one node, or add a larger node to the cluster."
+        )
+    if spec.max_concurrent == "auto":
+        return fits
+    return int(spec.max_concurrent)

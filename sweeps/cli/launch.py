@@ -1,0 +1,62 @@
+"""Launching a sweep from the CLI: ``sweep run`` and ``sweep resume`` share these steps."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from sweeps.cli.outcome import report_outcome
+from sweeps.errors import SweepError, SweepInterrupted
+from sweeps.runner.reconcile import Resumption
+from sweeps.runner.resume import prepare_resume
+from sweeps.runner.runner import RunOptions, run_sweep
+from sweeps.spec.loading import LoadedSpec
+from sweeps.store.state import read_state, sweep_paths
+
+
+def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool) -> None:
+    """Run (or resume) a sweep with the CLI's output settings, then report its outcome."""
+    options.live = not as_json
+    # In a log (a pipe, a file, `ray job logs`) the live view shows nothing until the end.
+    options.progress_lines = not as_json and not _is_terminal(sys.stdout)
+    # The summary and the exit code come before Ray's shut-down (about 1.4 s), not after it.
+    options.on_summary = lambda summary: report_outcome(summary, loaded.spec.metric, as_json)
+    try:
+        run_sweep(loaded, options)
+    except SweepInterrupted as exc:  # stopped at once; the message (how to resume) is printed
+        # Here, not in main(): click turns any KeyboardInterrupt into a bare Abort (130).
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_resumed(loaded: LoadedSpec, resumption: Resumption, address: str | None, as_json: bool, storage: str) -> None:
+    """Continue a reconciled sweep, saying first what the reconciliation found."""
+    console = Console(stderr=True)
+    for note in resumption.notes:  # stderr, so `--json` keeps stdout to its one object
+        console.print(f"[bold]resume:[/] {note}")
+    stored_address = read_state(sweep_paths(loaded.spec.storage, loaded.spec.name)).get("address")
+    run_and_report(loaded, RunOptions(address=address or stored_address, resume=resumption), as_json)
+
+
+def resume_existing(loaded: LoadedSpec, overwrite: bool, address: str | None, as_json: bool) -> bool:
+    """``sweep run SPEC --resume``: continue the sweep if it exists; False if there is none."""
+    if overwrite:
+        raise SweepError(
+            "--resume and --overwrite contradict each other: --resume continues the existing "
+            "sweep, --overwrite deletes it. Pass one of them."
+        )
+    paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
+    if not paths.exists():
+        return False
+    loaded, resumption = prepare_resume(paths.storage, paths.name, given=loaded)
+    run_resumed(loaded, resumption, address, as_json, str(paths.storage))
+    return True

@@ -1,0 +1,68 @@
+"""How the CLI tells the outcome of a sweep: the summary (or one JSON line) and the exit code."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from sweeps.runner.stopping import exit_code, resume_command
+from sweeps.runner.summary import SweepSummary
+from sweeps.store.state import sweep_paths
+
+
+def report_outcome(summary: SweepSummary, metric: str, as_json: bool) -> None:
+    """Print a finished (or stopped) sweep's summary and exit with the code scripts rely on."""
+    if as_json:
+        print(json.dumps(summary.to_json(), default=str))
+    else:
+        print_summary(summary, metric)
+    for warning in summary.warnings:
+        Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    if summary.stopped:  # Ctrl-C, SIGTERM or `sweep stop`: not finished, and resumable
+        if as_json:  # stdout holds only the JSON; the way back goes to stderr
+            Console(stderr=True).print(f"Stopped ({summary.stopped}). Continue with: {_resume_hint(summary)}")
+        raise typer.Exit(exit_code(summary.stopped))  # 143 after SIGTERM, 130 otherwise
+    if summary.aborted:  # too many trials failed: scripts must not take it for a result
+        raise typer.Exit(1)
+
+
+def _resume_hint(summary: SweepSummary) -> str:
+    return resume_command(sweep_paths(Path(summary.storage).parent, summary.name))
+
+
+def print_summary(summary: SweepSummary, metric: str) -> None:
+    console = Console()
+    trials = summary.trials
+    console.print(
+        f"\n[bold]Sweep {summary.name}[/] {'stopped' if summary.stopped else 'finished'} after {summary.wall_seconds:.1f} s: "
+        f"{trials['completed']} completed, {trials['pruned']} pruned, "
+        f"{trials['diverged']} diverged, {trials['failed']} failed."
+    )
+    if summary.aborted:
+        console.print(f"[bold red]Aborted:[/] {summary.aborted}")
+    if summary.stopped:
+        console.print(f"[bold yellow]Stopped[/] ({summary.stopped}); the counts above are the trials done so far. "
+                      f"Continue with: {_resume_hint(summary)}")
+    best = summary.best
+    if best:
+        config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items())
+        console.print(
+            f"Best trial {best['trial_id']}: {metric} = [bold green]{best['value']:.4f}[/] "
+            f"after {best['iterations']:,} iterations ({config})"
+        )
+    used, worst = summary.iterations_used, summary.iterations_worst_case
+    if worst:
+        console.print(
+            f"Iterations: {used:,} used of {worst:,} had every trial run to completion; "
+            f"ASHA saved {worst - used:,} ({worst / max(used, 1):.1f}× fewer)."
+        )
+    console.print(f"Results: {summary.storage}")
+    # Point to the two ways of looking at the results: the sweep-level report and the
+    # run-by-run MLflow UI (both read the storage folder that holds `<name>/`).
+    storage = shlex.quote(str(Path(summary.storage).parent))
+    console.print(f"Report:  sweep report {summary.name} --storage {storage}  (plots, best trials, budget as HTML)")
+    console.print(f"MLflow:  sweep ui --storage {storage}  (every trial's runs and curves)")

@@ -1,0 +1,35 @@
+"""The one seam to Ray: every line of sweeps that imports ``ray`` is in this subpackage.
+
+- :mod:`~sweeps.ray_backend.backend`: :class:`RayBackend` (:class:`sweeps.backend.Backend`):
+  starts or joins Ray, builds the ``Tuner`` of a job, runs it;
+- :mod:`~sweeps.ray_backend.bridge`: Tune's callback and stopper hooks turned into the
+  sweep's listeners and stop rules;
+- :mod:`~sweeps.ray_backend.trial`: the function each trial runs in its Ray worker;
+- :mod:`~sweeps.ray_backend.searcher` and :mod:`~sweeps.ray_backend.scheduler`: Optuna and
+  ASHA as Tune's searcher and scheduler;
+- :mod:`~sweeps.ray_backend.snapshot`, :mod:`~sweeps.ray_backend.restore` and
+  :mod:`~sweeps.ray_backend.rungs`: Ray's experiment snapshot, corrected and continued;
+- :mod:`~sweeps.ray_backend.cluster`, :mod:`~sweeps.ray_backend.timeouts` and
+  :mod:`~sweeps.ray_backend.trial_memory`: node shapes, hung trials, and the driver's memory.
+
+Ray itself is imported only when a backend is built, so ``sweep plan`` and ``sweep
+status`` never pay for it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sweeps.ray_backend.backend import RayBackend
+
+__all__ = ["RayBackend"]
+
+
+def __getattr__(name: str) -> Any:
+    # Importing Ray takes about a second; the CLI's read-only commands never need it.
+    if name == "RayBackend":
+        from sweeps.ray_backend.backend import RayBackend
+
+        return RayBackend
+    raise AttributeError(name)

@@ -1,0 +1,124 @@
+"""Ray Tune's callback and stopper hooks, turned into the sweep's listeners and stop rules.
+
+Tune calls a callback with its own ``Trial`` objects and the raw result, held reports
+included. :class:`ListenerBridge` is the one Tune callback that carries the sweep's
+record keepers (:class:`~sweeps.backend.SweepListener`): it unpacks each delivery
+once (:func:`~sweeps.training.batching.points_in`), shows each listener the same
+:class:`~sweeps.backend.TrialInfo`, and reads a failed trial's error file once.
+:class:`StopBridge` is the one Tune stopper that asks the sweep's stop rules.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from ray import tune
+
+from sweeps.backend import StopRule, SweepListener, TrialInfo
+from sweeps.training.batching import points_in
+
+
+class ListenerBridge(tune.Callback):
+    """Calls each listener, in order, for each trial event Tune reports."""
+
+    def __init__(self, listeners: list[SweepListener]) -> None:
+        self.listeners = list(listeners)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its run config (callbacks included) into the experiment snapshot for
+        # `Tuner.restore`; listeners hold open files, threads and terminals, and a resumed
+        # sweep builds its own.
+        return {"listeners": []}
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        shown = trial_info(trial)
+        for listener in self.listeners:
+            listener.trial_started(shown)
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
+                        **info: Any) -> None:
+        shown, points = trial_info(trial), points_in(result)
+        for listener in self.listeners:
+            listener.trial_reported(shown, points)
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        shown = trial_info(trial)
+        for listener in self.listeners:
+            listener.trial_completed(shown)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        shown, error = trial_info(trial), read_trial_error(trial)
+        for listener in self.listeners:
+            listener.trial_failed(shown, error)
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        shown = trial_info(trial)
+        for listener in self.listeners:
+            listener.trial_retried(shown)
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        for listener in self.listeners:
+            listener.step_ended()
+
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
+        for listener in self.listeners:
+            listener.sweep_ended()
+
+
+class StopBridge(tune.Stopper):
+    """Ends the sweep when any stop rule says so."""
+
+    def __init__(self, rules: list[StopRule]) -> None:
+        self.rules = list(rules)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"rules": []}  # Ray pickles stoppers into its snapshot; a resumed sweep builds its own
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        for rule in self.rules:
+            rule.observe(trial_id, result)
+        return False
+
+    def stop_all(self) -> bool:
+        # Every rule is asked, in order, even after one says stop: a graceful stop's
+        # second Ctrl-C raises from its `stop_all`.
+        stop = False
+        for rule in self.rules:
+            stop = rule.stop_all() or stop
+        return stop
+
+
+def trial_info(trial: Any) -> TrialInfo:
+    """A Tune ``Trial`` as the sweep's listeners see it."""
+    return TrialInfo(trial.trial_id, trial.config, trial.last_result or None, lambda: _local_checkpoint(trial))
+
+
+def read_trial_error(trial: Any) -> str:
+    """The traceback Tune wrote for a failed trial (its ``error.txt``)."""
+    path = getattr(trial, "error_file", None)
+    if path:
+        try:
+            with open(path) as stream:
+                return stream.read()
+        except OSError:
+            pass
+    return "unknown error (Ray recorded no error file)"
+
+
+def _local_checkpoint(trial: Any) -> str | None:
+    """The local folder of ``trial``'s latest checkpoint, fetched when it is remote (s3://...)."""
+    try:
+        checkpoint = trial.checkpoint
+    except Exception:  # noqa: BLE001 - a trial without a checkpoint manager has none
+        return None
+    if checkpoint is None:
+        return None
+    path = str(getattr(checkpoint, "path", checkpoint))
+    if os.path.isdir(path):
+        return path
+    try:
+        return str(checkpoint.to_directory(tempfile.mkdtemp(prefix="sweeps-checkpoint-")))
+    except Exception:  # noqa: BLE001 - storing the model is best-effort
+        return None

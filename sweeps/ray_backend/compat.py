@@ -1,0 +1,132 @@
+"""Every private Ray and Optuna internal that sweeps relies on, named, each with its check.
+
+Each use site carries a ``# compat: <name>`` comment naming its entry here, and
+``tests/ray_backend/test_compat.py`` runs every check against the installed versions, so
+that a new Ray or Optuna release that breaks one fails CI with the assumption's name,
+instead of breaking ``sweep resume`` silently. The version pins in ``pyproject.toml`` are
+the releases these checks passed on (README, "Trying a new Ray version").
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Assumption:
+    name: str
+    #: Our modules that rely on it (each carries the ``# compat: <name>`` comment).
+    where: tuple[str, ...]
+    #: What we rely on, in one sentence.
+    what: str
+    #: Raises AssertionError (or ImportError, AttributeError) when the installed release breaks it.
+    check: Callable[[], None]
+
+
+def _tuner_internals() -> None:
+    from ray import tune
+
+    internal = tune.Tuner(lambda config: None)._local_tuner
+    assert internal is not None, "Tuner._local_tuner is None"
+    for name in ("_tune_config", "_run_config"):
+        assert hasattr(internal, name), f"TunerInternal has no {name}"
+
+
+def _cluster_config() -> None:
+    from ray._private.state import state
+
+    assert callable(state.get_cluster_config), "ray._private.state.state.get_cluster_config is gone"
+
+
+def _train_storage() -> None:
+    from ray.train._internal import storage
+
+    parameters = inspect.signature(storage.StorageContext).parameters
+    for name in ("storage_path", "experiment_dir_name", "trial_dir_name"):
+        assert name in parameters, f"StorageContext takes no {name}"
+    assert callable(storage._get_ray_train_session_dir), "_get_ray_train_session_dir is gone"  # type: ignore[attr-defined]
+
+
+def _experiment_state_format() -> None:
+    from ray.tune.execution import tune_controller
+
+    source = inspect.getsource(tune_controller)
+    for key in ('"trial_data"', '"runner_data"', "experiment_state-"):
+        assert key in source, f"Tune's experiment snapshot no longer has {key}"
+
+
+def _generator_state_format() -> None:
+    import optuna
+    from ray.tune.search import ConcurrencyLimiter, search_generator
+    from ray.tune.search.optuna import OptunaSearch
+
+    source = inspect.getsource(search_generator)
+    for key in ("counter", "_total_samples", "_finished"):
+        assert key in source, f"SearchGenerator's state no longer has {key}"
+    searcher = OptunaSearch(space={"x": optuna.distributions.FloatDistribution(0, 1)}, metric="m", mode="max")
+    limiter = ConcurrencyLimiter(searcher, max_concurrent=1)
+    for key in ("live_trials", "num_unfinished_live_trials", "cached_results"):
+        assert hasattr(limiter, key), f"ConcurrencyLimiter has no {key}"
+
+
+def _restore_failure_log() -> None:
+    from ray.tune.execution import tune_controller
+
+    assert "Failed to restore the run state" in inspect.getsource(tune_controller), (
+        "Tune no longer logs 'Failed to restore the run state' when a restore fails"
+    )
+
+
+def _trial_internals() -> None:
+    from ray.tune.experiment.trial import Trial
+
+    trial = Trial("noop", stub=True)
+    assert isinstance(trial.run_metadata.metric_analysis, dict), "Trial.run_metadata.metric_analysis is gone"
+    assert isinstance(trial.run_metadata.metric_n_steps, dict), "Trial.run_metadata.metric_n_steps is gone"
+    assert hasattr(trial.temporary_state, "ray_actor"), "Trial.temporary_state.ray_actor is gone"
+    assert isinstance(Trial.generate_id(), str)  # type: ignore[no-untyped-call]
+
+
+def _optuna_storage_internals() -> None:
+    import optuna
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    study = optuna.create_study()
+    trial = study.ask()
+    assert hasattr(study, "_storage"), "Study._storage is gone"
+    assert isinstance(trial._trial_id, int), "Trial._trial_id is gone"
+    assert callable(trial._suggest), "Trial._suggest is gone"
+    assert callable(_create_scoped_session)
+    for name in ("TrialModel", "TrialIntermediateValueModel"):
+        assert hasattr(models, name), f"optuna.storages._rdb.models has no {name}"
+
+
+ASSUMPTIONS = [
+    Assumption("tuner-internals", ("sweeps/ray_backend/restore.py",),
+               "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes from a fresh one",
+               _tuner_internals),
+    Assumption("cluster-config", ("sweeps/ray_backend/cluster.py",),
+               "ray._private.state.state.get_cluster_config() gives the autoscaler's node types",
+               _cluster_config),
+    Assumption("train-storage", ("sweeps/ray_backend/snapshot.py",),
+               "ray.train._internal.storage.StorageContext and _get_ray_train_session_dir lay out trial folders",
+               _train_storage),
+    Assumption("experiment-state-format", ("sweeps/ray_backend/snapshot.py",),
+               "experiment_state-*.json holds trial_data and runner_data, which resume corrects",
+               _experiment_state_format),
+    Assumption("generator-state-format", ("sweeps/ray_backend/snapshot.py",),
+               "search_gen_state-*.json pickles the generator's counter/total and the limiter's live trials",
+               _generator_state_format),
+    Assumption("restore-failure-log", ("sweeps/ray_backend/snapshot.py",),
+               "Tune logs 'Failed to restore the run state' when Tuner.restore fails, instead of raising",
+               _restore_failure_log),
+    Assumption("trial-internals", ("sweeps/ray_backend/trial_memory.py", "sweeps/ray_backend/timeouts.py", "sweeps/ray_backend/snapshot.py"),
+               "Tune's Trial has run_metadata.metric_analysis/metric_n_steps and temporary_state.ray_actor",
+               _trial_internals),
+    Assumption("optuna-storage-internals", ("sweeps/store/study.py", "sweeps/runner/reconcile.py", "sweeps/search/truthful_study.py"),
+               "Study._storage, Trial._trial_id, Trial._suggest and the _rdb models write the study directly",
+               _optuna_storage_internals),
+]

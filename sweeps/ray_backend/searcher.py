@@ -1,0 +1,47 @@
+"""The sweep's searcher in Ray Tune: :class:`~sweeps.search.truthful_study.TruthfulStudy` as a Tune ``Searcher``.
+
+Tune asks it for each new trial's config and tells it each delivered result and each
+trial's end; the study does the rest. It subclasses Tune's public ``Searcher``, not
+``OptunaSearch``, so nothing here depends on Ray's Optuna integration's internals.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from ray.tune.search import Searcher
+
+from sweeps.search.truthful_study import TruthfulStudy
+from sweeps.training.batching import points_in
+
+
+class TruthfulSearcher(Searcher):
+    """Asks the study for configs and tells it every trial's reports and end."""
+
+    def __init__(self, study: TruthfulStudy, metric: str, mode: str) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self.study = study
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
+        # The space, metric and mode come with the study; Tune's own `param_space` is empty.
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        return self.study.ask(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        self.study.report(trial_id, points_in(result))
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        self.study.finish(trial_id, points_in(result) if result else None, error)
+
+    def save(self, checkpoint_path: str) -> None:
+        # Tune snapshots its searcher with the experiment. The study in SQLite is the
+        # searcher's whole state, so an empty record is saved, and `restore` re-reads it.
+        with open(checkpoint_path, "wb") as stream:
+            pickle.dump({}, stream)
+
+    def restore(self, checkpoint_path: str) -> None:
+        # Called by Ray on `Tuner.restore`; the study was attached when it was opened.
+        self.study.attach_existing_trials()

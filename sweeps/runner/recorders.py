@@ -1,0 +1,99 @@
+"""The record keepers of one run of a sweep: its listeners and stop rules, and how its record ends.
+
+However the run ends (finished, aborted, stopped, or by an exception), :class:`SweepRecorders`
+leaves no MLflow run RUNNING and records the ending in ``sweep.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from typing import Any
+
+from sweeps.backend import SweepListener, TrialInfo
+from sweeps.plan.planner import SweepPlan
+from sweeps.runner.abort import AbortRule
+from sweeps.runner.ledger import TrialLedger
+from sweeps.runner.progress import LiveView
+from sweeps.runner.reconcile import Resumption
+from sweeps.runner.report_alignment import ReportAlignment
+from sweeps.runner.stopping import GracefulStop
+from sweeps.runner.summary import SweepSummary
+from sweeps.spec.loading import LoadedSpec
+from sweeps.store.journal import JOURNAL_FILE, ResultJournal
+from sweeps.store.state import SweepPaths, update_state
+from sweeps.tracking.callback import MlflowTracker
+from sweeps.tracking.recovery import recover_runs
+from sweeps.tracking.session import start_tracking
+
+
+class JournalListener(SweepListener):
+    """Writes every delivered result to the result journal (:mod:`sweeps.store.journal`)."""
+
+    def __init__(self, journal: ResultJournal) -> None:
+        self.journal = journal
+
+    def trial_reported(self, trial: TrialInfo, points: list[dict[str, Any]]) -> None:
+        # One write for the whole batch a worker delivered (see sweeps.training.batching).
+        self.journal.append(trial.trial_id, *points)
+
+    def trial_completed(self, trial: TrialInfo) -> None:
+        if trial.last_result:
+            self.journal.append(trial.trial_id, trial.last_result)
+
+    def sweep_ended(self) -> None:
+        self.journal.close()
+
+
+class SweepRecorders:
+    """The listeners and stop rules of one run of a sweep, and how its record is finished."""
+
+    def __init__(self, loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resume: Resumption | None,
+                 *, live: bool, progress_lines: bool) -> None:
+        spec = loaded.spec
+        self._loaded, self._plan, self._paths, self._resume = loaded, plan, paths, resume
+        self.ledger = TrialLedger(metric=spec.metric, mode=spec.mode)
+        if resume is not None:  # trials that finished before: the summary spans every run
+            self.ledger.trials.update({r.trial_id: r for r in resume.records})
+        self.abort = AbortRule(self.ledger, spec)
+        self.graceful = GracefulStop(self.ledger, paths)
+        self.journal = ResultJournal(paths.directory / JOURNAL_FILE, resume.delivered if resume else None)
+        self.view = LiveView(self.ledger, spec.name, spec.num_samples,
+                             lines=sys.stdout if progress_lines else None) if live else None
+        self.alignment = ReportAlignment(plan.dataset_size, plan.drop_last, plan.milestones(), spec.budget_unit)
+        self.tracker: MlflowTracker | None = None
+
+    def start_tracking(self) -> None:
+        """The MLflow parent run, before any trial (after a resumed sweep's runs are repaired)."""
+        if not self._loaded.spec.tracking.enabled:
+            return
+        if self._resume is not None:  # fill the steps a killed driver lost, close finished runs
+            recover_runs(self._loaded, self._plan, self._paths, self._resume)
+        self.tracker = start_tracking(self._loaded, self._plan, self._paths)
+
+    def listeners(self, extra: list[SweepListener]) -> list[SweepListener]:
+        # The journal first (the durable record), the ledger before those that read it.
+        return [JournalListener(self.journal), self.ledger, *([self.tracker] if self.tracker else []),
+                *([self.view] if self.view else []), self.alignment, *extra]
+
+    def close_tracking_after(self, error: BaseException | None) -> None:
+        if self.tracker is not None:
+            self.tracker.close(interrupted=isinstance(error, KeyboardInterrupt))
+
+    def finish(self, summary: SweepSummary) -> None:
+        """End the MLflow runs and record how the sweep ended in ``sweep.json``."""
+        try:
+            if self.tracker is not None and not summary.stopped:
+                self.tracker.finish(summary)
+        finally:
+            if self.tracker is not None:
+                self.tracker.close(interrupted=bool(summary.stopped))  # flushes; runs of stopped trials end KILLED
+        if summary.stopped:
+            update_state(self._paths, state="stopped", summary=summary.to_json(), stopped_at=now())
+        else:
+            update_state(self._paths, state="aborted" if summary.aborted else "finished", summary=summary.to_json(),
+                         finished_at=now())
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

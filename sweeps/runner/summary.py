@@ -1,0 +1,78 @@
+"""What a sweep reports when it ends: :class:`SweepSummary` (``sweep run``'s output, ``--json``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweeps.runner.ledger import TrialLedger
+from sweeps.spec.models import SweepSpec
+from sweeps.store.state import SweepPaths
+
+
+@dataclass
+class SweepSummary:
+    name: str
+    best: dict[str, Any] | None
+    trials: dict[str, int]
+    iterations_used: int
+    iterations_worst_case: int
+    storage: str
+    wall_seconds: float
+    aborted: str | None = None
+    # Why the sweep stopped before its end (Ctrl-C, `sweep stop`); it can be resumed.
+    stopped: str | None = None
+    # Seconds spent starting (or joining) Ray. The wall ends when the summary is complete,
+    # before the Ray this sweep started shuts down (RunOptions.on_summary), so
+    # `wall_seconds - ray_start_seconds` is the sweep once Ray is up, the figure `make bench`
+    # (B1, B2) compares with Ray Tune's `Tuner.fit()` and Optuna's `optimize`.
+    ray_start_seconds: float = 0.0
+    #: CPU seconds of the driver process (all its threads: Tune's loop, the callbacks, the
+    #: MLflow writer) during `fit()`: what orchestrating the trials takes from the workers
+    #: on a shared machine (`make bench`, B2R: per 1,000 results).
+    driver_cpu_seconds: float = 0.0
+    trial_records: list[dict[str, Any]] = field(default_factory=list)
+    #: Things the user should fix even though the sweep ran (reports that miss ASHA's milestones).
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "best": self.best,
+            "trials": self.trials,
+            "iterations_used": self.iterations_used,
+            "iterations_worst_case": self.iterations_worst_case,
+            "storage": self.storage,
+            "wall_seconds": round(self.wall_seconds, 2),
+            "aborted": self.aborted,
+            "stopped": self.stopped,
+            "ray_start_seconds": round(self.ray_start_seconds, 2),
+            "driver_cpu_seconds": round(self.driver_cpu_seconds, 2),
+            "warnings": self.warnings,
+        }
+
+
+
+def summarize(spec: SweepSpec, ledger: TrialLedger, paths: SweepPaths, wall: float, aborted: str | None) -> SweepSummary:
+    best = ledger.best()
+    records = list(ledger.trials.values())
+    counts = ledger.counts()
+    return SweepSummary(
+        name=spec.name,
+        best=None if best is None or best.last_result is None else {
+            "trial_id": best.trial_id,
+            "config": best.config,
+            "value": best.last_result[spec.metric],
+            "iterations": best.iterations,
+        },
+        trials={k: counts[k] for k in ("completed", "pruned", "diverged", "failed")},
+        iterations_used=sum(r.iterations for r in records),
+        iterations_worst_case=sum(int(r.last_result["total_iterations"]) for r in records if r.last_result),
+        storage=str(paths.directory),
+        wall_seconds=wall,
+        aborted=aborted,
+        trial_records=[
+            {"trial_id": r.trial_id, "config": r.config, "outcome": r.outcome, "iterations": r.iterations}
+            for r in records
+        ],
+    )

@@ -1,0 +1,136 @@
+"""The Optuna study, told the truth about each trial: the searcher's logic, without Ray.
+
+Ray's own ``OptunaSearch`` tells Optuna that a trial stopped early by ASHA is COMPLETE
+with its last, low-fidelity value (which biases TPE: a trial cut at its first rung
+competes as if finished) and keys intermediate values by report count. Here:
+
+- a trial stopped before its own ``total_iterations`` is PRUNED, and its intermediate
+  values are keyed by the budget unit (iterations, samples, or iterations for epochs,
+  because Optuna steps must be integers);
+- a trial that ran all its iterations is COMPLETE with its final value;
+- a trial that raised, or whose metric diverged, is FAIL (:mod:`sweeps.outcomes`).
+
+The study in SQLite is also the sweep's durable ledger: each Optuna trial carries the id
+of the backend trial it belongs to and, once finished, its outcome and last result (user
+attributes written just before ``tell``, :mod:`sweeps.store.study_records`). ``sweep
+resume`` trusts the study over the backend's snapshot, which can be a checkpoint period
+old when the driver dies. A backend adapts this class to its own searcher interface
+(:mod:`sweeps.ray_backend.searcher`); the tests drive it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import optuna
+
+from sweeps.search.space import fixed_values, make_sampler, optuna_distributions
+from sweeps.spec.models import SweepSpec
+from sweeps.store.state import SweepPaths
+from sweeps.store.study import open_study_storage, write_intermediate_values
+from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR, classify_trial, trial_record
+
+logger = logging.getLogger(__name__)
+
+_INTEGER_STEP_KEY = {"iterations": "iteration", "samples": "samples_seen", "epochs": "iteration"}
+
+
+class TruthfulStudy:
+    """Asks Optuna for configs and tells it each trial's reports and end, truthfully."""
+
+    def __init__(
+        self, *, space: dict[str, optuna.distributions.BaseDistribution], metric: str, mode: str,
+        sampler: optuna.samplers.BaseSampler, study_name: str, storage: optuna.storages.BaseStorage,
+        budget_unit: str, fixed: dict[str, Any],
+    ) -> None:
+        self.metric = metric
+        self.space = dict(space)
+        self.storage = storage
+        self.study = optuna.create_study(
+            storage=storage, sampler=sampler, pruner=optuna.pruners.NopPruner(), study_name=study_name,
+            load_if_exists=True, direction="maximize" if mode == "max" else "minimize",
+        )
+        self._step_key = _INTEGER_STEP_KEY[budget_unit]
+        self._fixed = dict(fixed)
+        self._trials: dict[str, optuna.Trial] = {}
+        self._finished: set[str] = set()
+        #: Trial id → Optuna trial number.
+        self.optuna_numbers: dict[str, int] = {}
+        self._last_results: dict[str, dict[str, Any]] = {}
+        self._reported_steps: dict[str, set[int]] = {}
+        self.attach_existing_trials()
+
+    def attach_existing_trials(self) -> None:
+        """Bind the trials already in the study to their trial ids (a resumed sweep)."""
+        for frozen in self.study.get_trials(deepcopy=False):
+            trial_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
+            if trial_id is None:
+                continue
+            # compat: optuna-storage-internals
+            self._trials[trial_id] = optuna.Trial(self.study, frozen._trial_id)
+            self.optuna_numbers[trial_id] = frozen.number
+            # A trial resumed from a checkpoint repeats the steps it reported after it.
+            self._reported_steps[trial_id] = set(frozen.intermediate_values)
+            if frozen.state.is_finished():
+                self._finished.add(trial_id)
+
+    def ask(self, trial_id: str) -> dict[str, Any]:
+        """The config of a new trial (a trial asked again gets the config it was given)."""
+        trial = self._trials.get(trial_id)
+        if trial is None:
+            trial = self._trials[trial_id] = self.study.ask(fixed_distributions=self.space)
+            trial.set_user_attr(RAY_TRIAL_ID_ATTR, trial_id)
+            self.optuna_numbers[trial_id] = trial.number
+        return {**self._fixed, **trial.params}
+
+    def report(self, trial_id: str, points: list[dict[str, Any]]) -> None:
+        """Record the new steps of a delivered batch of reports, in one transaction."""
+        if trial_id in self._finished or trial_id not in self._trials:
+            return
+        self._last_results[trial_id] = points[-1]
+        reported = self._reported_steps.setdefault(trial_id, set())
+        values: dict[int, float] = {}
+        for point in points:
+            if point.get("diverged") or self.metric not in point or self._step_key not in point:
+                continue
+            step = int(point[self._step_key])
+            if step not in reported:
+                reported.add(step)
+                values[step] = float(point[self.metric])
+        if values:
+            write_intermediate_values(self.storage, self._trials[trial_id], values)
+
+    def finish(self, trial_id: str, points: list[dict[str, Any]] | None, error: bool) -> None:
+        """The trial ended: ``points`` are the reports of its last delivery (None if unknown)."""
+        if trial_id in self._finished or trial_id not in self._trials:
+            return
+        if points:
+            # The backend may not have reported the delivery it stopped the trial on (Tune
+            # skips the searcher for the result on which ASHA decides to stop), yet that is
+            # the value the trial was pruned on: record it here.
+            self.report(trial_id, points)
+        last = points[-1] if points else self._last_results.get(trial_id)
+        state, value = classify_trial(last, error, self.metric)
+        trial = self._trials[trial_id]
+        try:
+            # Written before `tell`, so a finished trial in the study always has its record.
+            trial.set_user_attr(RECORD_ATTR, trial_record(last, error, self.metric))
+            self.study.tell(trial, value, state=state)
+        except Exception as exc:  # noqa: BLE001 - a bad value must not stop the sweep
+            logger.warning("Optuna could not record trial %s: %s", trial_id, exc)
+        self._finished.add(trial_id)
+
+
+def open_truthful_study(spec: SweepSpec, paths: SweepPaths, trials_so_far: int = 0) -> TruthfulStudy:
+    """The sweep's study (created, or opened to continue), with the spec's space and sampler."""
+    return TruthfulStudy(
+        space=optuna_distributions(spec),
+        metric=spec.metric,
+        mode=spec.mode,
+        sampler=make_sampler(spec, trials_so_far),
+        study_name=spec.name,
+        storage=open_study_storage(paths.optuna_url),  # WAL: see store/study.py
+        budget_unit=spec.budget_unit,
+        fixed=fixed_values(spec),
+    )

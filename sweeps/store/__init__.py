@@ -1,0 +1,13 @@
+"""The sweep store: everything a sweep keeps in its folder ``<storage>/<name>/``.
+
+- :mod:`~sweeps.store.state`: the file names (:class:`SweepPaths`), ``sweep.json`` and
+  whether the driver that wrote it is alive;
+- :mod:`~sweeps.store.journal`: the result journal, every result the driver received;
+- :mod:`~sweeps.store.study` and :mod:`~sweeps.store.study_records`: the Optuna study's SQLite
+  storage, and what it records of each trial;
+- :mod:`~sweeps.store.checkpoints`: the trials' folders and checkpoints;
+- :mod:`~sweeps.store.stop_request`: a request to stop the sweep (``sweep stop``);
+- :mod:`~sweeps.store.catalog`: the read model of ``sweep list``, ``status`` and ``best``.
+
+It imports neither Ray nor the runner: the CLI's read-only commands use it directly.
+"""

@@ -1,0 +1,206 @@
+"""Reading the sweeps under a storage folder, for ``sweep list``, ``status`` and ``best``.
+
+Nothing here starts Ray or writes anything: it reads ``sweep.json``, the Optuna study
+(whose trials carry their outcome, see :mod:`sweeps.ray_backend.searcher`) and Ray's trial
+folders for checkpoints, so it works while a sweep runs and on a read-only copy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeps.errors import StateError
+from sweeps.outcomes import best_trial
+from sweeps.store.state import STATE_FILE, SweepPaths, read_state, sweep_paths
+
+#: `state` in sweep.json, plus `crashed`: "running" with no live driver. Not `aborted`:
+#: a sweep aborted because too many trials failed would fail the same way again, so its
+#: fix is in the trainable or the spec, and a new run (see ``aborted_advice``).
+RESUMABLE = ("crashed", "stopped", "interrupted")
+
+
+@dataclass
+class TrialInfo:
+    number: int
+    trial_id: str
+    state: str  # completed | pruned | diverged | failed | running (| interrupted: not running now)
+    config: dict[str, Any]
+    value: float | None
+    iteration: int | None
+    total_iterations: int | None
+    error: str | None = None
+
+
+@dataclass
+class SweepInfo:
+    name: str
+    state: str
+    num_samples: int
+    metric: str
+    mode: str
+    started_at: str | None
+    directory: Path
+    trials: list[TrialInfo] = field(default_factory=list)
+    #: Why the sweep aborted (sweep.json's summary), when its state is `aborted`.
+    aborted_reason: str | None = None
+    spec_path: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def done(self) -> int:
+        return sum(1 for t in self.trials if t.state in ("completed", "pruned", "diverged", "failed"))
+
+    def best(self) -> TrialInfo | None:
+        """The best trial, by :func:`sweeps.outcomes.best_trial` (as the runner's summary)."""
+        return best_trial(self.trials, lambda t: t.state, lambda t: t.value, self.mode)
+
+
+def list_sweeps(storage: str | Path) -> list[SweepInfo]:
+    """Every sweep under ``storage`` (a sweep whose files cannot be read shows as `unreadable`)."""
+    root = Path(storage).expanduser().resolve()
+    if not root.is_dir():
+        raise StateError(
+            f"{root}: no such storage folder. Pass the folder your sweeps were run with "
+            "(`--storage PATH`; `sweep run` defaults to ./sweep_results)."
+        )
+    sweeps = []
+    for state_file in sorted(root.glob(f"*/{STATE_FILE}")):
+        try:
+            sweeps.append(describe_sweep(root, state_file.parent.name))
+        except StateError:
+            sweeps.append(SweepInfo(state_file.parent.name, "unreadable", 0, "?", "max", None, state_file.parent))
+    return sweeps
+
+
+def describe_sweep(storage: str | Path, name: str) -> SweepInfo:
+    from sweeps.store.state import driver_alive
+
+    paths = sweep_paths(storage, name)
+    state = read_state(paths)
+    spec = state["spec"]
+    status = str(state.get("state", "unknown"))
+    alive = driver_alive(state)
+    if status == "running" and not alive:
+        status = "crashed"
+    info = SweepInfo(
+        name=name, state=status, num_samples=int(state.get("num_samples") or spec.get("num_samples") or 0),
+        metric=str(spec.get("metric")), mode=str(spec.get("mode", "max")), started_at=state.get("started_at"),
+        directory=paths.directory,
+        aborted_reason=(state.get("summary") or {}).get("aborted") if status == "aborted" else None,
+        spec_path=state.get("spec_path"), overrides=tuple(state.get("overrides") or ()),
+    )
+    info.trials = _trials(paths, name, spec, running_now=alive)
+    return info
+
+
+def aborted_advice(info: SweepInfo) -> str:
+    """What to do about an aborted sweep, which `sweep resume` would not bring further."""
+    reason = f" ({info.aborted_reason})" if info.aborted_reason else ""
+    spec = " ".join([info.spec_path or "SPEC.yaml", *(f"--set {o}" for o in info.overrides)])
+    return (
+        f"The sweep aborted{reason}, so it is not resumed: fix what made its trials fail (see "
+        f"the error column above and each trial's error.txt), then start it again with "
+        f"`sweep run {spec} --overwrite`."
+    )
+
+
+def best_trial_export(storage: str | Path, name: str) -> dict[str, Any]:
+    """The best trial as fixed values for a spec's ``search_space``, and where its weights are."""
+    info = describe_sweep(storage, name)
+    best = info.best()
+    if best is None:
+        raise StateError(
+            f"{info.directory}: the sweep `{name}` has no completed or pruned trial with a "
+            f"value of `{info.metric}` yet. See `sweep status {name}` for its trials."
+        )
+    paths = sweep_paths(storage, name)
+    export: dict[str, Any] = {
+        "sweep": name,
+        "trial_id": best.trial_id,
+        "state": best.state,
+        "metric": info.metric,
+        "value": best.value,
+        "iterations": best.iteration,
+        "search_space": dict(best.config),
+        "checkpoint": latest_checkpoint(paths, best.trial_id),
+    }
+    run_id = _mlflow_run_id(paths, best.trial_id)
+    if run_id:
+        export["mlflow_run_id"] = run_id
+        export["model_uri"] = f"runs:/{run_id}/model"
+    return export
+
+
+def latest_checkpoint(paths: SweepPaths, trial_id: str) -> str | None:
+    best: tuple[int, Path] | None = None
+    for folder in paths.ray_directory.glob(f"*_{trial_id}_*"):
+        for checkpoint in folder.glob("checkpoint_*"):
+            match = re.fullmatch(r"checkpoint_(\d+)", checkpoint.name)
+            if match and checkpoint.is_dir() and (best is None or int(match.group(1)) > best[0]):
+                best = (int(match.group(1)), checkpoint)
+    return str(best[1]) if best else None
+
+
+def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: bool) -> list[TrialInfo]:
+    import optuna
+
+    from sweeps.sqlite import open_study_read_only
+    from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR
+
+    database = paths.study_file
+    if not database.is_file():
+        return []
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        # Read-only (sweeps/sqlite.py): a finished sweep on a read-only mount is listed too.
+        frozen_trials = open_study_read_only(database, name).get_trials(deepcopy=False)
+    except Exception as exc:  # noqa: BLE001 - a corrupt file raises sqlalchemy/sqlite errors
+        raise StateError(f"{database}: the Optuna study cannot be read ({str(exc).splitlines()[0][:200]}).") from None
+    fixed = {k: v for k, v in (spec.get("search_space") or {}).items() if not isinstance(v, dict)}
+    trials = []
+    for frozen in frozen_trials:
+        record = frozen.user_attrs.get(RECORD_ATTR) or {}
+        steps = frozen.intermediate_values
+        if frozen.state.is_finished():
+            state = record.get("outcome") or frozen.state.name.lower()
+        else:
+            state = "running" if running_now else "interrupted"
+        value = frozen.value if frozen.value is not None else record.get("value")
+        if value is None and steps:
+            value = steps[max(steps)]
+        iteration = record.get("iteration")
+        trials.append(TrialInfo(
+            number=frozen.number,
+            trial_id=str(frozen.user_attrs.get(RAY_TRIAL_ID_ATTR, f"optuna-{frozen.number}")),
+            state=str(state),
+            config={**fixed, **frozen.params},
+            value=None if value is None else float(value),
+            iteration=int(iteration) if iteration is not None else (max(steps) if steps else None),
+            total_iterations=record.get("total_iterations"),
+            error=record.get("error") or (_first_error_line(paths, frozen) if state == "failed" else None),
+        ))
+    return trials
+
+
+def _first_error_line(paths: SweepPaths, frozen: Any) -> str | None:
+    from sweeps.store.checkpoints import trial_folder
+    from sweeps.store.study_records import RAY_TRIAL_ID_ATTR
+
+    folder = trial_folder(paths.ray_directory, str(frozen.user_attrs.get(RAY_TRIAL_ID_ATTR, "")))
+    if folder is None or not (folder / "error.txt").is_file():
+        return None
+    lines = [line for line in (folder / "error.txt").read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:200] if lines else None
+
+
+def _mlflow_run_id(paths: SweepPaths, trial_id: str) -> str | None:
+    import json
+
+    try:
+        data = json.loads((paths.directory / "mlflow_runs.json").read_text())
+        return str(data["trials"][trial_id])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,48 @@
+"""What the Optuna study records of each trial: its Ray trial id, its state and its outcome.
+
+The study in SQLite is the sweep's durable ledger (see :mod:`sweeps.ray_backend.searcher`,
+which writes it): each Optuna trial carries the id of the backend trial it belongs to and,
+once finished, its outcome and last result. ``sweep resume`` and ``sweep status`` read them
+back from here, with no backend running.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from optuna.trial import TrialState
+
+from sweeps.outcomes import classify_outcome
+
+#: User attribute naming the Ray trial an Optuna trial belongs to.
+RAY_TRIAL_ID_ATTR = "ray_trial_id"
+#: User attribute holding a finished trial's outcome and last result (see `trial_record`).
+RECORD_ATTR = "sweep_record"
+#: Result keys kept in the record: enough for summaries, `sweep status` and `sweep best`.
+_RECORD_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
+
+
+def classify_trial(result: dict[str, Any] | None, error: bool, metric: str) -> tuple[TrialState, float | None]:
+    """The Optuna state and value of a finished trial, from its last result.
+
+    A diverged trial (NaN/inf) is FAIL rather than "worst value": Optuna's samplers skip
+    FAIL trials, while an invented worst value would distort TPE's density of bad
+    configs with a number the trial never produced.
+    """
+    if error or not result or result.get("diverged") or metric not in result:
+        return TrialState.FAIL, None
+    if result["iteration"] < result["total_iterations"]:
+        return TrialState.PRUNED, None
+    return TrialState.COMPLETE, float(result[metric])
+
+
+def trial_record(result: dict[str, Any] | None, error: bool, metric: str) -> dict[str, Any]:
+    """What the study keeps of a finished trial: its outcome and the last result's numbers."""
+    record: dict[str, Any] = {"outcome": classify_outcome(result, error)}
+    if result:
+        record.update({key: result[key] for key in _RECORD_KEYS if key in result})
+        value = result.get(metric)
+        record["value"] = value if isinstance(value, (int, float)) else None
+    plain: dict[str, Any] = json.loads(json.dumps(record, default=float))
+    return plain

@@ -1,0 +1,63 @@
+"""ASHA as Tune runs it: the plan's milestones, the budget unit, and rungs replayed from the journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from sweeps.plan.planner import plan_spec
+from sweeps.ray_backend.scheduler import AshaScheduler, make_scheduler
+from sweeps.spec.loading import load_spec
+from tests.conftest import small_spec
+
+
+def scheduler_for(tmp_path: Path, mode: str, budget: str = "iterations") -> tuple[AshaScheduler, list[float]]:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(small_spec(mode=mode, scheduler={"type": "asha", "grace_period": 10,
+                                                                    "reduction_factor": 2, "budget": budget}),
+                                   sort_keys=False))
+    loaded = load_spec(path, [])
+    _, plan = plan_spec(loaded)
+    scheduler = make_scheduler(loaded.spec, plan)
+    assert isinstance(scheduler, AshaScheduler)
+    return scheduler, plan.milestones()
+
+
+@pytest.mark.parametrize("mode, sign", [("max", 1.0), ("min", -1.0)])
+def test_a_resumed_sweep_s_rungs_are_replayed_from_the_journal(tmp_path: Path, mode: str, sign: float) -> None:
+    scheduler, milestones = scheduler_for(tmp_path, mode)
+    journal = {
+        "a": [{"iteration": 10, "val_accuracy": 0.5}, {"iteration": 12, "val_accuracy": 0.6},
+              {"iteration": 20, "val_accuracy": 0.7}, {"iteration": 24, "val_accuracy": 0.8}],
+        "b": [{"iteration": 10, "val_accuracy": 0.4}],
+        "c": [{"iteration": 10, "val_accuracy": float("nan"), "diverged": True}],
+    }
+    assert scheduler.rungs.replay(journal, "val_accuracy", "iterations") == 3
+    rungs = {rung.milestone: rung.recorded for rung in scheduler.rungs.rungs}
+    assert rungs[10] == {"a": sign * 0.5, "b": sign * 0.4}  # the first result at or past 10
+    assert rungs[20] == {"a": sign * 0.7}
+    assert sorted(rungs) == sorted(milestones)
+
+
+def test_the_scheduler_reads_the_budget_unit_and_ignores_results_without_it(tmp_path: Path) -> None:
+    scheduler, _ = scheduler_for(tmp_path, "max", budget="samples")
+    trial = SimpleNamespace(trial_id="a")
+    assert scheduler.on_trial_result(None, trial, {"iteration": 50, "val_accuracy": 0.1}) == TrialScheduler.CONTINUE
+    assert scheduler.rungs.rungs[-1].recorded == {}  # no samples_seen: nothing recorded
+    milestone = scheduler.rungs.rungs[-1].milestone
+    assert scheduler.on_trial_result(None, trial, {"samples_seen": milestone, "val_accuracy": 0.9}) == TrialScheduler.CONTINUE
+    assert scheduler.rungs.rungs[-1].recorded == {"a": 0.9}
+    worse = SimpleNamespace(trial_id="b")
+    assert scheduler.on_trial_result(None, worse, {"samples_seen": milestone, "val_accuracy": 0.1}) == TrialScheduler.STOP
+
+
+def test_no_asha_means_fifo(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(small_spec(scheduler={"type": "none"}), sort_keys=False))
+    loaded = load_spec(path, [])
+    _, plan = plan_spec(loaded)
+    assert type(make_scheduler(loaded.spec, plan)) is FIFOScheduler

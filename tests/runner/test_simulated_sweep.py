@@ -1,0 +1,78 @@
+"""The runner, the truthful study and ASHA through whole sweeps on a simulated backend (no Ray).
+
+Fast: each sweep takes well under a second once the trainable's module is imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from sweeps.iterations import BUDGET_RESULT_KEY
+from sweeps.runner.runner import RunOptions, run_sweep
+from sweeps.spec.loading import load_spec
+from sweeps.store.journal import read_journal
+from sweeps.store.state import read_state, sweep_paths
+from tests.conftest import small_spec
+from tests.runner.simulated_backend import SimulatedBackend
+
+
+def simulated_sweep(tmp_path: Path, budget: str, mode: str = "max") -> tuple[object, SimulatedBackend, object]:
+    spec = small_spec(
+        num_samples=12, mode=mode, storage=str(tmp_path / "results"), tracking={"enabled": False},
+        scheduler={"type": "asha", "grace_period": 10 if budget == "iterations" else 640, "reduction_factor": 2,
+                   "budget": budget},
+    )
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    loaded = load_spec(path, [])
+    backend = SimulatedBackend()
+    summary = run_sweep(loaded, RunOptions(live=False, backend=backend))
+    return loaded, backend, summary
+
+
+@pytest.mark.parametrize("budget", ["iterations", "samples"])
+def test_a_simulated_sweep_tells_the_study_ledger_and_journal_the_same_story(tmp_path: Path, budget: str) -> None:
+    loaded, backend, summary = simulated_sweep(tmp_path, budget)
+    spec = loaded.spec  # type: ignore[attr-defined]
+    assert backend.started and backend.stopped
+    trials = summary.trials  # type: ignore[attr-defined]
+    assert sum(trials.values()) == 12 and trials["pruned"] > 0 and trials["completed"] > 0
+
+    paths = sweep_paths(spec.storage, spec.name)
+    study = optuna.load_study(study_name=spec.name, storage=paths.optuna_url)
+    states = {t.user_attrs["ray_trial_id"]: t.state for t in study.trials}
+    outcomes = {r["trial_id"]: r["outcome"] for r in summary.trial_records}  # type: ignore[attr-defined]
+    expected = {"completed": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED}
+    assert states == {trial_id: expected[outcome] for trial_id, outcome in outcomes.items()}
+
+    # Every report reached the journal once, in order; Optuna's steps are in the budget unit.
+    journal = read_journal(paths.directory / "results.jsonl")
+    step_key = BUDGET_RESULT_KEY[budget] if budget != "epochs" else "iteration"
+    for frozen in study.trials:
+        trial_id = frozen.user_attrs["ray_trial_id"]
+        iterations = [r["iteration"] for r in journal[trial_id]]
+        assert iterations == sorted(set(iterations))
+        assert set(frozen.intermediate_values) <= {int(r[step_key]) for r in journal[trial_id]}
+
+    # A pruned trial was stopped by ASHA before its end; a completed one ran to its end.
+    totals = {r["trial_id"]: r["iterations"] for r in summary.trial_records}  # type: ignore[attr-defined]
+    for trial_id, outcome in outcomes.items():
+        last = [d for d in backend.decisions if d[0] == trial_id][-1]
+        assert last[1] == totals[trial_id]
+        if outcome == "pruned":
+            assert last[2] == "stop"
+        else:
+            assert last[1] == journal[trial_id][-1]["total_iterations"]
+    assert read_state(paths)["state"] == "finished"
+
+
+def test_the_best_trial_is_the_best_completed_one(tmp_path: Path) -> None:
+    _, _, summary = simulated_sweep(tmp_path, "iterations")
+    records = summary.trial_records  # type: ignore[attr-defined]
+    completed = [r for r in records if r["outcome"] == "completed"]
+    best = summary.best  # type: ignore[attr-defined]
+    assert best is not None and best["trial_id"] in {r["trial_id"] for r in completed}

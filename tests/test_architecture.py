@@ -1,0 +1,121 @@
+"""The architecture's rules, checked by walking the package's source (fast: no imports run).
+
+- Ray is behind one seam: only ``sweeps/ray_backend/`` imports ``ray``.
+- The subpackages form layers: no import cycle between them, counting imports inside
+  functions and type-only ones, which would only hide a cycle.
+- The runner reads as a story: no function in it is over 60 lines.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "sweeps"
+SEAM = "ray_backend"
+LONGEST_RUNNER_FUNCTION = 60
+
+
+def modules() -> Iterator[tuple[str, ast.Module]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        yield name, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def imported(tree: ast.Module) -> Iterator[str]:
+    """Every module ``tree`` imports, wherever the import statement is."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def subpackage(module: str) -> str:
+    """``sweeps.runner.ledger`` → ``runner``; a top-level module is its own unit."""
+    return module.split(".")[1] if module.count(".") >= 1 else module
+
+
+def dependency_graph() -> dict[str, dict[str, set[str]]]:
+    """subpackage → subpackage it imports → the importing modules."""
+    graph: dict[str, dict[str, set[str]]] = {}
+    for name, tree in modules():
+        source = subpackage(name)
+        for target_module in imported(tree):
+            if not target_module.startswith("sweeps.") or target_module == "sweeps":
+                continue
+            target = subpackage(target_module)
+            if target != source:
+                graph.setdefault(source, {}).setdefault(target, set()).add(name)
+    return graph
+
+
+def find_cycle(graph: dict[str, dict[str, set[str]]]) -> list[str] | None:
+    """One cycle in ``graph`` as a path [a, b, ..., a], or None."""
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(node: str) -> list[str] | None:
+        if node in visiting:
+            return [*visiting[visiting.index(node):], node]
+        if node in done:
+            return None
+        visiting.append(node)
+        for target in sorted(graph.get(node, {})):
+            cycle = visit(target)
+            if cycle:
+                return cycle
+        visiting.pop()
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        cycle = visit(start)
+        if cycle:
+            return cycle
+    return None
+
+
+def test_only_the_seam_imports_ray() -> None:
+    outside = sorted(
+        name for name, tree in modules()
+        if subpackage(name) != SEAM and any(m == "ray" or m.startswith("ray.") for m in imported(tree))
+    )
+    assert outside == [], f"these modules import ray outside sweeps/{SEAM}/: {outside}"
+
+
+def test_the_seam_is_where_the_ray_code_is() -> None:
+    # The rule above must not hold only because nothing imports Ray any more.
+    seam = [name for name, tree in modules() if subpackage(name) == SEAM
+            and any(m == "ray" or m.startswith("ray.") for m in imported(tree))]
+    assert "sweeps.ray_backend.backend" in seam and "sweeps.ray_backend.trial" in seam
+
+
+def test_no_import_cycle_between_subpackages() -> None:
+    graph = dependency_graph()
+    cycle = find_cycle(graph)
+    if cycle:
+        steps = [f"{a} -> {b} (in {', '.join(sorted(graph[a][b]))})" for a, b in zip(cycle, cycle[1:])]
+        pytest.fail("import cycle between subpackages: " + "; ".join(steps))
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert find_cycle({"a": {"b": {"x"}}, "b": {"c": {"y"}}, "c": {"a": {"z"}}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b": {"x"}}, "b": {"c": {"y"}}}) is None
+
+
+def test_no_runner_function_is_over_60_lines() -> None:
+    long = []
+    for name, tree in modules():
+        if subpackage(name) != "runner":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > LONGEST_RUNNER_FUNCTION:
+                    long.append(f"{name}.{node.name} ({length} lines)")
+    assert long == [], f"split these runner functions: {long}"
