@@ -21,11 +21,11 @@ from __future__ import annotations
 import glob
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweeps.store.atomic import write_atomically
 from sweeps.store.checkpoints import last_checkpoint_index, trial_folder
 from sweeps.store.state import RAY_FOLDER
 
@@ -144,7 +144,7 @@ def save_corrected_state(
     runner.pop("_stopper", None)
     runner["_should_stop_experiment"] = False
     _check_restorable(trial_data)
-    _atomic_write(experiment.path, json.dumps(data).encode())
+    write_atomically(experiment.path, json.dumps(data).encode())
 
     live = [json.loads(t)["trial_id"] for t, _ in trial_data if json.loads(t)["status"] in UNFINISHED]
     _correct_generator_state(experiment.path.parent, len(trial_data), num_samples, live)
@@ -200,7 +200,7 @@ def _correct_generator_state(ray_directory: Path, created: int, total: int, live
     limiter = state.get("name:ConcurrencyLimiter")
     if isinstance(limiter, dict):
         limiter.update(live_trials=set(live), num_unfinished_live_trials=len(live), cached_results={})
-    _atomic_write(path, cloudpickle.dumps(state))  # type: ignore[no-untyped-call]  # unannotated in Ray's vendored copy
+    write_atomically(path, cloudpickle.dumps(state))  # type: ignore[no-untyped-call]  # unannotated in Ray's vendored copy
 
 
 def clear_driver_staging(ray_directory: Path) -> None:
@@ -240,14 +240,3 @@ def new_trial_id() -> str:
 
 def has_generator_state(ray_directory: Path) -> bool:
     return bool(glob.glob(str(ray_directory / GENERATOR_STATE_GLOB)))
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

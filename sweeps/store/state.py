@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sweeps.errors import StateError
+from sweeps.store.atomic import write_atomically
 
 STATE_FILE = "sweep.json"
 STUDY_FILE = "optuna.db"
@@ -77,14 +77,7 @@ def sweep_paths(storage: str | Path, name: str) -> SweepPaths:
 
 def write_state(paths: SweepPaths, state: dict[str, Any]) -> None:
     paths.directory.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=paths.directory, prefix=".sweep-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(state, stream, indent=2, default=str)
-        os.replace(temporary, paths.state_file)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(paths.state_file, json.dumps(state, indent=2, default=str))
 
 
 def read_state(paths: SweepPaths) -> dict[str, Any]:

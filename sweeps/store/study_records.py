@@ -30,11 +30,11 @@ def classify_trial(result: dict[str, Any] | None, error: bool, metric: str) -> t
     FAIL trials, while an invented worst value would distort TPE's density of bad
     configs with a number the trial never produced.
     """
-    if error or not result or result.get("diverged") or metric not in result:
+    outcome = classify_outcome(result, error)
+    if result is None or metric not in result:  # nothing for the sampler to learn from
         return TrialState.FAIL, None
-    if result["iteration"] < result["total_iterations"]:
-        return TrialState.PRUNED, None
-    return TrialState.COMPLETE, float(result[metric])
+    state = TrialState[outcome.optuna_state]
+    return state, float(result[metric]) if state == TrialState.COMPLETE else None
 
 
 def trial_record(result: dict[str, Any] | None, error: bool, metric: str) -> dict[str, Any]:

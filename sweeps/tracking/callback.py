@@ -35,7 +35,7 @@ from typing import Any
 
 from sweeps.backend import SweepListener, TrialInfo
 from sweeps.iterations import TrialShape
-from sweeps.outcomes import classify_outcome, rung_reached
+from sweeps.outcomes import Outcome, classify_outcome, rung_reached
 from sweeps.store.journal import BACKEND_RESULT_KEYS
 from sweeps.tracking.naming import run_name
 from sweeps.tracking.writer import TrackingWriter
@@ -50,8 +50,7 @@ _CONTEXT_KEYS = frozenset({"iteration", "iterations_per_epoch", "total_iteration
 #: The backend's keys that are not metrics even though they are numbers.
 _BACKEND_KEYS = BACKEND_RESULT_KEYS | {"done", "checkpoint_dir_name"}
 #: MLflow run status per trial outcome.
-STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "diverged": "FAILED", "failed": "FAILED",
-          "interrupted": "KILLED"}
+STATUS = {outcome.value: outcome.mlflow_status for outcome in Outcome}
 
 
 def trial_metrics(result: dict[str, Any]) -> dict[str, float]:

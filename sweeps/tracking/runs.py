@@ -15,12 +15,12 @@ The file is replaced atomically (temp file + rename), so a kill never truncates 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sweeps.store.atomic import write_atomically
 
 RUNS_FILE = "mlflow_runs.json"
 
@@ -85,11 +85,4 @@ class RunsFile:
             "indices": self.indices,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".mlflow_runs-", suffix=".json")
-        try:
-            with os.fdopen(handle, "w") as stream:
-                json.dump(data, stream, indent=2)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, json.dumps(data, indent=2))
