@@ -1,8 +1,9 @@
 """The architecture's rules, checked by walking the package's source (fast: no imports run).
 
 - Ray is behind one seam: only ``sweeps/ray_backend/`` imports ``ray``.
-- The subpackages form layers: no import cycle between them, counting imports inside
-  functions and type-only ones, which would only hide a cycle.
+- The subpackages form layers (README's Layout): each imports only from the layers below
+  it, so there is no import cycle between them, counting imports inside functions and
+  type-only ones, which would only hide a cycle.
 - The runner reads as a story: no function in it is over 60 lines.
 """
 
@@ -16,6 +17,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sweeps"
 SEAM = "ray_backend"
+#: The layers, lowest first, as README.md's Layout section lists them: each may import only
+#: from layers before it (``errors`` and ``sqlite`` are leaves anyone may import).
+LAYERS = ["errors", "sqlite", "spec", "iterations", "training", "plan", "outcomes", "store", "backend", "search",
+          "ray_backend", "tracking", "runner", "analysis", "cli", "__main__"]
 LONGEST_RUNNER_FUNCTION = 60
 
 
@@ -106,6 +111,26 @@ def test_no_import_cycle_between_subpackages() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b": {"x"}}, "b": {"c": {"y"}}, "c": {"a": {"z"}}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b": {"x"}}, "b": {"c": {"y"}}}) is None
+
+
+def test_each_layer_imports_only_from_the_layers_below_it() -> None:
+    graph = dependency_graph()
+    assert set(graph) <= set(LAYERS) | {"sweeps"}, f"add these to LAYERS and README's Layout: {set(graph) - set(LAYERS)}"
+    upward = [
+        f"{source} -> {target} (in {', '.join(sorted(modules))})"
+        for source, targets in graph.items() if source != "sweeps"
+        for target, modules in targets.items() if LAYERS.index(target) > LAYERS.index(source)
+    ]
+    assert upward == [], f"imports from a higher layer: {upward}"
+
+
+def test_the_readme_lists_the_layers_in_order() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    listed = [line.split()[0] for line in layout.splitlines() if line.startswith("sweeps/")]
+    named = [entry.removeprefix("sweeps/").removesuffix("/").removesuffix(".py") for entry in listed]
+    in_layers = [name for name in named if name in LAYERS]
+    assert in_layers == [layer for layer in LAYERS if layer in in_layers]
 
 
 def test_no_runner_function_is_over_60_lines() -> None:

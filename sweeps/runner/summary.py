@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from sweeps.runner.ledger import TrialLedger
 from sweeps.spec.models import SweepSpec
 from sweeps.store.state import SweepPaths
 
 
+class BestTrial(TypedDict):
+    """The best trial (:func:`sweeps.outcomes.best_trial`): its id, config, value and iterations."""
+
+    trial_id: str
+    config: dict[str, Any]
+    value: float
+    iterations: int
+
+
+class TrialSummary(TypedDict):
+    trial_id: str
+    config: dict[str, Any]
+    outcome: str | None
+    iterations: int
+
+
 @dataclass
 class SweepSummary:
     name: str
-    best: dict[str, Any] | None
+    best: BestTrial | None
     trials: dict[str, int]
     iterations_used: int
     iterations_worst_case: int
@@ -31,7 +47,7 @@ class SweepSummary:
     #: MLflow writer) during `fit()`: what orchestrating the trials takes from the workers
     #: on a shared machine (`make bench`, B2R: per 1,000 results).
     driver_cpu_seconds: float = 0.0
-    trial_records: list[dict[str, Any]] = field(default_factory=list)
+    trial_records: list[TrialSummary] = field(default_factory=list)
     #: Things the user should fix even though the sweep ran (reports that miss ASHA's milestones).
     warnings: list[str] = field(default_factory=list)
 
@@ -50,7 +66,6 @@ class SweepSummary:
             "driver_cpu_seconds": round(self.driver_cpu_seconds, 2),
             "warnings": self.warnings,
         }
-
 
 
 def summarize(spec: SweepSpec, ledger: TrialLedger, paths: SweepPaths, wall: float, aborted: str | None) -> SweepSummary:

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sweeps.backend import SweepListener, TrialInfo
-from sweeps.iterations import TrialShape
-from sweeps.outcomes import Outcome, classify_outcome, rung_reached
+from sweeps.outcomes import Outcome, classify_outcome
 from sweeps.store.journal import BACKEND_RESULT_KEYS
 from sweeps.tracking.naming import run_name
+from sweeps.tracking.trial_runs import ended_run_tags, run_params, run_status, started_run_tags
 from sweeps.tracking.writer import TrackingWriter
 
 _logger = logging.getLogger("sweeps.tracking")
@@ -111,20 +111,9 @@ class MlflowTracker(SweepListener):
                 self._on_index(trial.trial_id, index)
             run = self.trials[trial.trial_id] = _TrialRun(index, dict(trial.config))
         run.outcome = None
-        config = run.config
-        shape = TrialShape(self._dataset_size, int(config["batch_size"]), int(config["epochs"]), self._drop_last)
-        self.writer.create_run(trial.trial_id, self.experiment_id, run_name(run.index, config), {
-            "sweep.name": self.sweep_name,
-            "sweep.role": "trial",
-            "sweep.trial_id": trial.trial_id,
-            "sweep.state": "running",
-        }, parent_key=PARENT)
-        self.writer.log(trial.trial_id, params={
-            **config,
-            "iterations_per_epoch": shape.iterations_per_epoch,
-            "total_iterations": shape.total_iterations,
-            "dataset_size": shape.dataset_size,
-        })
+        self.writer.create_run(trial.trial_id, self.experiment_id, run_name(run.index, run.config),
+                               started_run_tags(self.sweep_name, trial.trial_id), parent_key=PARENT)
+        self.writer.log(trial.trial_id, params=run_params(run.config, self._dataset_size, self._drop_last))
 
     def trial_reported(self, trial: TrialInfo, points: list[dict[str, Any]]) -> None:
         # A worker delivers the reports it held with the one that crossed: each is one step.
@@ -224,16 +213,10 @@ class MlflowTracker(SweepListener):
         if run.outcome is not None:
             return
         run.outcome = outcome
-        result = run.last_result
-        stopped = int(result["iteration"]) if result else 0
-        self.writer.log(key, tags={
-            "sweep.state": outcome,
-            "sweep.stopped_at_iteration": stopped,
-            "sweep.rung": rung_reached(result, self._milestones, self._budget_unit),
-        })
+        self.writer.log(key, tags=ended_run_tags(outcome, run.last_result, self._milestones, self._budget_unit))
         if error:
             self.writer.log_text(key, error, "error.txt")
-        self.writer.end_run(key, STATUS[outcome])
+        self.writer.end_run(key, run_status(outcome))
         self._ended += 1
         counts: dict[str, float] = {f"trials_{o}": 0 for o in STATUS if o != "interrupted"}
         for other in self.trials.values():

@@ -22,15 +22,15 @@ import logging
 import time
 from typing import Any
 
-from sweeps.iterations import TrialShape
-from sweeps.outcomes import TrialRecord, rung_reached
+from sweeps.outcomes import Outcome, TrialRecord
 from sweeps.plan.planner import SweepPlan
 from sweeps.spec.loading import LoadedSpec
 from sweeps.store.state import SweepPaths
-from sweeps.tracking.callback import STATUS, trial_metrics
+from sweeps.tracking.callback import trial_metrics
 from sweeps.tracking.naming import run_name
 from sweeps.tracking.preflight import open_experiment, tracking_uri
 from sweeps.tracking.runs import RunsFile
+from sweeps.tracking.trial_runs import ended_run_tags, run_params, run_status, started_run_tags
 
 _logger = logging.getLogger("sweeps.tracking")
 _BATCH = 1000  # MLflow's limit of metrics per log_batch call
@@ -86,17 +86,14 @@ def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumpt
 
 def _create_run(client: Any, runs: RunsFile, experiment_id: str, sweep: str, trial_id: str,
                 config: dict[str, Any], plan: SweepPlan) -> str:
-    """The child run the tracker would have opened (see MlflowTracker.on_trial_start)."""
+    """The child run the tracker would have opened (see MlflowTracker.trial_started)."""
     from mlflow.entities import Param
 
     index = runs.indices.get(trial_id) or max(runs.indices.values(), default=0) + 1
     run = client.create_run(experiment_id, run_name=run_name(index, config), tags={
-        "sweep.name": sweep, "sweep.role": "trial", "sweep.trial_id": trial_id,
-        "sweep.state": "running", "mlflow.parentRunId": str(runs.parent),
+        **started_run_tags(sweep, trial_id), "mlflow.parentRunId": str(runs.parent),
     })
-    shape = TrialShape(plan.dataset_size, int(config["batch_size"]), int(config["epochs"]), plan.drop_last)
-    params = {**config, "iterations_per_epoch": shape.iterations_per_epoch,
-              "total_iterations": shape.total_iterations, "dataset_size": shape.dataset_size}
+    params = run_params(config, plan.dataset_size, plan.drop_last)
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()], synchronous=True)
     runs.note_index(trial_id, index)
     runs.record(trial_id, run.info.run_id)
@@ -105,14 +102,12 @@ def _create_run(client: Any, runs: RunsFile, experiment_id: str, sweep: str, tri
 
 def _close(client: Any, run_id: str, record: TrialRecord, milestones: list[float], budget_unit: str,
            paths: SweepPaths) -> None:
-    outcome = record.outcome or "failed"
-    result = record.last_result
-    client.set_tag(run_id, "sweep.state", outcome)
-    client.set_tag(run_id, "sweep.stopped_at_iteration", str(int(result["iteration"]) if result else 0))
-    client.set_tag(run_id, "sweep.rung", str(rung_reached(result, milestones, budget_unit)))
-    if outcome == "failed":
+    outcome = record.outcome or Outcome.FAILED
+    for key, value in ended_run_tags(outcome, record.last_result, milestones, budget_unit).items():
+        client.set_tag(run_id, key, str(value))
+    if outcome == Outcome.FAILED:
         client.log_text(run_id, _error_text(paths, record), "error.txt")
-    client.set_terminated(run_id, status=STATUS[outcome])
+    client.set_terminated(run_id, status=run_status(outcome))
 
 
 def _error_text(paths: SweepPaths, record: TrialRecord) -> str:

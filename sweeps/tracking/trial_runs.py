@@ -1,0 +1,41 @@
+"""What a trial's MLflow child run holds, written once for live tracking and for recovery.
+
+The tracker (:mod:`sweeps.tracking.callback`) writes these through the tracking writer
+as trials start and end; recovery (:mod:`sweeps.tracking.recovery`) writes the same through
+an MLflow client for trials whose records a killed driver lost. Either way a trial's run
+has the same name, tags, params and end, so the UI cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sweeps.iterations import TrialShape
+from sweeps.outcomes import Outcome, rung_reached
+
+
+def started_run_tags(sweep_name: str, trial_id: str) -> dict[str, str]:
+    """The tags of a trial's run while it runs (``sweep.state`` changes when it ends)."""
+    return {"sweep.name": sweep_name, "sweep.role": "trial", "sweep.trial_id": trial_id, "sweep.state": "running"}
+
+
+def run_params(config: dict[str, Any], dataset_size: int, drop_last: bool) -> dict[str, Any]:
+    """The sampled hyperparameters plus the iteration arithmetic they imply."""
+    shape = TrialShape(dataset_size, int(config["batch_size"]), int(config["epochs"]), drop_last)
+    return {**config, "iterations_per_epoch": shape.iterations_per_epoch,
+            "total_iterations": shape.total_iterations, "dataset_size": shape.dataset_size}
+
+
+def ended_run_tags(outcome: str, last_result: dict[str, Any] | None, milestones: list[float],
+                   budget_unit: str) -> dict[str, Any]:
+    """The tags that say how the trial ended: its outcome, last iteration and rung."""
+    return {
+        "sweep.state": str(outcome),
+        "sweep.stopped_at_iteration": int(last_result["iteration"]) if last_result else 0,
+        "sweep.rung": rung_reached(last_result, milestones, budget_unit),
+    }
+
+
+def run_status(outcome: str) -> str:
+    """The MLflow status of a run whose trial ended with ``outcome``."""
+    return Outcome(outcome).mlflow_status
