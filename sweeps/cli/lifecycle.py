@@ -15,7 +15,6 @@ from rich.table import Table
 
 from sweeps.cli.app import DEFAULT_STORAGE, SET_HELP, app
 from sweeps.cli.launch import run_resumed
-from sweeps.runner.resume import prepare_resume
 
 STORAGE_HELP = "The storage folder the sweep was run with."
 
@@ -30,6 +29,8 @@ def resume_command(
     force: bool = typer.Option(False, "--force", help="Resume a sweep recorded as running on another host."),
 ) -> None:
     """Continue a sweep whose driver died, was stopped or whose machine rebooted."""
+    from sweeps.runner.resume import prepare_resume  # here: see sweeps/cli/launch.py
+
     loaded, resumption = prepare_resume(storage, name, list(set_ or []), force=force)
     run_resumed(loaded, resumption, address, as_json, storage)
 

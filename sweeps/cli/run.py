@@ -8,7 +8,6 @@ import typer
 
 from sweeps.cli.app import SET_HELP, app
 from sweeps.cli.launch import resume_existing, run_and_report
-from sweeps.runner.runner import RunOptions
 from sweeps.spec.loading import load_spec
 
 
@@ -34,6 +33,8 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on the last line."),
 ) -> None:
     """Run a sweep: Optuna samples, ASHA stops weak trials by iterations, Ray Tune schedules."""
+    from sweeps.runner.runner import RunOptions  # here: see sweeps/cli/launch.py
+
     overrides = spec_overrides(set_, name, storage)
     if tracking_uri:
         overrides.append(f"tracking.uri={tracking_uri}")

@@ -15,8 +15,11 @@ remaining ones, so the study still ends with exactly ``num_samples`` trials.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import optuna
 
 from sweeps.outcomes import TrialRecord, classify_outcome
 from sweeps.ray_backend.snapshot import (
@@ -146,8 +149,6 @@ def _with_every_parameter(study: Any, frozen: Any, distributions: dict[str, Any]
     a trial with only some of them. Ray never saw that trial (its id is written after the
     last parameter), so it can still start from scratch, once its config is whole.
     """
-    import optuna
-
     missing = {name: d for name, d in distributions.items() if name not in frozen.params}
     if not missing:
         return frozen
@@ -172,8 +173,6 @@ def _finished_by_journal(results: list[dict[str, Any]], known: Any) -> tuple[dic
 
 
 def _tell(study: Any, frozen: Any, metric: str, result: dict[str, Any] | None, error: bool, why: str | None = None) -> None:
-    from sweeps.store.study_records import RECORD_ATTR
-
     state, value = classify_trial(result, error, metric)
     record = trial_record(result, error, metric)
     if why:
@@ -209,16 +208,12 @@ def _added_back(
 
 
 def _trainable_name(experiment: RayExperimentState) -> str:
-    import json
-
     for trial_json, _ in experiment.data["trial_data"]:
         return str(json.loads(trial_json)["trainable_name"])
     return "run_trial"
 
 
 def _trial_id_of(json_state: str) -> str:
-    import json
-
     return str(json.loads(json_state)["trial_id"])
 
 

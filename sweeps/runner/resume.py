@@ -19,18 +19,23 @@ already holds).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
+import sqlite3
 from pathlib import Path
 from typing import Any
+
+import optuna
 
 from sweeps.errors import StateError
 from sweeps.runner.reconcile import Resumption, reconcile
 from sweeps.spec.changes import check_resume_changes
-from sweeps.spec.loading import LoadedSpec, apply_overrides, validate_spec
+from sweeps.spec.loading import LoadedSpec, apply_overrides, load_spec, validate_spec
 from sweeps.store.journal import JOURNAL_FILE, read_journal
 from sweeps.store.state import SweepPaths, driver_alive, read_state, sweep_paths, write_state
 from sweeps.store.stop_request import clear_stop_request
+from sweeps.tracking.recovery import rebase_embedded_store
 
 
 def prepare_resume(
@@ -59,8 +64,6 @@ def prepare_resume(
     loaded, notes = reload_spec(paths, state, list(overrides or []), given)
     _check_writable(paths, state)
     if loaded.spec.tracking.enabled:
-        from sweeps.tracking.recovery import rebase_embedded_store
-
         rebase_embedded_store(paths, loaded)
     study = open_study(paths, loaded)
     trials_so_far = len(study.get_trials(deepcopy=False))
@@ -90,8 +93,6 @@ def reload_spec(
     raw = dict(state["spec"])
     spec_path = Path(state.get("spec_path") or paths.state_file)
     if spec_path.is_file():
-        from sweeps.spec.loading import load_spec
-
         try:
             edited = load_spec(spec_path, list(state.get("overrides") or ()))
         except Exception:  # noqa: BLE001 - an unreadable file is not this sweep's spec any more
@@ -109,8 +110,6 @@ def reload_spec(
 
 
 def open_study(paths: SweepPaths, loaded: LoadedSpec) -> Any:
-    import optuna
-
     database = paths.study_file
     if not database.is_file():
         raise StateError(
@@ -157,8 +156,6 @@ def _check_writable(paths: SweepPaths, state: dict[str, Any]) -> None:
 
 
 def _count_trials(paths: SweepPaths) -> int:
-    import sqlite3
-
     try:
         with sqlite3.connect(f"file:{paths.study_file}?mode=ro", uri=True) as connection:
             return int(connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
@@ -185,6 +182,4 @@ def reclaim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, address: str 
 
 
 def _now() -> str:
-    import datetime as dt
-
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

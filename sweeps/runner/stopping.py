@@ -26,6 +26,7 @@ enough to resume.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import sys
@@ -216,6 +217,4 @@ def _is_ours_or_rays(handler: Any) -> bool:
 
 
 def _now() -> str:
-    import datetime as dt
-
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -18,6 +18,7 @@ starts again; its worker skips the iterations the journal holds, so none repeats
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -25,11 +26,12 @@ from typing import Any
 from sweeps.outcomes import Outcome, TrialRecord
 from sweeps.plan.planner import SweepPlan
 from sweeps.spec.loading import LoadedSpec
+from sweeps.store.checkpoints import trial_folder
 from sweeps.store.state import SweepPaths
 from sweeps.tracking.callback import trial_metrics
 from sweeps.tracking.naming import run_name
-from sweeps.tracking.preflight import open_experiment, tracking_uri
-from sweeps.tracking.runs import RunsFile
+from sweeps.tracking.preflight import open_experiment, tracking_uri, wait_for_store
+from sweeps.tracking.runs import RUNS_FILE, RunsFile
 from sweeps.tracking.trial_runs import ended_run_tags, run_params, run_status, started_run_tags
 
 _logger = logging.getLogger("sweeps.tracking")
@@ -38,8 +40,6 @@ _BATCH = 1000  # MLflow's limit of metrics per log_batch call
 
 def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumption: Any) -> dict[str, int]:
     """Create lost runs, fill lost steps, close finished trials' runs; returns counts."""
-    from sweeps.tracking.preflight import wait_for_store
-
     spec = loaded.spec
     uri = tracking_uri(spec, paths)
     wait_for_store(uri)  # preflight may still be importing mlflow on its thread
@@ -111,8 +111,6 @@ def _close(client: Any, run_id: str, record: TrialRecord, milestones: list[float
 
 
 def _error_text(paths: SweepPaths, record: TrialRecord) -> str:
-    from sweeps.store.checkpoints import trial_folder
-
     folder = trial_folder(paths.ray_directory, record.trial_id)
     if folder is not None and (folder / "error.txt").is_file():
         return (folder / "error.txt").read_text(errors="replace")
@@ -126,10 +124,6 @@ def rebase_embedded_store(paths: SweepPaths, loaded: LoadedSpec) -> None:
     run ids only for the URI they were created under; a sweep copied elsewhere (say, off
     a full disk) keeps its store, so its run ids stay valid under the new URI.
     """
-    import json
-
-    from sweeps.tracking.runs import RUNS_FILE
-
     path = paths.directory / RUNS_FILE
     if loaded.spec.tracking.uri is not None or not path.is_file():
         return
