@@ -73,13 +73,16 @@ class SweepListener:
 
 
 class StopRule(Protocol):
-    """A reason to end the whole sweep early, asked after each result and each loop step."""
+    """A reason to end the sweep early, asked after each result and each loop step."""
 
     def observe(self, trial_id: str, result: dict[str, Any]) -> None:
         """A result reached the driver (as the backend delivered it)."""
 
     def stop_all(self) -> bool:
         """Whether the sweep must end now (may raise KeyboardInterrupt to end it at once)."""
+
+    def allows_new_trials(self) -> bool:
+        """Whether another trial may start (asked before each new trial; the running ones go on)."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ def report_outcome(summary: SweepSummary, metric: str, as_json: bool) -> None:
         print_summary(summary, metric)
     for warning in summary.warnings:
         Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    if summary.limit and summary.stopped:  # `limits.on_exhausted: stop`: ended as configured
+        Console(stderr=as_json).print(f"Raise the limit and continue with: {_resume_hint(summary)}")
+        return
     if summary.stopped:  # Ctrl-C, SIGTERM or `sweep stop`: not finished, and resumable
         if as_json:  # stdout holds only the JSON; the way back goes to stderr
             Console(stderr=True).print(f"Stopped ({summary.stopped}). Continue with: {_resume_hint(summary)}")
@@ -44,7 +47,11 @@ def print_summary(summary: SweepSummary, metric: str) -> None:
     )
     if summary.aborted:
         console.print(f"[bold red]Aborted:[/] {summary.aborted}")
-    if summary.stopped:
+    if summary.limit:
+        ran = sum(trials.values())
+        how = "stopped the running trials at their checkpoint" if summary.stopped else "let the running trials finish"
+        console.print(f"[bold]Ended by {summary.limit}[/]: no trial started after it ({ran} trials ran), and it {how}.")
+    elif summary.stopped:
         console.print(f"[bold yellow]Stopped[/] ({summary.stopped}); the counts above are the trials done so far. "
                       f"Continue with: {_resume_hint(summary)}")
     best = summary.best

@@ -82,5 +82,11 @@ def print_plan(plan: SweepPlan, name: str) -> None:
         f"expected under ASHA {plan.expected_iterations:,.0f} iterations "
         f"({plan.expected_samples:,.0f} samples): {plan.saving_ratio:.1f}× less."
     )
+    for limit, coverage in plan.limits.items():
+        unit = limit.removeprefix("max_")
+        console.print(
+            f"limits.{limit} = {coverage['limit']:,.0f} {unit}: enough for about {coverage['expected_trials']:.1f} "
+            f"of the {plan.num_samples} trials at the expected cost per trial; then no new trial starts."
+        )
     for warning in plan.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}")

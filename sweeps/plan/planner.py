@@ -52,6 +52,9 @@ class SweepPlan:
     worst_case_samples: float
     expected_samples: float
     warnings: list[str] = field(default_factory=list)
+    #: Each compute limit of the spec (`limits`), with how many trials it is expected to
+    #: cover at the expected cost per trial: {"max_iterations": {"limit": ..., "expected_trials": ...}}.
+    limits: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def saving_ratio(self) -> float:
@@ -132,6 +135,7 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
         return SweepPlan(
             dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "none", None, None,
             None, [], worst_iterations, worst_iterations, worst_samples, worst_samples, warnings,
+            limit_coverage(spec, worst_iterations, worst_samples),
         )
 
     largest = max(s.total_budget(unit) for s in shapes.values())
@@ -183,7 +187,20 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
     return SweepPlan(
         dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "asha", grace, eta,
         max_t, rungs, worst_iterations, expected, worst_samples, expected_samples, warnings,
+        limit_coverage(spec, expected, expected_samples),
     )
+
+
+def limit_coverage(spec: SweepSpec, expected_iterations: float, expected_samples: float) -> dict[str, dict[str, float]]:
+    """How many trials each compute limit covers, at the expected iterations (samples) per trial."""
+    coverage = {}
+    for name, limit, expected in (("max_iterations", spec.limits.max_iterations, expected_iterations),
+                                  ("max_samples", spec.limits.max_samples, expected_samples)):
+        if limit is not None:
+            per_trial = expected / spec.num_samples if expected else 0.0
+            covered = min(float(spec.num_samples), limit / per_trial) if per_trial else float(spec.num_samples)
+            coverage[name] = {"limit": float(limit), "expected_trials": covered}
+    return coverage
 
 
 def _expected_samples(shape: TrialShape, milestones: list[float], max_t: float, unit: str, eta: float) -> float:

@@ -62,7 +62,7 @@ class RayBackend:
             *self.callbacks,
             ForgetFinishedTrialMetrics(job.spec.metric),  # last: the others see every metric
         ]
-        tuner = make_tuner(job, callbacks, StopBridge(rules))
+        tuner = make_tuner(job, callbacks, StopBridge(rules), rules)
         with _quiet_tune_logs():
             tuner.fit()
 
@@ -111,12 +111,12 @@ def start_ray(address: str | None) -> None:
         ) from None
 
 
-def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper) -> Any:
+def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None) -> Any:
     """The ``Tuner`` of ``job``: a fresh one, or Ray's snapshot continued (``job.restore``)."""
     spec, plan, paths = job.spec, job.plan, job.paths
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_truthful_study(spec, paths, job.trials_so_far)
-    searcher = TruthfulSearcher(study, spec.metric, spec.mode)
+    searcher = TruthfulSearcher(study, spec.metric, spec.mode, rules)
     settings = TrialSettings(
         trainable=job.trainable.reference,
         trainable_args=dict(spec.trainable_args),

@@ -12,6 +12,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
+from sweeps.backend import StopRule
 from sweeps.search.truthful_study import TruthfulStudy
 from sweeps.training.batching import points_in
 
@@ -19,15 +20,21 @@ from sweeps.training.batching import points_in
 class TruthfulSearcher(Searcher):
     """Asks the study for configs and tells it every trial's reports and end."""
 
-    def __init__(self, study: TruthfulStudy, metric: str, mode: str) -> None:
+    def __init__(self, study: TruthfulStudy, metric: str, mode: str, rules: list[StopRule] | None = None) -> None:
         super().__init__(metric=metric, mode=mode)
         self.study = study
+        #: Asked before each new trial: a sweep past its limits starts no more (Tune then
+        #: ends the run once the running trials have finished).
+        self.rules = list(rules or [])
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
         # The space, metric and mode come with the study; Tune's own `param_space` is empty.
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        for rule in self.rules:
+            if not rule.allows_new_trials():
+                return Searcher.FINISHED  # type: ignore[return-value]  # Ray's annotation omits its own FINISHED
         return self.study.ask(trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:

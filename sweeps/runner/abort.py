@@ -32,6 +32,9 @@ class AbortRule:
     def observe(self, trial_id: str, result: dict[str, Any]) -> None:
         pass
 
+    def allows_new_trials(self) -> bool:
+        return True  # an abort ends the running trials too (stop_all)
+
     def stop_all(self) -> bool:
         if self.reason:
             return True

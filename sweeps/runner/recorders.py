@@ -14,6 +14,7 @@ from sweeps.backend import SweepListener, TrialInfo
 from sweeps.plan.planner import SweepPlan
 from sweeps.runner.abort import AbortRule
 from sweeps.runner.ledger import TrialLedger
+from sweeps.runner.limits import SweepLimits
 from sweeps.runner.progress import LiveView
 from sweeps.runner.reconcile import Resumption
 from sweeps.runner.report_alignment import ReportAlignment
@@ -21,7 +22,7 @@ from sweeps.runner.stopping import GracefulStop
 from sweeps.runner.summary import SweepSummary
 from sweeps.spec.loading import LoadedSpec
 from sweeps.store.journal import JOURNAL_FILE, ResultJournal
-from sweeps.store.state import SweepPaths, update_state
+from sweeps.store.state import SweepPaths, read_state, update_state
 from sweeps.tracking.callback import MlflowTracker
 from sweeps.tracking.recovery import recover_runs
 from sweeps.tracking.session import start_tracking
@@ -60,6 +61,11 @@ class SweepRecorders:
         self.journal = ResultJournal(paths.directory / JOURNAL_FILE, resume.delivered if resume else None)
         self.view = LiveView(self.ledger, spec.name, spec.num_samples,
                              lines=sys.stdout if progress_lines else None) if live else None
+        state = read_state(paths)
+        self._run = int(state.get("resumes", 0))
+        progress = {trial_id: results[-1] for trial_id, results in (resume.journal if resume else {}).items() if results}
+        progress.update({r.trial_id: r.last_result for r in (resume.records if resume else []) if r.last_result})
+        self.limits = SweepLimits(spec.limits, self.graceful, float(state.get("spent_seconds") or 0.0), progress)
         self.alignment = ReportAlignment(plan.dataset_size, plan.drop_last, plan.milestones(), spec.budget_unit)
         self.tracker: MlflowTracker | None = None
 
@@ -73,7 +79,7 @@ class SweepRecorders:
 
     def listeners(self, extra: list[SweepListener]) -> list[SweepListener]:
         # The journal first (the durable record), the ledger before those that read it.
-        return [JournalListener(self.journal), self.ledger, *([self.tracker] if self.tracker else []),
+        return [JournalListener(self.journal), self.ledger, self.limits, *([self.tracker] if self.tracker else []),
                 *([self.view] if self.view else []), self.alignment, *extra]
 
     def close_tracking_after(self, error: BaseException | None) -> None:
@@ -88,11 +94,12 @@ class SweepRecorders:
         finally:
             if self.tracker is not None:
                 self.tracker.close(interrupted=bool(summary.stopped))  # flushes; runs of stopped trials end KILLED
+        spent = {"spent_seconds": self.limits.spent_seconds, "spent_through_run": self._run}
         if summary.stopped:
-            update_state(self._paths, state="stopped", summary=summary.to_json(), stopped_at=now())
+            update_state(self._paths, state="stopped", summary=summary.to_json(), stopped_at=now(), **spent)
         else:
             update_state(self._paths, state="aborted" if summary.aborted else "finished", summary=summary.to_json(),
-                         finished_at=now())
+                         finished_at=now(), **spent)
 
 
 def now() -> str:

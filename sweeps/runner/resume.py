@@ -29,6 +29,7 @@ from typing import Any
 import optuna
 
 from sweeps.errors import StateError
+from sweeps.runner.limits import spent_before
 from sweeps.runner.reconcile import Resumption, reconcile
 from sweeps.spec.changes import check_resume_changes
 from sweeps.spec.loading import LoadedSpec, apply_overrides, load_spec, validate_spec
@@ -166,7 +167,9 @@ def _count_trials(paths: SweepPaths) -> int:
 def reclaim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, address: str | None) -> None:
     """Mark the sweep running again under this driver (``sweep resume``)."""
     state = read_state(paths)
+    spent = spent_before(state, paths.directory / JOURNAL_FILE)  # before `resumed_at` moves on
     state.update(
+        spent_seconds=spent,
         spec=loaded.raw, overrides=list(loaded.overrides), address=address, state="running",
         num_samples=loaded.spec.num_samples, driver_pid=os.getpid(), driver_host=socket.gethostname(),
         resumed_at=_now(), resumes=int(state.get("resumes", 0)) + 1,

@@ -85,7 +85,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             signal_scope.enter_context(interruptible(sweep.graceful, paths))
             with sweep.view or nullcontext():
                 cpu_started = time.process_time()
-                backend.run(job, sweep.listeners(options.listeners), [sweep.abort, sweep.graceful])
+                backend.run(job, sweep.listeners(options.listeners), [sweep.abort, sweep.graceful, sweep.limits])
                 fit_cpu_seconds = time.process_time() - cpu_started
             sweep.journal.close()
         finally:
@@ -95,6 +95,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             summary = summarize(loaded.spec, sweep.ledger, paths, time.monotonic() - started, sweep.abort.reason)
             summary.ray_start_seconds, summary.driver_cpu_seconds = start_seconds, fit_cpu_seconds
             summary.stopped = sweep.graceful.reason if sweep.graceful.interrupted else None
+            summary.limit = sweep.limits.reason
             summary.warnings = [sweep.alignment.warning] if sweep.alignment.warning else []
         except BaseException:
             sweep.close_tracking_after(None)

@@ -100,6 +100,11 @@ class GracefulStop:
         if self.reason is not None and result.get("checkpoint_dir_name"):
             self._checkpointed.add(trial_id)
 
+    def allows_new_trials(self) -> bool:
+        # Trials may start while a stop waits for the running ones to checkpoint: the stop
+        # ends them with the rest, and a resumed sweep restarts them.
+        return True
+
     def stop_all(self) -> bool:
         if self.at_once:
             raise KeyboardInterrupt

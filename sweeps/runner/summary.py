@@ -48,6 +48,8 @@ class SweepSummary:
     #: on a shared machine (`make bench`, B2R: per 1,000 results).
     driver_cpu_seconds: float = 0.0
     trial_records: list[TrialSummary] = field(default_factory=list)
+    #: The limit that ended the sweep (`limits`), in words: no trial started after it.
+    limit: str | None = None
     #: Things the user should fix even though the sweep ran (reports that miss ASHA's milestones).
     warnings: list[str] = field(default_factory=list)
 
@@ -64,6 +66,7 @@ class SweepSummary:
             "stopped": self.stopped,
             "ray_start_seconds": round(self.ray_start_seconds, 2),
             "driver_cpu_seconds": round(self.driver_cpu_seconds, 2),
+            "limit": self.limit,
             "warnings": self.warnings,
         }
 

@@ -4,7 +4,7 @@ A sweep's trials, its Optuna study and its MLflow runs are only comparable if th
 produced by the same search: same space, trainable, metric, sampler, scheduler and
 tracking store. Those fields are frozen once a sweep has started; changing one needs a
 new sweep (another name, or ``--overwrite``). Everything else (how many trials, how many
-at once, retries, resources, checkpoint cadence) may change between runs, except that
+at once, retries, resources, checkpoint cadence, the sweep's limits) may change between runs, except that
 ``num_samples`` may not drop below the trials the sweep already has.
 """
 
@@ -17,7 +17,7 @@ from sweeps.spec.models import SweepSpec
 
 #: Top-level fields a resumed sweep may change.
 HARMLESS_FIELDS = frozenset({
-    "num_samples", "max_concurrent", "resources", "failure", "checkpoint", "storage",
+    "num_samples", "max_concurrent", "resources", "failure", "checkpoint", "storage", "limits",
 })
 #: Inside `tracking`, only whether the best model is uploaded may change.
 HARMLESS_TRACKING_FIELDS = frozenset({"log_model"})

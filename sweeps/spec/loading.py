@@ -231,11 +231,7 @@ def _child_model(
     if model is SweepSpec and part == "scheduler":
         kind = node.get("type") if isinstance(node, dict) else None
         return models.NoSchedulerSpec if kind == "none" else models.AshaSpec
-    by_name: dict[str, type[BaseModel]] = {
-        "sampler": models.SamplerSpec,
-        "resources": models.ResourcesSpec,
-        "tracking": models.TrackingSpec,
-        "failure": models.FailureSpec,
-        "checkpoint": models.CheckpointSpec,
-    }
-    return by_name.get(part) if model is SweepSpec else None
+    field = model.model_fields.get(part)
+    annotation = field.annotation if field is not None else None
+    # A section whose field is one model (sampler, resources, tracking, failure, limits...).
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sweeps.spec.domains import check_count, check_learning_rate
+from sweeps.spec.limits import LimitsSpec
 
 #: The hyperparameters this product exists for: every search space must define them.
 REQUIRED_HYPERPARAMETERS = ("batch_size", "epochs", "learning_rate")
@@ -186,6 +187,7 @@ class SweepSpec(_Strict):
     tracking: TrackingSpec = TrackingSpec()
     failure: FailureSpec = FailureSpec()
     checkpoint: CheckpointSpec = CheckpointSpec()
+    limits: LimitsSpec = LimitsSpec()
 
     @model_validator(mode="before")
     @classmethod

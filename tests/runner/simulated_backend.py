@@ -48,9 +48,10 @@ class SimulatedBackend:
         study = open_truthful_study(job.spec, job.paths, job.trials_so_far)
         rungs = asha_rungs_for(job.spec, job.plan)
         for number in range(job.trials_to_create):
-            if any([rule.stop_all() for rule in rules]):
+            stop = [rule.stop_all() for rule in rules]  # every rule asked, as the Ray backend does
+            if any(stop) or not all(rule.allows_new_trials() for rule in rules):
                 break
-            trial_id = f"sim{number:04d}"
+            trial_id = f"sim{job.trials_so_far + number:04d}"
             self._run_trial(job, trial_id, study.ask(trial_id), study, rungs, listeners, rules)
         for listener in listeners:
             listener.sweep_ended()
