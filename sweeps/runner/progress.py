@@ -25,6 +25,8 @@ from rich.table import Table
 from sweeps.backend import SweepListener, TrialInfo
 from sweeps.outcomes import OUTCOMES
 from sweeps.runner.ledger import TrialLedger
+from sweeps.runner.limits import SweepLimits
+from sweeps.runner.trial_table import trial_table
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -40,9 +42,14 @@ class LiveView(SweepListener):
 
     def __init__(
         self, ledger: TrialLedger, name: str, num_samples: int, console: Console | None = None,
-        lines: TextIO | None = None,
+        lines: TextIO | None = None, milestones: list[float] | None = None, budget_unit: str = "iterations",
+        limits: SweepLimits | None = None,
     ) -> None:
         self._ledger = ledger
+        self._milestones, self._budget_unit = list(milestones or []), budget_unit
+        self._limits = limits
+        #: Ended trials, oldest first: the table shows the most recent under the running ones.
+        self._ended: list[str] = []
         # Held as given: while the live view runs, rich redirects `sys.stdout` to its console.
         self._lines = lines
         self._started = time.monotonic()
@@ -54,7 +61,8 @@ class LiveView(SweepListener):
             TimeElapsedColumn(),
         )
         self._task = self._progress.add_task(name, total=num_samples)
-        self._live = Live(self._render(), console=console or Console(stderr=True), refresh_per_second=4, transient=False)
+        self._console = console or Console(stderr=True)
+        self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=False)
         self._last_refresh = 0.0
 
     def __enter__(self) -> Self:
@@ -86,6 +94,7 @@ class LiveView(SweepListener):
 
     def _trial_ended(self, trial_id: str) -> None:
         # Runs after the ledger's own callback (earlier in the list): the outcome is known.
+        self._ended.append(trial_id)
         record = self._ledger.trials.get(trial_id)
         if self._lines is None or record is None:
             return
@@ -136,7 +145,34 @@ class LiveView(SweepListener):
             value = best.last_result[self._ledger.metric]
             config = ", ".join(f"{k}={_short(v)}" for k, v in best.config.items())
             table.add_row(f"best {self._ledger.metric} [bold]{value:.4f}[/] ({config})")
-        return Group(self._progress, table)
+        parts: list[Any] = [self._progress, table]
+        limit = self._limit_line()
+        if limit:
+            parts.append(limit)
+        # Under the counts, as many trials as the terminal has lines left (a redrawn view
+        # taller than the terminal scrolls and smears).
+        trials = trial_table(list(self._ledger.trials.values()), self._ended, self._ledger.metric,
+                             self._milestones, self._budget_unit, self._console.size.height - 6 - len(parts))
+        if trials is not None:
+            parts.append(trials)
+        return Group(*parts)
+
+    def _limit_line(self) -> str | None:
+        limits = self._limits
+        if limits is None or not limits.limits.any:
+            return None
+        if limits.reason:
+            running = self._ledger.counts()["running"]
+            then = "stopping" if limits.limits.on_exhausted == "stop" else "draining"
+            return f"[bold]{limits.reason} reached[/]: no new trials; {then} {running} running"
+        spent = []
+        if limits.limits.max_iterations:
+            spent.append(f"{limits.iterations:,}/{limits.limits.max_iterations:,} iterations")
+        if limits.limits.max_samples:
+            spent.append(f"{limits.samples:,}/{limits.limits.max_samples:,} samples")
+        if limits.limits.max_time:
+            spent.append(f"{limits.spent_seconds:,.0f}/{limits.limits.max_time:,.0f} s")
+        return "limits: " + ", ".join(spent)
 
 
 def _short(value: Any) -> str:

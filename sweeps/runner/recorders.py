@@ -59,13 +59,14 @@ class SweepRecorders:
         self.abort = AbortRule(self.ledger, spec)
         self.graceful = GracefulStop(self.ledger, paths)
         self.journal = ResultJournal(paths.directory / JOURNAL_FILE, resume.delivered if resume else None)
-        self.view = LiveView(self.ledger, spec.name, spec.num_samples,
-                             lines=sys.stdout if progress_lines else None) if live else None
         state = read_state(paths)
         self._run = int(state.get("resumes", 0))
         progress = {trial_id: results[-1] for trial_id, results in (resume.journal if resume else {}).items() if results}
         progress.update({r.trial_id: r.last_result for r in (resume.records if resume else []) if r.last_result})
         self.limits = SweepLimits(spec.limits, self.graceful, float(state.get("spent_seconds") or 0.0), progress)
+        self.view = LiveView(self.ledger, spec.name, spec.num_samples, lines=sys.stdout if progress_lines else None,
+                             milestones=plan.milestones(), budget_unit=spec.budget_unit,
+                             limits=self.limits) if live else None
         self.alignment = ReportAlignment(plan.dataset_size, plan.drop_last, plan.milestones(), spec.budget_unit)
         self.tracker: MlflowTracker | None = None
 

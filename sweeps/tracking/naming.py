@@ -24,7 +24,12 @@ def run_name(index: int, config: dict[str, Any]) -> str:
     """
     if index < 1:
         raise ValueError(f"The value of `index` is {index}, but must be `index >= 1`")
-    parts = [f"t{index:03d}"]
+    return f"t{index:03d} {short_config(config)}"
+
+
+def short_config(config: dict[str, Any]) -> str:
+    """A config in a few characters: ``bs=64 lr=3.2e-03 ep=8`` (extras by their initials)."""
+    parts = []
     labels = _labels([key for key in config if key not in _KNOWN])
     for key in [*(k for k in _KNOWN if k in config), *(k for k in config if k not in _KNOWN)]:
         label = _KNOWN.get(key) or labels[key]
