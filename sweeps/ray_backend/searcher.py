@@ -27,6 +27,11 @@ class TruthfulSearcher(Searcher):
         #: ends the run once the running trials have finished).
         self.rules = list(rules or [])
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its TuneConfig, this searcher included, into `tuner.pkl`; a resumed
+        # sweep builds its own searcher and rules, so the rules (which hold the ledger) stay out.
+        return {**self.__dict__, "rules": []}
+
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
         # The space, metric and mode come with the study; Tune's own `param_space` is empty.
         return True

@@ -1,8 +1,10 @@
 """MLflow tracking: a parent run per sweep, a nested child run per trial, step = iteration.
 
-See :mod:`sweeps.tracking.callback` for what lands in MLflow, :mod:`sweeps.tracking.writer`
-for how it gets there off the driver's hot path, and :mod:`sweeps.tracking.preflight` for
-where it logs.
+See :mod:`sweeps.tracking.callback` (the listener) for what lands in MLflow,
+:mod:`sweeps.tracking.trial_runs` for a trial run's tags, params and end (shared with
+:mod:`sweeps.tracking.recovery`, which mends a crashed sweep's runs),
+:mod:`sweeps.tracking.writer` for how it gets there off the driver's hot path, and
+:mod:`sweeps.tracking.preflight` for where it logs.
 """
 
 from sweeps.tracking.callback import MlflowTracker, trial_metrics
