@@ -15,6 +15,7 @@ from sweeps.iterations import TrialShape
 from sweeps.plan.asha import expected_iterations, rung_milestones
 from sweeps.spec.loading import LoadedSpec
 from sweeps.spec.models import AshaSpec, SweepSpec, possible_values
+from sweeps.spec.sampler_options import sampler_warnings
 from sweeps.training.registry import ResolvedTrainable, resolve_trainable
 
 
@@ -99,7 +100,8 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
     unit = spec.budget_unit
     batch_sizes = sorted(set(possible_values(spec.search_space["batch_size"])))
     epochs = sorted(set(possible_values(spec.search_space["epochs"])))
-    warnings: list[str] = []
+    # Optuna's own notes on the sampler's options (it ignores some it still accepts).
+    warnings: list[str] = sampler_warnings(spec.sampler.type, spec.sampler.options)
     too_large = [b for b in batch_sizes if b > dataset_size]
     if too_large:
         warnings.append(

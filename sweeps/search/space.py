@@ -7,6 +7,7 @@ from typing import Any
 import optuna
 
 from sweeps.spec.models import CategoricalParam, FloatParam, IntParam, SweepSpec
+from sweeps.spec.sampler_options import sampler_arguments, sampler_class
 
 
 def optuna_distributions(spec: SweepSpec) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -49,16 +50,7 @@ def make_sampler(spec: SweepSpec, trials_so_far: int = 0) -> optuna.samplers.Bas
     """
     seed = spec.seed + trials_so_far
     kind = spec.sampler.type
-    if kind == "tpe":
-        # constant_liar: trials still running are treated as bad, so parallel workers do
-        # not all sample the same promising region at once.
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
-    if kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if kind == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if kind == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    if kind == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
-    raise ValueError(f"unknown sampler {kind!r}")  # unreachable: the spec validated it
+    # The options were checked against this constructor when the spec was validated.
+    sampler: optuna.samplers.BaseSampler = sampler_class(kind)(
+        seed=seed, **sampler_arguments(kind, spec.sampler.options))
+    return sampler

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from sweeps.errors import SpecError
 from sweeps.spec.domains import DOMAIN_ERROR
 from sweeps.spec.models import SweepSpec
+from sweeps.spec.sampler_options import SAMPLER_OPTION_ERROR
 
 #: What a spec needs at the least, for messages about a file that is not a spec at all.
 MINIMAL_SPEC = (
@@ -148,6 +149,10 @@ def _format_validation_error(
             continue
         if error["type"] == DOMAIN_ERROR:  # raised for the whole search_space: name the entry
             field_path = ".".join([*location, error["ctx"]["parameter"]])
+            sentences.append(f"field `{field_path}`: {error['ctx']['message']}.")
+            continue
+        if error["type"] == SAMPLER_OPTION_ERROR:  # raised for the whole sampler: name the option
+            field_path = ".".join([*location, error["ctx"]["option"]]) if error["ctx"]["option"] else field_path
             sentences.append(f"field `{field_path}`: {error['ctx']['message']}.")
             continue
         if error["type"] in ("union_tag_not_found", "union_tag_invalid"):

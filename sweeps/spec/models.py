@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sweeps.spec.domains import check_count, check_learning_rate
 from sweeps.spec.limits import LimitsSpec
+from sweeps.spec.sampler_options import SAMPLER_CLASSES, check_sampler_options
 
 #: The hyperparameters this product exists for: every search space must define them.
 REQUIRED_HYPERPARAMETERS = ("batch_size", "epochs", "learning_rate")
@@ -94,8 +95,29 @@ Distribution = Annotated[FloatParam | IntParam | CategoricalParam, Field(discrim
 ParamSpec = Distribution | int | float | str | bool
 
 
-class SamplerSpec(_Strict):
+class SamplerSpec(BaseModel):
+    """``type`` picks the Optuna sampler; every other key is an argument of its constructor.
+
+    The keys are checked against the sampler's own signature, so this model allows extra
+    keys and :mod:`sweeps.spec.sampler_options` rejects the ones the sampler lacks.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
     type: Literal["tpe", "random", "cmaes", "gp", "qmc"] = "tpe"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_options(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("type", "tpe") not in SAMPLER_CLASSES:
+            return data  # not a mapping, or an unknown type: pydantic's own message says so
+        kind = data.get("type", "tpe")
+        options = {key: value for key, value in data.items() if key != "type"}
+        return {"type": kind, **check_sampler_options(kind, options)}
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The options the spec gives, checked and typed (``type`` excluded)."""
+        return dict(self.model_extra or {})
 
 
 #: Default ASHA grace period per budget unit, used when the spec omits it.

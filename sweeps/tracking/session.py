@@ -14,6 +14,7 @@ import yaml
 from sweeps.errors import TrackingError
 from sweeps.plan.planner import SweepPlan
 from sweeps.spec.loading import LoadedSpec
+from sweeps.spec.sampler_options import effective_options
 from sweeps.store.catalog import latest_checkpoint
 from sweeps.store.state import SweepPaths
 from sweeps.tracking.callback import PARENT, MlflowTracker
@@ -97,6 +98,10 @@ def sweep_params(loaded: LoadedSpec, plan: SweepPlan) -> dict[str, Any]:
         "dataset_size": plan.dataset_size,
         "search_space": ", ".join(spec.search_space),
     }
+    # The sampler's options as it was built with them: the spec's plus our defaults
+    # (`sampler.constant_liar` for TPE), so two sweeps' samplers can be compared in MLflow.
+    options = effective_options(spec.sampler.type, spec.sampler.options)
+    params.update({f"sampler.{option}": value for option, value in options.items()})
     if plan.scheduler == "asha":
         params.update({
             "scheduler.grace_period": plan.grace_period,

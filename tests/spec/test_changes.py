@@ -24,6 +24,7 @@ def spec(**changes: Any) -> SweepSpec:
     ({"seed": 1}, "seed"),
     ({"trainable": "synthetic_mlp"}, "trainable"),
     ({"sampler": {"type": "random"}}, "sampler.type"),
+    ({"sampler": {"type": "tpe", "n_startup_trials": 3}}, "sampler.n_startup_trials"),
     ({"scheduler__grace_period": 5}, "scheduler.grace_period"),
     ({"tracking": {"uri": "http://127.0.0.1:5000"}}, "tracking.uri"),
 ])

@@ -36,7 +36,10 @@ def _run(folder: Path, spec: dict[str, Any], *callbacks: Any) -> tuple[Any, Any]
 def digits_sweep(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("digits")
     recorder = ResultRecorder()
-    loaded, summary = _run(folder, small_spec(storage=str(folder / "results")), recorder)
+    # multivariate changes nothing in 6 trials (TPE samples its first 10 at random): it is
+    # there to be found among the parent run's params.
+    spec = small_spec(storage=str(folder / "results"), sampler={"type": "tpe", "multivariate": True})
+    loaded, summary = _run(folder, spec, recorder)
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
     return {"loaded": loaded, "summary": summary, "recorder": recorder, "paths": paths,
             "uri": paths.embedded_tracking_uri, "plan": plan_spec(loaded)[1]}
@@ -50,6 +53,9 @@ def test_digits_sweep_keeps_the_tracking_contract(digits_sweep: dict[str, Any]) 
     check_contract(record, summary, digits_sweep["recorder"].results, "val_accuracy",
                    digits_sweep["plan"].milestones(), TRAINING_SIZE)
     check_runs_file(digits_sweep["paths"].directory, record, digits_sweep["uri"])
+    params = record.parent.data.params
+    assert (params["sampler"], params["sampler.multivariate"], params["sampler.constant_liar"]) == (
+        "tpe", "True", "True")
 
 
 @pytest.mark.slow

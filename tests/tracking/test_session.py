@@ -18,7 +18,7 @@ from sweeps.tracking.session import start_tracking
 def test_parent_run_is_created_with_the_spec_and_reopened_by_a_resumed_sweep(
     write_spec: Callable[..., Path],
 ) -> None:
-    loaded = load_spec(write_spec(), ["seed=3"])
+    loaded = load_spec(write_spec(), ["seed=3", "sampler.n_startup_trials=4", "sampler.multivariate=true"])
     _, plan = plan_spec(loaded)
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
     first = start_tracking(loaded, plan, paths)
@@ -29,6 +29,9 @@ def test_parent_run_is_created_with_the_spec_and_reopened_by_a_resumed_sweep(
     assert run.info.status == "KILLED" and run.data.tags["sweep.role"] == "parent"
     assert run.data.params["seed"] == "3" and run.data.params["sampler"] == "tpe"
     assert run.data.params["scheduler.grace_period"] == "10.0"
+    # The sampler's options as it was built: the spec's, and the constant liar it keeps by default.
+    assert {k: v for k, v in run.data.params.items() if k.startswith("sampler.")} == {
+        "sampler.n_startup_trials": "4", "sampler.multivariate": "True", "sampler.constant_liar": "True"}
     assert {a.path for a in client.list_artifacts(parent, "spec")} == {"spec/spec.yaml", "spec/effective_spec.yaml"}
     effective = Path(client.download_artifacts(parent, "spec/effective_spec.yaml", str(paths.storage))).read_text()
     assert "seed: 3" in effective  # the --set override is in the spec as run
