@@ -30,7 +30,8 @@ def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool) -> No
     # In a log (a pipe, a file, `ray job logs`) the live view shows nothing until the end.
     options.progress_lines = not as_json and not _is_terminal(sys.stdout)
     # The summary and the exit code come before Ray's shut-down (about 1.4 s), not after it.
-    options.on_summary = lambda summary: report_outcome(summary, loaded.spec.metric, as_json)
+    scheduler = loaded.spec.scheduler.type
+    options.on_summary = lambda summary: report_outcome(summary, loaded.spec.metric, as_json, scheduler)
     try:
         run_sweep(loaded, options)
     except SweepInterrupted as exc:  # stopped at once; the message (how to resume) is printed

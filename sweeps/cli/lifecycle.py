@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -90,6 +92,7 @@ def list_command(storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=
 def status_command(
     name: str = typer.Argument(..., help="The sweep's name."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
+    wide: bool = typer.Option(False, "--wide", help="One line per trial, however wide (for grep and logs)."),
 ) -> None:
     """One sweep: its state and every trial with its outcome, value and iterations."""
     from sweeps.runner.stopping import resume_command
@@ -97,29 +100,51 @@ def status_command(
     from sweeps.store.state import sweep_paths
 
     info = describe_sweep(storage, name)
-    console = Console()
+    # --wide: a console as wide as the widest row, so no cell wraps.
+    console = Console(width=WIDE_COLUMNS) if wide else Console()
     best = info.best()
     console.print(
         f"[bold]Sweep {name}[/]: {info.state}, {info.done}/{info.num_samples} trials done, started "
         f"{info.started_at or '?'}" + (f"; best {info.metric} = {best.value:.4f} (trial {best.trial_id})"
-                                       if best and best.value is not None else "")
+                                       if best and best.value is not None else ""),
+        soft_wrap=wide,
     )
-    table = Table()
-    for column in ("#", "trial", "state", info.metric, "iterations", "config", "error"):
-        table.add_column(column)
-    for trial in info.trials:
-        config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
-        iterations = "-" if trial.iteration is None else (
-            f"{trial.iteration}/{trial.total_iterations}" if trial.total_iterations else str(trial.iteration))
-        table.add_row(
-            str(trial.number), trial.trial_id, trial.state,
-            "-" if trial.value is None else f"{trial.value:.4f}", iterations, config, trial.error or "",
-        )
-    console.print(table)
+    console.print(trials_table(info, wrap=not wide))
     if info.state in RESUMABLE:
         console.print(f"Continue it with: {resume_command(sweep_paths(storage, name))}")
     elif info.state == "aborted":
         console.print(aborted_advice(info), highlight=False, markup=False)
+
+
+#: The width `sweep status --wide` lays its table out in: wider than any row.
+WIDE_COLUMNS = 10_000
+
+
+def trials_table(info: Any, wrap: bool) -> Table:
+    """The trials of ``info`` (a SweepInfo), one row each.
+
+    At 80 columns the config column is what gives way: it wraps between its `key=value`
+    items and never cuts one (it used to end in "batch_size=6…"); identifiers, states and
+    numbers never wrap. With ``wrap=False`` every row stays on one line.
+    """
+    configs = [", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
+               for trial in info.trials]
+    longest_item = max((len(item) + 1 for config in configs for item in config.split(", ")), default=6)
+    # No outer edge and no lines between columns: at 80 columns the config needs the room.
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for column in ("#", "trial", "state", info.metric, "iterations"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("config", min_width=longest_item if wrap else None, overflow="fold", no_wrap=not wrap)
+    with_errors = any(trial.error for trial in info.trials)
+    if with_errors:  # no empty column taking width from the configs
+        table.add_column("error", overflow="fold", no_wrap=not wrap)
+    for trial, config in zip(info.trials, configs):
+        iterations = "-" if trial.iteration is None else (
+            f"{trial.iteration}/{trial.total_iterations}" if trial.total_iterations else str(trial.iteration))
+        row = [str(trial.number), trial.trial_id, trial.state,
+               "-" if trial.value is None else f"{trial.value:.4f}", iterations, config]
+        table.add_row(*row, *([trial.error or ""] if with_errors else []))
+    return table
 
 
 @app.command("best")

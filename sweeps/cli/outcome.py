@@ -14,12 +14,12 @@ from sweeps.runner.summary import SweepSummary
 from sweeps.store.state import sweep_paths
 
 
-def report_outcome(summary: SweepSummary, metric: str, as_json: bool) -> None:
+def report_outcome(summary: SweepSummary, metric: str, as_json: bool, scheduler: str = "asha") -> None:
     """Print a finished (or stopped) sweep's summary and exit with the code scripts rely on."""
     if as_json:
         print(json.dumps(summary.to_json(), default=str))
     else:
-        print_summary(summary, metric)
+        print_summary(summary, metric, scheduler)
     for warning in summary.warnings:
         Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if summary.limit and summary.stopped:  # `limits.on_exhausted: stop`: ended as configured
@@ -37,7 +37,7 @@ def _resume_hint(summary: SweepSummary) -> str:
     return resume_command(sweep_paths(Path(summary.storage).parent, summary.name))
 
 
-def print_summary(summary: SweepSummary, metric: str) -> None:
+def print_summary(summary: SweepSummary, metric: str, scheduler: str = "asha") -> None:
     console = Console()
     trials = summary.trials
     console.print(
@@ -62,7 +62,9 @@ def print_summary(summary: SweepSummary, metric: str) -> None:
             f"after {best['iterations']:,} iterations ({config})"
         )
     used, worst = summary.iterations_used, summary.iterations_worst_case
-    if worst:
+    if scheduler != "asha":  # `scheduler: none`: nothing was stopped early, nothing saved
+        console.print(f"Iterations: {used:,} (no early stopping: every trial ran to completion).")
+    elif worst:
         console.print(
             f"Iterations: {used:,} used of {worst:,} had every trial run to completion; "
             f"ASHA saved {worst - used:,} ({worst / max(used, 1):.1f}× fewer)."

@@ -76,12 +76,18 @@ def print_plan(plan: SweepPlan, name: str) -> None:
         console.print(UNIT_EXPLANATIONS[plan.budget_unit])
     else:
         console.print("No early stopping (scheduler: none): every trial runs to completion.")
-    console.print(
-        f"Budget: worst case {plan.worst_case_iterations:,.0f} iterations "
-        f"({plan.worst_case_samples:,.0f} samples) if every trial ran to completion; "
-        f"expected under ASHA {plan.expected_iterations:,.0f} iterations "
-        f"({plan.expected_samples:,.0f} samples): {plan.saving_ratio:.1f}× less."
-    )
+    if plan.scheduler != "asha":
+        console.print(
+            f"Budget: {plan.worst_case_iterations:,.0f} iterations ({plan.worst_case_samples:,.0f} samples), "
+            "every trial run to completion."
+        )
+    else:
+        console.print(
+            f"Budget: worst case {plan.worst_case_iterations:,.0f} iterations "
+            f"({plan.worst_case_samples:,.0f} samples) if every trial ran to completion; "
+            f"expected under ASHA {plan.expected_iterations:,.0f} iterations "
+            f"({plan.expected_samples:,.0f} samples): {plan.saving_ratio:.1f}× less."
+        )
     for limit, coverage in plan.limits.items():
         unit = limit.removeprefix("max_")
         console.print(

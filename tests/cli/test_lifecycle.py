@@ -67,6 +67,32 @@ def test_status_lists_every_trial_with_its_state(finished: dict[str, Any], capsy
 
 
 @pytest.mark.slow
+def test_status_at_80_columns_wraps_configs_without_cutting_them(
+    finished: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: Any,
+) -> None:
+    """It used to cut each config to "batch_size=6…"; --wide keeps each trial on one line."""
+    from sweeps.runner.catalog import describe_sweep
+
+    trials = describe_sweep(finished["storage"], "tiny").trials
+    items = {trial.trial_id: [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items()]
+             for trial in trials}
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["status", "tiny", "--storage", str(finished["storage"])]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80
+    words = out.replace(",", " ").split()
+    for trial_items in items.values():
+        for item in trial_items:
+            assert item in words, item  # whole, on one line
+
+    assert main(["status", "tiny", "--storage", str(finished["storage"]), "--wide"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for trial_id, trial_items in items.items():
+        row = next(line for line in lines if f" {trial_id} " in line)
+        assert ", ".join(trial_items) in row
+
+
+@pytest.mark.slow
 def test_best_exports_fixed_values_a_spec_accepts_and_the_checkpoint(finished: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
     assert main(["best", "tiny", "--storage", str(finished["storage"]), "--format", "json"]) == 0
     exported = json.loads(capsys.readouterr().out)

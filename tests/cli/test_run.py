@@ -45,6 +45,16 @@ def test_run_prints_best_trial_and_asha_saving(ray_session, write_spec, capsys) 
     assert "Results:" in out
 
 
+def test_a_sweep_without_a_scheduler_says_nothing_of_asha(ray_session, write_spec, capsys) -> None:
+    spec = write_spec(name="unscheduled", num_samples=2, scheduler={"type": "none"}, tracking={"enabled": False},
+                      search_space={"batch_size": 128, "epochs": 1, "learning_rate": 0.05})
+    code, out, _ = run_cli(capsys, "run", str(spec))
+    assert code == 0
+    out = " ".join(out.split())
+    assert "ASHA" not in out, out
+    assert "no early stopping: every trial ran to completion" in out and "Best trial" in out
+
+
 def test_set_overrides_reach_the_sweep(ray_session, write_spec, capsys) -> None:
     spec = write_spec(name="overridden")
     code, out, _ = run_cli(capsys, "run", str(spec), "--set", "num_samples=2", "--set", "search_space.epochs=1", "--json")
