@@ -6,6 +6,7 @@ import sys
 
 from rich.console import Console
 
+from sweeps.cli import check as _check  # noqa: F401 - registers `sweep check`
 from sweeps.cli import lifecycle as _lifecycle  # noqa: F401 - registers resume, stop, list, status, best
 from sweeps.cli import plan as _plan  # noqa: F401 - registers `sweep plan`
 from sweeps.cli import report as _report  # noqa: F401 - registers `sweep report`
