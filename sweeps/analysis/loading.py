@@ -67,6 +67,8 @@ class SweepData:
     plan: SweepPlan | None = None
     paths: SweepPaths | None = None
     notes: list[str] = field(default_factory=list)
+    #: The parent run is still RUNNING: what was read is a snapshot of a sweep in progress.
+    running: bool = False
 
     @property
     def optuna_url(self) -> str | None:
@@ -210,6 +212,7 @@ def _assemble(
         name=parent.name, metric=metric, mode=mode, tracking_uri=uri,
         experiment_id=parent.experiment_id, parent_run_id=parent.run_id,
         trials=trials, history=history, hyperparameters=hyperparameters, spec=loaded, paths=paths,
+        running=parent.status == "RUNNING",
     )
     data.plan = _plan(data)
     return data

@@ -29,6 +29,8 @@ class ParentRun:
     metric: str | None
     mode: str | None
     search_space: list[str] = field(default_factory=list)
+    #: MLflow's status of the parent run: RUNNING while the sweep's driver runs.
+    status: str = "FINISHED"
 
 
 @dataclass
@@ -130,6 +132,7 @@ def read_parent(
         metric=params.get("metric") or tags.get("sweep.metric"),
         mode=params.get("mode") or tags.get("sweep.mode"),
         search_space=[p.strip() for p in params.get("search_space", "").split(",") if p.strip()],
+        status=run.info.status,
     )
 
 

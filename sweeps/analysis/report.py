@@ -31,6 +31,7 @@ _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
        padding: 0 1rem; color: #222; line-height: 1.45; }
 h1 { margin-bottom: 0.2rem; } .subtitle { color: #666; margin-top: 0; }
+.snapshot { background: #fff4d6; border: 1px solid #e0b84c; padding: 0.5rem 0.8rem; }
 table { border-collapse: collapse; margin: 0.6rem 0 1.4rem; font-size: 0.92rem; }
 th, td { border: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
@@ -102,6 +103,7 @@ def render_html(data: SweepData, figures: list[tuple[str, str, str | None]]) -> 
         + (f" · trainable <code>{_e(spec.trainable)}</code>" if spec else "")
         + f" · MLflow <code>{_e(data.tracking_uri)}</code>, parent run <code>{_e(data.parent_run_id)}</code>"
         + f" · generated {_dt.datetime.now().isoformat(timespec='seconds')}</p>",
+        _snapshot_note(data),
         "<h2>Trials</h2>", _table(_state_counts(data), table_id="states"),
         "<h2>Best trials</h2>", _table(best_trials(data), table_id="best-trials", highlight_first=True),
         _best_config(data),
@@ -126,6 +128,16 @@ def render_html(data: SweepData, figures: list[tuple[str, str, str | None]]) -> 
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _snapshot_note(data: SweepData) -> str:
+    if not data.running:
+        return ""
+    return (
+        f'<p class="snapshot"><strong>Snapshot of a sweep still running</strong>: the {len(data.trials)} '
+        "trials started so far, as MLflow held them when this report was generated (the parent run is "
+        "RUNNING). Run <code>sweep report</code> again for the trials since.</p>"
+    )
 
 
 def best_trials(data: SweepData, n: int = BEST_TRIALS_SHOWN) -> pd.DataFrame:

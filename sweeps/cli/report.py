@@ -48,4 +48,5 @@ def report_command(
             output = data.paths.directory / "report" if data.paths else Path(f"{data.name}-report")
         path = write_report(data, output, on_step=step)
         progress.update(drawing, completed=steps)
-    Console().print(f"Report of sweep [bold]{data.name}[/] ({len(data.trials)} trials): {path}")
+    snapshot = " (a snapshot: the sweep is still running)" if data.running else ""
+    Console().print(f"Report of sweep [bold]{data.name}[/] ({len(data.trials)} trials){snapshot}: {path}")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from sweeps.analysis.plots import ALL_PLOTS
+from sweeps.analysis.report import write_report
 from sweeps.cli import main
 from tests.analysis.conftest import FinishedSweep
 
@@ -90,3 +91,28 @@ def test_an_unwritable_output_exits_2(finished_sweep: FinishedSweep, tmp_path: P
                  "--output", str(blocker / "report")])
     err = capsys.readouterr().err
     assert code == 2 and "cannot be created" in err and "Traceback" not in err
+
+
+def test_a_report_of_a_running_sweep_says_it_is_a_snapshot(finished_sweep: FinishedSweep, tmp_path: Path,
+                                                           capsys: Any) -> None:
+    """The parent run is RUNNING while the driver runs: the header says the report is a snapshot."""
+    from mlflow.tracking import MlflowClient
+
+    from sweeps.analysis import load
+
+    data = load(finished_sweep.name, storage=finished_sweep.storage)
+    assert not data.running
+    finished_html = (write_report(data, tmp_path / "finished")).read_text()
+    assert "Snapshot of a sweep still running" not in finished_html
+    client = MlflowClient(data.tracking_uri)
+    status = client.get_run(data.parent_run_id).info.status
+    client.update_run(data.parent_run_id, status="RUNNING")
+    try:
+        assert main(["report", finished_sweep.name, "--storage", str(finished_sweep.storage),
+                     "--output", str(tmp_path / "running")]) == 0
+    finally:
+        client.update_run(data.parent_run_id, status=status)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(a snapshot: the sweep is still running)" in out
+    html = (tmp_path / "running" / "index.html").read_text()
+    assert f"Snapshot of a sweep still running</strong>: the {len(data.trials)} trials started so far" in html
