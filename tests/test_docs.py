@@ -175,3 +175,15 @@ def test_every_relative_link_resolves(path: Path) -> None:
 def test_the_slugs_are_githubs() -> None:
     assert github_slug(" Before the first run: `sweep check`") == "before-the-first-run-sweep-check"
     assert github_slug("What ASHA counts: `scheduler.budget`") == "what-asha-counts-schedulerbudget"
+
+
+def test_the_readmes_plan_excerpt_is_what_sweep_plan_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    readme = " ".join((REPO / "README.md").read_text().split())
+    assert main(["plan", str(EXAMPLES / "digits_mlp.yaml"), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert f"worst case {plan['worst_case_iterations']:,.0f} iterations" in readme
+    assert f"expected under ASHA {plan['expected_iterations']:,.0f} iterations" in readme
+    for row in plan["batch_sizes"]:  # the table's rows, its cells' padding collapsed
+        assert f"│ {row['batch_size']} │ {row['iterations_per_epoch']} │ {row['samples_per_iteration']} │" in readme, row
