@@ -27,6 +27,7 @@ from sweeps.errors import SweepError, TrackingError
 from sweeps.outcomes import best_trial
 from sweeps.plan.planner import SweepPlan, make_plan, plan_spec
 from sweeps.spec.loading import LoadedSpec, validate_spec
+from sweeps.spec.scaling import config_keys
 from sweeps.store.state import SweepPaths, read_state, sweep_paths
 
 DEFAULT_STORAGE = "./sweep_results"
@@ -51,7 +52,9 @@ class SweepData:
             ``samples_seen`` at the end, and ``budget_fraction`` = iterations / total.
         history: One row per (trial, iteration): ``trial_id``, ``iteration``, every
             metric logged at that step, ``epoch`` and ``samples_seen``.
-        hyperparameters: Names of the sampled hyperparameters (the spec's search space).
+        hyperparameters: Names of the sampled hyperparameters (the spec's search space;
+            with a learning-rate ``scale``, ``learning_rate`` is the effective value a trial
+            trained with and ``learning_rate_base`` the sampled one right after it).
     """
 
     name: str
@@ -203,7 +206,7 @@ def _assemble(
             "`storage=` pointing at the folder that holds `<name>/sweep.json`."
         )
     hyperparameters = (
-        list(loaded.spec.search_space) if loaded
+        config_keys(loaded.spec) if loaded
         else parent.search_space or sorted({k for run in runs for k in run.params} - set(DERIVED_PARAMS))
     )
     trials = trials_frame(runs, metric, hyperparameters)

@@ -171,7 +171,8 @@ def learning_rate_vs_metric(data: SweepData) -> Figure:
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades <= 2 else (1.0,)))
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set(xlabel="learning rate (log scale)", ylabel=f"final {data.metric}",
+    scaled = "learning_rate_base" in data.hyperparameters  # the effective value is what trained
+    ax.set(xlabel=f"{'effective ' if scaled else ''}learning rate (log scale)", ylabel=f"final {data.metric}",
            title=f"Sweep {data.name}: learning rate against final {data.metric}")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(alpha=0.3, which="both")

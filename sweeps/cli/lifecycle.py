@@ -166,10 +166,16 @@ def best_command(
     if format_ == "json":
         text = json.dumps(export, indent=2) + "\n"
     else:
+        scale = export.get("learning_rate_scale")
+        scaled = "" if scale is None else (
+            f"# `learning_rate` is the effective value the trial trained with: learning_rate_base "
+            f"{export['learning_rate_base']:.6g} scaled by rule `{scale['rule']}` from batch size "
+            f"{scale['reference_batch_size']} to {export['search_space'].get('batch_size')}.\n"
+        )
         text = (
             f"# Best trial {export['trial_id']} of sweep {name}: {export['metric']} = {export['value']}\n"
             "# `search_space` holds fixed values: paste it into a spec to train this config again.\n"
-            + yaml.safe_dump(export, sort_keys=False)
+            + scaled + yaml.safe_dump(export, sort_keys=False)
         )
     if output is None:
         print(text, end="")

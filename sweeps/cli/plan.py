@@ -49,14 +49,25 @@ def print_plan(plan: SweepPlan, name: str) -> None:
         f"(drop_last={plan.drop_last}); {plan.num_samples} trials; epochs {min(plan.epochs)}–{max(plan.epochs)}."
     )
     table = Table(title="Iterations per batch size (one iteration = one optimizer step on one batch)")
-    for column in ("batch size", "iterations/epoch", "samples/iteration", "total iterations"):
+    scale = plan.learning_rate_scale
+    rate_column = "learning rate" if scale is None else "effective learning rate"
+    for column in ("batch size", "iterations/epoch", "samples/iteration", "total iterations", rate_column):
         table.add_column(column, justify="right")
     for row in plan.batch_sizes:
+        low, high = row.learning_rate_range
         table.add_row(
             str(row.batch_size), f"{row.iterations_per_epoch:,}", str(row.samples_per_iteration),
             f"{row.min_total_iterations:,}–{row.max_total_iterations:,}",
+            f"{low:.3g}" if low == high else f"{low:.3g}–{high:.3g}",
         )
     console.print(table)
+    if scale is not None:
+        formula = "bs / ref" if scale["rule"] == "linear" else "sqrt(bs / ref)"
+        console.print(
+            f"The learning rate scales with the batch size (rule [bold]{scale['rule']}[/]): Optuna samples "
+            f"the base learning rate at reference_batch_size ref = {scale['reference_batch_size']}, and a "
+            f"trial trains with base × {formula}."
+        )
     if plan.scheduler == "asha":
         console.print(
             f"ASHA counts its budget in [bold]{plan.budget_unit}[/]: grace_period = {plan.grace_period:g}, "

@@ -16,6 +16,7 @@ from sweeps.plan.asha import expected_iterations, rung_milestones
 from sweeps.spec.loading import LoadedSpec
 from sweeps.spec.models import AshaSpec, SweepSpec, possible_values
 from sweeps.spec.sampler_options import sampler_warnings
+from sweeps.spec.scaling import base_learning_rates, learning_rate_range, learning_rate_scale
 from sweeps.training.registry import ResolvedTrainable, resolve_trainable
 
 
@@ -26,6 +27,9 @@ class BatchSizeRow:
     samples_per_iteration: int
     min_total_iterations: int
     max_total_iterations: int
+    #: The (low, high) learning rate a trial at this batch size trains with: the spec's
+    #: range, scaled by its `learning_rate.scale` rule when it has one.
+    learning_rate_range: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class SweepPlan:
     #: Each compute limit of the spec (`limits`), with how many trials it is expected to
     #: cover at the expected cost per trial: {"max_iterations": {"limit": ..., "expected_trials": ...}}.
     limits: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: `search_space.learning_rate.scale` (rule, reference_batch_size), None without one.
+    learning_rate_scale: dict[str, Any] | None = None
 
     @property
     def saving_ratio(self) -> float:
@@ -98,6 +104,7 @@ def plan_spec(loaded: LoadedSpec, *, reject_impossible: bool = True) -> tuple[Re
 def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
     """Compute the plan of ``spec`` for a trainable with training-set size ``dataset_size``."""
     unit = spec.budget_unit
+    scale = learning_rate_scale(spec)
     batch_sizes = sorted(set(possible_values(spec.search_space["batch_size"])))
     epochs = sorted(set(possible_values(spec.search_space["epochs"])))
     # Optuna's own notes on the sampler's options (it ignores some it still accepts).
@@ -123,9 +130,11 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
             samples_per_iteration=b,
             min_total_iterations=min(epochs) * TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch,
             max_total_iterations=max(epochs) * TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch,
+            learning_rate_range=learning_rate_range(*base_learning_rates(spec), scale, b),
         )
         for b in usable
     ]
+    extras: dict[str, Any] = {"learning_rate_scale": scale.model_dump() if scale is not None else None}
     # Every (batch size, epochs) pair is taken as equally likely: a first-order estimate
     # that ignores how the sampler concentrates on good regions as the sweep goes on.
     weight = spec.num_samples / max(len(shapes), 1)
@@ -137,7 +146,7 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
         return SweepPlan(
             dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "none", None, None,
             None, [], worst_iterations, worst_iterations, worst_samples, worst_samples, warnings,
-            limit_coverage(spec, worst_iterations, worst_samples),
+            limit_coverage(spec, worst_iterations, worst_samples), **extras,
         )
 
     largest = max(s.total_budget(unit) for s in shapes.values())
@@ -189,7 +198,7 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
     return SweepPlan(
         dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "asha", grace, eta,
         max_t, rungs, worst_iterations, expected, worst_samples, expected_samples, warnings,
-        limit_coverage(spec, expected, expected_samples),
+        limit_coverage(spec, expected, expected_samples), **extras,
     )
 
 

@@ -32,6 +32,7 @@ from sweeps.ray_backend.snapshot import (
 )
 from sweeps.search.space import fixed_values, optuna_distributions
 from sweeps.spec.loading import LoadedSpec
+from sweeps.spec.scaling import learning_rate_scale, trial_config
 from sweeps.store.checkpoints import checkpoint_path
 from sweeps.store.journal import delivered_iterations
 from sweeps.store.state import SweepPaths
@@ -77,9 +78,9 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
         save_corrected_state(experiment, finished=groups.finished, added=groups.added, num_samples=ray_total)
     continued = [t for t in (experiment.unfinished if experiment else []) if t not in groups.finished]
     continued += [_trial_id_of(json_state) for json_state, _ in groups.added]
-    fixed = fixed_values(loaded.spec)
+    fixed, scale = fixed_values(loaded.spec), learning_rate_scale(loaded.spec)
     records = [
-        record_from_study(t, fixed, journal.get(t.user_attrs.get(RAY_TRIAL_ID_ATTR, ""), []), loaded.spec.metric)
+        record_from_study(t, trial_config(t.params, fixed, scale), journal.get(t.user_attrs.get(RAY_TRIAL_ID_ATTR, ""), []), loaded.spec.metric)
         for t in trials if t.state.is_finished()
     ]
     if groups.lost:
@@ -98,7 +99,7 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
         records=records,
         journal=journal,
         notes=notes,
-        trials=[(str(t.user_attrs[RAY_TRIAL_ID_ATTR]), {**fixed, **t.params}) for t in trials],
+        trials=[(str(t.user_attrs[RAY_TRIAL_ID_ATTR]), trial_config(t.params, fixed, scale)) for t in trials],
     )
 
 
@@ -113,7 +114,7 @@ def _sort_trials(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dic
                  experiment: RayExperimentState | None) -> _Groups:
     """Finished, continued by Ray (not listed), added back or lost; tells the study what it missed."""
     spec = loaded.spec
-    fixed, distributions = fixed_values(spec), optuna_distributions(spec)
+    fixed, distributions, scale = fixed_values(spec), optuna_distributions(spec), learning_rate_scale(spec)
     ray_trials = experiment.trials if experiment else {}
     groups = _Groups()
     for frozen in study.get_trials(deepcopy=False):
@@ -137,7 +138,7 @@ def _sort_trials(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dic
             _tell(study, frozen, spec.metric, results[-1] if results else None, True, LOST_WITH_DRIVER)
             groups.lost.append(trial_id)
         else:
-            groups.added.append(_added_back(paths, experiment, loaded, frozen, trial_id, fixed, results))
+            groups.added.append(_added_back(paths, experiment, loaded, frozen, trial_id, trial_config(frozen.params, fixed, scale), results))
     return groups
 
 
@@ -188,7 +189,7 @@ def _is_finished(study: Any, frozen: Any) -> bool:
 
 def _added_back(
     paths: SweepPaths, experiment: RayExperimentState, loaded: LoadedSpec, frozen: Any, trial_id: str,
-    fixed: dict[str, Any], results: list[dict[str, Any]],
+    config: dict[str, Any], results: list[dict[str, Any]],
 ) -> tuple[str, str]:
     spec = loaded.spec
     restore = None
@@ -202,7 +203,6 @@ def _added_back(
         "num_to_keep": 2,
         "max_failures": spec.failure.max_retries,
     }
-    config = {**fixed, **frozen.params}
     tag = f"{frozen.number + 1}_" + ",".join(f"{k}={v}" for k, v in sorted(frozen.params.items()))
     return orphan_trial_json(paths.directory, trial_id, config, dict(frozen.params), tag, restore, template)
 
@@ -231,8 +231,12 @@ def _iterations_to_redo(trial_id: str, results: list[dict[str, Any]], known: Any
     return delivered
 
 
-def record_from_study(frozen: Any, fixed: dict[str, Any], journal: list[dict[str, Any]], metric: str) -> TrialRecord:
-    """A ledger record of a trial the study holds, for summaries that span resumed runs."""
+def record_from_study(frozen: Any, config: dict[str, Any], journal: list[dict[str, Any]], metric: str) -> TrialRecord:
+    """A ledger record of a trial the study holds, for summaries that span resumed runs.
+
+    ``config`` is the trial's config, made from the study's parameters by
+    :func:`sweeps.spec.scaling.trial_config`.
+    """
     record = frozen.user_attrs.get(RECORD_ATTR) or {}
     last = dict(journal[-1]) if journal else {}
     if "iteration" in record and int(record["iteration"]) >= int(last.get("iteration", -1)):
@@ -242,7 +246,7 @@ def record_from_study(frozen: Any, fixed: dict[str, Any], journal: list[dict[str
     outcome = record.get("outcome") or classify_outcome(last or None, error=not frozen.state.is_finished())
     return TrialRecord(
         trial_id=frozen.user_attrs.get(RAY_TRIAL_ID_ATTR) or f"optuna-{frozen.number}",
-        config={**fixed, **frozen.params},
+        config=config,
         last_result=last or None,
         outcome=outcome,
         error=record.get("error"),

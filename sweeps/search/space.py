@@ -8,12 +8,19 @@ import optuna
 
 from sweeps.spec.models import CategoricalParam, FloatParam, IntParam, SweepSpec
 from sweeps.spec.sampler_options import sampler_arguments, sampler_class
+from sweeps.spec.scaling import learning_rate_scale, study_name_of
 
 
 def optuna_distributions(spec: SweepSpec) -> dict[str, optuna.distributions.BaseDistribution]:
-    """The searched (non-fixed) parameters of the spec as Optuna distributions."""
+    """The searched (non-fixed) parameters of the spec as Optuna distributions.
+
+    A scaled learning rate is sampled as ``learning_rate_base`` (see
+    :mod:`sweeps.spec.scaling`): the study holds the base value its sampler models.
+    """
     distributions: dict[str, optuna.distributions.BaseDistribution] = {}
-    for name, param in spec.search_space.items():
+    scale = learning_rate_scale(spec)
+    for spec_name, param in spec.search_space.items():
+        name = study_name_of(spec_name, scale)
         if isinstance(param, FloatParam):
             distributions[name] = optuna.distributions.FloatDistribution(
                 param.low, param.high, log=param.log, step=param.step

@@ -26,7 +26,8 @@ from typing import Any
 import optuna
 
 from sweeps.search.space import fixed_values, make_sampler, optuna_distributions
-from sweeps.spec.models import SweepSpec
+from sweeps.spec.models import LearningRateScale, SweepSpec
+from sweeps.spec.scaling import learning_rate_scale, trial_config
 from sweeps.store.state import SweepPaths
 from sweeps.store.study import open_study_storage, write_intermediate_values
 from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR, classify_trial, trial_record
@@ -42,7 +43,7 @@ class TruthfulStudy:
     def __init__(
         self, *, space: dict[str, optuna.distributions.BaseDistribution], metric: str, mode: str,
         sampler: optuna.samplers.BaseSampler, study_name: str, storage: optuna.storages.BaseStorage,
-        budget_unit: str, fixed: dict[str, Any],
+        budget_unit: str, fixed: dict[str, Any], scale: LearningRateScale | None = None,
     ) -> None:
         self.metric = metric
         self.space = dict(space)
@@ -53,6 +54,7 @@ class TruthfulStudy:
         )
         self._step_key = _INTEGER_STEP_KEY[budget_unit]
         self._fixed = dict(fixed)
+        self._scale = scale
         self._trials: dict[str, optuna.Trial] = {}
         self._finished: set[str] = set()
         #: Trial id → Optuna trial number.
@@ -82,7 +84,7 @@ class TruthfulStudy:
             trial = self._trials[trial_id] = self.study.ask(fixed_distributions=self.space)
             trial.set_user_attr(RAY_TRIAL_ID_ATTR, trial_id)
             self.optuna_numbers[trial_id] = trial.number
-        return {**self._fixed, **trial.params}
+        return trial_config(trial.params, self._fixed, self._scale)
 
     def report(self, trial_id: str, points: list[dict[str, Any]]) -> None:
         """Record the new steps of a delivered batch of reports, in one transaction."""
@@ -133,4 +135,5 @@ def open_truthful_study(spec: SweepSpec, paths: SweepPaths, trials_so_far: int =
         storage=open_study_storage(paths.optuna_url),  # WAL: see store/study.py
         budget_unit=spec.budget_unit,
         fixed=fixed_values(spec),
+        scale=learning_rate_scale(spec),
     )

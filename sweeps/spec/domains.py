@@ -99,3 +99,25 @@ def _number_hint(value: Any) -> str:
         return f"write a number, for example `{_EXAMPLES['learning_rate']}`"
     # PyYAML follows YAML 1.1, where `1e-3` (no dot) is text, not a float.
     return f"YAML reads {value!r} as text; write it with a dot and a signed exponent, e.g. `1.0e-3`"
+
+
+def check_scale(space: dict[str, Any]) -> None:
+    """``scale`` belongs to ``learning_rate`` alone, and needs a ``batch_size`` to scale with.
+
+    Checked before the required hyperparameters, so a scaled learning rate in a space
+    without ``batch_size`` is told what its ``scale`` is missing.
+    """
+    for name, param in space.items():
+        if getattr(param, "scale", None) is None or name == "learning_rate":
+            continue
+        raise domain_error(f"{name}.scale", (
+            f"`scale` ties the learning rate to the batch size, so only `learning_rate` may have "
+            f"one, but `{name}` has `scale`; remove it from `{name}`, and give it to `learning_rate` "
+            "if that is what you meant (`scale: {rule: linear, reference_batch_size: 64}`)"
+        ))
+    if getattr(space.get("learning_rate"), "scale", None) is not None and "batch_size" not in space:
+        raise domain_error("learning_rate.scale", (
+            "`scale` multiplies the learning rate by a function of `batch_size`, but the search "
+            "space has no `batch_size`; add one (searched, e.g. `batch_size: {type: categorical, "
+            "values: [32, 64, 128]}`, or fixed, e.g. `batch_size: 64`), or remove `scale`"
+        ))

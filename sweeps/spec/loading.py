@@ -224,6 +224,8 @@ def _child_model(
 ) -> type[BaseModel] | None:
     from sweeps.spec import models
 
+    if part == "scale" and model is not None and "scale" in model.model_fields:
+        return models.LearningRateScale
     if inside_space and isinstance(node, dict):  # a distribution inside search_space
         distributions: dict[Any, type[BaseModel]] = {
             "float": models.FloatParam,

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sweeps.spec.domains import check_count, check_learning_rate
+from sweeps.spec.domains import check_count, check_learning_rate, check_scale
 from sweeps.spec.limits import LimitsSpec
 from sweeps.spec.sampler_options import SAMPLER_CLASSES, check_sampler_options
 
@@ -29,7 +29,64 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FloatParam(_Strict):
+ScalingRule = Literal["linear", "sqrt", "none"]
+_SCALING_RULES = ("linear", "sqrt", "none")
+
+
+class LearningRateScale(_Strict):
+    """How ``learning_rate`` follows ``batch_size``: Optuna samples the *base* learning rate,
+    the one at ``reference_batch_size``, and a trial trains with the effective one.
+
+    ``linear`` is base × (batch_size / reference_batch_size), the rule for SGD (Goyal et
+    al., 2017, "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour"); ``sqrt`` is
+    base × sqrt(batch_size / reference_batch_size), the rule for Adam (Malladi et al.,
+    2022, "On the SDEs and Scaling Rules for Adaptive Gradient Algorithms"); ``none``
+    trains with the sampled value itself, as without ``scale``. The arithmetic lives in
+    :mod:`sweeps.spec.scaling`.
+    """
+
+    rule: ScalingRule
+    reference_batch_size: int
+
+    @field_validator("rule", mode="before")
+    @classmethod
+    def _known_rule(cls, rule: Any) -> Any:
+        if rule not in _SCALING_RULES:
+            raise ValueError(
+                f"the scaling rule {rule!r} is not one of linear, sqrt or none; write `rule: linear` "
+                "(SGD: the learning rate grows with the batch), `rule: sqrt` (Adam) or `rule: none`"
+            )
+        return rule
+
+    @field_validator("reference_batch_size", mode="after")
+    @classmethod
+    def _positive_reference(cls, reference: int) -> int:
+        if reference < 1:
+            raise ValueError(
+                f"`reference_batch_size` is {reference}, but must be at least 1: it is the batch "
+                "size at which the sampled (base) learning rate applies; use one of the searched "
+                "batch sizes, e.g. `reference_batch_size: 64`"
+            )
+        return reference
+
+
+class _Scalable(_Strict):
+    # Only `learning_rate` may carry a `scale`; the search space's validator says so for any
+    # other parameter (pydantic alone would name no fix).
+    scale: LearningRateScale | None = None
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _scale_is_a_mapping(cls, scale: Any) -> Any:
+        if scale is not None and not isinstance(scale, (dict, LearningRateScale)):
+            raise ValueError(
+                f"`scale` is a mapping of `rule` and `reference_batch_size`, not {scale!r}; write "
+                "for example `scale: {rule: linear, reference_batch_size: 64}`"
+            )
+        return scale
+
+
+class FloatParam(_Scalable):
     type: Literal["float"]
     low: float
     high: float
@@ -42,7 +99,7 @@ class FloatParam(_Strict):
         return self
 
 
-class IntParam(_Strict):
+class IntParam(_Scalable):
     type: Literal["int"]
     low: int
     high: int
@@ -58,7 +115,7 @@ class IntParam(_Strict):
         return list(range(self.low, self.high + 1, self.step))
 
 
-class CategoricalParam(_Strict):
+class CategoricalParam(_Scalable):
     type: Literal["categorical"]
     values: list[Any]
 
@@ -231,6 +288,7 @@ class SweepSpec(_Strict):
     @field_validator("search_space")
     @classmethod
     def _check_search_space(cls, space: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
+        check_scale(space)
         missing = [p for p in REQUIRED_HYPERPARAMETERS if p not in space]
         if missing:
             raise ValueError(

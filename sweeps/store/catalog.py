@@ -116,7 +116,13 @@ def best_trial_export(storage: str | Path, name: str) -> dict[str, Any]:
             f"{info.directory}: the sweep `{name}` has no completed or pruned trial with a "
             f"value of `{info.metric}` yet. See `sweep status {name}` for its trials."
         )
+    from sweeps.spec.scaling import BASE_LEARNING_RATE, scale_from_raw
+
     paths = sweep_paths(storage, name)
+    # A scaled learning rate is exported as the effective value, fixed: the config then
+    # trains the same without the rule. The base value and the rule are kept beside it.
+    search_space = dict(best.config)
+    base = search_space.pop(BASE_LEARNING_RATE, None)
     export: dict[str, Any] = {
         "sweep": name,
         "trial_id": best.trial_id,
@@ -124,9 +130,13 @@ def best_trial_export(storage: str | Path, name: str) -> dict[str, Any]:
         "metric": info.metric,
         "value": best.value,
         "iterations": best.iteration,
-        "search_space": dict(best.config),
-        "checkpoint": latest_checkpoint(paths, best.trial_id),
+        "search_space": search_space,
     }
+    scale = scale_from_raw(read_state(paths)["spec"].get("search_space")) if base is not None else None
+    if scale is not None:
+        export[BASE_LEARNING_RATE] = base
+        export["learning_rate_scale"] = scale.model_dump()
+    export["checkpoint"] = latest_checkpoint(paths, best.trial_id)
     run_id = _mlflow_run_id(paths, best.trial_id)
     if run_id:
         export["mlflow_run_id"] = run_id
@@ -147,6 +157,7 @@ def latest_checkpoint(paths: SweepPaths, trial_id: str) -> str | None:
 def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: bool) -> list[TrialInfo]:
     import optuna
 
+    from sweeps.spec.scaling import scale_from_raw, trial_config
     from sweeps.sqlite import open_study_read_only
     from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR
 
@@ -160,6 +171,7 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
     except Exception as exc:  # noqa: BLE001 - a corrupt file raises sqlalchemy/sqlite errors
         raise StateError(f"{database}: the Optuna study cannot be read ({str(exc).splitlines()[0][:200]}).") from None
     fixed = {k: v for k, v in (spec.get("search_space") or {}).items() if not isinstance(v, dict)}
+    scale = scale_from_raw(spec.get("search_space"))
     trials = []
     for frozen in frozen_trials:
         record = frozen.user_attrs.get(RECORD_ATTR) or {}
@@ -176,7 +188,7 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
             number=frozen.number,
             trial_id=str(frozen.user_attrs.get(RAY_TRIAL_ID_ATTR, f"optuna-{frozen.number}")),
             state=str(state),
-            config={**fixed, **frozen.params},
+            config=trial_config(frozen.params, fixed, scale),
             value=None if value is None else float(value),
             iteration=int(iteration) if iteration is not None else (max(steps) if steps else None),
             total_iterations=record.get("total_iterations"),

@@ -84,6 +84,8 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, **wri
 
 def sweep_params(loaded: LoadedSpec, plan: SweepPlan) -> dict[str, Any]:
     """The parent run's params: what was searched, how, and with which seed."""
+    from sweeps.spec.scaling import config_keys, learning_rate_scale
+
     spec = loaded.spec
     params: dict[str, Any] = {
         "trainable": spec.trainable,
@@ -96,12 +98,15 @@ def sweep_params(loaded: LoadedSpec, plan: SweepPlan) -> dict[str, Any]:
         "scheduler": plan.scheduler,
         "scheduler.budget": spec.budget_unit,
         "dataset_size": plan.dataset_size,
-        "search_space": ", ".join(spec.search_space),
+        "search_space": ", ".join(config_keys(spec)),
     }
     # The sampler's options as it was built with them: the spec's plus our defaults
     # (`sampler.constant_liar` for TPE), so two sweeps' samplers can be compared in MLflow.
     options = effective_options(spec.sampler.type, spec.sampler.options)
     params.update({f"sampler.{option}": value for option, value in options.items()})
+    scale = learning_rate_scale(spec)
+    if scale is not None:
+        params["learning_rate.scale"] = f"{scale.rule}, reference_batch_size {scale.reference_batch_size}"
     if plan.scheduler == "asha":
         params.update({
             "scheduler.grace_period": plan.grace_period,
