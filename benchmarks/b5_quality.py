@@ -98,9 +98,9 @@ def _sweep(seed: int, storage: Path, contender: str) -> Curve:
     from ray.tune import Callback
 
     from sweeps.runner.runner import RunOptions, run_sweep
+    from sweeps.spec.loading import load_spec
     from sweeps.store.state import sweep_paths
     from sweeps.store.stop_request import request_stop
-    from sweeps.spec.loading import load_spec
     from sweeps.training.batching import points_in
 
     space = _space()
