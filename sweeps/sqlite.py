@@ -17,6 +17,8 @@ set ``SWEEPS_SQLITE_WAL=0`` to keep SQLite's defaults there.
 from __future__ import annotations
 
 import os
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -79,3 +81,14 @@ def open_study_read_only(path: str | Path, study_name: str) -> Any:
         read_only_url(path), skip_compatibility_check=True, skip_table_creation=True,
     )
     return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def count_study_trials(path: str | Path) -> int:
+    """How many trials the Optuna study in ``path`` holds, read without writing (0 if unreadable)."""
+    if not Path(path).is_file():
+        return 0
+    try:
+        with closing(sqlite3.connect(read_only_uri(path), uri=True)) as connection:
+            return int(connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
+    except sqlite3.Error:
+        return 0  # whoever opens the study reports a broken one with its own message

@@ -45,12 +45,13 @@ def stop_command(
     """Stop a running sweep gracefully (as Ctrl-C once): trials checkpoint, then the driver exits."""
     from sweeps.errors import StateError
     from sweeps.runner.stopping import resume_command
-    from sweeps.store.state import driver_alive, read_state, sweep_paths
+    from sweeps.store.lifecycle import SweepState, driver_alive, recorded_state
+    from sweeps.store.state import read_state, sweep_paths
     from sweeps.store.stop_request import request_stop
 
     paths = sweep_paths(storage, name)
     state = read_state(paths)
-    if state.get("state") != "running":
+    if recorded_state(paths, state) is not SweepState.RUNNING:
         raise StateError(
             f"{paths.directory}: the sweep `{name}` is not running (its state is "
             f"`{state.get('state')}`), so there is nothing to stop."

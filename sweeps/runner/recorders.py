@@ -22,7 +22,8 @@ from sweeps.runner.stopping import GracefulStop
 from sweeps.runner.summary import SweepSummary
 from sweeps.spec.loading import LoadedSpec
 from sweeps.store.journal import JOURNAL_FILE, ResultJournal
-from sweeps.store.state import SweepPaths, read_state, update_state
+from sweeps.store.lifecycle import SweepState, transition
+from sweeps.store.state import SweepPaths, read_state
 from sweeps.tracking.callback import MlflowTracker
 from sweeps.tracking.recovery import recover_runs
 from sweeps.tracking.session import start_tracking
@@ -97,10 +98,10 @@ class SweepRecorders:
                 self.tracker.close(interrupted=bool(summary.stopped))  # flushes; runs of stopped trials end KILLED
         spent = {"spent_seconds": self.limits.spent_seconds, "spent_through_run": self._run}
         if summary.stopped:
-            update_state(self._paths, state="stopped", summary=summary.to_json(), stopped_at=now(), **spent)
+            transition(self._paths, SweepState.STOPPED, summary=summary.to_json(), stopped_at=now(), **spent)
         else:
-            update_state(self._paths, state="aborted" if summary.aborted else "finished", summary=summary.to_json(),
-                         finished_at=now(), **spent)
+            transition(self._paths, SweepState.ABORTED if summary.aborted else SweepState.FINISHED,
+                       summary=summary.to_json(), finished_at=now(), **spent)
 
 
 def now() -> str:

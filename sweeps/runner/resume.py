@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +32,16 @@ from sweeps.runner.limits import spent_before
 from sweeps.runner.reconcile import Resumption, reconcile
 from sweeps.spec.changes import check_resume_changes
 from sweeps.spec.loading import LoadedSpec, apply_overrides, load_spec, validate_spec
+from sweeps.sqlite import count_study_trials
 from sweeps.store.journal import JOURNAL_FILE, read_journal
-from sweeps.store.state import SweepPaths, driver_alive, read_state, sweep_paths, write_state
+from sweeps.store.lifecycle import (
+    SweepState,
+    check_transition,
+    check_transition_from,
+    rewrite_unchanged,
+    transition,
+)
+from sweeps.store.state import SweepPaths, read_state, sweep_paths
 from sweeps.store.stop_request import clear_stop_request
 from sweeps.tracking.recovery import rebase_embedded_store
 
@@ -51,30 +58,17 @@ def prepare_resume(
     """
     paths = sweep_paths(storage, name)
     state = read_state(paths)
-    _refuse_live_driver(paths, state, force)
-    if state.get("state") == "aborted":
-        # The trials that aborted it would abort it again at once: the ledger holds them.
-        reason = (state.get("summary") or {}).get("aborted")
-        spec = " ".join([str(state.get("spec_path") or "SPEC.yaml"), *(f"--set {o}" for o in state.get("overrides") or ())])
-        raise StateError(
-            f"{paths.directory}: the sweep `{name}` aborted{f' ({reason})' if reason else ''}, so it "
-            f"cannot be resumed: its failed trials would abort it again. Fix what made them fail "
-            f"(`sweep status {name} --storage {paths.storage}` shows each error), then start it "
-            f"again with `sweep run {spec} --overwrite`."
-        )
+    _refuse_remote_driver(paths, state, force)
+    # Before anything is read or written: a live driver, an aborted sweep (see store/lifecycle.py).
+    check_transition_from(paths, state, SweepState.RUNNING)
     loaded, notes = reload_spec(paths, state, list(overrides or []), given)
-    _check_writable(paths, state)
+    _check_writable(paths)
     if loaded.spec.tracking.enabled:
         rebase_embedded_store(paths, loaded)
     study = open_study(paths, loaded)
     trials_so_far = len(study.get_trials(deepcopy=False))
-    if state.get("state") == "finished" and loaded.spec.num_samples <= trials_so_far:
-        raise StateError(
-            f"{paths.directory}: the sweep `{name}` already finished its {trials_so_far} trials. "
-            f"See its result with `sweep best {name} --storage {paths.storage}`, raise "
-            f"`num_samples` to add trials (`sweep resume {name} --set num_samples=N`), or start "
-            "it again with `sweep run ... --overwrite`."
-        )
+    # A finished sweep goes on only with num_samples raised above the trials it has.
+    check_transition(paths, state, SweepState.RUNNING, num_samples=loaded.spec.num_samples)
     resumption = reconcile(paths, loaded, study, read_journal(paths.directory / JOURNAL_FILE))
     resumption.notes[:0] = notes
     resumption.trials_so_far = trials_so_far
@@ -105,7 +99,7 @@ def reload_spec(
     raw = apply_overrides(raw, overrides, spec_path)
     raw["storage"] = str(paths.storage)  # the folder may have moved; it is where we found it
     loaded = validate_spec(raw, spec_path, tuple(state.get("overrides") or ()) + tuple(overrides))
-    trials = _count_trials(paths)
+    trials = count_study_trials(paths.study_file)
     changes = check_resume_changes(stored.spec, loaded.spec, loaded.source if overrides else source, trials)
     return loaded, [f"changed since the last run: {change}" for change in changes]
 
@@ -129,25 +123,20 @@ def open_study(paths: SweepPaths, loaded: LoadedSpec) -> Any:
         ) from None
 
 
-def _refuse_live_driver(paths: SweepPaths, state: dict[str, Any], force: bool) -> None:
+def _refuse_remote_driver(paths: SweepPaths, state: dict[str, Any], force: bool) -> None:
+    """A driver on another host cannot be checked from here: only ``--force`` resumes its sweep."""
     host = state.get("driver_host")
-    if state.get("state") == "running" and host not in (None, socket.gethostname()) and not force:
+    if state.get("state") == SweepState.RUNNING.value and host not in (None, socket.gethostname()) and not force:
         raise StateError(
             f"{paths.directory}: the sweep `{paths.name}` is recorded as running on host {host} "
             f"(driver pid {state.get('driver_pid')}), which cannot be checked from here. Stop it "
             f"there (`sweep stop {paths.name}`), or, if that driver is gone, resume with `--force`."
         )
-    if driver_alive(state):
-        raise StateError(
-            f"{paths.directory}: the sweep `{paths.name}` is still running (driver pid "
-            f"{state['driver_pid']}). Stop it first with `sweep stop {paths.name} --storage "
-            f"{paths.storage}`, then resume it."
-        )
 
 
-def _check_writable(paths: SweepPaths, state: dict[str, Any]) -> None:
+def _check_writable(paths: SweepPaths) -> None:
     try:
-        write_state(paths, state)
+        rewrite_unchanged(paths)
     except OSError as exc:
         raise StateError(
             f"{paths.directory}: the sweep's folder cannot be written ({exc.strerror}), so the "
@@ -156,26 +145,17 @@ def _check_writable(paths: SweepPaths, state: dict[str, Any]) -> None:
         ) from None
 
 
-def _count_trials(paths: SweepPaths) -> int:
-    try:
-        with sqlite3.connect(f"file:{paths.study_file}?mode=ro", uri=True) as connection:
-            return int(connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
-    except sqlite3.Error:
-        return 0  # open_study reports a broken study with its own message
-
-
 def reclaim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, address: str | None) -> None:
     """Mark the sweep running again under this driver (``sweep resume``)."""
     state = read_state(paths)
     spent = spent_before(state, paths.directory / JOURNAL_FILE)  # before `resumed_at` moves on
-    state.update(
-        spent_seconds=spent,
-        spec=loaded.raw, overrides=list(loaded.overrides), address=address, state="running",
-        num_samples=loaded.spec.num_samples, driver_pid=os.getpid(), driver_host=socket.gethostname(),
-        resumed_at=_now(), resumes=int(state.get("resumes", 0)) + 1,
-    )
+    resumes = int(state.get("resumes", 0)) + 1
     try:
-        write_state(paths, state)
+        transition(
+            paths, SweepState.RUNNING, spec=loaded.raw, overrides=list(loaded.overrides), address=address,
+            num_samples=loaded.spec.num_samples, driver_pid=os.getpid(), driver_host=socket.gethostname(),
+            resumed_at=_now(), resumes=resumes, spent_seconds=spent,
+        )
         clear_stop_request(paths)
     except OSError as exc:
         raise StateError(

@@ -29,7 +29,8 @@ from sweeps.runner.resume import reclaim_sweep_directory
 from sweeps.runner.stopping import interruptible, take_over_sigterm
 from sweeps.runner.summary import SweepSummary, summarize
 from sweeps.spec.loading import LoadedSpec
-from sweeps.store.state import SweepPaths, sweep_paths, write_state
+from sweeps.store.lifecycle import SweepState, transition
+from sweeps.store.state import SweepPaths, sweep_paths
 from sweeps.tracking.preflight import preflight
 from sweeps.training.registry import ResolvedTrainable
 
@@ -152,18 +153,18 @@ def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOp
     if paths.exists():
         shutil.rmtree(paths.directory)
     try:
-        write_state(paths, {
-            "name": paths.name,
-            "spec_path": str(loaded.path.resolve()),
-            "spec": loaded.raw,
-            "overrides": list(loaded.overrides),
-            "address": options.address,
-            "state": "running",
-            "num_samples": loaded.spec.num_samples,
-            "started_at": _now(),
-            "driver_pid": os.getpid(),
-            "driver_host": socket.gethostname(),
-        })
+        transition(
+            paths, SweepState.RUNNING,
+            name=paths.name,
+            spec_path=str(loaded.path.resolve()),
+            spec=loaded.raw,
+            overrides=list(loaded.overrides),
+            address=options.address,
+            num_samples=loaded.spec.num_samples,
+            started_at=_now(),
+            driver_pid=os.getpid(),
+            driver_host=socket.gethostname(),
+        )
     except OSError as exc:
         raise SweepError(
             f"{loaded.source}: field `storage` is {loaded.spec.storage!r}, but the sweep's "

@@ -38,7 +38,8 @@ from typing import Any
 
 from sweeps.errors import SweepInterrupted
 from sweeps.runner.ledger import TrialLedger
-from sweeps.store.state import SweepPaths, update_state
+from sweeps.store.lifecycle import SweepState, transition
+from sweeps.store.state import SweepPaths
 from sweeps.store.stop_request import read_stop_reason, write_stop_request
 
 #: Longest wait for running trials to report their stop checkpoint (a trial in the
@@ -196,7 +197,7 @@ def interruptible(graceful: GracefulStop, paths: SweepPaths) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        update_state(paths, state="interrupted", stopped_at=_now())
+        transition(paths, SweepState.INTERRUPTED, stopped_at=_now())
         message = (
             f"Sweep `{paths.name}` stopped at once. Trials that were running restart from their "
             f"last checkpoint when you resume it: {resume_command(paths)}"

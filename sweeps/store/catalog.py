@@ -14,12 +14,14 @@ from typing import Any
 
 from sweeps.errors import StateError
 from sweeps.outcomes import best_trial
+from sweeps.store.lifecycle import SweepState, driver_alive, observed_state
 from sweeps.store.state import STATE_FILE, SweepPaths, read_state, sweep_paths
 
-#: `state` in sweep.json, plus `crashed`: "running" with no live driver. Not `aborted`:
-#: a sweep aborted because too many trials failed would fail the same way again, so its
-#: fix is in the trainable or the spec, and a new run (see ``aborted_advice``).
-RESUMABLE = ("crashed", "stopped", "interrupted")
+#: The states `sweep resume` continues (see sweeps.store.lifecycle; `crashed`: "running" with
+#: no live driver). Not `aborted`: a sweep aborted because too many trials failed would fail
+#: the same way again, so its fix is in the trainable or the spec, and a new run (see
+#: ``aborted_advice``).
+RESUMABLE = (SweepState.CRASHED.value, SweepState.STOPPED.value, SweepState.INTERRUPTED.value)
 
 
 @dataclass
@@ -76,20 +78,16 @@ def list_sweeps(storage: str | Path) -> list[SweepInfo]:
 
 
 def describe_sweep(storage: str | Path, name: str) -> SweepInfo:
-    from sweeps.store.state import driver_alive
-
     paths = sweep_paths(storage, name)
     state = read_state(paths)
     spec = state["spec"]
-    status = str(state.get("state", "unknown"))
+    status = observed_state(paths, state).value
     alive = driver_alive(state)
-    if status == "running" and not alive:
-        status = "crashed"
     info = SweepInfo(
         name=name, state=status, num_samples=int(state.get("num_samples") or spec.get("num_samples") or 0),
         metric=str(spec.get("metric")), mode=str(spec.get("mode", "max")), started_at=state.get("started_at"),
         directory=paths.directory,
-        aborted_reason=(state.get("summary") or {}).get("aborted") if status == "aborted" else None,
+        aborted_reason=(state.get("summary") or {}).get("aborted") if status == SweepState.ABORTED.value else None,
         spec_path=state.get("spec_path"), overrides=tuple(state.get("overrides") or ()),
     )
     info.trials = _trials(paths, name, spec, running_now=alive)

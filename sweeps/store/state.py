@@ -8,14 +8,13 @@ Layout::
     <storage>/<name>/ray/        Ray Tune's experiment folder (trials, checkpoints)
 
 ``sweep.json`` is written atomically (temp file + rename) so a killed driver never leaves
-a truncated file behind.
+a truncated file behind. Its ``state`` field changes only through
+:func:`sweeps.store.lifecycle.transition`, the state machine.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +75,8 @@ def sweep_paths(storage: str | Path, name: str) -> SweepPaths:
 
 
 def write_state(paths: SweepPaths, state: dict[str, Any]) -> None:
+    """Write the whole record. In the package only :mod:`sweeps.store.lifecycle` calls it (its
+    ``transition`` is the one way a state changes); tests use it to build a sweep folder by hand."""
     paths.directory.mkdir(parents=True, exist_ok=True)
     write_atomically(paths.state_file, json.dumps(state, indent=2, default=str))
 
@@ -101,27 +102,4 @@ def read_state(paths: SweepPaths) -> dict[str, Any]:
     return state
 
 
-def update_state(paths: SweepPaths, **changes: Any) -> dict[str, Any]:
-    state = read_state(paths)
-    state.update(changes)
-    write_state(paths, state)
-    return state
 
-
-def driver_alive(state: dict[str, Any]) -> bool:
-    """Whether the driver recorded in ``state`` still runs (only knowable on its host)."""
-    pid, host = state.get("driver_pid"), state.get("driver_host")
-    if state.get("state") != "running" or not isinstance(pid, int) or host not in (None, socket.gethostname()):
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a recycled pid belongs to some other program
-        return b"sweep" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
