@@ -94,7 +94,8 @@ def test_the_best_trial_is_the_best_completed_one_never_a_pruned_one(tmp_path: P
 def test_a_sweep_reads_as_its_driver_stands(tmp_path: Path, state: str, alive: bool, reads: str, unfinished: str) -> None:
     driver = start_fake_driver() if alive else None
     try:
-        build_sweep(tmp_path, state=state, **({"driver_pid": driver.pid} if driver else {}))
+        record: dict[str, Any] = {"driver_pid": driver.pid} if driver else {}
+        build_sweep(tmp_path, state=state, **record)
         info = describe_sweep(tmp_path, "tiny")
         assert info.state == reads and info.trials[-1].state == unfinished
         assert (info.state in RESUMABLE) == (reads != "running")
