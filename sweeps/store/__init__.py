@@ -1,7 +1,9 @@
 """The sweep store: everything a sweep keeps in its folder ``<storage>/<name>/``.
 
-- :mod:`~sweeps.store.state`: the file names (:class:`SweepPaths`), ``sweep.json`` and
-  whether the driver that wrote it is alive;
+- :mod:`~sweeps.store.state`: the file names (:class:`SweepPaths`) and ``sweep.json``'s
+  record, read and written whole;
+- :mod:`~sweeps.store.lifecycle`: ``sweep.json``'s state as a state machine (its states,
+  its legal transitions, the one writer of a change) and whether the driver is alive;
 - :mod:`~sweeps.store.journal`: the result journal, every result the driver received;
 - :mod:`~sweeps.store.study` and :mod:`~sweeps.store.study_records`: the Optuna study's SQLite
   storage, and what it records of each trial;
