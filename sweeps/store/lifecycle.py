@@ -7,7 +7,7 @@ makes, and the only ones :func:`transition` writes)::
     running --the job ends--> finished | aborted | stopped | interrupted
     running --sweep resume--> running       (its driver is gone: it reads as ``crashed``)
     stopped | interrupted --sweep resume--> running
-    finished --sweep resume with num_samples raised--> running
+    finished --sweep resume, num_samples above the trials it has--> running
     aborted: final (its failed trials would abort it again: fix them, `sweep run --overwrite`)
 
 ``crashed`` is never written: it is how a record that says ``running`` reads once its
@@ -35,7 +35,7 @@ class SweepState(str, enum.Enum):
     """How a sweep stands, as ``sweep.json`` records it (and ``crashed``, as it reads)."""
 
     RUNNING = "running"
-    FINISHED = "finished"  # every trial ended
+    FINISHED = "finished"  # the job ended: every trial, or as many as a limit let start (drain)
     ABORTED = "aborted"  # too many trials failed, or a trial broke the trainable contract
     STOPPED = "stopped"  # a graceful stop: running trials checkpointed first
     INTERRUPTED = "interrupted"  # stopped at once (Ctrl-C twice): trials restart from older checkpoints

@@ -112,6 +112,13 @@ def test_a_finished_sweep_runs_again_only_with_num_samples_above_its_trials(tmp_
     assert transition(paths, S.RUNNING, num_samples=4)["num_samples"] == 4
 
 
+def test_a_sweep_a_limit_finished_early_goes_on_with_the_same_num_samples(tmp_path: Path) -> None:
+    """`limits.on_exhausted: drain` finishes a sweep with fewer trials than num_samples."""
+    paths = sweep_in(tmp_path, S.FINISHED, num_samples=5)
+    study_with_trials(paths, 3)
+    assert transition(paths, S.RUNNING, num_samples=5)["state"] == "running"
+
+
 def test_a_sweep_whose_driver_still_runs_is_not_taken_over(tmp_path: Path) -> None:
     driver = start_fake_driver()
     try:
