@@ -186,3 +186,14 @@ def test_only_the_state_machine_writes_the_record() -> None:
             if name in ("write_state", "update_state") or (name == "write_atomically" and on_state_file):
                 writers.append(f"{relative}:{node.lineno}")
     assert writers == [], f"these write sweep.json without sweeps.store.lifecycle.transition: {writers}"
+
+
+@pytest.mark.parametrize("command", ["status", "resume", "stop"])
+def test_an_unknown_state_through_the_cli_is_exit_2_naming_the_field(tmp_path: Path, capsys: Any, command: str) -> None:
+    from sweeps.cli import main
+
+    paths = sweep_in(tmp_path, S.RUNNING)
+    paths.state_file.write_text(json.dumps({**read_state(paths), "state": "paused"}))
+    assert main([command, "tiny", "--storage", str(tmp_path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "sweep.json: field `state` is 'paused'" in err and "--overwrite" in err and "Traceback" not in err
