@@ -150,9 +150,10 @@ def test_a_record_from_the_study_takes_the_newer_of_record_and_journal(
     sweep = Sweep(tmp_path, num_samples=1)
     sweep.trial("t1", result(10, 0.4), told=False)  # pruned at 10
     frozen = open_study(sweep.paths, sweep.loaded).get_trials()[0]
-    record = record_from_study(frozen, {"epochs": 2}, journaled, "val_accuracy")
+    config = {"epochs": 2, **frozen.params}  # the trial's config (sweeps.spec.scaling.trial_config)
+    record = record_from_study(frozen, config, journaled, "val_accuracy")
     assert record.trial_id == "t1" and record.outcome == Outcome.PRUNED and record.error is None
-    assert record.config == {"epochs": 2, **frozen.params}
+    assert record.config == config
     assert record.last_result is not None
     assert (record.last_result["iteration"], record.last_result["val_accuracy"]) == (expected_iteration, expected_value)
 
