@@ -48,15 +48,24 @@ def print_plan(plan: SweepPlan, name: str) -> None:
         f"{'drops' if plan.drop_last else 'keeps'} the last partial batch "
         f"(drop_last={plan.drop_last}); {plan.num_samples} trials; epochs {min(plan.epochs)}–{max(plan.epochs)}."
     )
+    distributed = plan.workers > 1
+    if distributed:
+        console.print(
+            f"Each trial trains data-parallel on [bold]{plan.workers} workers[/]: the batch size is the "
+            f"global batch of one iteration, and each worker takes batch size / {plan.workers} of it."
+        )
     table = Table(title="Iterations per batch size (one iteration = one optimizer step on one batch)")
     scale = plan.learning_rate_scale
     rate_column = "learning rate" if scale is None else "effective learning rate"
-    for column in ("batch size", "iterations/epoch", "samples/iteration", "total iterations", rate_column):
+    columns = ["batch size", *(["per-worker batch"] if distributed else []), "iterations/epoch",
+               "samples/iteration", "total iterations", rate_column]
+    for column in columns:
         table.add_column(column, justify="right")
     for row in plan.batch_sizes:
         low, high = row.learning_rate_range
         table.add_row(
-            str(row.batch_size), f"{row.iterations_per_epoch:,}", str(row.samples_per_iteration),
+            str(row.batch_size), *([str(row.per_worker_batch_size)] if distributed else []),
+            f"{row.iterations_per_epoch:,}", str(row.samples_per_iteration),
             f"{row.min_total_iterations:,}–{row.max_total_iterations:,}",
             f"{low:.3g}" if low == high else f"{low:.3g}–{high:.3g}",
         )

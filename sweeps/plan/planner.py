@@ -30,6 +30,8 @@ class BatchSizeRow:
     #: The (low, high) learning rate a trial at this batch size trains with: the spec's
     #: range, scaled by its `learning_rate.scale` rule when it has one.
     learning_rate_range: tuple[float, float] = (0.0, 0.0)
+    #: Samples each data-parallel worker takes of one iteration's batch (batch_size / workers).
+    per_worker_batch_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class SweepPlan:
     limits: dict[str, dict[str, float]] = field(default_factory=dict)
     #: `search_space.learning_rate.scale` (rule, reference_batch_size), None without one.
     learning_rate_scale: dict[str, Any] | None = None
+    #: Data-parallel workers per trial (`resources.workers`); the batch size stays global.
+    workers: int = 1
 
     @property
     def saving_ratio(self) -> float:
@@ -131,6 +135,7 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
             min_total_iterations=min(epochs) * TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch,
             max_total_iterations=max(epochs) * TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch,
             learning_rate_range=learning_rate_range(*base_learning_rates(spec), scale, b),
+            per_worker_batch_size=b // spec.resources.workers,
         )
         for b in usable
     ]
@@ -147,6 +152,7 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
             dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "none", None, None,
             None, [], worst_iterations, worst_iterations, worst_samples, worst_samples, warnings,
             limit_coverage(spec, worst_iterations, worst_samples), **extras,
+            workers=spec.resources.workers,
         )
 
     largest = max(s.total_budget(unit) for s in shapes.values())
@@ -199,6 +205,7 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
         dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "asha", grace, eta,
         max_t, rungs, worst_iterations, expected, worst_samples, expected_samples, warnings,
         limit_coverage(spec, expected, expected_samples), **extras,
+        workers=spec.resources.workers,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sweeps.spec.domains import check_count, check_learning_rate, check_scale
+from sweeps.spec.domains import check_count, check_learning_rate, check_scale, domain_error
 from sweeps.spec.limits import LimitsSpec
 from sweeps.spec.sampler_options import SAMPLER_CLASSES, check_sampler_options
 
@@ -220,9 +220,14 @@ SchedulerSpec = Annotated[AshaSpec | NoSchedulerSpec, Field(discriminator="type"
 
 
 class ResourcesSpec(_Strict):
+    """What one trial runs on: ``workers`` data-parallel workers of ``cpu``/``gpu`` each."""
+
     cpu: float = Field(default=1, gt=0)
     # Fractional GPUs are allowed: `gpu: 0.25` packs four trials on one GPU.
     gpu: float = Field(default=0, ge=0)
+    # Data-parallel workers per trial. `cpu` and `gpu` are per worker; `batch_size` stays the
+    # global batch of one iteration, split evenly: each worker takes batch_size / workers.
+    workers: int = Field(default=1, ge=1)
 
 
 class TrackingSpec(_Strict):
@@ -277,6 +282,22 @@ class SweepSpec(_Strict):
         if isinstance(data, dict) and isinstance(data.get("scheduler"), dict) and "type" not in data["scheduler"]:
             data = {**data, "scheduler": {"type": "asha", **data["scheduler"]}}
         return data
+
+    @model_validator(mode="after")
+    def _workers_divide_every_batch_size(self) -> SweepSpec:
+        workers = self.resources.workers
+        if workers == 1:
+            return self
+        # A float range has no finite set of values; check_count has refused it already.
+        uneven = [b for b in possible_values(self.search_space["batch_size"]) if int(b) % workers]
+        if uneven:
+            raise domain_error("resources.workers", (
+                f"`resources.workers` is {workers}, but `search_space.batch_size` allows "
+                f"{', '.join(map(str, uneven))}, which {workers} workers cannot split evenly: batch_size "
+                f"is the global batch of one iteration, and each worker takes batch_size / workers "
+                f"samples of it. Use batch sizes that are multiples of {workers}, or change `workers`"
+            ))
+        return self
 
     @field_validator("max_concurrent")
     @classmethod

@@ -111,3 +111,44 @@ def test_after_a_refusal_the_fixed_spec_runs_under_the_same_name(ray_session, wr
     fixed = write_spec(name="again", resources={"cpu": 1, "gpu": 0}, num_samples=1)
     code = main(["run", str(fixed), "--json"])
     assert code == 0, capsys.readouterr().err[-2000:]
+
+
+def distributed(workers: int, cpu: float = 1, gpu: float = 0, max_concurrent: int | str = "auto") -> SweepSpec:
+    return SweepSpec.model_validate(
+        small_spec(resources={"cpu": cpu, "gpu": gpu, "workers": workers}, max_concurrent=max_concurrent)
+    )
+
+
+def test_a_distributed_trial_counts_as_one_bundle_per_worker() -> None:
+    # 2 CPUs hold two 1-CPU workers: one 2-worker trial at a time, not two trials.
+    assert check_resources(distributed(2), "spec.yaml", [NodeShape("a", 2, 0)]) == 1
+    assert check_resources(distributed(2), "spec.yaml", [NodeShape("a", 5, 0)]) == 2
+
+
+def test_the_workers_of_a_trial_may_spread_over_nodes() -> None:
+    # One worker on each 1-CPU node: a 2-worker trial fits although no node holds both.
+    assert check_resources(distributed(2), "spec.yaml", [NodeShape("a", 1, 0), NodeShape("b", 1, 0)]) == 1
+
+
+def test_gpu_workers_count_per_gpu_bundle() -> None:
+    eight_gpus = [NodeShape("a", 64, 4), NodeShape("b", 64, 4)]
+    assert check_resources(distributed(4, cpu=2, gpu=1), "spec.yaml", eight_gpus) == 2
+    assert check_resources(distributed(4, cpu=2, gpu=0.5), "spec.yaml", eight_gpus) == 4
+
+
+def test_more_workers_than_the_cluster_holds_is_refused_naming_workers() -> None:
+    with pytest.raises(ResourceError) as error:
+        check_resources(distributed(4), "spec.yaml", [NodeShape("a", 2, 0)])
+    message = str(error.value)
+    assert "spec.yaml" in message and "workers=4" in message and "CPU=2" in message
+
+
+def test_workers_each_too_large_for_any_node_are_refused() -> None:
+    with pytest.raises(ResourceError, match=r"hold only 1 worker\(s\).*fewer than 2.*`resources.workers` to 1"):
+        check_resources(distributed(2, cpu=2), "spec.yaml", [NodeShape("a", 2, 0), NodeShape("b", 1, 0), NodeShape("c", 1, 0)])
+
+
+def test_max_concurrent_of_distributed_trials_is_capped_by_the_resources() -> None:
+    # Beyond what fits, Train runs would wait holding their trial (ray-project/ray#54305).
+    assert check_resources(distributed(2, max_concurrent=8), "spec.yaml", [NodeShape("a", 2, 0)]) == 1
+    assert check_resources(distributed(1, max_concurrent=8), "spec.yaml", [NodeShape("a", 2, 0)]) == 8
