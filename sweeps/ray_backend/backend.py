@@ -29,6 +29,7 @@ from sweeps.ray_backend.timeouts import TrialTimeouts
 from sweeps.ray_backend.trial import TrialSettings, make_trial_function
 from sweeps.ray_backend.trial_memory import ForgetFinishedTrialMetrics
 from sweeps.search.truthful_study import open_truthful_study
+from sweeps.spec.models import SweepSpec
 
 
 class RayBackend:
@@ -131,10 +132,11 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
         extra_pythonpath=(os.getcwd(),),
         delivered=dict(job.delivered),
         stop_file=str(paths.stop_request_file),
+        workers=spec.resources.workers,
+        gpus=spec.resources.gpu,
+        train_storage=str(paths.directory / "train"),
     )
-    trainable = tune.with_resources(
-        make_trial_function(settings), {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-    )
+    trainable = tune.with_resources(make_trial_function(settings), trial_resources(spec))
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -145,8 +147,9 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
             num_samples=job.trials_to_create,
             max_concurrent_trials=job.concurrency,
             # Reusing actors skips a fresh worker process (and a torch import) per trial:
-            # measured 77 s → 8.8 s on a 20-trial digits sweep on 2 CPUs.
-            reuse_actors=True,
+            # measured 77 s → 8.8 s on a 20-trial digits sweep on 2 CPUs. Not for distributed
+            # trials: Ray must kill a stopped one's actor, which ends its Train run with it.
+            reuse_actors=spec.resources.workers == 1,
         ),
         run_config=tune.RunConfig(
             name=paths.ray_directory.name,
@@ -164,6 +167,14 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
     if job.resumed:
         tuner = continue_tuner(tuner, job, trainable)
     return tuner
+
+
+def trial_resources(spec: SweepSpec) -> dict[str, float]:
+    """What the Tune trial itself holds: all of a single-worker trial, next to nothing for a
+    distributed one, whose Ray Train workers hold its resources (distributed.py)."""
+    if spec.resources.workers == 1:
+        return {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    return {"cpu": 0, "memory": 1}
 
 
 def _configure_tune_environment(concurrency: int) -> None:

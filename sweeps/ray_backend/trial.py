@@ -47,6 +47,11 @@ class TrialSettings:
     delivered: dict[str, int] = field(default_factory=dict)
     #: `<sweep>/stop-requested`: when it appears, trials checkpoint at their next iteration.
     stop_file: str | None = None
+    #: Data-parallel workers per trial (`resources.workers`), and what each one gets.
+    workers: int = 1
+    gpus: float = 0
+    #: Where a distributed trial's Ray Train runs keep their state (under the sweep's folder).
+    train_storage: str = ""
 
 
 def trial_seed(sweep_seed: int, config: dict[str, Any]) -> int:
@@ -93,7 +98,6 @@ class RayTrialContext(TrainContext):
         return self._stop_due
 
     def _emit(self, result: dict[str, Any], checkpoint: Any) -> None:
-        from ray import tune
 
         if self._stop_due and checkpoint is not None:
             self._stop_done = True
@@ -109,22 +113,21 @@ class RayTrialContext(TrainContext):
         sent = self._batcher.offer(result, urgent=checkpoint is not None or self._stop_due)
         if sent is None:
             return
-        if checkpoint is None:
-            tune.report(sent)
-            return
-        try:
-            tune.report(sent, checkpoint=tune.Checkpoint.from_directory(checkpoint))
-        finally:
-            # Ray has copied the checkpoint into the trial's storage by now.
-            shutil.rmtree(checkpoint, ignore_errors=True)
+        self._deliver(sent, checkpoint)
+
+    def _deliver(self, sent: dict[str, Any], checkpoint: str | None) -> None:
+        report_to_tune(sent, checkpoint)
 
     def flush(self) -> None:
-        from ray import tune
-
         assert self._batcher is not None
         sent = self._batcher.drain()
         if sent is not None:
-            tune.report(sent)
+            self._deliver(sent, None)
+
+    def _ray_checkpoint(self) -> Any:
+        from ray import tune
+
+        return tune.get_checkpoint()
 
     def _store_checkpoint(self, state: dict[str, Any]) -> Any:
         import torch
@@ -135,14 +138,27 @@ class RayTrialContext(TrainContext):
 
     def load_checkpoint(self) -> dict[str, Any] | None:
         import torch
-        from ray import tune
 
-        checkpoint = tune.get_checkpoint()
+        checkpoint = self._ray_checkpoint()
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as directory:
             path = Path(directory) / _STATE_FILE
             return torch.load(path, weights_only=False) if path.exists() else None
+
+
+def report_to_tune(sent: dict[str, Any], checkpoint: str | None) -> None:
+    """Hand ``sent`` (and the checkpoint folder) to Tune; returns when the driver took it."""
+    from ray import tune
+
+    if checkpoint is None:
+        tune.report(sent)
+        return
+    try:
+        tune.report(sent, checkpoint=tune.Checkpoint.from_directory(checkpoint))
+    finally:
+        # Ray has copied the checkpoint into the trial's storage by now.
+        shutil.rmtree(checkpoint, ignore_errors=True)
 
 
 def return_freed_memory() -> None:
@@ -168,7 +184,28 @@ def return_freed_memory() -> None:
 _malloc_trim: Any = None
 
 
+def trial_shape(settings: TrialSettings, config: dict[str, Any]) -> tuple[TrialShape, frozenset[int]]:
+    """The trial's iteration arithmetic, and the iterations at which ASHA decides on it."""
+    shape = TrialShape(settings.dataset_size, int(config["batch_size"]), int(config["epochs"]), settings.drop_last)
+    milestone_iterations = frozenset(
+        i for i in (shape.first_iteration_reaching(m, settings.budget_unit) for m in settings.milestones)
+        if i is not None
+    )
+    return shape, milestone_iterations
+
+
+def add_pythonpath(settings: TrialSettings) -> None:
+    for entry in settings.extra_pythonpath:
+        if entry not in sys.path:
+            sys.path.append(entry)
+
+
 def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None]:
+    if settings.workers > 1:
+        from sweeps.ray_backend.distributed import make_distributed_trial_function
+
+        return make_distributed_trial_function(settings)
+
     def run_trial(config: dict[str, Any]) -> None:
         import ray
         from ray import tune
@@ -176,15 +213,9 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
         from sweeps.training.registry import resolve_trainable
 
         return_freed_memory()
-        for entry in settings.extra_pythonpath:
-            if entry not in sys.path:
-                sys.path.append(entry)
+        add_pythonpath(settings)
         resolved = resolve_trainable(settings.trainable, source="trial")
-        shape = TrialShape(settings.dataset_size, int(config["batch_size"]), int(config["epochs"]), settings.drop_last)
-        milestone_iterations = frozenset(
-            i for i in (shape.first_iteration_reaching(m, settings.budget_unit) for m in settings.milestones)
-            if i is not None
-        )
+        shape, milestone_iterations = trial_shape(settings, config)
         gpu_ids = ray.get_gpu_ids()
         ctx = RayTrialContext(
             shape=shape,

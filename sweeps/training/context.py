@@ -9,14 +9,26 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sweeps.errors import DatasetSizeError, MetricNotReportedError
 from sweeps.iterations import TrialShape
 
 #: Keys the context adds to every result; a trainable may not report them itself.
 DERIVED_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
+
+
+class Sliceable(Protocol):
+    """What :meth:`TrainContext.shard` cuts: a tensor, a list or a range of sample indices."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice, /) -> Any: ...
+
+
+Indices = TypeVar("Indices", bound=Sliceable)
 
 
 class TrialDiverged(Exception):
@@ -34,6 +46,8 @@ class TrainContext:
         report_iterations: Iterations at which the loop must report (rung milestones,
             epoch ends and the final iteration are always added).
         checkpoint_every_epochs: Checkpoint cadence of built-in trainables (0 = never).
+        world_size: Data-parallel workers of this trial (`resources.workers`).
+        rank: This worker's place among them; rank 0 reports and checkpoints.
     """
 
     shape: TrialShape
@@ -47,7 +61,10 @@ class TrainContext:
     last_reported_iteration: int = 0
     #: The report before the last one: their gap is the loop's own report cadence.
     previous_reported_iteration: int = 0
+    world_size: int = 1
+    rank: int = 0
     _pending_checkpoint: Any = field(default=None, repr=False)
+    _warned_other_rank: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         shape = self.shape
@@ -65,6 +82,31 @@ class TrainContext:
 
     def should_report(self, iteration: int) -> bool:
         return iteration in self.report_iterations
+
+    def prepare_model(self, model: Any) -> Any:
+        """``model`` ready to train on this worker: on ``ctx.device``, and wrapped for data
+        parallelism (DDP, which averages the gradients of all workers) when
+        ``world_size > 1``. Evaluate and checkpoint the module itself, not the wrapper."""
+        return model.to(self.device) if hasattr(model, "to") else model
+
+    def shard(self, indices: Indices) -> Indices:
+        """This worker's part of ``indices``, the sample indices of one global batch.
+
+        Every worker gets the same shuffled order (the same seed), and each takes its
+        contiguous share of every batch, so together the workers see each sample exactly
+        once per epoch, and iteration i updates on the same global batch as one process
+        would. Shares differ by at most one sample (the first ``len % world_size`` workers
+        take one more), which only a short last batch can cause.
+
+        Example:
+            >>> ctx = LocalContext(TrialShape(8, 4, 1), metric="m", world_size=2, rank=1)
+            >>> ctx.shard(list(range(8))[0:4])
+            [2, 3]
+        """
+        base, extra = divmod(len(indices), self.world_size)
+        start = self.rank * base + min(self.rank, extra)
+        stop = start + base + (1 if self.rank < extra else 0)
+        return indices[start:stop]  # type: ignore[no-any-return]  # a slice is of the same kind
 
     def should_checkpoint(self, iteration: int) -> bool:
         every = self.checkpoint_every_epochs
@@ -111,6 +153,18 @@ class TrainContext:
         diverged = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
         result["diverged"] = bool(diverged)
         checkpoint, self._pending_checkpoint = self._pending_checkpoint, None
+        if self.rank != 0:
+            # One trial has one series of results: rank 0's. A loop that reports from every
+            # rank would otherwise send W copies (and W checkpoints) of each report.
+            if not self._warned_other_rank:
+                self._warned_other_rank = True
+                warnings.warn(
+                    f"rank {self.rank} of {self.world_size} called ctx.report(iteration={iteration}); only "
+                    "rank 0's reports count, so this one and every later report from ranks other than 0 "
+                    "are ignored. Report only `if ctx.rank == 0`.",
+                    stacklevel=2,
+                )
+            return
         self.previous_reported_iteration, self.last_reported_iteration = self.last_reported_iteration, iteration
         self._emit(result, checkpoint)
         if diverged:
@@ -140,7 +194,10 @@ class TrainContext:
         calls it when the trainable returns."""
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        """Store ``state``; it is attached to the next :meth:`report`."""
+        """Store ``state``; it is attached to the next :meth:`report` (rank 0's only: every
+        rank holds the same weights)."""
+        if self.rank != 0:
+            return
         self._pending_checkpoint = self._store_checkpoint(state)
 
     def load_checkpoint(self) -> dict[str, Any] | None:

@@ -13,6 +13,13 @@ Two data paths:
   2-core machine, pytorch PR #10260);
 - any ``torch.utils.data.Dataset``: the general path, through a ``DataLoader``, for data
   that does not fit in memory.
+
+Data parallelism (``ctx.world_size > 1``, one call of ``fit`` on each worker): the model is
+wrapped by ``ctx.prepare_model`` (DDP averages the workers' gradients in ``backward``),
+every worker shuffles with the same seed and takes its share of each global batch
+(``ctx.shard``), so iteration i is one update on the same ``batch_size`` samples as in a
+single process, and the workers together see every sample once per epoch. Rank 0 alone
+evaluates, reports and checkpoints; the others only train.
 """
 
 from __future__ import annotations
@@ -39,7 +46,10 @@ def fit(
 
     ``evaluate`` is called only when the context asks for a report, so its cost does not
     scale with the number of iterations. The mean training loss since the previous report
-    is reported as ``train_loss``.
+    is reported as ``train_loss`` (rank 0's share of the batches, when data-parallel).
+    ``loss_fn`` must average over the batch (PyTorch's default ``reduction="mean"``): a
+    worker whose share of a short last batch differs from the others' has its loss weighted
+    so that DDP's average of the workers' gradients is the gradient of the global batch.
     """
     shape = ctx.shape
     ctx.check_dataset_size(_dataset_length(train_data))
@@ -52,7 +62,10 @@ def fit(
         iteration = int(state["iteration"])
     device = torch.device(ctx.device)
     model.to(device)
-    batches = _batches_per_epoch(train_data, shape.batch_size, shape.drop_last, device)
+    # The wrapper trains; `model` itself (the same parameters) is what `evaluate` and the
+    # checkpoint see, so rank 0 evaluates without a collective the other ranks would wait on.
+    trained = ctx.prepare_model(model)
+    batches = _batches_per_epoch(train_data, shape.batch_size, shape.drop_last, device, ctx)
     # Summed as a tensor and read once per report: `.item()` on every step would force a
     # device synchronisation per iteration.
     loss_sum = torch.zeros((), device=device)
@@ -63,17 +76,25 @@ def fit(
         # trial resumed mid-epoch sees exactly the batches it would have seen.
         generator = torch.Generator().manual_seed(ctx.seed * 1_000_003 + epoch)
         model.train()
-        for index, (inputs, targets) in enumerate(batches(generator)):
+        for index, (inputs, targets, weight) in enumerate(batches(generator)):
             if index < skip:
                 continue
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(inputs), targets)
-            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
+            outputs = trained(inputs)
+            # A worker with no sample of a short last batch still takes part in DDP's
+            # all-reduce, with a zero gradient.
+            loss = loss_fn(outputs, targets) if len(inputs) else outputs.sum() * 0.0
+            (loss * weight if weight != 1.0 else loss).backward()
             optimizer.step()
             iteration += 1
             loss_sum += loss.detach()
             losses_since_report += 1
             if not ctx.should_report(iteration):
+                continue
+            if ctx.rank != 0:
+                # Only rank 0 reports (and evaluates, and checkpoints): the ranks hold the same weights.
+                loss_sum.zero_()
+                losses_since_report = 0
                 continue
             model.eval()
             with torch.no_grad():
@@ -105,7 +126,16 @@ def _batches_per_epoch(
     batch_size: int,
     drop_last: bool,
     device: torch.device,
+    ctx: TrainContext,
 ) -> Callable[[torch.Generator], Any]:
+    """Each epoch's batches as ``(inputs, targets, weight)``: this worker's share of every
+    global batch, and the weight of its mean loss (1.0 unless a short last batch is split
+    unevenly: ``share * world_size / global batch``)."""
+    world = ctx.world_size
+
+    def weight(share: int, batch: int) -> float:
+        return share * world / batch if world > 1 else 1.0
+
     if isinstance(train_data, tuple):
         inputs, targets = (tensor.to(device) for tensor in train_data)
         size = len(inputs)
@@ -114,16 +144,32 @@ def _batches_per_epoch(
         def sliced(generator: torch.Generator) -> Any:
             order = torch.randperm(size, generator=generator).to(device)
             for start in range(0, stop, batch_size):
-                index = order[start : start + batch_size]
-                yield inputs[index], targets[index]
+                batch = order[start : start + batch_size]
+                index = ctx.shard(batch)
+                yield inputs[index], targets[index], weight(len(index), len(batch))
 
         return sliced
 
-    def loaded(generator: torch.Generator) -> Any:
-        loader = torch.utils.data.DataLoader(
-            train_data, batch_size=batch_size, shuffle=True, drop_last=drop_last, generator=generator
-        )
-        for inputs, targets in loader:
-            yield inputs.to(device), targets.to(device)
+    if world == 1:
 
-    return loaded
+        def loaded(generator: torch.Generator) -> Any:
+            loader = torch.utils.data.DataLoader(
+                train_data, batch_size=batch_size, shuffle=True, drop_last=drop_last, generator=generator
+            )
+            for inputs, targets in loader:
+                yield inputs.to(device), targets.to(device), 1.0
+
+        return loaded
+
+    size = _dataset_length(train_data)
+    stop = size - size % batch_size if drop_last else size
+
+    def sharded(generator: torch.Generator) -> Any:
+        order = torch.randperm(size, generator=generator)
+        global_batches = [order[start : start + batch_size] for start in range(0, stop, batch_size)]
+        shares = [ctx.shard(batch).tolist() for batch in global_batches]
+        loader = torch.utils.data.DataLoader(train_data, batch_sampler=shares)
+        for (inputs, targets), share, batch in zip(loader, shares, global_batches):
+            yield inputs.to(device), targets.to(device), weight(len(share), len(batch))
+
+    return sharded
