@@ -83,12 +83,13 @@ class MlflowTracker(SweepListener):
     def __init__(self, writer: TrackingWriter, experiment_id: str, *, sweep_name: str, metric: str, mode: str,
                  dataset_size: int, drop_last: bool, milestones: list[float], budget_unit: str,
                  log_model: bool, indices: dict[str, int] | None = None,
-                 on_index: Any = None, find_checkpoint: Callable[[str], str | None] | None = None) -> None:
+                 on_index: Any = None, find_checkpoint: Callable[[str], str | None] | None = None,
+                 workers: int = 1) -> None:
         self.writer = writer
         self.experiment_id = experiment_id
         self.sweep_name = sweep_name
         self.metric, self.mode = metric, mode
-        self._dataset_size, self._drop_last = dataset_size, drop_last
+        self._dataset_size, self._drop_last, self._workers = dataset_size, drop_last, workers
         self._milestones, self._budget_unit = milestones, budget_unit
         self._log_model = log_model
         self._indices = dict(indices or {})
@@ -113,7 +114,7 @@ class MlflowTracker(SweepListener):
         run.outcome = None
         self.writer.create_run(trial.trial_id, self.experiment_id, run_name(run.index, run.config),
                                started_run_tags(self.sweep_name, trial.trial_id), parent_key=PARENT)
-        self.writer.log(trial.trial_id, params=run_params(run.config, self._dataset_size, self._drop_last))
+        self.writer.log(trial.trial_id, params=run_params(run.config, self._dataset_size, self._drop_last, self._workers))
 
     def trial_reported(self, trial: TrialInfo, points: list[dict[str, Any]]) -> None:
         # A worker delivers the reports it held with the one that crossed: each is one step.

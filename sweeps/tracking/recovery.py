@@ -93,7 +93,7 @@ def _create_run(client: Any, runs: RunsFile, experiment_id: str, sweep: str, tri
     run = client.create_run(experiment_id, run_name=run_name(index, config), tags={
         **started_run_tags(sweep, trial_id), "mlflow.parentRunId": str(runs.parent),
     })
-    params = run_params(config, plan.dataset_size, plan.drop_last)
+    params = run_params(config, plan.dataset_size, plan.drop_last, plan.workers)
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()], synchronous=True)
     runs.note_index(trial_id, index)
     runs.record(trial_id, run.info.run_id)

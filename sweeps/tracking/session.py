@@ -70,6 +70,7 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, **wri
     tracker = MlflowTracker(
         writer, experiment_id, sweep_name=spec.name, metric=spec.metric, mode=spec.mode,
         dataset_size=plan.dataset_size, drop_last=plan.drop_last, milestones=plan.milestones(),
+        workers=plan.workers,
         budget_unit=spec.budget_unit, log_model=spec.tracking.log_model,
         indices=runs.indices, on_index=runs.note_index,
         find_checkpoint=lambda trial_id: latest_checkpoint(paths, trial_id),

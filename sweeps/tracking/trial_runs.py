@@ -19,11 +19,15 @@ def started_run_tags(sweep_name: str, trial_id: str) -> dict[str, str]:
     return {"sweep.name": sweep_name, "sweep.role": "trial", "sweep.trial_id": trial_id, "sweep.state": "running"}
 
 
-def run_params(config: dict[str, Any], dataset_size: int, drop_last: bool) -> dict[str, Any]:
-    """The sampled hyperparameters plus the iteration arithmetic they imply."""
+def run_params(config: dict[str, Any], dataset_size: int, drop_last: bool, workers: int = 1) -> dict[str, Any]:
+    """The sampled hyperparameters plus the iteration arithmetic they imply (and, for a
+    data-parallel trial, its workers and what each takes of the global batch)."""
     shape = TrialShape(dataset_size, int(config["batch_size"]), int(config["epochs"]), drop_last)
-    return {**config, "iterations_per_epoch": shape.iterations_per_epoch,
-            "total_iterations": shape.total_iterations, "dataset_size": shape.dataset_size}
+    params = {**config, "iterations_per_epoch": shape.iterations_per_epoch,
+              "total_iterations": shape.total_iterations, "dataset_size": shape.dataset_size}
+    if workers > 1:
+        params.update(workers=workers, per_worker_batch_size=shape.batch_size // workers)
+    return params
 
 
 def ended_run_tags(outcome: str, last_result: dict[str, Any] | None, milestones: list[float],

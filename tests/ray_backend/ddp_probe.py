@@ -1,0 +1,74 @@
+"""A digits MLP trained with plain SGD through ``fit``, which writes down what each rank did.
+
+``trainable_args``:
+
+- ``probe_dir``: each rank writes ``<seed>-rank<r>.json`` there (its rank, world size, pid,
+  device and the sample indices of every batch it took); rank 0 also writes
+  ``<seed>-weights.pt``, the weights after training. ``seed`` is the trial's seed.
+- ``later_is_worse``: trials are numbered as they start (in ``probe_dir``) and report
+  ``val_accuracy = 1 / number``, so ASHA stops every trial after the first at its first rung.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sweeps.training.context import TrainContext
+from sweeps.training.loop import fit
+from sweeps.training.registry import trainable
+from trainables._mlp import make_mlp
+from trainables.digits_mlp import TRAINING_SIZE, load_data
+
+
+@trainable(dataset_size=TRAINING_SIZE)
+def train(config: dict[str, Any], ctx: TrainContext) -> None:
+    torch.set_num_threads(ctx.num_threads)
+    torch.manual_seed(ctx.seed)
+    probe_dir = Path(ctx.args["probe_dir"])
+    x_train, y_train, x_val, y_val = load_data()
+    model = make_mlp(x_train.shape[1], 10, [32], 0.0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=float(config["learning_rate"]))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    number = _start_number(probe_dir) if ctx.args.get("later_is_worse") and ctx.rank == 0 else 1
+    batches: list[list[int]] = []
+    shard = ctx.shard
+
+    def recording_shard(indices: Any) -> Any:
+        share = shard(indices)
+        batches.append([int(i) for i in share])
+        return share
+
+    ctx.shard = recording_shard  # type: ignore[method-assign]
+    record = {"rank": ctx.rank, "world_size": ctx.world_size, "pid": os.getpid(), "device": ctx.device,
+              "config": config, "batches": batches}
+    _write(probe_dir / f"{ctx.seed}-rank{ctx.rank}.json", record)  # the pid, before training
+
+    def evaluate() -> dict[str, float]:
+        accuracy = (model(x_val).argmax(dim=1) == y_val).float().mean().item()
+        return {"val_accuracy": accuracy / number}
+
+    fit(ctx, model, optimizer, loss_fn, (x_train, y_train), evaluate)
+    _write(probe_dir / f"{ctx.seed}-rank{ctx.rank}.json", record)
+    if ctx.rank == 0:
+        torch.save(model.state_dict(), probe_dir / f"{ctx.seed}-weights.pt")
+
+
+def _start_number(probe_dir: Path) -> int:
+    number = 1
+    while True:
+        try:
+            os.close(os.open(probe_dir / f"started-{number}", os.O_CREAT | os.O_EXCL))
+            return number
+        except FileExistsError:
+            number += 1
+
+
+def _write(path: Path, record: dict[str, Any]) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(record))
+    partial.replace(path)
