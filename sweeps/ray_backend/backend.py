@@ -26,6 +26,7 @@ from sweeps.ray_backend.restore import continue_tuner
 from sweeps.ray_backend.scheduler import make_scheduler
 from sweeps.ray_backend.searcher import TruthfulSearcher
 from sweeps.ray_backend.timeouts import TrialTimeouts
+from sweeps.ray_backend.train_runs import EndTrainRuns
 from sweeps.ray_backend.trial import TrialSettings, make_trial_function
 from sweeps.ray_backend.trial_memory import ForgetFinishedTrialMetrics
 from sweeps.search.truthful_study import open_truthful_study
@@ -60,6 +61,8 @@ class RayBackend:
             # First: it adds its reason to a failed trial's error file before the listeners read it.
             *([TrialTimeouts(timeouts)] if timeouts else []),
             ListenerBridge(listeners),
+            # Frees a distributed trial's workers as it ends, before the next trial is placed.
+            *([EndTrainRuns(train_storage(job))] if job.spec.resources.workers > 1 else []),
             *self.callbacks,
             ForgetFinishedTrialMetrics(job.spec.metric),  # last: the others see every metric
         ]
@@ -134,7 +137,7 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
         stop_file=str(paths.stop_request_file),
         workers=spec.resources.workers,
         gpus=spec.resources.gpu,
-        train_storage=str(paths.directory / "train"),
+        train_storage=train_storage(job),
     )
     trainable = tune.with_resources(make_trial_function(settings), trial_resources(spec))
     tuner = tune.Tuner(
@@ -167,6 +170,11 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
     if job.resumed:
         tuner = continue_tuner(tuner, job, trainable)
     return tuner
+
+
+def train_storage(job: SweepJob) -> str:
+    """Where a distributed trial's Ray Train runs keep their state."""
+    return str(job.paths.directory / "train")
 
 
 def trial_resources(spec: SweepSpec) -> dict[str, float]:

@@ -104,6 +104,14 @@ def _optuna_storage_internals() -> None:
         assert hasattr(models, name), f"optuna.storages._rdb.models has no {name}"
 
 
+def _placement_group_by_id() -> None:
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup
+
+    group_id = PlacementGroupID(bytes.fromhex("ab" * 18))
+    assert PlacementGroup(group_id).id.hex() == "ab" * 18, "PlacementGroup(PlacementGroupID(...)) no longer round-trips"
+
+
 ASSUMPTIONS = [
     Assumption("tuner-internals", ("sweeps/ray_backend/restore.py",),
                "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes from a fresh one",
@@ -129,4 +137,7 @@ ASSUMPTIONS = [
     Assumption("optuna-storage-internals", ("sweeps/store/study.py", "sweeps/runner/reconcile.py", "sweeps/search/truthful_study.py"),
                "Study._storage, Trial._trial_id, Trial._suggest and the _rdb models write the study directly",
                _optuna_storage_internals),
+    Assumption("placement-group-by-id", ("sweeps/ray_backend/train_runs.py",),
+               "ray._raylet.PlacementGroupID and PlacementGroup(id) rebuild a Train run's group from its hex id",
+               _placement_group_by_id),
 ]

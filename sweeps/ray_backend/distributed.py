@@ -23,7 +23,8 @@ CPU either. The runner caps concurrency at the trials whose workers all fit
 (:mod:`sweeps.backend.resources`), so no trial waits for workers while holding a slot
 (ray-project/ray#54305), and the backend does not reuse a distributed trial's actor:
 when ASHA or a stop ends the trial, Ray kills its actor, and with it (fate sharing) the
-controller, the workers and their placement group.
+controller and the workers; their placement group, which outlives them, is removed by
+the driver (:mod:`sweeps.ray_backend.train_runs`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any
 import ray
 from ray import tune
 
+from sweeps.ray_backend.train_runs import record_placement_group
 from sweeps.ray_backend.trial import (
     RayTrialContext,
     TrialSettings,
@@ -212,6 +214,8 @@ def _worker_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None
             checkpoint=loop_config["checkpoint"],
             staging=os.path.dirname(settings.stop_file) if settings.stop_file else None,
         )
+        if ctx.rank == 0:
+            record_placement_group(settings.train_storage, loop_config["trial_id"])
         resolved = resolve_trainable(settings.trainable, source="trial")
         try:
             returned = resolved.function(dict(config), ctx)
