@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ import pytest
 import torch
 import yaml
 
+from sweeps.backend import SweepListener, TrialInfo
 from sweeps.cli import main
+from sweeps.ray_backend.trial import trial_seed
 from sweeps.iterations import TrialShape
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
@@ -100,28 +103,73 @@ def test_a_two_worker_trial_splits_every_global_batch_and_trains_as_one_process(
 
 @pytest.mark.slow
 def test_asha_stopping_a_distributed_trial_ends_all_its_workers(ray_session: Any, tmp_path: Path) -> None:
-    # Trials report 1 / (their start number): every one after the first is stopped at the
-    # rung at iteration 5. One fits at a time, so each must free its workers for the next.
+    # Trials report 1 / (their start number): the second is stopped at the rung at iteration
+    # 5. One fits at a time, so it can start only once the first has freed its workers.
     spec = probe_spec(
-        tmp_path, "ddp-asha", num_samples=3,
-        search_space={"batch_size": BATCH, "epochs": 3, "learning_rate": {"type": "float", "low": 0.01, "high": 0.1}},
+        tmp_path, "ddp-asha", num_samples=2,
+        search_space={"batch_size": BATCH, "epochs": 2, "learning_rate": {"type": "float", "low": 0.01, "high": 0.1}},
         scheduler={"type": "asha", "grace_period": 5, "reduction_factor": 2},
         trainable_args={"probe_dir": str(tmp_path / "probe"), "later_is_worse": True},
         tracking={"enabled": False},
     )
-    summary = run_sweep(load_spec(spec, []), RunOptions(live=False, overwrite=True))
-    ended_at = time.monotonic()
-    assert summary.trials["completed"] == 1 and summary.trials["pruned"] == 2, summary.trials
+    watcher = WorkerWatcher(tmp_path / "probe")
+    ended = EndTimes()
+    with watcher:
+        summary = run_sweep(load_spec(spec, []), RunOptions(live=False, overwrite=True, listeners=[ended]))
+        deadline = time.monotonic() + 15
+        while len(watcher.gone) < len(watcher.pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert summary.trials == {**summary.trials, "completed": 1, "pruned": 1}, summary.trials
     records = rank_records(tmp_path / "probe")
-    assert len(records) == 3 and all(len(r) == 2 for r in records.values())
-    pids = [r["pid"] for ranks in records.values() for r in ranks]
-    assert len(set(pids)) == 6  # every trial had its own two workers
-    # The stopped trials' workers are gone (a later trial could start only once they freed
-    # their CPUs); the last trial's too, within seconds of the sweep's end.
-    deadline = ended_at + 10
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [pid for pid in pids if _alive(pid)], f"worker processes still alive {time.monotonic() - ended_at:.1f} s on"
+    assert len(records) == 2 and all(len(r) == 2 for r in records.values())
+    assert len(watcher.pids) == 4, watcher.pids  # each trial had its own two worker processes
+    assert set(watcher.gone) == set(watcher.pids), "worker processes still alive 15 s after the sweep"
+    (pruned_seed,) = [seed for seed, when in ended.at.items() if ended.outcome[seed] == "pruned"]
+    pruned_pids = [r["pid"] for r in records[pruned_seed]]
+    # Both workers of the stopped trial were gone within seconds of ASHA's decision.
+    lags = [watcher.gone[pid] - ended.at[pruned_seed] for pid in pruned_pids]
+    assert all(lag < 10 for lag in lags), lags
+
+
+class EndTimes(SweepListener):
+    """When each trial ended (by its seed, as the probe names its files), and how."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self.outcome: dict[str, str] = {}
+
+    def trial_completed(self, trial: TrialInfo) -> None:
+        seed = str(trial_seed(0, trial.config))
+        self.at[seed] = time.monotonic()
+        last = trial.last_result or {}
+        self.outcome[seed] = "completed" if last.get("iteration") == last.get("total_iterations") else "pruned"
+
+
+class WorkerWatcher(threading.Thread):
+    """Polls the probe's worker pids; ``gone`` maps each to when it was first seen ended."""
+
+    def __init__(self, probe_dir: Path) -> None:
+        super().__init__(daemon=True)
+        self.probe_dir = probe_dir
+        self.pids: set[int] = set()
+        self.gone: dict[int, float] = {}
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.1):
+            for ranks in rank_records(self.probe_dir).values():
+                self.pids.update(r["pid"] for r in ranks)
+            for pid in self.pids - set(self.gone):
+                if not _alive(pid):
+                    self.gone[pid] = time.monotonic()
+
+    def __enter__(self) -> WorkerWatcher:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_event.set()
+        self.join()
 
 
 def _alive(pid: int) -> bool:
