@@ -5,6 +5,8 @@
 - ``probe_dir``: each rank writes ``<seed>-rank<r>.json`` there (its rank, world size, pid,
   device and the sample indices of every batch it took); rank 0 also writes
   ``<seed>-weights.pt``, the weights after training. ``seed`` is the trial's seed.
+- ``rank1_dies_at``: on its first attempt, rank 1's process exits (as if its node died) when
+  it takes its share of that iteration's batch; ``<probe_dir>/died`` marks that it did.
 - ``later_is_worse``: trials are numbered as they start (in ``probe_dir``) and report
   ``val_accuracy = 1 / number``, so ASHA stops every trial after the first at its first rung.
 """
@@ -38,9 +40,14 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
     batches: list[list[int]] = []
     shard = ctx.shard
 
+    die_at = ctx.args.get("rank1_dies_at")
+
     def recording_shard(indices: Any) -> Any:
         share = shard(indices)
         batches.append([int(i) for i in share])
+        if ctx.rank == 1 and len(batches) == die_at and not (probe_dir / "died").exists():
+            (probe_dir / "died").write_text(str(os.getpid()))
+            os._exit(1)
         return share
 
     ctx.shard = recording_shard  # type: ignore[method-assign]

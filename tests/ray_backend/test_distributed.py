@@ -131,6 +131,29 @@ def test_asha_stopping_a_distributed_trial_ends_all_its_workers(ray_session: Any
     assert all(lag < 10 for lag in lags), lags
 
 
+@pytest.mark.slow
+def test_a_worker_that_dies_retries_the_trial_from_its_checkpoint_with_all_its_workers(
+    ray_session: Any, tmp_path: Path
+) -> None:
+    # Rank 1 dies at iteration 30 of 46, after the epoch-1 checkpoint (iteration 23). The
+    # retry needs both CPUs again: the failed attempt's workers must have been freed.
+    probe_dir = tmp_path / "probe"
+    spec = probe_spec(tmp_path, "ddp-retry", search_space={"batch_size": BATCH, "epochs": 2, "learning_rate": 0.1},
+                      trainable_args={"probe_dir": str(probe_dir), "rank1_dies_at": 30},
+                      failure={"max_retries": 1}, tracking={"enabled": False})
+    summary = run_sweep(load_spec(spec, []), RunOptions(live=False, overwrite=True))
+    assert (probe_dir / "died").exists()
+    assert summary.trials["completed"] == 1 and summary.trials["failed"] == 0, summary.trials
+    assert summary.iterations_used == 46
+    (_, ranks), = rank_records(probe_dir).items()
+    died = int((probe_dir / "died").read_text())
+    assert ranks[1]["pid"] != died  # the retry ran on fresh workers
+    # Restarted from the checkpoint at the end of epoch 1: the retry's ranks shuffled epoch 2
+    # again (fit skips nothing within it) and together took each sample once in it.
+    assert [len(r["batches"]) for r in ranks] == [23, 23]
+    assert sorted(i for r in ranks for batch in r["batches"] for i in batch) == list(range(TRAINING_SIZE))
+
+
 class EndTimes(SweepListener):
     """When each trial ended (by its seed, as the probe names its files), and how."""
 
