@@ -112,6 +112,14 @@ def _placement_group_by_id() -> None:
     assert PlacementGroup(group_id).id.hex() == "ab" * 18, "PlacementGroup(PlacementGroupID(...)) no longer round-trips"
 
 
+def _train_v2() -> None:
+    from ray.train.torch import TorchTrainer
+    from ray.train.v2._internal.constants import is_v2_enabled
+
+    assert is_v2_enabled(), "Ray Train V2 is not on (RAY_TRAIN_V2_ENABLED): distributed trials need it"
+    assert TorchTrainer.__module__.startswith("ray.train.v2"), f"TorchTrainer is {TorchTrainer.__module__}'s, not V2's"
+
+
 ASSUMPTIONS = [
     Assumption("tuner-internals", ("sweeps/ray_backend/restore.py",),
                "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes from a fresh one",
@@ -140,4 +148,7 @@ ASSUMPTIONS = [
     Assumption("placement-group-by-id", ("sweeps/ray_backend/train_runs.py",),
                "ray._raylet.PlacementGroupID and PlacementGroup(id) rebuild a Train run's group from its hex id",
                _placement_group_by_id),
+    Assumption("train-v2", ("sweeps/ray_backend/distributed.py",),
+               "ray.train.torch.TorchTrainer is Train V2's (on by default since Ray 2.5x) and runs inside a Tune trial",
+               _train_v2),
 ]

@@ -112,7 +112,7 @@ class RayTrainWorkerContext(RayTrialContext):
 def make_distributed_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None]:
     def run_distributed_trial(config: dict[str, Any]) -> None:
         from ray.train import FailureConfig, RunConfig, ScalingConfig
-        from ray.train.torch import TorchConfig, TorchTrainer
+        from ray.train.torch import TorchConfig, TorchTrainer  # compat: train-v2
 
         trial_id = tune.get_context().get_trial_id()
         relay = ReportRelay.remote()  # type: ignore[attr-defined]  # ray.remote adds .remote
