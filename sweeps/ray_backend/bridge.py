@@ -25,12 +25,16 @@ class ListenerBridge(tune.Callback):
 
     def __init__(self, listeners: list[SweepListener]) -> None:
         self.listeners = list(listeners)
+        # Tune steps its loop many times a second; only listeners with periodic work
+        # (the live view) are called there.
+        self._stepping = [listener for listener in self.listeners
+                          if type(listener).step_ended is not SweepListener.step_ended]
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its run config (callbacks included) into the experiment snapshot for
         # `Tuner.restore`; listeners hold open files, threads and terminals, and a resumed
         # sweep builds its own.
-        return {"listeners": []}
+        return {"listeners": [], "_stepping": []}
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         shown = trial_info(trial)
@@ -59,7 +63,7 @@ class ListenerBridge(tune.Callback):
             listener.trial_retried(shown)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
-        for listener in self.listeners:
+        for listener in self._stepping:
             listener.step_ended()
 
     def on_experiment_end(self, trials: list[Any], **info: Any) -> None:

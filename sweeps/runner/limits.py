@@ -24,6 +24,8 @@ class SweepLimits(SweepListener):
                  progress: dict[str, dict[str, Any]] | None = None) -> None:
         """``progress``: each trial's last result before this run (a resumed sweep)."""
         self.limits = limits
+        #: Fixed for the run: the checks below run at every step of the backend's loop.
+        self._active = limits.any
         self._graceful = graceful
         self._started = time.monotonic() - spent_seconds
         self._last: dict[str, tuple[int, int]] = {}
@@ -74,7 +76,7 @@ class SweepLimits(SweepListener):
         return False  # the running trials drain, or the graceful stop ends them
 
     def _check(self) -> None:
-        if self.reason is None and self.limits.any:
+        if self.reason is None and self._active:
             self.reason = self.exhausted()
             if self.reason is not None and self.limits.on_exhausted == "stop":
                 self._graceful.request(self.reason)

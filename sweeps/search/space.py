@@ -32,8 +32,9 @@ def optuna_distributions(spec: SweepSpec) -> dict[str, optuna.distributions.Base
         elif isinstance(param, CategoricalParam):
             distributions[name] = optuna.distributions.CategoricalDistribution(param.values)
     if not distributions:
-        # Every hyperparameter fixed (a smoke run): Ray's OptunaSearch refuses an empty
-        # space, so the study gets the fixed values as one-choice categoricals instead.
+        # Every hyperparameter fixed (a smoke run): the study gets the fixed values as
+        # one-choice categoricals, so its trials still carry their whole config. (Written
+        # when Ray's OptunaSearch refused an empty space; our own searcher would not.)
         distributions = {name: optuna.distributions.CategoricalDistribution([value])
                          for name, value in fixed_values(spec).items()}
     return distributions
