@@ -70,7 +70,11 @@ def read_only_uri(path: str | Path) -> str:
 
 def read_only_url(path: str | Path) -> str:
     """The SQLAlchemy URL of :func:`read_only_uri` (``uri=true`` hands it to SQLite as is)."""
-    return f"sqlite:///{read_only_uri(path)}&uri=true"
+    # `sqlite+pysqlite`, not `sqlite`: both name the same driver, but MLflow creates the
+    # parent folder of any `sqlite:///PATH` it opens, and for a URI filename that "parent"
+    # is `file:/...` relative to the working directory, so every read left a `file:`
+    # folder behind (and failed where the working directory is read-only).
+    return f"sqlite+pysqlite:///{read_only_uri(path)}&uri=true"
 
 
 def open_study_read_only(path: str | Path, study_name: str) -> Any:

@@ -115,3 +115,22 @@ def test_a_reader_on_a_read_only_mount_reads_every_row(tmp_path: Path, checkpoin
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
+
+
+def test_reading_the_mlflow_store_read_only_creates_nothing_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MLflow makes the parent folder of a `sqlite:///` path; for a URI filename that was a
+    `file:` folder in the working directory (found in the repository after a test run)."""
+    from mlflow.tracking import MlflowClient
+
+    from sweeps.analysis.mlflow_reader import client
+
+    store = tmp_path / "results" / "mlflow.db"
+    store.parent.mkdir()
+    MlflowClient(f"sqlite:///{store}").create_experiment("e")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert [e.name for e in client(f"sqlite:///{store}").search_experiments()].count("e") == 1
+    assert list(elsewhere.iterdir()) == []
