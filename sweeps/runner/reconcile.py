@@ -31,11 +31,13 @@ from sweeps.ray_backend.snapshot import (
     save_corrected_state,
 )
 from sweeps.search.space import fixed_values, optuna_distributions
+from sweeps.search.truthful_study import new_intermediate_values, step_key
 from sweeps.spec.loading import LoadedSpec
 from sweeps.spec.scaling import learning_rate_scale, trial_config
 from sweeps.store.checkpoints import checkpoint_path
 from sweeps.store.journal import delivered_iterations
 from sweeps.store.state import SweepPaths
+from sweeps.store.study import write_intermediate_values
 from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR, classify_trial, trial_record
 
 LOST_WITH_DRIVER = "lost with the driver before Ray's first snapshot of the sweep"
@@ -127,6 +129,7 @@ def _sort_trials(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dic
         results = journal.get(trial_id, [])
         known = ray_trials.get(trial_id)
         if not frozen.state.is_finished():
+            _catch_up_intermediate_values(study, frozen, results, spec.metric, step_key(spec.budget_unit))
             ending = _finished_by_journal(results, known)
             if ending is not None:
                 _tell(study, frozen, spec.metric, ending[0], ending[1])
@@ -157,6 +160,20 @@ def _with_every_parameter(study: Any, frozen: Any, distributions: dict[str, Any]
     for name, distribution in missing.items():
         trial._suggest(name, distribution)
     return study._storage.get_trial(frozen._trial_id)
+
+
+def _catch_up_intermediate_values(study: Any, frozen: Any, results: list[dict[str, Any]], metric: str, key: str) -> None:
+    """Write the journal's reports the study missed, while the trial is still running there.
+
+    Tune shows a result to the callbacks (the journal among them) before the searcher hears
+    of the trial's end, and skips the searcher's per-result hook for a result on which the
+    trial stops (ASHA at a rung or at its last iteration). A driver killed in between left
+    the study without the last delivery's values. A trial that continues would never send
+    them again (the worker skips what the journal holds), and one the journal shows
+    finished is told its end next: both need them now."""
+    values = new_intermediate_values(results, metric, key, set(frozen.intermediate_values))
+    if values:
+        write_intermediate_values(study._storage, optuna.Trial(study, frozen._trial_id), values)  # compat: optuna-storage-internals
 
 
 def _finished_by_journal(results: list[dict[str, Any]], known: Any) -> tuple[dict[str, Any] | None, bool] | None:

@@ -37,6 +37,26 @@ logger = logging.getLogger(__name__)
 _INTEGER_STEP_KEY = {"iterations": "iteration", "samples": "samples_seen", "epochs": "iteration"}
 
 
+def step_key(budget_unit: str) -> str:
+    """The result key whose value is a report's Optuna step under ``budget_unit``."""
+    return _INTEGER_STEP_KEY[budget_unit]
+
+
+def new_intermediate_values(points: list[dict[str, Any]], metric: str, key: str, reported: set[int]) -> dict[int, float]:
+    """Step → value of the ``points`` whose step is not in ``reported`` yet (which it joins).
+
+    Diverged reports and reports without the metric or the step have no value to record."""
+    values: dict[int, float] = {}
+    for point in points:
+        if point.get("diverged") or metric not in point or key not in point:
+            continue
+        step = int(point[key])
+        if step not in reported:
+            reported.add(step)
+            values[step] = float(point[metric])
+    return values
+
+
 class TruthfulStudy:
     """Asks Optuna for configs and tells it each trial's reports and end, truthfully."""
 
@@ -52,7 +72,7 @@ class TruthfulStudy:
             storage=storage, sampler=sampler, pruner=optuna.pruners.NopPruner(), study_name=study_name,
             load_if_exists=True, direction="maximize" if mode == "max" else "minimize",
         )
-        self._step_key = _INTEGER_STEP_KEY[budget_unit]
+        self._step_key = step_key(budget_unit)
         self._fixed = dict(fixed)
         self._scale = scale
         self._trials: dict[str, optuna.Trial] = {}
@@ -92,14 +112,7 @@ class TruthfulStudy:
             return
         self._last_results[trial_id] = points[-1]
         reported = self._reported_steps.setdefault(trial_id, set())
-        values: dict[int, float] = {}
-        for point in points:
-            if point.get("diverged") or self.metric not in point or self._step_key not in point:
-                continue
-            step = int(point[self._step_key])
-            if step not in reported:
-                reported.add(step)
-                values[step] = float(point[self.metric])
+        values = new_intermediate_values(points, self.metric, self._step_key, reported)
         if values:
             write_intermediate_values(self.storage, self._trials[trial_id], values)
 

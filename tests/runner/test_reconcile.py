@@ -109,6 +109,27 @@ def test_without_a_snapshot_trials_finished_by_the_journal_are_told_and_the_rest
     assert "6 trial(s) finished before; 0 continue from their last checkpoint" in resumption.notes[-1]
 
 
+def test_the_journals_last_delivery_that_the_study_missed_is_written_before_the_trial_is_told(tmp_path: Path) -> None:
+    """Tune shows a result on which a trial stops to the journal before the searcher hears
+    of the end; a driver killed in between left the study without that delivery's values
+    (found by test_kill[batched-8]: a COMPLETE trial with steps 1-40 of its 80)."""
+    sweep = Sweep(tmp_path, num_samples=3)
+    sweep.trial("tall", result(10, 0.3), result(20, 0.4))
+    sweep.journal.append("tall", result(25, 0.5), result(TOTAL, 0.7))  # the delivery ASHA stopped it on
+    sweep.trial("tasha", result(10, 0.3))
+    sweep.journal.append("tasha", result(20, 0.2, done=True))
+    sweep.trial("tmid", result(10, 0.4))
+    sweep.journal.append("tmid", result(15, 0.45))  # a continuing trial's worker never sends it again
+    sweep.reconcile()
+    study = sweep.study()
+    assert study["tall"].state == TrialState.COMPLETE and study["tall"].value == 0.7
+    assert study["tall"].intermediate_values == {10: 0.3, 20: 0.4, 25: 0.5, TOTAL: 0.7}
+    assert study["tasha"].state == TrialState.PRUNED and study["tasha"].intermediate_values == {10: 0.3, 20: 0.2}
+    assert study["tmid"].intermediate_values == {10: 0.4, 15: 0.45}
+    # A reader of the resumed study (the searcher) counts them as reported: none twice.
+    assert open_truthful_study(sweep.loaded.spec, sweep.paths)._reported_steps["tmid"] == {10, 15}
+
+
 def test_reconciling_twice_changes_nothing_more(tmp_path: Path) -> None:
     sweep = Sweep(tmp_path, num_samples=3)
     sweep.trial("tasha", result(10, 0.3, done=True))
