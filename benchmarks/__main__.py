@@ -23,6 +23,7 @@ SCENARIOS = {
     "B3": "benchmarks.b3_loop",
     "B4": "benchmarks.b4_tracking",
     "B5": "benchmarks.b5_quality",
+    "B6": "benchmarks.b6_distributed",
 }
 
 

@@ -41,7 +41,7 @@ from typing import Any
 import ray
 from ray import tune
 
-from sweeps.ray_backend.train_runs import record_placement_group
+from sweeps.ray_backend.train_runs import record_placement_group, trial_nodes
 from sweeps.ray_backend.trial import (
     RayTrialContext,
     TrialSettings,
@@ -216,6 +216,7 @@ def _worker_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None
         )
         if ctx.rank == 0:
             record_placement_group(settings.train_storage, loop_config["trial_id"])
+            ctx.node_id = trial_nodes(ctx.node_id)
         resolved = resolve_trainable(settings.trainable, source="trial")
         try:
             returned = resolved.function(dict(config), ctx)

@@ -45,6 +45,21 @@ def record_placement_group(train_storage: str, trial_id: str) -> None:
         os.fsync(file.fileno())
 
 
+def trial_nodes(own_node: str) -> str:
+    """On a worker: the nodes of its placement group, ``own_node`` first, comma-separated.
+
+    Rank 0 reports this as the trial's ``node_id``, so ``sweep.node`` names every node the
+    trial trains on: its bundles are the workers' CPUs and GPUs, one per worker."""
+    from ray.util import get_current_placement_group, placement_group_table
+
+    group = get_current_placement_group()
+    nodes = [own_node]
+    if group is not None:
+        bundles = placement_group_table(group).get("bundles_to_node_id", {})
+        nodes += [str(bundles[index]) for index in sorted(bundles)]
+    return ",".join(dict.fromkeys(node for node in nodes if node))
+
+
 class EndTrainRuns(tune.Callback):
     """Removes the placement groups a distributed trial's Train runs left, as the trial ends."""
 

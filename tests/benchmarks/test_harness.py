@@ -107,3 +107,28 @@ def test_b4_hook_turns_returned_figures_into_rows() -> None:
     row = scenario.row("added wall %")
     assert row.median("sweeps tracking") == 4.0 and row.met is True
     assert isinstance(b4_tracking.to_scenario(None), Scenario)
+
+
+def test_b6_by_hand_contenders_shard_each_global_batch_as_ctx_shard_does() -> None:
+    """B6 compares like with like only if plain torch takes the same share per rank as sweeps."""
+    import torch
+
+    from benchmarks.b6_distributed import BATCH, contiguous_share
+    from sweeps.iterations import TrialShape
+    from sweeps.training.context import LocalContext
+
+    batch = torch.randperm(10_000)[:BATCH]
+    for rank in (0, 1):
+        ctx = LocalContext(TrialShape(10_000, BATCH, 1), metric="m", world_size=2, rank=rank)
+        assert torch.equal(contiguous_share(batch, rank, 2), ctx.shard(batch))
+
+
+def test_b6_runs_its_by_hand_ddp_contender_and_times_the_all_reduce(tmp_path: Path) -> None:
+    from benchmarks.b6_distributed import BATCH, EPOCHS, N_SAMPLES
+    from benchmarks.harness import python_module, run_process
+
+    out = tmp_path / "t.json"
+    run_process(python_module("benchmarks.b6_distributed", "by-hand", "--workers", "2", "--out", str(out)))
+    timings = json.loads(out.read_text())
+    assert timings["iterations"] == EPOCHS * (N_SAMPLES // BATCH)
+    assert 0 < timings["allreduce_s"] < timings["last_iteration"] - timings["first_iteration"]

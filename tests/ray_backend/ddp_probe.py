@@ -7,6 +7,8 @@
   ``<seed>-weights.pt``, the weights after training. ``seed`` is the trial's seed.
 - ``rank1_dies_at``: on its first attempt, rank 1's process exits (as if its node died) when
   it takes its share of that iteration's batch; ``<probe_dir>/died`` marks that it did.
+- ``rank1_holds_at``: like ``rank1_dies_at``, but rank 1 writes its node id to
+  ``<probe_dir>/held`` and waits there (its node is about to be killed by the test).
 - ``later_is_worse``: trials are numbered as they start (in ``probe_dir``) and report
   ``val_accuracy = 1 / number``, so ASHA stops every trial after the first at its first rung.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,8 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
     shard = ctx.shard
 
     die_at = ctx.args.get("rank1_dies_at")
+    hold_at = ctx.args.get("rank1_holds_at")
+    node = _node_id()
 
     def recording_shard(indices: Any) -> Any:
         share = shard(indices)
@@ -48,11 +53,14 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
         if ctx.rank == 1 and len(batches) == die_at and not (probe_dir / "died").exists():
             (probe_dir / "died").write_text(str(os.getpid()))
             os._exit(1)
+        if ctx.rank == 1 and len(batches) == hold_at and not (probe_dir / "held").exists():
+            _write(probe_dir / "held", {"node": node, "pid": os.getpid()})
+            time.sleep(600)  # until the test kills this node
         return share
 
     ctx.shard = recording_shard  # type: ignore[method-assign]
     record = {"rank": ctx.rank, "world_size": ctx.world_size, "pid": os.getpid(), "device": ctx.device,
-              "config": config, "batches": batches}
+              "node": node, "backend": _process_group_backend(), "config": config, "batches": batches}
     _write(probe_dir / f"{ctx.seed}-rank{ctx.rank}.json", record)  # the pid, before training
 
     def evaluate() -> dict[str, float]:
@@ -63,6 +71,19 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
     _write(probe_dir / f"{ctx.seed}-rank{ctx.rank}.json", record)
     if ctx.rank == 0:
         torch.save(model.state_dict(), probe_dir / f"{ctx.seed}-weights.pt")
+
+
+def _node_id() -> str:
+    """The Ray node this worker runs on ('' outside Ray)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+
+
+def _process_group_backend() -> str:
+    """The process group's backend (gloo, nccl), '' for a single process."""
+    distributed = torch.distributed
+    return str(distributed.get_backend()) if distributed.is_available() and distributed.is_initialized() else ""
 
 
 def _start_number(probe_dir: Path) -> int:

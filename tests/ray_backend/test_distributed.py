@@ -76,20 +76,7 @@ def test_a_two_worker_trial_splits_every_global_batch_and_trains_as_one_process(
     seen = [i for r in ranks for batch in r["batches"] for i in batch]
     assert sorted(seen) == list(range(TRAINING_SIZE))
 
-    # DDP averages the ranks' gradients: after one epoch of SGD the weights are those of one
-    # process training on the same global batches (summed gradients would double the steps).
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    ctx = LocalContext(TrialShape(TRAINING_SIZE, BATCH, 1), metric="val_accuracy", seed=int(seed),
-                       args={"probe_dir": str(alone)})
-    ddp_probe.train(ranks[0]["config"], ctx)
-    assert ctx.results[-1]["iteration"] == 23
-    distributed = torch.load(tmp_path / "probe" / f"{seed}-weights.pt")
-    single = torch.load(alone / f"{seed}-weights.pt")
-    initial = ddp_probe.make_mlp(64, 10, [32], 0.0)
-    for key, weight in single.items():
-        assert torch.allclose(distributed[key], weight, atol=1e-5), key
-    assert not torch.allclose(single["0.weight"], initial.state_dict()["0.weight"])  # it did train
+    assert_trains_as_one_process(tmp_path, seed, ranks[0]["config"])
 
     # MLflow: one child run, with the workers and the per-worker batch as params.
     client = MlflowClient(f"sqlite:///{tmp_path / 'results' / 'mlflow.db'}")
@@ -99,6 +86,26 @@ def test_a_two_worker_trial_splits_every_global_batch_and_trains_as_one_process(
     params = trial_runs[0].data.params
     assert params["workers"] == "2" and params["per_worker_batch_size"] == "32" and params["batch_size"] == "64"
     assert params["iterations_per_epoch"] == "23"
+    # sweep.node lists the trial's nodes, rank 0's first: here both ranks share the one node.
+    assert trial_runs[0].data.tags["sweep.node"] == ranks[0]["node"] == ranks[1]["node"]
+
+
+def assert_trains_as_one_process(tmp_path: Path, seed: str, config: dict[str, Any]) -> None:
+    """DDP averages the ranks' gradients: after one epoch of SGD the weights in
+    ``tmp_path/probe`` are those of one process training on the same global batches
+    (summed gradients would double the steps, duplicated ones would not split them)."""
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    ctx = LocalContext(TrialShape(TRAINING_SIZE, BATCH, 1), metric="val_accuracy", seed=int(seed),
+                       args={"probe_dir": str(alone)})
+    ddp_probe.train(config, ctx)
+    assert ctx.results[-1]["iteration"] == 23
+    distributed = torch.load(tmp_path / "probe" / f"{seed}-weights.pt")
+    single = torch.load(alone / f"{seed}-weights.pt")
+    initial = ddp_probe.make_mlp(64, 10, [32], 0.0)
+    for key, weight in single.items():
+        assert torch.allclose(distributed[key], weight, atol=1e-5), key
+    assert not torch.allclose(single["0.weight"], initial.state_dict()["0.weight"])  # it did train
 
 
 @pytest.mark.slow
