@@ -299,6 +299,18 @@ class SweepSpec(_Strict):
             ))
         return self
 
+    @model_validator(mode="after")
+    def _distributed_workers_take_whole_gpus(self) -> SweepSpec:
+        resources = self.resources
+        if resources.workers == 1 or resources.gpu == int(resources.gpu):
+            return self
+        raise domain_error("resources.gpu", (
+            f"`resources.gpu` is {resources.gpu} with `resources.workers: {resources.workers}`, but each "
+            "worker of a distributed trial needs whole GPUs: Ray may place two fractional workers of one "
+            "trial on the same GPU, and NCCL refuses two ranks of one process group there. Use a whole "
+            "number such as `gpu: 1` per worker, or `workers: 1` to pack several trials onto each GPU"
+        ))
+
     @field_validator("max_concurrent")
     @classmethod
     def _positive_concurrency(cls, value: int | str) -> int | str:

@@ -132,3 +132,16 @@ def test_b6_runs_its_by_hand_ddp_contender_and_times_the_all_reduce(tmp_path: Pa
     timings = json.loads(out.read_text())
     assert timings["iterations"] == EPOCHS * (N_SAMPLES // BATCH)
     assert 0 < timings["allreduce_s"] < timings["last_iteration"] - timings["first_iteration"]
+
+
+def test_the_gpu_check_imports_and_says_it_needs_a_gpu_here(tmp_path: Path) -> None:
+    """CI has no GPU: the script must still load (its checks are ready) and exit 2 saying so."""
+    import subprocess
+    import sys
+
+    from benchmarks.harness import REPO
+
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check_distributed"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stdout.startswith("0 GPU(s)")

@@ -60,14 +60,18 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
 
     ctx.shard = recording_shard  # type: ignore[method-assign]
     record = {"rank": ctx.rank, "world_size": ctx.world_size, "pid": os.getpid(), "device": ctx.device,
-              "node": node, "backend": _process_group_backend(), "config": config, "batches": batches}
+              "node": node, "backend": _process_group_backend(), "config": config, "batches": batches,
+              "started": time.time(), "ended": None}
     _write(probe_dir / f"{ctx.seed}-rank{ctx.rank}.json", record)  # the pid, before training
 
+    inputs, labels = x_val.to(ctx.device), y_val.to(ctx.device)  # fit moves the model to ctx.device
+
     def evaluate() -> dict[str, float]:
-        accuracy = (model(x_val).argmax(dim=1) == y_val).float().mean().item()
+        accuracy = (model(inputs).argmax(dim=1) == labels).float().mean().item()
         return {"val_accuracy": accuracy / number}
 
     fit(ctx, model, optimizer, loss_fn, (x_train, y_train), evaluate)
+    record["ended"] = time.time()
     _write(probe_dir / f"{ctx.seed}-rank{ctx.rank}.json", record)
     if ctx.rank == 0:
         torch.save(model.state_dict(), probe_dir / f"{ctx.seed}-weights.pt")

@@ -35,6 +35,21 @@ def test_a_batch_size_the_workers_cannot_split_is_exit_2_naming_both(
     assert "multiples of 3" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_fractional_gpus_for_a_distributed_trial_are_exit_2(write_spec: Callable[..., Path], capsys, command: str) -> None:
+    code, _, err = run_cli(capsys, command, str(write_spec(resources={"cpu": 1, "gpu": 0.5, "workers": 2})))
+    assert code == 2
+    assert "field `resources.gpu`" in err and "is 0.5 with `resources.workers: 2`" in err
+    assert "NCCL" in err and "`gpu: 1`" in err and "Traceback" not in err
+
+
+def test_whole_gpus_per_worker_and_fractional_gpus_for_one_worker_are_accepted(write_spec: Callable[..., Path]) -> None:
+    from sweeps.spec.loading import load_spec
+
+    assert load_spec(write_spec(resources={"gpu": 2, "workers": 2}), []).spec.resources.gpu == 2
+    assert load_spec(write_spec(resources={"gpu": 0.25, "workers": 1}), []).spec.resources.gpu == 0.25
+
+
 def test_only_the_batch_sizes_workers_cannot_split_are_named(write_spec: Callable[..., Path], capsys) -> None:
     spec = write_spec(resources={"workers": 4}, search_space__batch_size={"type": "categorical", "values": [32, 66, 128, 130]})
     code, _, err = run_cli(capsys, "plan", str(spec))
