@@ -133,7 +133,7 @@ def test_the_workers_of_a_trial_may_spread_over_nodes() -> None:
 def test_gpu_workers_count_per_gpu_bundle() -> None:
     eight_gpus = [NodeShape("a", 64, 4), NodeShape("b", 64, 4)]
     assert check_resources(distributed(4, cpu=2, gpu=1), "spec.yaml", eight_gpus) == 2
-    assert check_resources(distributed(4, cpu=2, gpu=0.5), "spec.yaml", eight_gpus) == 4
+    assert check_resources(distributed(4, cpu=2, gpu=2), "spec.yaml", eight_gpus) == 1  # whole GPUs: fractional ones are refused by the spec
 
 
 def test_more_workers_than_the_cluster_holds_is_refused_naming_workers() -> None:

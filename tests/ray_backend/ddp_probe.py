@@ -9,6 +9,8 @@
   it takes its share of that iteration's batch; ``<probe_dir>/died`` marks that it did.
 - ``rank1_holds_at``: like ``rank1_dies_at``, but rank 1 writes its node id to
   ``<probe_dir>/held`` and waits there (its node is about to be killed by the test).
+- ``iteration_seconds``: each rank sleeps this long per batch, so a stop or a kill can land
+  mid-trial.
 - ``later_is_worse``: trials are numbered as they start (in ``probe_dir``) and report
   ``val_accuracy = 1 / number``, so ASHA stops every trial after the first at its first rung.
 """
@@ -45,11 +47,14 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
 
     die_at = ctx.args.get("rank1_dies_at")
     hold_at = ctx.args.get("rank1_holds_at")
+    pause = float(ctx.args.get("iteration_seconds", 0))
     node = _node_id()
 
     def recording_shard(indices: Any) -> Any:
         share = shard(indices)
         batches.append([int(i) for i in share])
+        if pause:
+            time.sleep(pause)
         if ctx.rank == 1 and len(batches) == die_at and not (probe_dir / "died").exists():
             (probe_dir / "died").write_text(str(os.getpid()))
             os._exit(1)
