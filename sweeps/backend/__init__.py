@@ -56,6 +56,9 @@ class SweepListener:
         (:mod:`sweeps.training.batching`), so one delivery may carry many.
         """
 
+    def trial_checkpointed(self, trial: TrialInfo) -> None:
+        """The backend registered a new checkpoint of the trial: a restart now starts from it."""
+
     def trial_completed(self, trial: TrialInfo) -> None:
         """The trial ended without an error: it ran to its end, or the scheduler stopped it."""
 

@@ -47,6 +47,14 @@ class ListenerBridge(tune.Callback):
         for listener in self.listeners:
             listener.trial_reported(shown, points)
 
+    def on_checkpoint(self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any) -> None:
+        # Tune calls this once the trial's save has come back, just before it records the
+        # checkpoint as the one to restore from; a result that names a checkpoint arrives
+        # earlier, before that round trip to the trial's actor.
+        shown = trial_info(trial)
+        for listener in self.listeners:
+            listener.trial_checkpointed(shown)
+
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         shown = trial_info(trial)
         for listener in self.listeners:

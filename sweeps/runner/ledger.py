@@ -19,6 +19,8 @@ class TrialLedger(SweepListener):
     #: Trial errors seen so far: lets per-step checks skip a scan of every trial when it
     #: has not changed (Ray Tune asks its stoppers at every step of its loop).
     errors_seen: int = 0
+    #: Trial id → checkpoints the backend has registered for it (what a restart starts from).
+    checkpoints: dict[str, int] = field(default_factory=dict)
 
     def trial_started(self, trial: TrialInfo) -> None:
         self._record(trial).outcome = None
@@ -27,6 +29,9 @@ class TrialLedger(SweepListener):
         record = self._record(trial)
         record.last_result = points[-1]  # the latest report, without those it carried
         record.node_id = record.last_result.get("node_id", record.node_id)
+
+    def trial_checkpointed(self, trial: TrialInfo) -> None:
+        self.checkpoints[trial.trial_id] = self.checkpoints.get(trial.trial_id, 0) + 1
 
     def trial_completed(self, trial: TrialInfo) -> None:
         record = self._record(trial)

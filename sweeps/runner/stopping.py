@@ -12,7 +12,7 @@ writes ``<storage>/<name>/stop-requested``), goes in two steps:
 1. the stop file tells every running trial to save a checkpoint at its next iteration
    and report it (:class:`~sweeps.ray_backend.trial.RayTrialContext` polls the file; on a
    cluster without shared storage trials keep their last epoch checkpoint instead);
-2. once each running trial has reported such a checkpoint (or after
+2. once the backend has registered such a checkpoint of each running trial (or after
    :data:`GRACE_SECONDS`), :class:`GracefulStop` raises SIGUSR1 in the driver, which is
    Ray Tune's own graceful interruption: it snapshots the experiment with the trials
    still RUNNING (so ``sweep resume`` restarts them from those checkpoints) and stops
@@ -80,7 +80,12 @@ class GracefulStop:
         #: Set by a second Ctrl-C: raise KeyboardInterrupt in Tune's loop at its next step.
         self.at_once = False
         self._requested_at = 0.0
-        self._checkpointed: set[str] = set()
+        #: The ledger's checkpoint count of each trial when the stop was requested: a trial
+        #: is ready once the backend has registered one more. Not a result naming a
+        #: checkpoint: Ray Tune registers it only after a round trip to the trial's actor,
+        #: and a snapshot taken before that restarts the trial from the checkpoint before
+        #: (measured: a distributed trial resumed from iteration 23, not its stop at 26).
+        self._checkpoints_at_request: dict[str, int] = {}
         self._next_poll = 0.0
         self._next_wait_note = 0.0
         #: trial id → monotonic time of its last result, to say how long a trial has been silent.
@@ -89,6 +94,7 @@ class GracefulStop:
     def request(self, reason: str) -> None:
         if self.reason is None:
             self.reason, self._requested_at = reason, time.monotonic()
+            self._checkpoints_at_request = dict(self._ledger.checkpoints)
             self._next_wait_note = self._requested_at + _WAIT_NOTE_SECONDS
             try:
                 if not self._file.exists():
@@ -98,8 +104,10 @@ class GracefulStop:
 
     def observe(self, trial_id: str, result: dict[str, Any]) -> None:
         self._heard[trial_id] = time.monotonic()
-        if self.reason is not None and result.get("checkpoint_dir_name"):
-            self._checkpointed.add(trial_id)
+
+    def _checkpointed_since_request(self) -> set[str]:
+        before = self._checkpoints_at_request
+        return {t for t, count in self._ledger.checkpoints.items() if count > before.get(t, 0)}
 
     def allows_new_trials(self) -> bool:
         # Trials may start while a stop waits for the running ones to checkpoint: the stop
@@ -117,14 +125,15 @@ class GracefulStop:
         if self.reason is None or self.interrupted:
             return False
         running = {r.trial_id for r in self._ledger.trials.values() if r.outcome is None}
-        if running <= self._checkpointed or now - self._requested_at > self.grace_seconds:
+        checkpointed = self._checkpointed_since_request()
+        if running <= checkpointed or now - self._requested_at > self.grace_seconds:
             self.interrupted = True
             # Tune's own handler (installed for SIGUSR1 while `fit()` runs) ends the run
             # after a last experiment snapshot, leaving unfinished trials resumable.
             os.kill(os.getpid(), signal.SIGUSR1)
         elif now >= self._next_wait_note:
             self._next_wait_note = now + _WAIT_NOTE_SECONDS
-            sys.stderr.write(self.waiting_note(sorted(running - self._checkpointed), now) + "\n")
+            sys.stderr.write(self.waiting_note(sorted(running - checkpointed), now) + "\n")
             sys.stderr.flush()
         return False
 

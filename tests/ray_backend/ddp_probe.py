@@ -68,6 +68,14 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
               "node": node, "backend": _process_group_backend(), "config": config, "batches": batches,
               "started": time.time(), "ended": None}
     _write(probe_dir / f"{ctx.seed}-rank{ctx.rank}.json", record)  # the pid, before training
+    load_checkpoint = ctx.load_checkpoint
+
+    def recording_load() -> dict[str, Any] | None:
+        state = load_checkpoint()
+        record["resumed_from"] = int(state["iteration"]) if state else 0  # the iteration it restarts at
+        return state
+
+    ctx.load_checkpoint = recording_load  # type: ignore[method-assign]
 
     inputs, labels = x_val.to(ctx.device), y_val.to(ctx.device)  # fit moves the model to ctx.device
 
