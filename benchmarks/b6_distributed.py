@@ -11,10 +11,9 @@ each global batch:
 - **torch, 1 process** and **torch DDP, 2 processes**: the loop without Ray, the second
   with `torch.multiprocessing` and a gloo process group, as a user would write by hand.
 
-All four use one DDP communication hook that all-reduces each gradient bucket
-synchronously and times it, so "all-reduce" is measured the same way everywhere (it also
-removes DDP's overlap of communication with the backward pass, identically for both
-2-process contenders). Figures, from rank 0: training samples per second (first to last
+Both 2-process contenders use one DDP communication hook that all-reduces each gradient
+bucket synchronously and times it, so "all-reduce" is measured the same way in both (it
+also removes DDP's overlap of communication with the backward pass, in both alike). Figures, from rank 0: training samples per second (first to last
 iteration), seconds in all-reduce per 1,000 iterations and their share of training time,
 start-up (the contender's launch to its first iteration) and the end-to-end wall.
 
