@@ -80,12 +80,15 @@ class GracefulStop:
         #: Set by a second Ctrl-C: raise KeyboardInterrupt in Tune's loop at its next step.
         self.at_once = False
         self._requested_at = 0.0
-        #: The ledger's checkpoint count of each trial when the stop was requested: a trial
-        #: is ready once the backend has registered one more. Not a result naming a
-        #: checkpoint: Ray Tune registers it only after a round trip to the trial's actor,
-        #: and a snapshot taken before that restarts the trial from the checkpoint before
-        #: (measured: a distributed trial resumed from iteration 23, not its stop at 26).
-        self._checkpoints_at_request: dict[str, int] = {}
+        #: Trial id → results naming a checkpoint so far, and those counts when the stop was
+        #: requested. A trial is ready once the backend has *registered* more checkpoints
+        #: than it had reported then: the stop's own checkpoint (or a later one) is then what
+        #: it restarts from. Neither a result naming a checkpoint (Ray Tune registers it only
+        #: after a round trip to the trial's actor, and a snapshot taken before that restarts
+        #: the trial from the checkpoint before: measured, iteration 23 instead of the stop
+        #: at 26) nor the late registration of a checkpoint reported before the stop will do.
+        self._reported_checkpoints: dict[str, int] = {}
+        self._reported_at_request: dict[str, int] = {}
         self._next_poll = 0.0
         self._next_wait_note = 0.0
         #: trial id → monotonic time of its last result, to say how long a trial has been silent.
@@ -94,7 +97,7 @@ class GracefulStop:
     def request(self, reason: str) -> None:
         if self.reason is None:
             self.reason, self._requested_at = reason, time.monotonic()
-            self._checkpoints_at_request = dict(self._ledger.checkpoints)
+            self._reported_at_request = dict(self._reported_checkpoints)
             self._next_wait_note = self._requested_at + _WAIT_NOTE_SECONDS
             try:
                 if not self._file.exists():
@@ -104,10 +107,12 @@ class GracefulStop:
 
     def observe(self, trial_id: str, result: dict[str, Any]) -> None:
         self._heard[trial_id] = time.monotonic()
+        if result.get("checkpoint_dir_name"):
+            self._reported_checkpoints[trial_id] = self._reported_checkpoints.get(trial_id, 0) + 1
 
     def _checkpointed_since_request(self) -> set[str]:
-        before = self._checkpoints_at_request
-        return {t for t, count in self._ledger.checkpoints.items() if count > before.get(t, 0)}
+        before = self._reported_at_request
+        return {t for t, registered in self._ledger.checkpoints.items() if registered > before.get(t, 0)}
 
     def allows_new_trials(self) -> bool:
         # Trials may start while a stop waits for the running ones to checkpoint: the stop

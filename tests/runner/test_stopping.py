@@ -35,22 +35,25 @@ def running(ledger: TrialLedger, *trial_ids: str) -> list[TrialInfo]:
     return trials
 
 
-def test_the_stop_waits_for_checkpoints_the_backend_registered_not_results_naming_one(
+def test_the_stop_waits_for_checkpoints_taken_after_it_and_registered_by_the_backend(
     tmp_path: Path, interrupts: list[int],
 ) -> None:
     ledger = TrialLedger("val_accuracy", "max")
     old, new = running(ledger, "old", "new")
-    ledger.trial_checkpointed(old)  # an epoch checkpoint from before the stop: not the stop's
     stop = GracefulStop(ledger, sweep_paths(tmp_path, "s"))
+    stop.observe("old", {"iteration": 23, "checkpoint_dir_name": "checkpoint_000000"})  # an epoch checkpoint
     stop.request("Ctrl-C")
-    # Both trials report their stop checkpoint; Tune has not registered either yet (its save
-    # round trip to the trial's actor is still out), so a snapshot now would restart them
-    # from their checkpoints before.
-    for trial in (old, new):
-        stop.observe(trial.trial_id, {"iteration": 26, "checkpoint_dir_name": "checkpoint_000001"})
+    # Its registration arrives after the request: it was taken before the stop, so `old`
+    # would restart from before it (found by the distributed Ctrl-C test, in CI).
+    ledger.trial_checkpointed(old)
     assert stop.stop_all() is False and not stop.interrupted and interrupts == []
+    # Both report their stop checkpoint; Tune has registered neither yet (its save round
+    # trip to the trial's actor is still out), so a snapshot now would miss them.
+    stop.observe("old", {"iteration": 26, "checkpoint_dir_name": "checkpoint_000001"})
+    stop.observe("new", {"iteration": 3, "checkpoint_dir_name": "checkpoint_000000"})
+    assert stop.stop_all() is False and interrupts == []
     ledger.trial_checkpointed(new)
-    assert stop.stop_all() is False and interrupts == []  # `old` still has only its earlier one
+    assert stop.stop_all() is False and interrupts == []  # `old` has not had its stop checkpoint registered
     ledger.trial_checkpointed(old)
     assert stop.stop_all() is False and stop.interrupted and interrupts == [signal.SIGUSR1]
 
