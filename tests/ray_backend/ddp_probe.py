@@ -73,6 +73,7 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
     def recording_load() -> dict[str, Any] | None:
         state = load_checkpoint()
         record["resumed_from"] = int(state["iteration"]) if state else 0  # the iteration it restarts at
+        _write(probe_dir / f"{ctx.seed}-rank{ctx.rank}.json", record)
         return state
 
     ctx.load_checkpoint = recording_load  # type: ignore[method-assign]
