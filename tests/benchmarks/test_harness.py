@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import __main__ as bench_cli
-from benchmarks import b1_overhead, b3_loop, b4_tracking
-from benchmarks import b5_quality
+from benchmarks import b1_overhead, b3_loop, b4_tracking, b5_quality
 from benchmarks.b5_quality import Curve
 from benchmarks.harness import Scenario, median, python_module, render_table, run_process
 
