@@ -6,6 +6,7 @@ The runner is imported when a sweep is launched, not with the CLI: it brings Opt
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -31,9 +32,16 @@ def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool) -> No
     options.progress_lines = not as_json and not _is_terminal(sys.stdout)
     # The summary and the exit code come before Ray's shut-down (about 1.4 s), not after it.
     scheduler = loaded.spec.scheduler.type
-    options.on_summary = lambda summary: report_outcome(summary, loaded.spec.metric, as_json, scheduler)
+    stdout = sys.stdout
+    options.on_summary = lambda summary: report_outcome(summary, loaded.spec.metric, as_json, scheduler, stdout)
+    # `--json` keeps stdout to the one JSON line, so whatever else is printed while the sweep
+    # runs goes to stderr: Ray prints the errors its cluster publishes (a worker that died, a
+    # lost node's last log lines) to the driver's stdout, and they can come after the summary.
+    # Ray's shut-down, which ends its printing thread, is inside run_sweep.
+    diverted = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     try:
-        run_sweep(loaded, options)
+        with diverted:
+            run_sweep(loaded, options)
     except SweepInterrupted as exc:  # stopped at once; the message (how to resume) is printed
         # Here, not in main(): click turns any KeyboardInterrupt into a bare Abort (130).
         raise typer.Exit(exc.exit_code) from None

@@ -27,7 +27,7 @@ def resume_command(
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
     set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP + " Only fields that keep the search (num_samples, max_concurrent, failure, ...)."),
     address: str | None = typer.Option(None, "--address", help="Join this Ray cluster instead of the one the sweep used."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on the last line."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON line, the only output on stdout (the rest goes to stderr)."),
     force: bool = typer.Option(False, "--force", help="Resume a sweep recorded as running on another host."),
 ) -> None:
     """Continue a sweep whose driver died, was stopped or whose machine rebooted."""

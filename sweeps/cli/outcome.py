@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from pathlib import Path
+from typing import TextIO
 
 import typer
 from rich.console import Console
@@ -14,10 +16,15 @@ from sweeps.runner.summary import SweepSummary
 from sweeps.store.state import sweep_paths
 
 
-def report_outcome(summary: SweepSummary, metric: str, as_json: bool, scheduler: str = "asha") -> None:
-    """Print a finished (or stopped) sweep's summary and exit with the code scripts rely on."""
+def report_outcome(summary: SweepSummary, metric: str, as_json: bool, scheduler: str = "asha",
+                   stdout: TextIO | None = None) -> None:
+    """Print a finished (or stopped) sweep's summary and exit with the code scripts rely on.
+
+    ``stdout`` is where the JSON line goes: the CLI's own stdout, held from before the run
+    diverted everything else printed to stderr.
+    """
     if as_json:
-        print(json.dumps(summary.to_json(), default=str))
+        print(json.dumps(summary.to_json(), default=str), file=stdout or sys.stdout, flush=True)
     else:
         print_summary(summary, metric, scheduler)
     for warning in summary.warnings:

@@ -30,7 +30,7 @@ def run_command(
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing sweep of this name."),
     resume: bool = typer.Option(False, "--resume", help="Continue the sweep of this name if it exists (see `sweep resume`)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON summary on the last line."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON line, the only output on stdout (the rest goes to stderr)."),
 ) -> None:
     """Run a sweep: Optuna samples, ASHA stops weak trials by iterations, Ray Tune schedules."""
     from sweeps.runner.runner import RunOptions  # here: see sweeps/cli/launch.py

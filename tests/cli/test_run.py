@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 
 from sweeps.cli import main
 from tests.conftest import REPO
@@ -162,3 +163,31 @@ def test_cli_process_prints_no_traceback_and_exits_2(tmp_path: Path) -> None:
     )
     assert process.returncode == 2
     assert "Traceback" not in process.stderr and str(spec) in process.stderr
+
+
+def test_json_stdout_holds_only_the_summary_though_ray_prints_a_dead_workers_error(tmp_path: Path) -> None:
+    """Ray prints the errors its cluster publishes (here: a trial's worker process died) to
+    the driver's stdout, even after the summary; with `--json` they must go to stderr.
+
+    A real process, not `main()` in-process: only a real exit shuts Ray's printing thread down,
+    and the lost-node error that broke a `--json` reader in CI came during that shut-down.
+    """
+    from tests.runner.test_failures import behaving_spec
+
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    spec = behaving_spec(
+        tmp_path, "dies", "ok", num_samples=1,
+        trainable_args={"report_every": 1, "die_once_at": 5, "attempts_dir": str(attempts)},
+        search_space={"batch_size": 100, "epochs": 1, "learning_rate": 0.01},
+        failure={"max_retries": 1, "max_failed_fraction": 1.0},
+    )
+    path = tmp_path / "dies.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    process = subprocess.run([sys.executable, "-m", "sweeps", "run", str(path), "--json"],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert [f.read_text().splitlines() for f in attempts.iterdir()] == [["attempt", "attempt"]]  # it died once
+    assert "A worker died or was killed" in process.stderr  # Ray did print it: it went to stderr
+    [line] = process.stdout.splitlines()
+    assert json.loads(line)["trials"]["completed"] == 1

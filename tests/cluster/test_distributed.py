@@ -60,7 +60,7 @@ def finish(sweep: subprocess.Popen[str], out: Path, err: Path) -> dict[str, Any]
         if sweep.poll() is None:
             sweep.kill()
     assert sweep.returncode == 0, err.read_text()[-5000:]
-    summary: dict[str, Any] = json.loads(out.read_text().strip().splitlines()[-1])
+    summary: dict[str, Any] = json.loads(out.read_text())  # `--json`: stdout is the one JSON line
     return summary
 
 
