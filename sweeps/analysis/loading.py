@@ -28,7 +28,7 @@ from sweeps.outcomes import best_trial
 from sweeps.plan.planner import SweepPlan, make_plan, plan_spec
 from sweeps.spec.loading import LoadedSpec, validate_spec
 from sweeps.spec.scaling import config_keys
-from sweeps.store.state import SweepPaths, read_state, sweep_paths
+from sweeps.store.state import SweepPaths, is_embedded_tracking_uri, read_state, sweep_paths
 
 DEFAULT_STORAGE = "./sweep_results"
 #: Params every trial run carries besides its hyperparameters (derived, not sampled).
@@ -152,6 +152,10 @@ def load(
                            tuple(state.get("overrides") or ()))
     spec = loaded.spec
     recorded_uri, recorded_parent = _recorded_runs(paths)
+    if recorded_uri and spec.tracking.uri is None and is_embedded_tracking_uri(recorded_uri):
+        # Recorded with the folder's path at the time: a folder moved or copied since (off a
+        # cluster's head node, say) holds its store under its new path, with the same run ids.
+        recorded_uri = paths.embedded_tracking_uri
     uri = tracking_uri or recorded_uri or spec.tracking.uri or paths.embedded_tracking_uri
     parent = read_parent(
         uri, experiment=experiment or spec.tracking.experiment or spec.name, sweep=spec.name,

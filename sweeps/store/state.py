@@ -70,6 +70,12 @@ class SweepPaths:
         return self.state_file.exists()
 
 
+def is_embedded_tracking_uri(uri: str) -> bool:
+    """Whether ``uri`` is a storage folder's embedded store, ``sqlite:///<storage>/mlflow.db``,
+    wherever that folder was when the URI was recorded."""
+    return uri.startswith("sqlite:///") and uri.endswith("/mlflow.db")
+
+
 def sweep_paths(storage: str | Path, name: str) -> SweepPaths:
     return SweepPaths(Path(storage).expanduser().resolve(), name)
 

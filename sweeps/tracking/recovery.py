@@ -27,7 +27,7 @@ from sweeps.outcomes import Outcome, TrialRecord
 from sweeps.plan.planner import SweepPlan
 from sweeps.spec.loading import LoadedSpec
 from sweeps.store.checkpoints import trial_folder
-from sweeps.store.state import SweepPaths
+from sweeps.store.state import SweepPaths, is_embedded_tracking_uri
 from sweeps.tracking.callback import trial_metrics
 from sweeps.tracking.naming import run_name
 from sweeps.tracking.preflight import open_experiment, tracking_uri, wait_for_store
@@ -132,7 +132,7 @@ def rebase_embedded_store(paths: SweepPaths, loaded: LoadedSpec) -> None:
     except (OSError, ValueError):
         return
     old = str(data.get("tracking_uri") or "")
-    if old != paths.embedded_tracking_uri and old.startswith("sqlite:///") and old.endswith("/mlflow.db"):
+    if old != paths.embedded_tracking_uri and is_embedded_tracking_uri(old):
         data["tracking_uri"] = paths.embedded_tracking_uri
         RunsFile(path, paths.embedded_tracking_uri, data.get("experiment_id"), data.get("parent"),
                  dict(data.get("trials") or {}), {k: int(v) for k, v in (data.get("indices") or {}).items()}).save()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +147,19 @@ def test_a_parent_run_uri_loads_from_the_server(tracking_server: str, sweep_data
 
 
 # -- bad input: each its own error, naming what to fix --------------------------------------------------
+
+
+def test_a_moved_storage_folder_loads_from_its_own_store(finished_sweep: FinishedSweep, sweep_data: Any,
+                                                         tmp_path: Path) -> None:
+    """`mlflow_runs.json` records the embedded store under the folder's path at the time; a
+    folder copied elsewhere (off a cluster's head node, say) must read its own copy."""
+    moved = tmp_path / "copied" / "results"
+    shutil.copytree(finished_sweep.storage, moved)
+    recorded = json.loads((moved / finished_sweep.name / "mlflow_runs.json").read_text())["tracking_uri"]
+    assert recorded == f"sqlite:///{finished_sweep.storage / 'mlflow.db'}"
+    copy = load(finished_sweep.name, storage=moved)
+    assert copy.tracking_uri == f"sqlite:///{moved / 'mlflow.db'}"  # the store it read
+    assert len(copy.trials) == len(sweep_data.trials) and copy.parent_run_id == sweep_data.parent_run_id
 
 
 def test_an_unknown_sweep_name_is_a_state_error(finished_sweep: FinishedSweep) -> None:
