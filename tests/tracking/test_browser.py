@@ -93,6 +93,27 @@ def _close_assistant(page: Any) -> None:
         close.first.click()
 
 
+def _open_runs_list(page: Any, url: str, runs: int) -> None:
+    """Open an experiment's runs list and wait until it has loaded all ``runs``, with no
+    search of it still in flight.
+
+    The UI searches the unfiltered list twice as it mounts, and it shows whichever answer
+    comes last, even when that answer was asked before a filter typed since: a filter
+    typed too early could end on the unfiltered list ("7 matching runs"), as a CI run did.
+    A user types after the list is there; so does this.
+    """
+    in_flight: set[Any] = set()
+    page.on("request", lambda request: in_flight.add(request) if "/runs/search" in request.url else None)
+    page.on("requestfinished", lambda request: in_flight.discard(request))
+    page.on("requestfailed", lambda request: in_flight.discard(request))
+    page.goto(url)
+    page.get_by_text(f"{runs} matching runs").wait_for()
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while in_flight and time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # lets Playwright deliver the requests' events
+    assert not in_flight, f"searches still unanswered after {TIMEOUT_MS} ms: {in_flight}"
+
+
 def _shot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
@@ -127,7 +148,8 @@ def test_the_search_box_filters_trials_by_their_tags_and_params(page: Any, sweep
     wanted = [r for r in record.children if r.data.params["batch_size"] == "64"]
     others = [r for r in record.children if r.data.params["batch_size"] != "64"]
     assert wanted and others
-    page.goto(f"{sweep_ui}/#/experiments/{record.parent.info.experiment_id}/runs")
+    _open_runs_list(page, f"{sweep_ui}/#/experiments/{record.parent.info.experiment_id}/runs",
+                    runs=len(record.children) + 1)
     box = page.get_by_placeholder('metrics.rmse < 1 and params.model = "tree"')
     box.fill("tags.\"sweep.state\" = 'completed' and params.batch_size = '64'")
     box.press("Enter")
