@@ -22,6 +22,7 @@ from sweeps.backend.resources import NodeShape
 from sweeps.errors import SweepError
 from sweeps.ray_backend.bridge import ListenerBridge, StopBridge
 from sweeps.ray_backend.cluster import cluster_shapes
+from sweeps.ray_backend.process_groups import ray_processes_in_their_own_groups
 from sweeps.ray_backend.restore import continue_tuner
 from sweeps.ray_backend.scheduler import make_scheduler
 from sweeps.ray_backend.searcher import TruthfulSearcher
@@ -97,7 +98,9 @@ def start_ray(address: str | None) -> None:
         previous = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = pythonpath
         try:
-            ray.init(**kwargs)
+            # So that a SIGTERM to the driver's whole process group reaches the driver alone.
+            with ray_processes_in_their_own_groups():
+                ray.init(**kwargs)
         finally:
             if previous is None:
                 os.environ.pop("PYTHONPATH", None)

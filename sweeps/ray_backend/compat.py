@@ -10,6 +10,7 @@ the releases these checks passed on (README, "Trying a new Ray version").
 from __future__ import annotations
 
 import inspect
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -120,6 +121,15 @@ def _train_v2() -> None:
     assert TorchTrainer.__module__.startswith("ray.train.v2"), f"TorchTrainer is {TorchTrainer.__module__}'s, not V2's"
 
 
+def _ray_process_popen() -> None:
+    from ray._private import services
+
+    assert issubclass(services.ConsolePopen, subprocess.Popen), "services.ConsolePopen is no Popen"
+    source = inspect.getsource(services.start_ray_process)
+    assert "ConsolePopen(" in source, "start_ray_process no longer starts Ray's processes with ConsolePopen"
+    assert "preexec_fn=" in source, "start_ray_process no longer passes a preexec_fn"
+
+
 ASSUMPTIONS = [
     Assumption("tuner-internals", ("sweeps/ray_backend/restore.py",),
                "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes from a fresh one",
@@ -151,4 +161,8 @@ ASSUMPTIONS = [
     Assumption("train-v2", ("sweeps/ray_backend/distributed.py",),
                "ray.train.torch.TorchTrainer is Train V2's (on by default since Ray 2.5x) and runs inside a Tune trial",
                _train_v2),
+    Assumption("ray-process-popen", ("sweeps/ray_backend/process_groups.py",),
+               "ray._private.services.start_ray_process starts each of the embedded Ray's processes "
+               "with services.ConsolePopen(..., preexec_fn=...), looked up when it is called",
+               _ray_process_popen),
 ]
