@@ -2,11 +2,11 @@
 
 A signal sent to a whole process group reaches every process in it: bash's ``kill %1``,
 ``kill -TERM -PGID``, a terminal's Ctrl-C. ``ray.init`` starts its GCS, raylet and helpers
-as plain children, in the driver's group, and the trial workers the raylet starts inherit
-that group. Ray blocks SIGINT in them but not SIGTERM, so a SIGTERM to the group killed
-the GCS and every trial at the moment the driver began its graceful stop: nothing could
-checkpoint, the driver waited 60 s for the GCS, then exited 1 and left the sweep
-``running``.
+as plain children, in the driver's group (the raylet's agents join it too; only the trial
+workers get groups of their own). Ray blocks SIGINT in them but not SIGTERM, so a SIGTERM
+to the group killed the GCS and the raylet, and with them every trial, at the moment the
+driver began its graceful stop: nothing could checkpoint, the driver waited 60 s for the
+GCS, then exited 1 and left the sweep ``running``.
 
 In groups of their own they get only what the driver passes on, and the driver stops the
 sweep as for a SIGTERM to its pid. They still end with the driver, even by SIGKILL: Ray
