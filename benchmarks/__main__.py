@@ -17,6 +17,7 @@ from pathlib import Path
 from benchmarks.harness import Scenario, load_average, machine_description, render_table, to_json, write_json
 
 SCENARIOS = {
+    "B0": "benchmarks.b0_startup",
     "B1": "benchmarks.b1_overhead",
     "B2": "benchmarks.b2_compute",
     "B2R": "benchmarks.b2_reporting",

@@ -115,8 +115,13 @@ class SweepJob:
 class Backend(Protocol):
     """Where trials run. The runner starts it, asks what it can hold, runs a job, stops it."""
 
+    def begin_start(self) -> None:
+        """Begin starting (or joining) the compute without waiting for it: the runner does its
+        own start-up meanwhile, then calls :meth:`start`."""
+
     def start(self) -> bool:
-        """Start (or join) the compute; True when this call started what :meth:`shutdown` must stop."""
+        """Start (or join) the compute, or wait for what :meth:`begin_start` began; True when
+        this backend started what :meth:`shutdown` must stop."""
 
     def node_shapes(self) -> list[NodeShape]:
         """What each node (or node type) of the compute offers."""

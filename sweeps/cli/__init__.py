@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from rich.console import Console
 
 from sweeps.cli import check as _check  # noqa: F401 - registers `sweep check`
@@ -45,4 +43,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry_point() -> None:
-    sys.exit(main())
+    from sweeps.cli.launch import end_process
+
+    end_process(main())

@@ -7,6 +7,7 @@ The runner is imported when a sweep is launched, not with the CLI: it brings Opt
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +24,19 @@ if TYPE_CHECKING:
     from sweeps.runner.runner import RunOptions
 
 
+#: Set once a sweep was launched in this process: :func:`end_process` then skips the
+#: interpreter's exit handlers (Ray's `ray.shutdown()` among them).
+_launched = False
+
+
 def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool) -> None:
     """Run (or resume) a sweep with the CLI's output settings, then report its outcome."""
     from sweeps.runner.runner import run_sweep
 
+    global _launched
+    _launched = True
+    # The process ends right after the summary (end_process): the Ray it started dies with it.
+    options.exit_after = True
     options.live = not as_json
     # In a log (a pipe, a file, `ray job logs`) the live view shows nothing until the end.
     options.progress_lines = not as_json and not _is_terminal(sys.stdout)
@@ -45,6 +55,36 @@ def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool) -> No
     except SweepInterrupted as exc:  # stopped at once; the message (how to resume) is printed
         # Here, not in main(): click turns any KeyboardInterrupt into a bare Abort (130).
         raise typer.Exit(exc.exit_code) from None
+
+
+def end_process(code: int) -> None:
+    """Exit with ``code``; after a sweep, without waiting for Ray's shut-down.
+
+    Everything the sweep records is flushed and closed before its summary is printed (the
+    journal, the study, the MLflow writer), so what is left at exit is Ray's own
+    ``atexit`` shut-down: 0.4 s on 2 cores (1.1-1.4 s with the services the embedded Ray no
+    longer starts) of stopping processes that must end anyway. Here they are killed: every
+    process this driver started is the embedded Ray's (GCS, raylet, its agents, the
+    workers), and nothing of the sweep's record lives in them. Left to the kernel's
+    parent-death signal alone, the GCS and the raylet would go, but Ray's two agents would
+    spend about 60 s trying to tell the dead GCS before they exit. A cluster's processes
+    are not this driver's children and keep running, as they should.
+    """
+    if not _launched:
+        sys.exit(code)
+    import logging
+
+    import psutil
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+    os._exit(code)
 
 
 def _is_terminal(stream: Any) -> bool:

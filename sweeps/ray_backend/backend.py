@@ -1,37 +1,18 @@
-"""The Ray backend: starts (or joins) Ray, builds the ``Tuner`` for a job, runs it, shuts down.
+"""The Ray backend: starts (or joins) Ray, runs a job's trials on Ray Tune, shuts down.
 
-It implements :class:`sweeps.backend.Backend`. The settings here were measured on a
-2-core machine (see the comments); the sweep's record keepers arrive as listeners and
-its stop reasons as stop rules, bridged into Tune by :mod:`sweeps.ray_backend.bridge`.
+It implements :class:`sweeps.backend.Backend`. Building it imports nothing of Ray beyond
+``ray`` itself (0.4 s): Ray starts on a thread of its own (:mod:`~sweeps.ray_backend.embedded`)
+while the driver imports Ray Tune, torch and MLflow, which :mod:`~sweeps.ray_backend.tuner`
+needs only when the job runs.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-import optuna
-import ray
-from ray import tune
 
 from sweeps.backend import StopRule, SweepJob, SweepListener
 from sweeps.backend.resources import NodeShape
-from sweeps.errors import SweepError
-from sweeps.ray_backend.bridge import ListenerBridge, StopBridge
-from sweeps.ray_backend.cluster import cluster_shapes
-from sweeps.ray_backend.process_groups import ray_processes_in_their_own_groups
-from sweeps.ray_backend.restore import continue_tuner
-from sweeps.ray_backend.scheduler import make_scheduler
-from sweeps.ray_backend.searcher import TruthfulSearcher
-from sweeps.ray_backend.timeouts import TrialTimeouts
-from sweeps.ray_backend.train_runs import EndTrainRuns
-from sweeps.ray_backend.trial import TrialSettings, make_trial_function
-from sweeps.ray_backend.trial_memory import ForgetFinishedTrialMetrics
-from sweeps.search.truthful_study import open_truthful_study
-from sweeps.spec.models import SweepSpec
+from sweeps.ray_backend.embedded import RayStarter
 
 
 class RayBackend:
@@ -42,187 +23,42 @@ class RayBackend:
         #: Ray Tune callbacks run after the sweep's own listeners (tests and benchmarks
         #: use them to watch Tune's trials directly).
         self.callbacks = list(callbacks or [])
+        self._starter: RayStarter | None = None
+
+    def begin_start(self) -> None:
+        import ray
+
+        # A Ray already up in this process (a notebook, the tests' session) is used as it is.
+        if self._starter is None and not ray.is_initialized():
+            self._starter = RayStarter(self.address).begin()
 
     def start(self) -> bool:
-        if ray.is_initialized():
+        self.begin_start()
+        # Ray Tune's import (about 1.2 s of this thread) while Ray's processes start.
+        import sweeps.ray_backend.tuner  # noqa: F401
+
+        if self._starter is None:
             return False
-        start_ray(self.address)
+        self._starter.wait()
         return True
 
     def node_shapes(self) -> list[NodeShape]:
+        from sweeps.ray_backend.cluster import cluster_shapes
+
         return cluster_shapes()
 
-    def shutdown(self) -> None:
-        ray.shutdown()
-
     def run(self, job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]) -> None:
-        _configure_tune_environment(job.concurrency)
-        timeouts = job.spec.failure.trial_timeout
-        callbacks = [
-            # First: it adds its reason to a failed trial's error file before the listeners read it.
-            *([TrialTimeouts(timeouts)] if timeouts else []),
-            ListenerBridge(listeners),
-            # Frees a distributed trial's workers as it ends, before the next trial is placed.
-            *([EndTrainRuns(train_storage(job))] if job.spec.resources.workers > 1 else []),
-            *self.callbacks,
-            ForgetFinishedTrialMetrics(job.spec.metric),  # last: the others see every metric
-        ]
-        tuner = make_tuner(job, callbacks, StopBridge(rules), rules)
-        with _quiet_tune_logs():
-            tuner.fit()
+        from sweeps.ray_backend.tuner import run_job
+
+        run_job(job, listeners, rules, self.callbacks)
+
+    def shutdown(self) -> None:
+        """Shut down the Ray this backend started (a Ray it found running is left alone)."""
+        if self._starter is not None:
+            self._starter.stop()
+            self._starter = None
 
 
 def start_ray(address: str | None) -> None:
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # Workers must import trainables given as `module:function` from the user's folder.
-    pythonpath = os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p)
-    kwargs: dict[str, Any] = {
-        "log_to_driver": False,
-        "include_dashboard": False,
-        "configure_logging": True,
-        "logging_level": "ERROR",
-        "runtime_env": {"env_vars": {"PYTHONPATH": pythonpath}},
-    }
-    if address is None:
-        # The embedded Ray's processes inherit the driver's environment, so PYTHONPATH goes
-        # there rather than in a runtime_env: a job with a runtime_env cannot use the worker
-        # processes Ray prestarts at `ray.init`, and each trial actor then waits for a fresh
-        # process set up by the runtime-env agent (measured: 2 actors ready in 2.1-2.4 s
-        # with the runtime_env, 0.5-0.7 s without).
-        del kwargs["runtime_env"]
-        # Not kept: Ray's `preload_python_modules` setting, to start workers with torch and
-        # the trainable imported. It saved 0.8 s of imports in each first trial, but the
-        # prestarted workers' imports then competed for the 2 cores with Ray's and the
-        # driver's own start-up, and the first trial started 0.6-2.0 s later (B2R timeline,
-        # 3 seeds): a loss end to end.
-        previous = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = pythonpath
-        try:
-            # So that a SIGTERM to the driver's whole process group reaches the driver alone.
-            with ray_processes_in_their_own_groups():
-                ray.init(**kwargs)
-        finally:
-            if previous is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = previous
-        return
-    kwargs.pop("include_dashboard")
-    try:
-        ray.init(address=address, **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise SweepError(
-            f"--address {address}: cannot join the Ray cluster there ({exc}). Check that "
-            "`ray status --address ...` works from this machine, or leave out --address "
-            "to run on an embedded local Ray."
-        ) from None
-
-
-def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None) -> Any:
-    """The ``Tuner`` of ``job``: a fresh one, or Ray's snapshot continued (``job.restore``)."""
-    spec, plan, paths = job.spec, job.plan, job.paths
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_truthful_study(spec, paths, job.trials_so_far)
-    searcher = TruthfulSearcher(study, spec.metric, spec.mode, rules)
-    settings = TrialSettings(
-        trainable=job.trainable.reference,
-        trainable_args=dict(spec.trainable_args),
-        metric=spec.metric,
-        seed=spec.seed,
-        dataset_size=plan.dataset_size,
-        drop_last=plan.drop_last,
-        budget_unit=spec.budget_unit,
-        milestones=tuple(plan.milestones()),
-        checkpoint_every_epochs=spec.checkpoint.every_epochs,
-        cpus=spec.resources.cpu,
-        extra_pythonpath=(os.getcwd(),),
-        delivered=dict(job.delivered),
-        stop_file=str(paths.stop_request_file),
-        workers=spec.resources.workers,
-        gpus=spec.resources.gpu,
-        train_storage=train_storage(job),
-    )
-    trainable = tune.with_resources(make_trial_function(settings), trial_resources(spec))
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            metric=spec.metric,
-            mode=spec.mode,
-            search_alg=searcher,
-            scheduler=make_scheduler(spec, plan),
-            num_samples=job.trials_to_create,
-            max_concurrent_trials=job.concurrency,
-            # Reusing actors skips a fresh worker process (and a torch import) per trial:
-            # measured 77 s → 8.8 s on a 20-trial digits sweep on 2 CPUs. Not for distributed
-            # trials: Ray must kill a stopped one's actor, which ends its Train run with it.
-            reuse_actors=spec.resources.workers == 1,
-        ),
-        run_config=tune.RunConfig(
-            name=paths.ray_directory.name,
-            storage_path=str(paths.directory),
-            callbacks=callbacks,
-            stop=stopper,
-            failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries),
-            verbose=0,
-            # In Jupyter, Tune's default reporter clears the cell's output (our live view
-            # included) and draws its own table; our live view is the only progress shown.
-            progress_reporter=_SilentReporter(),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        ),
-    )
-    if job.resumed:
-        tuner = continue_tuner(tuner, job, trainable)
-    return tuner
-
-
-def train_storage(job: SweepJob) -> str:
-    """Where a distributed trial's Ray Train runs keep their state."""
-    return str(job.paths.directory / "train")
-
-
-def trial_resources(spec: SweepSpec) -> dict[str, float]:
-    """What the Tune trial itself holds: all of a single-worker trial, next to nothing for a
-    distributed one, whose Ray Train workers hold its resources (distributed.py)."""
-    if spec.resources.workers == 1:
-        return {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-    return {"cpu": 0, "memory": 1}
-
-
-def _configure_tune_environment(concurrency: int) -> None:
-    """Tune reads these from the environment when ``fit()`` starts."""
-    # Ray keeps only one pending trial for non-random searchers by default, so workers
-    # idle while the next trial is placed (measured: 8.8 s → 6.0 s on a 20-trial sweep).
-    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(2, concurrency))
-    # Our own live view and MLflow tracking replace Tune's console reporter and its
-    # CSV/JSON/TensorBoard loggers, which would only cost driver time and clutter output.
-    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
-
-
-@contextmanager
-def _quiet_tune_logs() -> Iterator[None]:
-    """Keep Tune's per-trial tracebacks off the terminal while the sweep runs.
-
-    A failed trial is expected news in a sweep: it is counted in the live view, its
-    traceback is kept with the trial (MLflow artifact, `sweep status`), and the sweep
-    carries on. Printed to the terminal it would bury the live view.
-    """
-    loggers = [logging.getLogger(name) for name in ("ray.tune", "ray.air", "ray.train")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
-class _SilentReporter(tune.ProgressReporter):
-    """Tune's progress reporter that never reports (the live view and MLflow do)."""
-
-    def should_report(self, trials: list[Any], done: bool = False) -> bool:
-        return False
-
-    def report(self, trials: list[Any], done: bool, *sys_info: Any) -> None:
-        pass
+    """Start the embedded Ray (``address`` None) or join a cluster, and wait until it is up."""
+    RayStarter(address).begin().wait()

@@ -130,6 +130,37 @@ def _ray_process_popen() -> None:
     assert "preexec_fn=" in source, "start_ray_process no longer passes a preexec_fn"
 
 
+def _embedded_node_services() -> None:
+    from ray._private import node
+    from ray._private.parameter import RayParams
+
+    params = inspect.signature(node.Node.__init__).parameters
+    assert list(params)[1] == "ray_params", "Node.__init__ no longer takes ray_params first"
+    for name in ("no_monitor", "include_log_monitor"):
+        assert hasattr(RayParams(), name), f"RayParams has no {name}"
+    head = inspect.getsource(node.Node.start_head_processes)
+    assert "if not self._ray_params.no_monitor" in head, "start_head_processes no longer reads no_monitor"
+    assert "self.start_api_server(" in head, "start_head_processes no longer starts the dashboard via start_api_server"
+    assert "if self._ray_params.include_log_monitor" in inspect.getsource(node.Node.start_ray_processes), (
+        "start_ray_processes no longer reads include_log_monitor"
+    )
+
+
+def _tune_actor_runtime_env() -> None:
+    from ray.tune.execution import class_cache
+
+    assert isinstance(class_cache.DEFAULT_ENV_VARS, dict), "class_cache.DEFAULT_ENV_VARS is gone"
+    assert isinstance(class_cache.ENV_VARS_TO_PROPAGATE, (set, frozenset)), "class_cache.ENV_VARS_TO_PROPAGATE is gone"
+    cache = class_cache._ActorClassCache()  # type: ignore[no-untyped-call]
+    assert isinstance(cache._cache, dict), "_ActorClassCache._cache is gone"
+    assert list(inspect.signature(class_cache._ActorClassCache.get).parameters) == ["self", "trainable_cls"]
+    source = inspect.getsource(class_cache._ActorClassCache.get)
+    assert "ray.remote(runtime_env=runtime_env)" in source, "Tune no longer gives trial actors its runtime_env this way"
+    from ray.tune.execution import tune_controller
+
+    assert "_ActorClassCache" in inspect.getsource(tune_controller), "TuneController no longer uses _ActorClassCache"
+
+
 ASSUMPTIONS = [
     Assumption("tuner-internals", ("sweeps/ray_backend/restore.py",),
                "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes from a fresh one",
@@ -165,4 +196,13 @@ ASSUMPTIONS = [
                "ray._private.services.start_ray_process starts each of the embedded Ray's processes "
                "with services.ConsolePopen(..., preexec_fn=...), looked up when it is called",
                _ray_process_popen),
+    Assumption("embedded-node-services", ("sweeps/ray_backend/embedded.py",),
+               "ray.init builds a head Node(ray_params, ...) that skips the autoscaler monitor when "
+               "ray_params.no_monitor, the log monitor unless include_log_monitor, and starts the dashboard "
+               "only through Node.start_api_server",
+               _embedded_node_services),
+    Assumption("tune-actor-runtime-env", ("sweeps/ray_backend/embedded.py",),
+               "Tune registers each trial actor class through _ActorClassCache.get, with a runtime_env of "
+               "DEFAULT_ENV_VARS and the ENV_VARS_TO_PROPAGATE set in the driver, and nothing else",
+               _tune_actor_runtime_env),
 ]

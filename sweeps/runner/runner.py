@@ -28,6 +28,7 @@ from sweeps.runner.recorders import SweepRecorders
 from sweeps.runner.resume import reclaim_sweep_directory
 from sweeps.runner.stopping import interruptible, take_over_sigterm
 from sweeps.runner.summary import SweepSummary, summarize
+from sweeps.runner.timeline import Timeline
 from sweeps.spec.loading import LoadedSpec
 from sweeps.store.lifecycle import SweepState, transition
 from sweeps.store.state import SweepPaths, sweep_paths
@@ -54,6 +55,9 @@ class RunOptions:
     # sweep started shuts down (about 1.4 s on 2 cores): the CLI prints the summary and
     # decides its exit code there, so neither waits for `ray.shutdown()`.
     on_summary: Any = None
+    #: The caller ends the process right after the summary (the CLI): Ray is not shut down
+    #: (1.1-1.4 s on 2 cores); its processes die with the driver (their parent-death signal).
+    exit_after: bool = False
     # Continue this sweep (`sweep resume`).
     resume: Resumption | None = None
 
@@ -61,32 +65,29 @@ class RunOptions:
 def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSummary:
     """Run the sweep of ``loaded`` to the end and return its summary."""
     options = options or RunOptions()
-    resolved, plan = plan_spec(loaded)
+    started, timeline = time.monotonic(), Timeline()
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
-    _claim(paths, loaded, options)
-    # Looked up here, not imported above: importing Ray takes a second that the CLI's
-    # read-only commands, which import this module, should not pay.
-    backend = options.backend or ray_backend.RayBackend(options.address, options.callbacks)
-    started = time.monotonic()
-    started_backend = backend.start()
+    backend, started_backend, resolved, plan = _start(loaded, paths, options, timeline)
     take_over_sigterm()  # before anything else: Ray's core worker aborts on SIGTERM (stopping.py)
     start_seconds = time.monotonic() - started
     # Ctrl-C handling lives from the start of the run until the summary is written.
     with ExitStack() as signal_scope:
-        if started_backend:  # last of all, however the sweep ends (see RunOptions.on_summary)
+        if started_backend and not options.exit_after:  # last of all, however the sweep ends
             signal_scope.callback(backend.shutdown)
         sweep = SweepRecorders(loaded, plan, paths, options.resume, live=options.live,
                                progress_lines=options.progress_lines)
         try:
             concurrency = _concurrency(loaded, paths, backend, options)
-            sweep.start_tracking()
+            with timeline.step("MLflow parent run"):
+                sweep.start_tracking()
             job = _job(loaded, plan, resolved, paths, concurrency, options.resume)
             # Entered on the outer stack, not around the run alone: a second Ctrl-C that
             # comes while the sweep's record is being finished must not raise mid-cleanup.
             signal_scope.enter_context(interruptible(sweep.graceful, paths))
             with sweep.view or nullcontext():
                 cpu_started = time.process_time()
-                backend.run(job, sweep.listeners(options.listeners), [sweep.abort, sweep.graceful, sweep.limits])
+                with timeline.step("trials"):
+                    backend.run(job, sweep.listeners(options.listeners), [sweep.abort, sweep.graceful, sweep.limits])
                 fit_cpu_seconds = time.process_time() - cpu_started
             sweep.journal.close()
         finally:
@@ -98,6 +99,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             summary.stopped = sweep.graceful.reason if sweep.graceful.interrupted else None
             summary.limit = sweep.limits.reason
             summary.warnings = [sweep.alignment.warning] if sweep.alignment.warning else []
+            summary.timeline = timeline.to_json()
         except BaseException:
             sweep.close_tracking_after(None)
             raise
@@ -109,10 +111,47 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
         return summary
 
 
-def _claim(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:
+def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
+           timeline: Timeline) -> tuple[Backend, bool, ResolvedTrainable, SweepPlan]:
+    """Start the backend while the driver does its own start-up; True: this run started it."""
+    # What can refuse the sweep at once comes before Ray starts: a name already taken, an
+    # unreachable tracking server (whose check also begins opening MLflow on a thread).
+    _check_claim(paths, loaded, options)
+    with timeline.step("Ray import"):
+        # Looked up here, not imported above: importing Ray takes a second that the CLI's
+        # read-only commands, which import this module, should not pay.
+        backend = options.backend or ray_backend.RayBackend(options.address, options.callbacks)
+        backend.begin_start()
+    # Ray's processes start on the other core while this thread loads the trainable (torch),
+    # claims the folder and imports Ray Tune.
+    timeline.begin("Ray start (overlapped)")
+    try:
+        with timeline.step("spec and trainable"):
+            resolved, plan = plan_spec(loaded)
+            _claim(paths, loaded, options)
+        with timeline.step("backend set-up, then the wait for Ray"):
+            started_backend = backend.start()
+    except BaseException:
+        backend.shutdown()  # a Ray begun for nothing (a bad trainable, Ctrl-C) ends with the error
+        raise
+    timeline.end("Ray start (overlapped)")
+    return backend, started_backend, resolved, plan
+
+
+def _check_claim(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:
     if loaded.spec.tracking.enabled:
         # An unreachable tracking server is an error before anything starts (exit 2).
         preflight(loaded.spec, paths, loaded.source)
+    if options.resume is None and paths.exists() and not options.overwrite:
+        raise SweepError(
+            f"{loaded.source}: a sweep named `{paths.name}` already exists under {paths.storage}. "
+            f"Continue it with `sweep resume {paths.name} --storage {paths.storage}` (or this "
+            "command with `--resume`), start it afresh with `--overwrite`, or choose another "
+            "name with `--name`."
+        )
+
+
+def _claim(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:
     if options.resume is None:
         _claim_sweep_directory(paths, loaded, options)
     else:
@@ -143,13 +182,6 @@ def _job(loaded: LoadedSpec, plan: SweepPlan, resolved: ResolvedTrainable, paths
 
 
 def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:
-    if paths.exists() and not options.overwrite:
-        raise SweepError(
-            f"{loaded.source}: a sweep named `{paths.name}` already exists under {paths.storage}. "
-            f"Continue it with `sweep resume {paths.name} --storage {paths.storage}` (or this "
-            "command with `--resume`), start it afresh with `--overwrite`, or choose another "
-            "name with `--name`."
-        )
     if paths.exists():
         shutil.rmtree(paths.directory)
     try:

@@ -52,6 +52,8 @@ class SweepSummary:
     limit: str | None = None
     #: Things the user should fix even though the sweep ran (reports that miss ASHA's milestones).
     warnings: list[str] = field(default_factory=list)
+    #: Step → [start, end], seconds since the driver process started (:mod:`sweeps.runner.timeline`).
+    timeline: dict[str, list[float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class SweepSummary:
             "driver_cpu_seconds": round(self.driver_cpu_seconds, 2),
             "limit": self.limit,
             "warnings": self.warnings,
+            "timeline": self.timeline,
         }
 
 

@@ -31,8 +31,13 @@ class SimulatedBackend:
         self.report_every = report_every
         self.cpus = cpus
         self.started = self.stopped = False
+        #: Whether the runner began the start before its own start-up (the overlap).
+        self.began_early = False
         #: (trial id, iteration, decision) for every result the scheduler saw.
         self.decisions: list[tuple[str, int, str]] = []
+
+    def begin_start(self) -> None:
+        self.began_early = True
 
     def start(self) -> bool:
         self.started = True

@@ -1,0 +1,115 @@
+"""B0: what a sweep costs around its trials, start to exit (issue 21).
+
+The trivial sweep: 2 trials of a trainable that imports torch (as every real one does) and
+reports once, ``scheduler: none``, default tracking (MLflow in SQLite), run as a user runs
+it (``sweep run SPEC --json`` in a fresh process), against a process that only imports
+what any such tool imports (``python -c "import torch, optuna, mlflow"``). The contenders
+alternate, repetition by repetition, so drift hits both alike. Target: the sweep within
+2.0x the bare imports.
+
+Also printed, from the run of the median sweep: its timeline (``--json``'s ``timeline``:
+each start-up step as an interval since the process started, overlapping where they
+run in parallel), when the summary line reached the benchmark and when the process
+ended, and the CPU seconds of every process of the sweep's tree by kind
+(:mod:`benchmarks.process_cpu`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import torch  # noqa: F401 - the trainable's module imports torch, as a real one does
+import yaml
+
+from benchmarks.harness import REPO, PYTHON, Scenario, ratio, sweep_command
+from benchmarks.process_cpu import ProcessTreeSampler
+from sweeps.training.context import TrainContext
+from sweeps.training.registry import trainable
+
+SWEEP, BARE = "sweeps (`sweep run`, 2 trivial trials)", "bare imports (torch, optuna, mlflow)"
+TARGET = 2.0
+
+
+@trainable(dataset_size=10)
+def trivial(config: dict[str, Any], ctx: TrainContext) -> None:
+    """Reports once, at its only iteration (batch size 10 of N = 10, one epoch)."""
+    ctx.report(iteration=1, score=float(config["learning_rate"]))
+
+
+def spec(storage: Path) -> dict[str, Any]:
+    return {
+        "name": "b0-trivial",
+        "trainable": "benchmarks.b0_startup:trivial",
+        "metric": "score",
+        "mode": "max",
+        "num_samples": 2,
+        "seed": 0,
+        "search_space": {"batch_size": 10, "epochs": 1,
+                         "learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}},
+        "sampler": {"type": "random"},
+        "scheduler": {"type": "none"},
+        "storage": str(storage),
+    }
+
+
+def run_sweep_once(workdir: Path) -> dict[str, Any]:
+    """One ``sweep run`` in a fresh process: wall, when its summary came, its timeline and CPU."""
+    path = workdir / "b0.yaml"
+    path.write_text(yaml.safe_dump(spec(workdir / "sweeps")))
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+    started = time.perf_counter()
+    process = subprocess.Popen(sweep_command("run", str(path), "--json", "--overwrite"), cwd=REPO,
+                               env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = ProcessTreeSampler([process.pid], driver=process.pid, interval=0.1).start()
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    summary_at = time.perf_counter() - started
+    _, stderr = process.communicate(timeout=600)
+    wall = time.perf_counter() - started
+    usage = sampler.stop()
+    if process.returncode != 0 or not line.startswith("{"):
+        raise RuntimeError(f"B0: `sweep run` exited {process.returncode}: {stderr[-3000:]}")
+    summary = json.loads(line)
+    if sum(summary["trials"].values()) != 2:
+        raise RuntimeError(f"B0: the sweep did not finish its 2 trials: {summary}")
+    return {"wall_s": wall, "summary_at_s": summary_at, "timeline": summary["timeline"],
+            "cpu": dict(usage.by_class), "cpu_total": usage.total()}
+
+
+def run_bare_once() -> float:
+    started = time.perf_counter()
+    subprocess.run([PYTHON, "-c", "import torch, optuna, mlflow"], check=True, cwd=REPO)
+    return time.perf_counter() - started
+
+
+def run(reps: int, workdir: Path) -> Scenario:
+    scenario = Scenario("B0", "fixed cost: a trivial 2-trial sweep against bare imports", [SWEEP, BARE])
+    sweeps: list[dict[str, Any]] = []
+    for rep in range(reps):
+        folder = workdir / f"rep{rep}"
+        folder.mkdir()
+        sweeps.append(run_sweep_once(folder))
+        scenario.row("end-to-end wall s (process)").add(SWEEP, sweeps[-1]["wall_s"])
+        scenario.row("end-to-end wall s (process)").add(BARE, run_bare_once())
+        scenario.row("summary printed at s").add(SWEEP, sweeps[-1]["summary_at_s"])
+        scenario.row("CPU s, all processes of the sweep").add(SWEEP, sweeps[-1]["cpu_total"])
+    wall = scenario.row("end-to-end wall s (process)")
+    times = ratio(wall.median(SWEEP), wall.median(BARE))
+    scenario.check(wall.figure, "sweep/bare {:.2f}×", times, f"≤ {TARGET:.1f}×", None if times is None else times <= TARGET)
+    typical = sorted(sweeps, key=lambda s: s["wall_s"])[len(sweeps) // 2]
+    steps = "; ".join(f"{name} {a:.2f}→{b:.2f}" for name, (a, b) in typical["timeline"].items())
+    scenario.notes.append(
+        f"B0 timeline of the median sweep (s since its process started): {steps}; summary line read at "
+        f"{typical['summary_at_s']:.2f}; process ended at {typical['wall_s']:.2f}."
+    )
+    cpu = ", ".join(f"{kind} {seconds:.2f}" for kind, seconds in sorted(typical["cpu"].items(), key=lambda kv: -kv[1]))
+    scenario.notes.append(f"B0 CPU seconds of the median sweep's processes (sampled every 0.1 s): {cpu}.")
+    spread = [round(s["wall_s"], 2) for s in sweeps]
+    scenario.notes.append(f"B0 sweep walls of every repetition: {spread} (median {statistics.median(spread):.2f} s).")
+    return scenario

@@ -1,0 +1,226 @@
+"""Starting Ray: the embedded local Ray with only what a sweep needs, on a thread of its own.
+
+``ray.init()`` without an address starts, besides the GCS and the raylet (which starts its
+dashboard and runtime-env agents and the prestarted workers), three Python processes that
+a sweep on one machine never uses: the autoscaler monitor, the log monitor (it forwards
+workers' output, and the sweep sets ``log_to_driver=False``) and a dashboard process
+(``--modules-to-load=UsageStatsHead`` with ``include_dashboard=False``: usage statistics,
+which the sweep turns off). ``ray.init`` also *waits* for that dashboard to write its
+address. Measured on 2 cores (``ray.init`` + one task + ``ray.shutdown``, 2 runs each):
+``ray.init`` 4.3 s → 1.9-3.0 s and ``ray.shutdown`` 1.1-1.4 s → 0.4 s without them, and a
+trivial sweep's tree spent 1.7 CPU-seconds less (``benchmarks/process_cpu.py``). Ray has
+no public setting for any of the three (``RayParams.no_monitor`` and
+``include_log_monitor`` exist, but ``ray.init`` does not pass them), so
+:func:`only_what_a_sweep_needs` sets them on the node it builds: private names, checked by
+``compat.py`` (``embedded-node-services``). The agents stay: the raylet fate-shares with
+them.
+
+:class:`RayStarter` runs ``ray.init`` on a thread, so that the driver loads the trainable
+(torch), opens MLflow and the study while Ray's processes start on the other core. The
+thread then stays alive, parked, until Ray is shut down: Ray starts its processes with
+``prctl(PR_SET_PDEATHSIG)``, which fires when the *thread* that forked them ends, not the
+process, so a thread that returned would take the GCS and the raylet with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from sweeps.errors import SweepError
+from sweeps.ray_backend.process_groups import ray_processes_in_their_own_groups
+
+
+@contextlib.contextmanager
+def only_what_a_sweep_needs() -> Iterator[None]:
+    """While active, a head node that ``ray.init`` builds starts no monitor, log monitor or dashboard."""
+    from ray._private import node  # compat: embedded-node-services
+
+    original_init = node.Node.__init__
+    original_api_server = node.Node.start_api_server
+
+    def init(self: Any, ray_params: Any, *args: Any, **kwargs: Any) -> None:
+        ray_params.no_monitor = True
+        ray_params.include_log_monitor = False
+        original_init(self, ray_params, *args, **kwargs)
+
+    def no_api_server(self: Any, **kwargs: Any) -> None:
+        return None
+
+    node.Node.__init__ = init  # type: ignore[method-assign]
+    node.Node.start_api_server = no_api_server  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        node.Node.__init__ = original_init  # type: ignore[method-assign]
+        node.Node.start_api_server = original_api_server  # type: ignore[method-assign]
+
+
+def init_kwargs() -> dict[str, Any]:
+    return {"log_to_driver": False, "include_dashboard": False, "configure_logging": True, "logging_level": "ERROR"}
+
+
+def start_embedded_ray() -> None:
+    """``ray.init()`` of a local Ray for this driver alone (call it on :class:`RayStarter`'s thread)."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Workers must import trainables given as `module:function` from the user's folder. The
+    # embedded Ray's processes inherit the driver's environment, so PYTHONPATH goes there
+    # rather than in a runtime_env: a job with a runtime_env cannot use the worker processes
+    # Ray prestarts at `ray.init`, and each trial actor then waits for a fresh process set up
+    # by the runtime-env agent (measured: 2 actors ready in 2.1-2.4 s with the runtime_env,
+    # 0.5-0.7 s without).
+    # Not kept: Ray's `preload_python_modules` setting, to start workers with torch and the
+    # trainable imported. It saved 0.8 s of imports in each first trial, but the prestarted
+    # workers' imports then competed for the 2 cores with Ray's and the driver's own
+    # start-up, and the first trial started 0.6-2.0 s later (B2R timeline, 3 seeds).
+    global _inherited_environment
+    inherited = {"PYTHONPATH": _pythonpath(), **_TUNE_ACTOR_ENVIRONMENT}
+    previous = {name: os.environ.get(name) for name in inherited}
+    os.environ.update(inherited)
+    try:
+        _inherited_environment = dict(os.environ)
+        # Process groups: so that a SIGTERM to the driver's whole group reaches the driver alone.
+        with ray_processes_in_their_own_groups(), only_what_a_sweep_needs():
+            ray.init(**init_kwargs())
+    except BaseException:
+        _inherited_environment = None
+        raise
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+#: What Tune sets on every trial actor (``class_cache.DEFAULT_ENV_VARS``), given to the
+#: embedded Ray's processes from the start instead (:func:`trial_actors_on_prestarted_workers`).
+_TUNE_ACTOR_ENVIRONMENT = {"PL_DISABLE_FORK": "1"}
+#: The environment the running embedded Ray's processes inherited (None: no embedded Ray).
+_inherited_environment: dict[str, str] | None = None
+
+
+@contextlib.contextmanager
+def trial_actors_on_prestarted_workers() -> Iterator[None]:
+    """While active, Tune's trial actors take the worker processes Ray prestarted.
+
+    Tune creates every trial actor with ``runtime_env={"env_vars": {...}}`` (``PL_DISABLE_FORK``
+    and any of a list of variables set in the driver), and a worker process serves only
+    actors of its own runtime environment. So the workers the embedded Ray prestarts at
+    ``ray.init`` (one per CPU, ready with Ray imported) sat idle, and each trial actor
+    waited for a fresh process set up through the runtime-env agent: measured on the B0
+    sweep, 4 worker processes instead of 2, and the first trials starting about 1 s later.
+    The embedded Ray's processes inherit the driver's environment, so where those
+    variables already hold the values Tune would set, the runtime_env adds nothing and is
+    left out; otherwise (a cluster, a variable set after Ray started) Tune's own is kept.
+    """
+    from ray.tune.execution import class_cache  # compat: tune-actor-runtime-env
+
+    original = class_cache._ActorClassCache.get
+
+    def get(self: Any, trainable_cls: Any) -> Any:
+        import ray
+
+        inherited = _inherited_environment
+        wanted = {name: os.environ[name] for name in class_cache.ENV_VARS_TO_PROPAGATE if name in os.environ}
+        wanted.update(class_cache.DEFAULT_ENV_VARS)
+        redundant = inherited is not None and all(inherited.get(k) == v for k, v in wanted.items())
+        if not redundant:
+            return original(self, trainable_cls)  # type: ignore[no-untyped-call]
+        if trainable_cls not in self._cache:
+            self._cache[trainable_cls] = ray.remote(trainable_cls)
+        return self._cache[trainable_cls]
+
+    class_cache._ActorClassCache.get = get  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        class_cache._ActorClassCache.get = original  # type: ignore[method-assign]
+
+
+def join_cluster(address: str) -> None:
+    """``ray.init(address)``: a running cluster (or a local ``ray start --head``)."""
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    kwargs = init_kwargs()
+    kwargs.pop("include_dashboard")
+    try:
+        ray.init(address=address, runtime_env={"env_vars": {"PYTHONPATH": _pythonpath()}}, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise SweepError(
+            f"--address {address}: cannot join the Ray cluster there ({exc}). Check that "
+            "`ray status --address ...` works from this machine, or leave out --address "
+            "to run on an embedded local Ray."
+        ) from None
+
+
+def _pythonpath() -> str:
+    return os.pathsep.join(p for p in [os.getcwd(), os.environ.get("PYTHONPATH", "")] if p)
+
+
+class RayStarter:
+    """Starts (or joins) Ray on a thread that lives as long as the Ray it started.
+
+    Example::
+
+        starter = RayStarter(None).begin()   # returns at once
+        ...                                  # the driver's own start-up
+        starter.wait()                       # Ray is up (or its error is raised here)
+        ...
+        starter.stop()                       # ray.shutdown(), then the thread ends
+    """
+
+    def __init__(self, address: str | None) -> None:
+        self.address = address
+        self._ready = threading.Event()
+        self._release = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start_and_hold, name="sweeps-ray-start", daemon=True)
+
+    def begin(self) -> RayStarter:
+        # Ray's modules are imported here, on the caller's thread: two threads importing the
+        # same protobuf-generated modules at once can leave one half-built.
+        import ray._private.node
+        import ray._private.services  # noqa: F401
+
+        self._thread.start()
+        return self
+
+    def wait(self) -> None:
+        """Block until Ray is up; raise what ``ray.init`` raised."""
+        self._ready.wait()
+        if self._error is not None:
+            self._release.set()
+            raise self._error
+
+    def stop(self) -> None:
+        """Wait for the start to end, shut Ray down, and let the thread end."""
+        import ray
+
+        global _inherited_environment
+        self._ready.wait()
+        try:
+            if self._error is None:
+                ray.shutdown()
+        finally:
+            _inherited_environment = None
+            self._release.set()
+
+    def _start_and_hold(self) -> None:
+        try:
+            if self.address is None:
+                start_embedded_ray()
+            else:
+                join_cluster(self.address)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            self._error = exc
+        finally:
+            self._ready.set()
+        # Parked, not ended: Ray's processes get SIGKILL when the thread that forked them ends.
+        self._release.wait()
