@@ -92,17 +92,71 @@ def _trial_internals() -> None:
 
 def _optuna_storage_internals() -> None:
     import optuna
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
 
     study = optuna.create_study()
     trial = study.ask()
     assert hasattr(study, "_storage"), "Study._storage is gone"
     assert isinstance(trial._trial_id, int), "Trial._trial_id is gone"
     assert callable(trial._suggest), "Trial._suggest is gone"
-    assert callable(_create_scoped_session)
-    for name in ("TrialModel", "TrialIntermediateValueModel"):
-        assert hasattr(models, name), f"optuna.storages._rdb.models has no {name}"
+
+
+#: The columns of Optuna's tables that sweeps/store/study_cache.py writes itself.
+_WRITTEN_COLUMNS = {
+    "trials": ("number", "study_id", "state", "datetime_start", "datetime_complete"),
+    "trial_params": ("trial_id", "param_name", "param_value", "distribution_json"),
+    "trial_user_attributes": ("trial_id", "key", "value_json"),
+    "trial_system_attributes": ("trial_id", "key", "value_json"),
+    "trial_intermediate_values": ("trial_id", "step", "intermediate_value", "intermediate_value_type"),
+    "trial_values": ("trial_id", "objective", "value", "value_type"),
+}
+#: The unique keys its upserts rely on.
+_UPSERT_KEYS = {
+    "trial_user_attributes": {"trial_id", "key"}, "trial_system_attributes": {"trial_id", "key"},
+    "trial_intermediate_values": {"trial_id", "step"}, "trial_values": {"trial_id", "objective"},
+}
+
+
+def _optuna_rdb_tables() -> None:
+    import math
+    import tempfile
+    from pathlib import Path
+
+    import optuna
+    from optuna.storages._rdb import models
+    from sqlalchemy import UniqueConstraint, inspect
+
+    from sweeps.store.study_cache import WriteThroughStorage
+
+    tables = {table.name: table for table in models.BaseModel.metadata.sorted_tables}
+    for name, written in _WRITTEN_COLUMNS.items():
+        table = tables[name]
+        assert set(written) <= set(table.c.keys()), f"{name} has no column {set(written) - set(table.c.keys())}"
+        required = {c.name for c in table.c if not c.nullable and not c.primary_key and c.default is None
+                    and c.server_default is None}
+        assert required <= set(written), f"{name} has required columns sweeps does not write: {required - set(written)}"
+    for name, keys in _UPSERT_KEYS.items():
+        uniques = [{c.name for c in k.columns} for k in tables[name].constraints if isinstance(k, UniqueConstraint)]
+        assert keys in uniques, f"{name} has no unique key {keys}"
+    for model, method in ((models.TrialValueModel, "value_to_stored_repr"),
+                          (models.TrialIntermediateValueModel, "intermediate_value_to_stored_repr")):
+        assert callable(getattr(model, method)), f"{model.__name__}.{method} is gone"
+    for column in ("datetime_start", "datetime_complete"):
+        inspect(models.TrialModel).get_property_by_column(tables["trials"].c[column])
+    # What the storage writes, a fresh RDBStorage reads back the same.
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{Path(folder) / 'optuna.db'}"
+        storage = WriteThroughStorage(optuna.storages.RDBStorage(url))
+        study = optuna.create_study(storage=storage, study_name="s")
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        trial.set_user_attr("k", [1])
+        storage.set_trial_intermediate_values(trial._trial_id, {1: 0.5, 2: math.inf})
+        study.tell(trial, 0.25)
+        running = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        fresh = optuna.storages.RDBStorage(url)
+        on_file = fresh.get_all_trials(fresh.get_study_id_from_name("s"))
+        assert [vars(t) for t in on_file] == [vars(t) for t in storage.get_all_trials(study._study_id)], (
+            "a trial written by WriteThroughStorage reads back differently through RDBStorage")
+        assert on_file[1]._trial_id == running._trial_id, "FrozenTrial._trial_id is not the trial's id"
 
 
 def _placement_group_by_id() -> None:
@@ -183,9 +237,13 @@ ASSUMPTIONS = [
     Assumption("trial-internals", ("sweeps/ray_backend/trial_memory.py", "sweeps/ray_backend/timeouts.py", "sweeps/ray_backend/snapshot.py"),
                "Tune's Trial has run_metadata.metric_analysis/metric_n_steps and temporary_state.ray_actor",
                _trial_internals),
-    Assumption("optuna-storage-internals", ("sweeps/store/study.py", "sweeps/runner/reconcile.py", "sweeps/search/truthful_study.py"),
-               "Study._storage, Trial._trial_id, Trial._suggest and the _rdb models write the study directly",
+    Assumption("optuna-storage-internals", ("sweeps/runner/reconcile.py", "sweeps/search/truthful_study.py"),
+               "Study._storage, Trial._trial_id and Trial._suggest reach a trial's storage directly",
                _optuna_storage_internals),
+    Assumption("optuna-rdb-tables", ("sweeps/store/study_cache.py",),
+               "WriteThroughStorage writes Optuna's trial tables itself (the _rdb models' tables, stored "
+               "reprs, TrialModel's time conversion, FrozenTrial._trial_id), and RDBStorage reads back the same",
+               _optuna_rdb_tables),
     Assumption("placement-group-by-id", ("sweeps/ray_backend/train_runs.py",),
                "ray._raylet.PlacementGroupID and PlacementGroup(id) rebuild a Train run's group from its hex id",
                _placement_group_by_id),

@@ -173,7 +173,7 @@ def _catch_up_intermediate_values(study: Any, frozen: Any, results: list[dict[st
     finished is told its end next: both need them now."""
     values = new_intermediate_values(results, metric, key, set(frozen.intermediate_values))
     if values:
-        write_intermediate_values(study._storage, optuna.Trial(study, frozen._trial_id), values)  # compat: optuna-storage-internals
+        write_intermediate_values(study._storage, frozen._trial_id, values)  # compat: optuna-storage-internals
 
 
 def _finished_by_journal(results: list[dict[str, Any]], known: Any) -> tuple[dict[str, Any] | None, bool] | None:

@@ -16,6 +16,12 @@ attributes written just before ``tell``, :mod:`sweeps.store.study_records`). ``s
 resume`` trusts the study over the backend's snapshot, which can be a checkpoint period
 old when the driver dies. A backend adapts this class to its own searcher interface
 (:mod:`sweeps.ray_backend.searcher`); the tests drive it directly.
+
+The sweep's study reads from memory and commits each write at once
+(:mod:`sweeps.store.study_cache`): on Optuna's own cached ``RDBStorage``, a 40-trial TPE
+sweep's asks took 17.4 ms of CPU each, its reports 0.53 ms and its ends 6.2 ms (1.31 s
+in all); now 2.95 ms, 0.092 ms and 0.60 ms (0.21 s), with the same writes committed at
+the same moments (``python -m benchmarks.study_overhead``).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from sweeps.spec.models import LearningRateScale, SweepSpec
 from sweeps.spec.scaling import learning_rate_scale, trial_config
 from sweeps.store.state import SweepPaths
 from sweeps.store.study import open_study_storage, write_intermediate_values
+from sweeps.store.study_cache import WriteThroughStorage
 from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR, classify_trial, trial_record
 
 logger = logging.getLogger(__name__)
@@ -114,7 +121,7 @@ class TruthfulStudy:
         reported = self._reported_steps.setdefault(trial_id, set())
         values = new_intermediate_values(points, self.metric, self._step_key, reported)
         if values:
-            write_intermediate_values(self.storage, self._trials[trial_id], values)
+            write_intermediate_values(self.storage, self._trials[trial_id]._trial_id, values)  # compat: optuna-storage-internals
 
     def finish(self, trial_id: str, points: list[dict[str, Any]] | None, error: bool) -> None:
         """The trial ended: ``points`` are the reports of its last delivery (None if unknown)."""
@@ -145,7 +152,8 @@ def open_truthful_study(spec: SweepSpec, paths: SweepPaths, trials_so_far: int =
         mode=spec.mode,
         sampler=make_sampler(spec, trials_so_far),
         study_name=spec.name,
-        storage=open_study_storage(paths.optuna_url),  # WAL: see store/study.py
+        # WAL: see store/study.py; reads from memory: see store/study_cache.py.
+        storage=WriteThroughStorage(open_study_storage(paths.optuna_url)),
         budget_unit=spec.budget_unit,
         fixed=fixed_values(spec),
         scale=learning_rate_scale(spec),

@@ -6,6 +6,11 @@ twice kept once, and a resumed study re-attached to its trials. No Ray.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,7 @@ from sweeps.spec.loading import validate_spec
 from sweeps.spec.models import SweepSpec
 from sweeps.store.state import sweep_paths
 from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR
-from tests.conftest import small_spec
+from tests.conftest import REPO, small_spec
 
 TOTAL = 30  # the trial's own total_iterations in the points below
 
@@ -40,6 +45,12 @@ def opened(tmp_path: Path, **changes: Any) -> TruthfulStudy:
 def point(iteration: int, value: float, batch_size: int = 64, **extra: Any) -> dict[str, Any]:
     return {"iteration": iteration, "samples_seen": iteration * batch_size, "epoch": iteration / 15,
             "total_iterations": TOTAL, "val_accuracy": value, **extra}
+
+
+def snapshot(trial: optuna.trial.FrozenTrial) -> str:
+    """Every field of a trial as text (NaN equals NaN), the order of a dict's keys aside."""
+    return repr([(key, sorted(value.items()) if isinstance(value, dict) else value)
+                 for key, value in sorted(vars(trial).items())])
 
 
 def reread(tmp_path: Path, number: int = 0) -> optuna.trial.FrozenTrial:
@@ -166,3 +177,40 @@ def test_a_resumed_study_is_reattached_to_its_trials(tmp_path: Path) -> None:
     assert resumed.intermediate_values == {10: 0.5, 20: 0.6, TOTAL: 0.7}
     assert (resumed.state, resumed.value) == (TrialState.COMPLETE, 0.7)
     assert reread(tmp_path, 2).state == TrialState.RUNNING
+
+
+_KILLED_DRIVER = """
+import json, os, signal, sys
+from pathlib import Path
+from tests.search.test_truthful_study import TOTAL, opened, point, snapshot
+study = opened(Path(sys.argv[1]))
+study.ask("done")
+study.report("done", [point(10, 0.5)])
+study.finish("done", [point(TOTAL, 0.8)], error=False)
+study.ask("pruned")
+study.finish("pruned", [point(10, 0.4)], error=False)
+study.ask("running")
+study.report("running", [point(10, 0.3), point(20, 0.35)])
+print(json.dumps([snapshot(t) for t in study.study.trials]), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no close: what `kill -9` of the driver leaves
+"""
+
+
+def test_what_a_killed_driver_wrote_is_all_in_the_file(tmp_path: Path) -> None:
+    """The study serves reads from memory (store/study_cache.py), but commits each write as it
+    is made: a driver killed with SIGKILL leaves the file with every trial as the driver saw it."""
+    killed = subprocess.run([sys.executable, "-c", _KILLED_DRIVER, str(tmp_path)], check=False, cwd=REPO,
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    seen_by_driver = json.loads(killed.stdout.strip().splitlines()[-1])
+    on_file = [snapshot(reread(tmp_path, number)) for number in range(3)]
+    assert on_file == seen_by_driver
+    assert [reread(tmp_path, n).state for n in range(3)] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING]
+    assert reread(tmp_path, 2).intermediate_values == {10: 0.3, 20: 0.35}
+
+    again = opened(tmp_path)  # the resumed driver: re-attached to every trial, nothing asked anew
+    assert again.optuna_numbers == {"done": 0, "pruned": 1, "running": 2}
+    again.report("running", [point(20, 0.9), point(TOTAL, 0.6)])
+    again.finish("running", None, error=False)
+    assert (reread(tmp_path, 2).state, reread(tmp_path, 2).intermediate_values) == (
+        TrialState.COMPLETE, {10: 0.3, 20: 0.35, TOTAL: 0.6})
