@@ -27,7 +27,7 @@ from typing import Any
 import torch  # noqa: F401 - the trainable's module imports torch, as a real one does
 import yaml
 
-from benchmarks.harness import REPO, PYTHON, Scenario, ratio, sweep_command
+from benchmarks.harness import PYTHON, REPO, Scenario, ratio, sweep_command
 from benchmarks.process_cpu import ProcessTreeSampler
 from sweeps.training.context import TrainContext
 from sweeps.training.registry import trainable

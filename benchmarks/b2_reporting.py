@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import yaml
 
 from benchmarks.harness import Scenario, python_module, ratio, run_process, sweep_command, write_json
+from benchmarks.process_cpu import ProcessTreeSampler, cpu_accounting
 
 TRIALS = 40
 WORKERS = 2
@@ -76,11 +78,12 @@ def run_sweeps(workdir: Path, name: str, seed: int, report_every: int, same_conf
     timing.mkdir(parents=True)
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec(name, workdir / "sweeps", timing, seed, report_every, same_configs=same_configs)))
-    process = run_process(sweep_command("run", str(path), "--json", "--overwrite"))
+    process = run_process(sweep_command("run", str(path), "--json", "--overwrite"), sample_cpu=True)
     summary = process.last_json()
     up = summary["wall_seconds"] - summary["ray_start_seconds"]
     return {"e2e_s": process.wall_s, "up_s": up, "driver_cpu_s": summary.get("driver_cpu_seconds"),
-            "best": summary["best"]["value"] if summary["best"] else None, **read_clocks(str(timing))}
+            "best": summary["best"]["value"] if summary["best"] else None, "usage": process.cpu,
+            **read_clocks(str(timing))}
 
 
 def run_optuna(workdir: Path, name: str, seed: int, processes: int) -> dict[str, Any]:
@@ -101,12 +104,14 @@ def run_optuna(workdir: Path, name: str, seed: int, processes: int) -> dict[str,
                                                "--journal", str(journal), "--out", str(out), "--worker", str(i),
                                                "--workers", str(processes)))
                 for i, out in enumerate(outs)]
+    sampler = ProcessTreeSampler([child.pid for child in children]).start()
     for child in children:
         assert child.wait() == 0, f"an Optuna contender process failed ({child.args})"
     wall = time.perf_counter() - started
+    usage = sampler.stop()
     results = [json.loads(out.read_text()) for out in outs]
     return {"e2e_s": wall, "up_s": max(r["up_s"] for r in results), "driver_cpu_s": None,
-            "best": max(r["best"] for r in results), **read_clocks(str(timing))}
+            "best": max(r["best"] for r in results), "usage": usage, **read_clocks(str(timing))}
 
 
 def run(reps: int, workdir: Path) -> Scenario:
@@ -130,6 +135,9 @@ def run(reps: int, workdir: Path) -> Scenario:
                 scenario.row("driver CPU s per 1,000 results", "{:.2f}").add(
                     contender, 1000 * m["driver_cpu_s"] / max(m["reports"], 1))
             scenario.row("best val_accuracy", "{:.4f}").add(contender, m["best"])
+            shares = cpu_accounting(m["usage"], wall_s=m["e2e_s"], trial_thread_s=m["cpu_s"], cores=os.cpu_count() or 1)
+            for kind in ("trials' threads", "driver", "workers' other threads", "Ray's daemons", "idle"):
+                scenario.row(f"% of the machine's CPU: {kind}", "{:.0f}").add(contender, 100 * shares[kind] / shares["capacity"])
         # The cost of reporting: identical configs, no scheduler, reporting every iteration or at should_report.
         for contender, every in ((EVERY, 1), (AT_SHOULD, 0)):
             m = run_sweeps(folder, f"b2r-report-{every}", rep, every, same_configs=True)
@@ -141,6 +149,12 @@ def run(reps: int, workdir: Path) -> Scenario:
     scenario.check(rate.figure, f"sweeps/serial {vs_serial or 0:.2f}×, sweeps/{WORKERS} processes {{:.2f}}×",
                    vs_parallel, "≥ 1.5× serial, ≥ 0.9× Optuna × 2",
                    None if vs_serial is None or vs_parallel is None else vs_serial >= 1.5 and vs_parallel >= 0.9)
+    trials = scenario.row("% of the machine's CPU: trials' threads")
+    share = trials.median(SWEEPS)
+    scenario.check(trials.figure, "sweeps {:.0f} %", share, "≥ 70 %", None if share is None else share >= 70)
+    per_result = scenario.row("driver CPU s per 1,000 results")
+    driver = per_result.median(SWEEPS)
+    scenario.check(per_result.figure, "sweeps {:.2f} s", driver, "≤ 1.0 s", None if driver is None else driver <= 1.0)
     same = scenario.row("same 16 configs, no scheduler: wall s once up")
     cost = ratio(same.median(EVERY), same.median(AT_SHOULD))
     scenario.check(same.figure, "every/should_report {:.2f}×", cost, "≤ 1.10×", None if cost is None else cost <= 1.10)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.process_cpu import ProcessTreeSampler, TreeUsage
+
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
@@ -90,6 +92,8 @@ class ProcessResult:
     returncode: int
     stdout: str
     stderr: str
+    #: CPU seconds of the process's whole tree by kind (``run_process(sample_cpu=True)``).
+    cpu: TreeUsage | None = None
 
     def last_json(self) -> dict[str, Any]:
         for line in reversed(self.stdout.strip().splitlines()):
@@ -98,7 +102,8 @@ class ProcessResult:
         raise RuntimeError(f"no JSON result in output; stderr ends with:\n{self.stderr[-3000:]}")
 
 
-def run_process(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 1800) -> ProcessResult:
+def run_process(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 1800,
+                sample_cpu: bool = False) -> ProcessResult:
     """Run a contender in its own process, polling its resident memory (VmRSS) as it runs.
 
     Each contender gets a fresh interpreter, so imports, memory and Ray start-up are
@@ -119,6 +124,7 @@ def run_process(args: list[str], *, env: dict[str, str] | None = None, timeout: 
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
+    sampler = ProcessTreeSampler([process.pid], driver=process.pid).start() if sample_cpu else None
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -127,11 +133,12 @@ def run_process(args: list[str], *, env: dict[str, str] | None = None, timeout: 
     done.set()
     poller.join()
     wall = time.perf_counter() - started
+    usage = sampler.stop() if sampler is not None else None
     if process.returncode != 0:
         raise RuntimeError(
             f"`{' '.join(args)}` exited with {process.returncode}; stderr ends with:\n{stderr[-3000:]}"
         )
-    return ProcessResult(wall, peak[0], process.returncode, stdout, stderr)
+    return ProcessResult(wall, peak[0], process.returncode, stdout, stderr, usage)
 
 
 def rss_mb(pid: int | str = "self") -> float:
