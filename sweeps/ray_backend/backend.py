@@ -12,14 +12,17 @@ from typing import Any
 
 from sweeps.backend import StopRule, SweepJob, SweepListener
 from sweeps.backend.resources import NodeShape
-from sweeps.ray_backend.embedded import RayStarter
+from sweeps.ray_backend.embedded import RayStarter, worker_preload_modules
 
 
 class RayBackend:
     """Runs a sweep's trials on Ray Tune: an embedded local Ray, or the cluster at ``address``."""
 
-    def __init__(self, address: str | None = None, callbacks: list[Any] | None = None) -> None:
+    def __init__(self, address: str | None = None, callbacks: list[Any] | None = None,
+                 trainable: str | None = None) -> None:
         self.address = address
+        #: The sweep's trainable (the spec's reference): an embedded Ray's workers import it as they start.
+        self.trainable = trainable
         #: Ray Tune callbacks run after the sweep's own listeners (tests and benchmarks
         #: use them to watch Tune's trials directly).
         self.callbacks = list(callbacks or [])
@@ -30,7 +33,7 @@ class RayBackend:
 
         # A Ray already up in this process (a notebook, the tests' session) is used as it is.
         if self._starter is None and not ray.is_initialized():
-            self._starter = RayStarter(self.address).begin()
+            self._starter = RayStarter(self.address, worker_preload_modules(self.trainable)).begin()
 
     def start(self) -> bool:
         self.begin_start()

@@ -215,6 +215,17 @@ def _tune_actor_runtime_env() -> None:
     assert "_ActorClassCache" in inspect.getsource(tune_controller), "TuneController no longer uses _ActorClassCache"
 
 
+def _worker_preload() -> None:
+    from ray._private.workers import default_worker
+
+    source = inspect.getsource(default_worker)
+    assert "--worker-preload-modules" in source and "args.worker_preload_modules" in source, (
+        "default_worker.py no longer takes the raylet's --worker-preload-modules"
+    )
+    # The raylet (C++) turns the system setting into that flag: tests/ray_backend/test_embedded.py
+    # checks the whole path on a real embedded Ray.
+
+
 ASSUMPTIONS = [
     Assumption("tuner-internals", ("sweeps/ray_backend/restore.py",),
                "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes from a fresh one",
@@ -263,4 +274,8 @@ ASSUMPTIONS = [
                "Tune registers each trial actor class through _ActorClassCache.get, with a runtime_env of "
                "DEFAULT_ENV_VARS and the ENV_VARS_TO_PROPAGATE set in the driver, and nothing else",
                _tune_actor_runtime_env),
+    Assumption("worker-preload", ("sweeps/ray_backend/embedded.py",),
+               "ray.init(_system_config={'preload_python_modules': [...]}) makes every worker the raylet "
+               "starts import those modules first (default_worker.py)",
+               _worker_preload),
 ]

@@ -120,7 +120,7 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
     with timeline.step("Ray import"):
         # Looked up here, not imported above: importing Ray takes a second that the CLI's
         # read-only commands, which import this module, should not pay.
-        backend = options.backend or ray_backend.RayBackend(options.address, options.callbacks)
+        backend = options.backend or ray_backend.RayBackend(options.address, options.callbacks, loaded.spec.trainable)
         backend.begin_start()
     # Ray's processes start on the other core while this thread loads the trainable (torch),
     # claims the folder and imports Ray Tune.
