@@ -10,7 +10,9 @@ A server that does not answer is reported as a :class:`~sweeps.errors.TrackingEr
 
 Once the check passes, the store is opened on a background thread: importing mlflow and
 creating a fresh SQLite store's schema take about 3 s on 2 cores, which then overlap
-Ray's own start-up instead of adding to the sweep (:func:`wait_for_store`).
+Ray's own start-up instead of adding to the sweep (:func:`wait_for_store`). A new SQLite
+store is a copy of an empty one MLflow migrated once
+(:mod:`sweeps.tracking.store_template`), not a fresh run of all its migrations.
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ def _open_in_background(uri: str) -> None:
         try:
             from mlflow.tracking import MlflowClient
 
+            from sweeps.tracking.store_template import create_store_from_template
+
             _quiet_store_logs()
+            create_store_from_template(uri)  # before MLflow's first call would migrate a new file
             MlflowClient(uri).search_experiments(max_results=1)
         except Exception:  # noqa: BLE001, S110 - start_tracking opens it again and reports the error
             pass
