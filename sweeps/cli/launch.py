@@ -43,7 +43,17 @@ def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool) -> No
     # The summary and the exit code come before Ray's shut-down (about 1.4 s), not after it.
     scheduler = loaded.spec.scheduler.type
     stdout = sys.stdout
-    options.on_summary = lambda summary: report_outcome(summary, loaded.spec.metric, as_json, scheduler, stdout)
+    told: list[int] = []  # the exit code the summary decided, once it is printed
+
+    def on_summary(summary: Any) -> None:
+        try:
+            report_outcome(summary, loaded.spec.metric, as_json, scheduler, stdout)
+        except typer.Exit as exc:
+            told.append(exc.exit_code)
+            raise
+        told.append(0)
+
+    options.on_summary = on_summary
     # `--json` keeps stdout to the one JSON line, so whatever else is printed while the sweep
     # runs goes to stderr: Ray prints the errors its cluster publishes (a worker that died, a
     # lost node's last log lines) to the driver's stdout, and they can come after the summary.
@@ -54,7 +64,12 @@ def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool) -> No
             run_sweep(loaded, options)
     except SweepInterrupted as exc:  # stopped at once; the message (how to resume) is printed
         # Here, not in main(): click turns any KeyboardInterrupt into a bare Abort (130).
-        raise typer.Exit(exc.exit_code) from None
+        raise typer.Exit(told[0] if told else exc.exit_code) from None
+    except KeyboardInterrupt:
+        if not told:
+            raise
+        # Ctrl-C after the summary: the record is complete, and the exit is the summary's.
+        raise typer.Exit(told[0]) from None
 
 
 def end_process(code: int) -> None:

@@ -26,7 +26,7 @@ from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.runner.reconcile import Resumption
 from sweeps.runner.recorders import SweepRecorders
 from sweeps.runner.resume import reclaim_sweep_directory
-from sweeps.runner.stopping import interruptible, take_over_sigterm
+from sweeps.runner.stopping import interruptible, interruptible_start_up, take_over_sigterm
 from sweeps.runner.summary import SweepSummary, summarize
 from sweeps.runner.timeline import Timeline
 from sweeps.spec.loading import LoadedSpec
@@ -125,14 +125,19 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
     # Ray's processes start on the other core while this thread loads the trainable (torch),
     # claims the folder and imports Ray Tune.
     timeline.begin("Ray start (overlapped)")
+    claimed = False
     try:
-        with timeline.step("spec and trainable"):
-            resolved, plan = plan_spec(loaded)
-            _claim(paths, loaded, options)
-        with timeline.step("backend set-up, then the wait for Ray"):
-            started_backend = backend.start()
+        with interruptible_start_up(paths, resumed=options.resume is not None):
+            with timeline.step("spec and trainable"):
+                resolved, plan = plan_spec(loaded)
+                _claim(paths, loaded, options)
+                claimed = True
+            with timeline.step("backend set-up, then the wait for Ray"):
+                started_backend = backend.start()
     except BaseException:
         backend.shutdown()  # a Ray begun for nothing (a bad trainable, Ctrl-C) ends with the error
+        if claimed and options.resume is None:
+            shutil.rmtree(paths.directory, ignore_errors=True)  # nothing ran: the same command starts it
         raise
     timeline.end("Ray start (overlapped)")
     return backend, started_backend, resolved, plan

@@ -160,6 +160,42 @@ class GracefulStop:
         )
 
 
+@contextmanager
+def interruptible_start_up(paths: SweepPaths, resumed: bool) -> Iterator[None]:
+    """Ctrl-C or SIGTERM while the sweep starts (Ray, the trainable, the folder) stops it at once.
+
+    Nothing has run yet, so there is nothing to stop gracefully: :class:`SweepInterrupted`
+    (exit 130 or 143) unwinds the start, which shuts down the Ray it began and removes a
+    new sweep's folder (the runner), so the same command starts it again. From
+    ``ray.init``'s core worker until :func:`take_over_sigterm` (at most the rest of the
+    driver's own start-up, usually nothing: Ray is up last), a SIGTERM meets Ray's
+    handler instead and ends the driver as ``kill -9`` would (docs/reliability.md).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    again = (f"Resume it again with `{resume_command(paths)}`." if resumed
+             else "Nothing ran; the same command starts it again.")
+
+    def on_signal(signum: int, frame: Any) -> None:
+        name = "Ctrl-C" if signum == signal.SIGINT else SIGTERM_REASON
+        raise SweepInterrupted(f"Sweep `{paths.name}` stopped while starting ({name}). {again}",
+                               exit_code(name))
+
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    for number in previous:
+        signal.signal(number, on_signal)
+    try:
+        yield
+    except SweepInterrupted as exc:
+        # Printed here, as interruptible does: click turns any KeyboardInterrupt into a bare Abort.
+        sys.stderr.write(f"\n{exc}\n")
+        raise
+    finally:
+        for number, handler in previous.items():  # SIGTERM: take_over_sigterm follows
+            signal.signal(number, handler)
+
+
 def take_over_sigterm() -> None:
     """Replace the SIGTERM handler ``ray.init`` left with one that only takes note.
 
