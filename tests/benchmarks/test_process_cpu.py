@@ -36,12 +36,13 @@ def test_the_driver_is_classed_by_pid() -> None:
 
 
 def test_a_busy_child_is_counted_and_the_accounting_adds_up() -> None:
-    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
+    # It burns 0.6 CPU-s, then idles so that a sample sees its final CPU time however busy the machine.
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\ntime.sleep(1.0)"
     child = subprocess.Popen([sys.executable, "-c", burn])
     sampler = ProcessTreeSampler([child.pid], interval=0.05).start()
     child.wait()
     usage = sampler.stop()
-    assert 0.45 <= usage.by_class["other"] <= 1.0, usage
+    assert 0.55 <= usage.by_class["other"] <= 1.0, usage
     shares = cpu_accounting(usage, wall_s=2.0, trial_thread_s=0.4, cores=2)
     assert shares["trials' threads"] == 0.4
     assert shares["workers' other threads"] == pytest.approx(usage.by_class["other"] - 0.4)
