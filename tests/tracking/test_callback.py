@@ -208,3 +208,51 @@ def test_trial_metrics_keep_only_the_trainables_metrics_epoch_and_samples_seen()
     }
     assert trial_metrics(result) == {"val_accuracy": 0.9, "train_loss": 0.3, "epoch": 1.5, "samples_seen": 96.0}
     assert not set(trial_metrics(result)) & RAY_BOOKKEEPING
+
+
+def test_trial_metrics_take_numpy_numbers_and_leave_out_bools_and_strings() -> None:
+    import numpy as np
+
+    result = {"iteration": 1, "a": np.float32(0.5), "b": np.int64(3), "c": True, "d": "x", "e": None, "f": 2}
+    assert trial_metrics(result) == {"a": 0.5, "b": 3.0, "f": 2.0}
+
+
+def _point(iteration: int, node: str = "n1", **metrics: float) -> dict[str, Any]:
+    return {"iteration": iteration, "node_id": node, "val_accuracy": iteration / 10, **metrics,
+            "iterations_per_epoch": 10, "total_iterations": 10, "dataset_size": 100, "done": False}
+
+
+def test_a_delivery_is_one_record_and_each_step_is_logged_once(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from sweeps.backend import TrialInfo
+    from sweeps.tracking.callback import PARENT, MlflowTracker
+    from sweeps.tracking.writer import TrackingWriter
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("coalesce", artifact_location=(tmp_path / "art").as_uri())
+    parent = client.create_run(experiment).info.run_id
+    writer = TrackingWriter(uri, known_runs={PARENT: parent}, flush_interval=0)  # started below
+    tracker = MlflowTracker(writer, experiment, sweep_name="s", metric="val_accuracy", mode="max", dataset_size=100,
+                            drop_last=False, milestones=[], budget_unit="iterations", log_model=False)
+    trial = TrialInfo("t1", {"batch_size": 10, "epochs": 1, "learning_rate": 0.1})
+    tracker.trial_started(trial)
+    assert writer.pending == 2  # the run, its params
+    tracker.trial_reported(trial, [_point(1), _point(2), {"no": "iteration"}, _point(3)])
+    assert writer.pending == 3, "a delivery of many reports is one record"
+    # A retried trial repeats steps 2 and 3 from another node, then goes on: 2 and 3 are not logged again.
+    tracker.trial_reported(trial, [_point(2, "n2"), _point(3, "n2"), _point(4, "n2")])
+    tracker.trial_reported(trial, [_point(4, "n3")])  # only the node moves: a record of tags alone
+    assert writer.pending == 5
+    tracker.trial_reported(trial, [])
+    assert writer.pending == 5, "an empty delivery adds nothing"
+    tracker.trial_completed(trial)
+    writer.start()
+    assert tracker.close() == 0
+
+    run = client.get_run(str(writer.run_id("t1")))
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [
+        (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
+    assert run.data.tags["sweep.node"] == "n3" and run.data.tags["sweep.stopped_at_iteration"] == "4"
+    assert run.info.status == "FINISHED" and run.data.params["learning_rate"] == "0.1"

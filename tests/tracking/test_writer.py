@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -144,3 +145,64 @@ def test_runs_carry_the_trials_own_start_and_end_times_not_the_writers(store: tu
     run = MlflowClient(uri).get_run(writer.run_id("a"))
     assert started <= run.info.start_time <= started + 100
     assert ended <= run.info.end_time <= ended + 100
+
+
+class _CallCounter:
+    """Counts the MLflow client calls the writer makes (the calls themselves are real)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[tuple[str, dict[str, object]]] = []
+        for name in ("create_run", "log_batch", "set_terminated"):
+            real = getattr(MlflowClient, name)
+
+            def counted(client: MlflowClient, *args: object, _real: Any = real, _name: str = name,
+                        **kwargs: object) -> object:
+                self.calls.append((_name, kwargs))
+                return _real(client, *args, **kwargs)
+
+            monkeypatch.setattr(MlflowClient, name, counted)
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+def test_a_new_run_takes_the_tags_logged_after_its_start_at_creation(
+    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uri, experiment = store
+    counter = _CallCounter(monkeypatch)
+    writer = TrackingWriter(uri)  # everything buffered before the thread starts: one flush
+    writer.create_run("a", experiment, "t001", {"sweep.state": "running", "role": "trial"})
+    writer.log("a", params={"batch_size": 32})
+    writer.log_steps("a", [(1, {"loss": 1.0}), (2, {"loss": 0.5})], tags={"sweep.node": "n1"})
+    writer.log("a", tags={"sweep.state": "completed"})
+    writer.end_run("a", "FINISHED")
+    writer.start()
+    assert writer.close(timeout=60) == 0
+    assert counter.names() == ["create_run", "log_batch", "set_terminated"]
+    assert not counter.calls[1][1]["tags"], "the tags went with the run's creation"
+    client = MlflowClient(uri)
+    run = client.get_run(str(writer.run_id("a")))
+    assert {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")} == {
+        "sweep.state": "completed", "role": "trial", "sweep.node": "n1"}
+    assert run.data.params == {"batch_size": "32"} and run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2]
+
+
+@pytest.mark.parametrize("bad", ["bad!", "../bad", "/bad", "b" * 251, "."])
+def test_a_refused_tag_logged_after_the_start_still_lets_the_run_be_created(
+    store: tuple[str, str], caplog: pytest.LogCaptureFixture, bad: str,
+) -> None:
+    uri, experiment = store
+    writer = TrackingWriter(uri)
+    writer.create_run("a", experiment, "t001", {"role": "trial"})
+    writer.log("a", tags={"good": "1"})
+    writer.log("a", tags={bad: "1"})  # log_batch refuses the name (create_run would not check it)
+    writer.log("a", metrics={"loss": 1.0}, step=1)
+    writer.start()
+    with caplog.at_level(logging.WARNING, logger="sweeps.tracking"):
+        assert writer.close(timeout=60) == 0
+    assert writer.dropped == 1 and "refused a record of run a" in caplog.text
+    run = MlflowClient(uri).get_run(str(writer.run_id("a")))
+    assert run.data.tags["good"] == "1" and run.data.tags["role"] == "trial" and bad not in run.data.tags
+    assert run.data.metrics == {"loss": 1.0}
