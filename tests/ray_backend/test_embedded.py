@@ -21,7 +21,6 @@ from sweeps.ray_backend.embedded import RayStarter, trial_actors_on_prestarted_w
 
 starter = RayStarter(None, worker_preload_modules("digits_mlp")).begin()
 starter.wait()
-time.sleep(1.0)  # the prestarted workers' preload
 from ray import tune
 
 def processes():
@@ -33,6 +32,21 @@ def processes():
             pass
     return out
 
+def idle_workers():
+    return [psutil.Process(pid) for pid, command in processes() if command.startswith("ray::IDLE")]
+
+# Until both prestarted workers have registered and finished their preload (their CPU time
+# stops growing): on a loaded machine a trial requested earlier gets a fresh worker.
+deadline, last = time.monotonic() + 120, None
+while time.monotonic() < deadline:
+    try:
+        now = [sum(p.cpu_times()[:2]) for p in idle_workers()]
+    except psutil.Error:
+        now = None
+    if now and len(now) == 2 and last and len(last) == 2 and max(b - a for a, b in zip(last, now)) < 0.02:
+        break
+    last = now
+    time.sleep(0.5)
 before = processes()
 
 def trial(config):
