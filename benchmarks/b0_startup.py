@@ -1,9 +1,9 @@
 """B0: what a sweep costs around its trials, start to exit (issue 21).
 
-The trivial sweep: 2 trials of a trainable that imports torch (as every real one does) and
-reports once, ``scheduler: none``, default tracking (MLflow in SQLite), run as a user runs
-it (``sweep run SPEC --json`` in a fresh process), against a process that only imports
-what any such tool imports (``python -c "import torch, optuna, mlflow"``). The contenders
+The trivial sweep: 2 trials of a trainable whose module imports torch, as every real one
+does (:mod:`benchmarks.trivial_trainable`), reporting once, ``scheduler: none``, default
+tracking (MLflow in SQLite), run as a user runs it (``sweep run SPEC --json`` in a fresh
+process), against a process that only imports what any such tool imports (``python -c "import torch, optuna, mlflow"``). The contenders
 alternate, repetition by repetition, so drift hits both alike. Target: the sweep within
 2.0x the bare imports.
 
@@ -29,29 +29,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch  # noqa: F401 - the trainable's module imports torch, as a real one does
 import yaml
 
 from benchmarks.harness import PYTHON, REPO, Scenario, ratio, sweep_command
 from benchmarks.process_cpu import ProcessTreeSampler
-from sweeps.training.context import TrainContext
-from sweeps.training.registry import trainable
 
 SWEEP, BARE = "sweeps (`sweep run`, 2 trivial trials)", "bare imports (torch, optuna, mlflow)"
 WARM = "sweeps on a warm local Ray (`ray start --head`, `--address`)"
 TARGET = 2.0
 
 
-@trainable(dataset_size=10)
-def trivial(config: dict[str, Any], ctx: TrainContext) -> None:
-    """Reports once, at its only iteration (batch size 10 of N = 10, one epoch)."""
-    ctx.report(iteration=1, score=float(config["learning_rate"]))
-
-
 def spec(storage: Path) -> dict[str, Any]:
     return {
         "name": "b0-trivial",
-        "trainable": "benchmarks.b0_startup:trivial",
+        "trainable": "benchmarks.trivial_trainable:trivial",
         "metric": "score",
         "mode": "max",
         "num_samples": 2,
