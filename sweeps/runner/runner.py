@@ -127,11 +127,13 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
     timeline.begin("Ray start (overlapped)")
     claimed = False
     try:
-        with interruptible_start_up(paths, resumed=options.resume is not None):
+        with interruptible_start_up(paths, resumed=options.resume is not None) as signals:
             with timeline.step("spec and trainable"):
                 resolved, plan = plan_spec(loaded)
+                signals.check()
                 _claim(paths, loaded, options)
                 claimed = True
+                signals.check()
             with timeline.step("backend set-up, then the wait for Ray"):
                 started_backend = backend.start()
     except BaseException:

@@ -160,37 +160,56 @@ class GracefulStop:
         )
 
 
+class StartUpSignals:
+    """Ctrl-C or SIGTERM received while the sweep starts, acted on at the next :meth:`check`."""
+
+    def __init__(self, paths: SweepPaths, resumed: bool) -> None:
+        self.paths = paths
+        self.resumed = resumed
+        self.received: list[str] = []
+
+    def check(self) -> None:
+        """Raise :class:`SweepInterrupted` (printing its message) if a signal came."""
+        if not self.received:
+            return
+        name = self.received[0]
+        again = (f"Resume it again with `{resume_command(self.paths)}`." if self.resumed
+                 else "Nothing ran; the same command starts it again.")
+        message = f"Sweep `{self.paths.name}` stopped while starting ({name}). {again}"
+        # Printed here, as interruptible does: click turns any KeyboardInterrupt into a bare Abort.
+        sys.stderr.write(f"\n{message}\n")
+        raise SweepInterrupted(message, exit_code(name))
+
+
 @contextmanager
-def interruptible_start_up(paths: SweepPaths, resumed: bool) -> Iterator[None]:
+def interruptible_start_up(paths: SweepPaths, resumed: bool) -> Iterator[StartUpSignals]:
     """Ctrl-C or SIGTERM while the sweep starts (Ray, the trainable, the folder) stops it at once.
 
-    Nothing has run yet, so there is nothing to stop gracefully: :class:`SweepInterrupted`
-    (exit 130 or 143) unwinds the start, which shuts down the Ray it began and removes a
-    new sweep's folder (the runner), so the same command starts it again. From
-    ``ray.init``'s core worker until :func:`take_over_sigterm` (at most the rest of the
-    driver's own start-up, usually nothing: Ray is up last), a SIGTERM meets Ray's
-    handler instead and ends the driver as ``kill -9`` would (docs/reliability.md).
+    Nothing has run yet, so there is nothing to stop gracefully: the signal is noted and
+    :meth:`StartUpSignals.check`, called between the start's steps, raises
+    :class:`SweepInterrupted` (exit 130 or 143), which unwinds the start: the runner shuts
+    down the Ray it began and removes a new sweep's folder, so the same command starts it
+    again. Noted rather than raised from the handler: an exception raised in the middle of
+    importing torch or Ray Tune, while Ray starts on another thread, once left the driver
+    hanging (a SIGTERM in the test suite). From ``ray.init``'s core worker until
+    :func:`take_over_sigterm` (at most the rest of the driver's own start-up, usually
+    nothing: Ray is up last), a SIGTERM meets Ray's handler instead, which ends the driver
+    (143) as ``kill -9`` would (docs/reliability.md).
     """
+    signals = StartUpSignals(paths, resumed)
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield signals
         return
-    again = (f"Resume it again with `{resume_command(paths)}`." if resumed
-             else "Nothing ran; the same command starts it again.")
 
     def on_signal(signum: int, frame: Any) -> None:
-        name = "Ctrl-C" if signum == signal.SIGINT else SIGTERM_REASON
-        raise SweepInterrupted(f"Sweep `{paths.name}` stopped while starting ({name}). {again}",
-                               exit_code(name))
+        signals.received.append("Ctrl-C" if signum == signal.SIGINT else SIGTERM_REASON)
 
     previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     for number in previous:
         signal.signal(number, on_signal)
     try:
-        yield
-    except SweepInterrupted as exc:
-        # Printed here, as interruptible does: click turns any KeyboardInterrupt into a bare Abort.
-        sys.stderr.write(f"\n{exc}\n")
-        raise
+        yield signals
+        signals.check()
     finally:
         for number, handler in previous.items():  # SIGTERM: take_over_sigterm follows
             signal.signal(number, handler)
