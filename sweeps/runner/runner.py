@@ -138,8 +138,8 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
                 started_backend = backend.start()
     except BaseException:
         backend.shutdown()  # a Ray begun for nothing (a bad trainable, Ctrl-C) ends with the error
-        if claimed and options.resume is None:
-            shutil.rmtree(paths.directory, ignore_errors=True)  # nothing ran: the same command starts it
+        if claimed:
+            _remove_unrun_sweep(paths, options)
         raise
     timeline.end("Ray start (overlapped)")
     return backend, started_backend, resolved, plan
@@ -171,11 +171,15 @@ def _concurrency(loaded: LoadedSpec, paths: SweepPaths, backend: Backend, option
     try:
         return check_resources(loaded.spec, loaded.source, backend.node_shapes())
     except ResourceError:
-        if options.resume is None:
-            # Nothing ran: remove the folder just claimed, so the fixed spec runs under the
-            # same name without `--overwrite`.
-            shutil.rmtree(paths.directory, ignore_errors=True)
+        _remove_unrun_sweep(paths, options)
         raise
+
+
+def _remove_unrun_sweep(paths: SweepPaths, options: RunOptions) -> None:
+    """Nothing ran: remove a new sweep's folder just claimed, so the same command (or the
+    fixed spec) runs under the same name without `--overwrite`. A resumed sweep keeps its own."""
+    if options.resume is None:
+        shutil.rmtree(paths.directory, ignore_errors=True)
 
 
 def _job(loaded: LoadedSpec, plan: SweepPlan, resolved: ResolvedTrainable, paths: SweepPaths,
