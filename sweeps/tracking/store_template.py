@@ -127,6 +127,9 @@ def _build_template(template: Path) -> None:
     temporary = template.with_name(f".{template.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     artifacts = temporary.with_name(f"{temporary.name}-artifacts")  # older MLflows create it
     try:
+        # Created here first so that a cache that cannot be written fails at once: MLflow
+        # retries a store it cannot open with a backoff that stalls the sweep for 100 s.
+        os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         # The store's own constructor: MLflow's migrations, exactly as for any new store.
         store = SqlAlchemyStore(f"{_PREFIX}{temporary}", str(artifacts))  # type: ignore[no-untyped-call]
         store.engine.dispose()

@@ -269,6 +269,8 @@ def test_a_cache_on_a_read_only_mount_still_gives_a_working_store(tmp_path: Path
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["False", "['Default']"], done.stdout  # no template; MLflow made the store
     assert list((cache / "sweeps").iterdir()) == []
+    # Refused at once: MLflow, asked to make the template there, retried for 100 s.
+    assert "Operation will be retried" not in done.stderr, done.stderr[-3000:]
 
 
 def test_a_broken_template_is_not_copied_and_is_made_again(empty_cache: Path, tmp_path: Path) -> None:
