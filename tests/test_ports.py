@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 
+import pytest
+
+from tests.conftest import REPO
 from tests.ports import free_port, free_ports
 
 
@@ -28,3 +34,15 @@ def test_every_free_port_helper_of_the_suite_is_the_shared_one() -> None:
 
     assert local_cluster.free_port is free_port and local_cluster.free_ports is free_ports
     assert tracking_conftest.free_port is free_port
+
+
+@pytest.mark.parametrize("worker", ["gw0", "gw1", "gw2"])
+def test_parallel_test_workers_never_share_a_port(worker: str) -> None:
+    # `make test` runs pytest-xdist workers, each a process with its own record of the ports
+    # it handed out; each takes only its own residue class, so two never pick the same port.
+    script = "from tests.ports import free_ports; print(*free_ports(300))"
+    env = dict(os.environ, PYTEST_XDIST_WORKER=worker, PYTEST_XDIST_WORKER_COUNT="3", PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=True)
+    ports = [int(port) for port in done.stdout.split()]
+    assert len(set(ports)) == 300
+    assert {port % 3 for port in ports} == {int(worker[2:])}
