@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sweeps.cli.app import SET_HELP, app
+from sweeps.plan.asha import AUTO_GRACE_RUNGS
 from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.spec.loading import load_spec
 
@@ -78,10 +79,7 @@ def print_plan(plan: SweepPlan, name: str) -> None:
             f"trial trains with base × {formula}."
         )
     if plan.scheduler == "asha":
-        console.print(
-            f"ASHA counts its budget in [bold]{plan.budget_unit}[/]: grace_period = {plan.grace_period:g}, "
-            f"reduction_factor = {plan.reduction_factor:g}, max_t = {plan.max_t:g}."
-        )
+        console.print(asha_summary(plan))
         rungs = Table(title="ASHA rungs")
         rungs.add_column(f"milestone ({plan.budget_unit})", justify="right")
         rungs.add_column("iterations by batch size")
@@ -93,6 +91,8 @@ def print_plan(plan: SweepPlan, name: str) -> None:
             )
             rungs.add_row(f"{rung.milestone:g}", by_batch, f"{rung.expected_trials:.1f}")
         console.print(rungs)
+        if len(plan.brackets) > 1:
+            console.print(brackets_table(plan))
         console.print(UNIT_EXPLANATIONS[plan.budget_unit])
     else:
         console.print("No early stopping (scheduler: none): every trial runs to completion.")
@@ -116,3 +116,37 @@ def print_plan(plan: SweepPlan, name: str) -> None:
         )
     for warning in plan.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}")
+
+
+def asha_summary(plan: SweepPlan) -> str:
+    """One sentence: the unit, where the rungs fall and how the grace period was chosen."""
+    assert plan.grace_period is not None and plan.max_t is not None and plan.reduction_factor is not None
+    unit = plan.budget_unit
+    stops = plan.decision_milestones
+    rungs = (f"rungs at {', '.join(f'{m:,.4g}' for m in stops)} {unit}" if stops
+             else "no rung below max_t, so ASHA stops no trial")
+    if plan.grace_period_auto:
+        grace = (f"grace_period: auto = {plan.grace_period:,.4g}, derived from max_t (max_t / "
+                 f"{plan.reduction_factor:g}^{AUTO_GRACE_RUNGS}, rounded up)")
+    else:
+        grace = f"grace_period = {plan.grace_period:,.4g}"
+    return (f"ASHA counts its budget in [bold]{unit}[/]: {rungs}; max_t {plan.max_t:,.4g}; {grace}; "
+            f"reduction_factor = {plan.reduction_factor:g}.")
+
+
+def brackets_table(plan: SweepPlan) -> Table:
+    """Each Hyperband bracket's rungs, its share of the trials and of the expected budget."""
+    unit = plan.budget_unit
+    table = Table(title=f"{len(plan.brackets)} Hyperband brackets (each trial is drawn into one)")
+    for column in ("bracket", f"rungs ({unit})", "share of trials", "expected trials", "expected iterations",
+                   "share of budget"):
+        table.add_column(column, justify="right")
+    for bracket in plan.brackets:
+        stops = [m for m in bracket.milestones if plan.max_t is None or m < plan.max_t]
+        share = bracket.expected_iterations / plan.expected_iterations if plan.expected_iterations else 0.0
+        table.add_row(
+            str(bracket.bracket), ", ".join(f"{m:,.4g}" for m in stops) or "none: runs to max_t",
+            f"{bracket.probability:.0%}", f"{bracket.expected_trials:.1f}", f"{bracket.expected_iterations:,.0f}",
+            f"{share:.0%}",
+        )
+    return table

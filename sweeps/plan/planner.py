@@ -12,7 +12,13 @@ from typing import Any
 
 from sweeps.errors import SpecError
 from sweeps.iterations import TrialShape
-from sweeps.plan.asha import expected_iterations, rung_milestones
+from sweeps.plan.asha import (
+    auto_grace_period,
+    bracket_probabilities,
+    bracket_problem,
+    expected_iterations,
+    rung_milestones,
+)
 from sweeps.spec.loading import LoadedSpec
 from sweeps.spec.models import AshaSpec, SweepSpec, possible_values
 from sweeps.spec.sampler_options import sampler_warnings
@@ -42,6 +48,19 @@ class Rung:
 
 
 @dataclass(frozen=True)
+class BracketPlan:
+    """One Hyperband bracket: its rungs, the share of trials drawn into it and what they cost."""
+
+    bracket: int
+    grace_period: float
+    milestones: list[float]
+    probability: float
+    expected_trials: float
+    expected_iterations: float
+    expected_samples: float
+
+
+@dataclass(frozen=True)
 class SweepPlan:
     dataset_size: int
     drop_last: bool
@@ -66,13 +85,28 @@ class SweepPlan:
     learning_rate_scale: dict[str, Any] | None = None
     #: Data-parallel workers per trial (`resources.workers`); the batch size stays global.
     workers: int = 1
+    #: Whether the grace period was derived from max_t (`grace_period: auto`).
+    grace_period_auto: bool = False
+    #: ASHA's Hyperband brackets (one for plain ASHA); `rungs` are the first bracket's,
+    #: which hold every other bracket's milestones.
+    brackets: list[BracketPlan] = field(default_factory=list)
 
     @property
     def saving_ratio(self) -> float:
         return self.worst_case_iterations / self.expected_iterations if self.expected_iterations else 1.0
 
     def milestones(self) -> list[float]:
+        """Every rung milestone, of every bracket (the first bracket's hold the others')."""
         return [rung.milestone for rung in self.rungs]
+
+    def bracket_milestones(self) -> list[list[float]]:
+        """Each bracket's milestones, first bracket first."""
+        return [list(bracket.milestones) for bracket in self.brackets]
+
+    @property
+    def decision_milestones(self) -> list[float]:
+        """The first bracket's milestones below max_t: where ASHA can stop a trial."""
+        return [m for m in self.milestones() if self.max_t is None or m < self.max_t]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -95,6 +129,11 @@ def plan_spec(loaded: LoadedSpec, *, reject_impossible: bool = True) -> tuple[Re
     resolved = resolve_trainable(spec.trainable, loaded.path.parent, source=loaded.source)
     dataset_size = resolved.dataset_size(spec.trainable_args)
     plan = make_plan(spec, dataset_size, resolved.drop_last)
+    if isinstance(spec.scheduler, AshaSpec) and plan.grace_period is not None and plan.max_t is not None:
+        problem = bracket_problem(plan.grace_period, max(plan.max_t, plan.grace_period), spec.scheduler.reduction_factor,
+                                  spec.scheduler.brackets, spec.budget_unit)
+        if problem:
+            raise SpecError(f"{loaded.source}: {problem}.")
     too_large = [b for b in possible_values(spec.search_space["batch_size"]) if b > dataset_size]
     if too_large and reject_impossible:
         raise SpecError(
@@ -158,9 +197,12 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
     largest = max(s.total_budget(unit) for s in shapes.values())
     smallest_shape = min(shapes.values(), key=lambda s: s.total_budget(unit))
     max_t = largest if scheduler.max_t == "auto" else float(scheduler.max_t)
-    grace = scheduler.effective_grace_period
     eta = scheduler.reduction_factor
-    milestones = rung_milestones(grace, max_t, eta) if grace <= max_t else []
+    auto = scheduler.grace_period == "auto"
+    grace = auto_grace_period(max_t, eta) if scheduler.grace_period == "auto" else float(scheduler.grace_period)
+    # Every bracket's milestones are among the first bracket's (bracket s drops its s lowest).
+    brackets = bracket_plans(shapes, grace, max_t, eta, scheduler.brackets, weight, unit)
+    milestones = brackets[0].milestones
 
     rungs = []
     for k, milestone in enumerate(milestones):
@@ -172,13 +214,13 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
                     b: TrialShape(dataset_size, b, max(epochs), drop_last).first_iteration_reaching(milestone, unit)
                     for b in usable
                 },
-                expected_trials=weight * reaching / eta**k,
+                # Rung k of the first bracket is rung k - s of bracket s (when s <= k).
+                expected_trials=sum(weight * reaching * b.probability / eta ** (k - b.bracket)
+                                    for b in brackets if b.bracket <= k),
             )
         )
-    expected = sum(expected_iterations(s, milestones, max_t, unit, eta) for s in shapes.values()) * weight
-    expected_samples = sum(
-        _expected_samples(s, milestones, max_t, unit, eta) for s in shapes.values()
-    ) * weight
+    expected = sum(b.expected_iterations for b in brackets)
+    expected_samples = sum(b.expected_samples for b in brackets)
 
     unit_name = unit
     if grace > smallest_shape.total_budget(unit):
@@ -186,7 +228,9 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
             f"grace_period ({grace:g} {unit_name}) is beyond what the shortest config reaches "
             f"({smallest_shape.total_budget(unit):g} {unit_name} at batch_size="
             f"{smallest_shape.batch_size}, epochs={smallest_shape.epochs}): such trials end "
-            "before the first rung, so ASHA can never stop them. Lower grace_period."
+            "before the first rung, so ASHA can never stop them. "
+            + ("`grace_period: auto` is derived from max_t; give a number to judge them sooner."
+               if auto else "Lower grace_period.")
         )
     unreachable = [m for m in milestones if m > largest]
     if unreachable:
@@ -205,8 +249,27 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
         dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "asha", grace, eta,
         max_t, rungs, worst_iterations, expected, worst_samples, expected_samples, warnings,
         limit_coverage(spec, expected, expected_samples), **extras,
-        workers=spec.resources.workers,
+        workers=spec.resources.workers, grace_period_auto=auto, brackets=brackets,
     )
+
+
+def bracket_plans(shapes: dict[tuple[int, int], TrialShape], grace: float, max_t: float, eta: float, count: int,
+                  weight: float, unit: str) -> list[BracketPlan]:
+    """Each bracket's rungs, share of the trials and expected cost (a bracket with no rung costs as none)."""
+    # With `max_t: auto` below the grace period (every config is shorter than the first
+    # rung; the plan warns), there are no rungs and ASHA stops nothing.
+    ladders = [rung_milestones(grace, max_t, eta, s) if grace <= max_t else [] for s in range(count)]
+    probabilities = bracket_probabilities([len(ladder) for ladder in ladders])
+    plans = []
+    for s, (ladder, probability) in enumerate(zip(ladders, probabilities)):
+        share = weight * probability
+        plans.append(BracketPlan(
+            bracket=s, grace_period=grace * eta**s, milestones=ladder, probability=probability,
+            expected_trials=share * len(shapes),
+            expected_iterations=share * sum(expected_iterations(t, ladder, max_t, unit, eta) for t in shapes.values()),
+            expected_samples=share * sum(_expected_samples(t, ladder, max_t, unit, eta) for t in shapes.values()),
+        ))
+    return plans
 
 
 def limit_coverage(spec: SweepSpec, expected_iterations: float, expected_samples: float) -> dict[str, dict[str, float]]:

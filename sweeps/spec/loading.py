@@ -201,7 +201,9 @@ def _unknown_key_sentence(location: list[str], raw: dict[str, Any]) -> str:
         model = _child_model(model, part, node, inside_space=depth == 1 and parent_path[0] == "search_space")
     valid = sorted(model.model_fields) if model is not None else []
     where = ".".join(parent_path) if parent_path else "the top level"
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    # A key that begins a valid one is a shortened name (`grace` for `grace_period`), however
+    # close another key's spelling is (difflib ranks `brackets` above it).
+    close = [name for name in valid if name.startswith(key)][:1] or difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     hint = f" Did you mean `{close[0]}`?" if close else ""
     defaulted = ""
     if parent_path == ["scheduler"] and isinstance(node, dict) and "type" not in node:

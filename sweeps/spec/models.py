@@ -177,38 +177,59 @@ class SamplerSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
-#: Default ASHA grace period per budget unit, used when the spec omits it.
-DEFAULT_GRACE_PERIOD: dict[str, float] = {"iterations": 20, "samples": 1000, "epochs": 1}
-
-
 class AshaSpec(_Strict):
     """ASHA (Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020).
 
     ``grace_period`` is r (the minimum resource), ``reduction_factor`` is η and ``max_t``
-    is R, all read in ``budget`` units.
+    is R, all read in ``budget`` units. ``grace_period: auto`` (the default) derives r
+    from R and η (:func:`sweeps.plan.asha.auto_grace_period`), so that every trial length
+    gets the same number of rungs. ``brackets`` is the number of Hyperband brackets
+    (Li et al., "Hyperband", JMLR 2018): bracket s starts its rungs at r·η^s.
     """
 
     type: Literal["asha"]
     budget: BudgetUnit = "iterations"
-    grace_period: float | None = Field(default=None, gt=0)
+    grace_period: float | Literal["auto"] = "auto"
     reduction_factor: float = Field(default=3, ge=2)
     max_t: float | Literal["auto"] = "auto"
+    brackets: int = 1
+
+    @field_validator("grace_period", mode="before")
+    @classmethod
+    def _grace_period_is_auto_or_positive(cls, grace: Any) -> Any:
+        # One message for both members of the union (pydantic alone gives one per member).
+        if grace == "auto":
+            return grace
+        if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not grace > 0:
+            raise ValueError(
+                f"`grace_period` is {grace!r}, but must be `auto` or a number greater than 0 (in "
+                "`budget` units); write `grace_period: auto` to derive it from `max_t`, or e.g. "
+                "`grace_period: 20`"
+            )
+        return grace
+
+    @field_validator("brackets", mode="before")
+    @classmethod
+    def _brackets_is_a_positive_count(cls, brackets: Any) -> Any:
+        if isinstance(brackets, bool) or not isinstance(brackets, int) or brackets < 1:
+            raise ValueError(
+                f"`brackets` is {brackets!r}, but must be a whole number of at least 1: the number "
+                "of Hyperband brackets, each with its own grace period; write `brackets: 1` "
+                "(plain ASHA) or e.g. `brackets: 3`"
+            )
+        return brackets
 
     @model_validator(mode="after")
     def _check_grace_period(self) -> AshaSpec:
-        if self.max_t != "auto" and self.effective_grace_period > self.max_t:
+        # With `auto` on either side the plan checks it (it knows max_t and the grace
+        # period); so does it whether every bracket has a rung (sweeps.plan.asha).
+        if self.max_t != "auto" and self.grace_period != "auto" and self.grace_period > self.max_t:
             raise ValueError(
-                f"`grace_period` is {self.effective_grace_period} but `max_t` is "
+                f"`grace_period` is {self.grace_period} but `max_t` is "
                 f"{self.max_t}; ASHA needs `grace_period <= max_t`. Lower "
                 "`grace_period` or use `max_t: auto`"
             )
         return self
-
-    @property
-    def effective_grace_period(self) -> float:
-        if self.grace_period is not None:
-            return self.grace_period
-        return DEFAULT_GRACE_PERIOD[self.budget]
 
 
 class NoSchedulerSpec(_Strict):
