@@ -41,6 +41,10 @@ class TrialInfo:
     #: The trial's latest checkpoint as a local folder (fetched first when it lives on
     #: remote storage), or None. A call, because fetching can be slow and is rarely needed.
     latest_checkpoint: Callable[[], str | None] = field(default=_no_checkpoint, compare=False)
+    #: What the scheduler says of the trial: its Hyperband bracket (``bracket``, with
+    #: brackets), and once it stopped the trial below a rung's cut-off, ``stopped_at_rung``,
+    #: ``rung_value`` and ``rung_cutoff`` (:meth:`sweeps.search.asha.Decision.explanation`).
+    schedule: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class SweepListener:
@@ -110,6 +114,8 @@ class SweepJob:
     delivered: dict[str, int] = field(default_factory=dict)
     #: Every result delivered before (the result journal): the scheduler's rungs start from it.
     journal: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Trial id → the Hyperband bracket it was drawn into before (a resumed sweep).
+    brackets: dict[str, int] = field(default_factory=dict)
 
 
 class Backend(Protocol):

@@ -139,13 +139,29 @@ def trials_table(info: Any, wrap: bool) -> Table:
     with_errors = any(trial.error for trial in info.trials)
     if with_errors:  # no empty column taking width from the configs
         table.add_column("error", overflow="fold", no_wrap=not wrap)
+    with_stops = any(trial.stopped or trial.bracket is not None for trial in info.trials)
+    if with_stops:
+        table.add_column("why stopped", overflow="fold", no_wrap=not wrap)
     for trial, config in zip(info.trials, configs):
         iterations = "-" if trial.iteration is None else (
             f"{trial.iteration}/{trial.total_iterations}" if trial.total_iterations else str(trial.iteration))
         row = [str(trial.number), trial.trial_id, trial.state,
                "-" if trial.value is None else f"{trial.value:.4f}", iterations, config]
-        table.add_row(*row, *([trial.error or ""] if with_errors else []))
+        table.add_row(*row, *([trial.error or ""] if with_errors else []),
+                      *([why_stopped(trial, info.mode, info.budget_unit)] if with_stops else []))
     return table
+
+
+def why_stopped(trial: Any, mode: str, unit: str) -> str:
+    """ASHA's reason for a pruned trial: its rung, its value there and the cut-off it missed."""
+    bracket = "" if trial.bracket is None else f"bracket {trial.bracket}"
+    stop = trial.stopped
+    if not stop:
+        return bracket
+    below = "<" if mode == "max" else ">"  # what failing the cut-off means in this mode
+    reason = (f"rung {stop['stopped_at_rung']:g} {unit}: {stop['rung_value']:.4g} {below} "
+              f"cut-off {stop['rung_cutoff']:.4g}")
+    return f"{bracket}, {reason}" if bracket else reason
 
 
 @app.command("best")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from ray import tune
@@ -23,8 +24,10 @@ from sweeps.training.batching import points_in
 class ListenerBridge(tune.Callback):
     """Calls each listener, in order, for each trial event Tune reports."""
 
-    def __init__(self, listeners: list[SweepListener]) -> None:
+    def __init__(self, listeners: list[SweepListener], notes: Callable[[str], dict[str, Any]] | None = None) -> None:
         self.listeners = list(listeners)
+        #: The scheduler's notes on a trial (its bracket, why it stopped it), for TrialInfo.schedule.
+        self.notes = notes
         # Tune steps its loop many times a second; only listeners with periodic work
         # (the live view) are called there.
         self._stepping = [listener for listener in self.listeners
@@ -34,16 +37,16 @@ class ListenerBridge(tune.Callback):
         # Tune pickles its run config (callbacks included) into the experiment snapshot for
         # `Tuner.restore`; listeners hold open files, threads and terminals, and a resumed
         # sweep builds its own.
-        return {"listeners": [], "_stepping": []}
+        return {"listeners": [], "_stepping": [], "notes": None}
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        shown = trial_info(trial)
+        shown = trial_info(trial, self.notes)
         for listener in self.listeners:
             listener.trial_started(shown)
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
                         **info: Any) -> None:
-        shown, points = trial_info(trial), points_in(result)
+        shown, points = trial_info(trial, self.notes), points_in(result)
         for listener in self.listeners:
             listener.trial_reported(shown, points)
 
@@ -51,22 +54,22 @@ class ListenerBridge(tune.Callback):
         # Tune calls this once the trial's save has come back, just before it records the
         # checkpoint as the one to restore from; a result that names a checkpoint arrives
         # earlier, before that round trip to the trial's actor.
-        shown = trial_info(trial)
+        shown = trial_info(trial, self.notes)
         for listener in self.listeners:
             listener.trial_checkpointed(shown)
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        shown = trial_info(trial)
+        shown = trial_info(trial, self.notes)
         for listener in self.listeners:
             listener.trial_completed(shown)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        shown, error = trial_info(trial), read_trial_error(trial)
+        shown, error = trial_info(trial, self.notes), read_trial_error(trial)
         for listener in self.listeners:
             listener.trial_failed(shown, error)
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        shown = trial_info(trial)
+        shown = trial_info(trial, self.notes)
         for listener in self.listeners:
             listener.trial_retried(shown)
 
@@ -102,9 +105,10 @@ class StopBridge(tune.Stopper):
         return stop
 
 
-def trial_info(trial: Any) -> TrialInfo:
-    """A Tune ``Trial`` as the sweep's listeners see it."""
-    return TrialInfo(trial.trial_id, trial.config, trial.last_result or None, lambda: _local_checkpoint(trial))
+def trial_info(trial: Any, notes: Callable[[str], dict[str, Any]] | None = None) -> TrialInfo:
+    """A Tune ``Trial`` as the sweep's listeners see it (with the scheduler's ``notes`` on it)."""
+    return TrialInfo(trial.trial_id, trial.config, trial.last_result or None, lambda: _local_checkpoint(trial),
+                     notes(trial.trial_id) if notes is not None else {})
 
 
 def read_trial_error(trial: Any) -> str:

@@ -3,7 +3,8 @@
 :mod:`sweeps.runner.reconcile` has already corrected Ray's experiment snapshot against
 the study and the journal (:mod:`sweeps.ray_backend.snapshot`); here the tuner restored
 from it gets the searcher, scheduler, callbacks and stoppers built for this run, and
-ASHA's rungs are replayed from the journal (:meth:`sweeps.search.asha.AshaRungs.replay`).
+ASHA's rungs are replayed from the journal, each trial in the bracket recorded for it
+(:meth:`sweeps.search.asha.AshaBrackets.replay`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def continue_tuner(fresh: Any, job: SweepJob, trainable: Any) -> Any:
     internal = fresh._local_tuner
     scheduler = internal._tune_config.scheduler
     if isinstance(scheduler, AshaScheduler):  # Ray does not save a scheduler: the journal holds its rungs
-        scheduler.rungs.replay(job.journal, spec.metric, spec.budget_unit)
+        scheduler.rungs.replay(job.journal, spec.metric, spec.budget_unit, job.brackets)
     if not job.restore:
         return fresh if job.trials_to_create > 0 else _NothingToRun()
     guard_against_silent_restart()

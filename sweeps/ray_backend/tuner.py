@@ -21,7 +21,7 @@ from sweeps.backend import StopRule, SweepJob, SweepListener
 from sweeps.ray_backend.bridge import ListenerBridge, StopBridge
 from sweeps.ray_backend.embedded import trial_actors_on_prestarted_workers
 from sweeps.ray_backend.restore import continue_tuner
-from sweeps.ray_backend.scheduler import make_scheduler
+from sweeps.ray_backend.scheduler import AshaScheduler, make_scheduler
 from sweeps.ray_backend.searcher import TruthfulSearcher
 from sweeps.ray_backend.timeouts import TrialTimeouts
 from sweeps.ray_backend.train_runs import EndTrainRuns
@@ -35,28 +35,34 @@ def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]
     """Run ``job`` on Tune to its end (the :meth:`RayBackend.run` of :mod:`sweeps.ray_backend.backend`)."""
     _configure_tune_environment(job.concurrency)
     timeouts = job.spec.failure.trial_timeout
+    scheduler = make_scheduler(job.spec, job.plan)
     callbacks = [
         # First: it adds its reason to a failed trial's error file before the listeners read it.
         *([TrialTimeouts(timeouts)] if timeouts else []),
-        ListenerBridge(listeners),
+        # The scheduler's notes (a trial's bracket, why it was stopped) reach the listeners.
+        ListenerBridge(listeners, scheduler.notes if isinstance(scheduler, AshaScheduler) else None),
         # Frees a distributed trial's workers as it ends, before the next trial is placed.
         *([EndTrainRuns(train_storage(job))] if job.spec.resources.workers > 1 else []),
         *extra_callbacks,
         ForgetFinishedTrialMetrics(job.spec.metric),  # last: the others see every metric
     ]
-    tuner = make_tuner(job, callbacks, StopBridge(rules), rules)
+    tuner = make_tuner(job, callbacks, StopBridge(rules), rules, scheduler)
     # A distributed trial's actor only starts its Ray Train run: it keeps Tune's own way.
     on_prestarted = trial_actors_on_prestarted_workers() if job.spec.resources.workers == 1 else nullcontext()
     with _quiet_tune_logs(), on_prestarted:
         tuner.fit()
 
 
-def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None) -> Any:
+def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None,
+               scheduler: Any = None) -> Any:
     """The ``Tuner`` of ``job``: a fresh one, or Ray's snapshot continued (``job.restore``)."""
     spec, plan, paths = job.spec, job.plan, job.paths
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_truthful_study(spec, paths, job.trials_so_far)
     searcher = TruthfulSearcher(study, spec.metric, spec.mode, rules)
+    scheduler = scheduler if scheduler is not None else make_scheduler(spec, plan)
+    if isinstance(scheduler, AshaScheduler):
+        scheduler.recorder = study  # each trial's bracket and why it stopped, in the study
     settings = TrialSettings(
         trainable=job.trainable.reference,
         trainable_args=dict(spec.trainable_args),
@@ -82,7 +88,7 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
             metric=spec.metric,
             mode=spec.mode,
             search_alg=searcher,
-            scheduler=make_scheduler(spec, plan),
+            scheduler=scheduler,
             num_samples=job.trials_to_create,
             max_concurrent_trials=job.concurrency,
             # Reusing actors skips a fresh worker process (and a torch import) per trial:

@@ -35,10 +35,16 @@ from sweeps.search.truthful_study import new_intermediate_values, step_key
 from sweeps.spec.loading import LoadedSpec
 from sweeps.spec.scaling import learning_rate_scale, trial_config
 from sweeps.store.checkpoints import checkpoint_path
-from sweeps.store.journal import delivered_iterations
+from sweeps.store.journal import JOURNAL_FILE, delivered_iterations, journal_brackets
 from sweeps.store.state import SweepPaths
 from sweeps.store.study import write_intermediate_values
-from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR, classify_trial, trial_record
+from sweeps.store.study_records import (
+    RAY_TRIAL_ID_ATTR,
+    RECORD_ATTR,
+    classify_trial,
+    recorded_brackets,
+    trial_record,
+)
 
 LOST_WITH_DRIVER = "lost with the driver before Ray's first snapshot of the sweep"
 
@@ -56,6 +62,8 @@ class Resumption:
     notes: list[str] = field(default_factory=list)
     #: Every trial of the study, in order: (Ray trial id, config).
     trials: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: Trial id → its Hyperband bracket, as the study (else the journal) recorded it.
+    brackets: dict[str, int] = field(default_factory=dict)
 
 
 
@@ -102,6 +110,8 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
         journal=journal,
         notes=notes,
         trials=[(str(t.user_attrs[RAY_TRIAL_ID_ATTR]), trial_config(t.params, fixed, scale)) for t in trials],
+        # The study records a bracket before the trial starts, the journal as it starts.
+        brackets={**journal_brackets(paths.directory / JOURNAL_FILE), **recorded_brackets(trials)},
     )
 
 

@@ -35,6 +35,10 @@ class JournalListener(SweepListener):
     def __init__(self, journal: ResultJournal) -> None:
         self.journal = journal
 
+    def trial_started(self, trial: TrialInfo) -> None:
+        if "bracket" in trial.schedule:  # with brackets: resume judges the trial in the same one
+            self.journal.note(trial.trial_id, {"bracket": trial.schedule["bracket"]})
+
     def trial_reported(self, trial: TrialInfo, points: list[dict[str, Any]]) -> None:
         # One write for the whole batch a worker delivered (see sweeps.training.batching).
         self.journal.append(trial.trial_id, *points)
@@ -42,6 +46,8 @@ class JournalListener(SweepListener):
     def trial_completed(self, trial: TrialInfo) -> None:
         if trial.last_result:
             self.journal.append(trial.trial_id, trial.last_result)
+        if "stopped_at_rung" in trial.schedule:  # ASHA stopped it: at which rung, and why
+            self.journal.note(trial.trial_id, trial.schedule)
 
     def sweep_ended(self) -> None:
         self.journal.close()

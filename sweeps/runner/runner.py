@@ -189,7 +189,7 @@ def _job(loaded: LoadedSpec, plan: SweepPlan, resolved: ResolvedTrainable, paths
         return SweepJob(spec, plan, resolved, paths, concurrency, trials_to_create=spec.num_samples)
     return SweepJob(spec, plan, resolved, paths, concurrency, trials_to_create=resume.remaining,
                     trials_so_far=resume.trials_so_far, resumed=True, restore=resume.restore,
-                    delivered=dict(resume.delivered), journal=resume.journal)
+                    delivered=dict(resume.delivered), journal=resume.journal, brackets=dict(resume.brackets))
 
 
 def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:

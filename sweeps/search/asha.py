@@ -5,30 +5,75 @@ Hyperparameter Tuning", MLSys 2020) keeps one rung per milestone (:mod:`sweeps.p
 places them). The first result of a trial at or past a milestone is recorded in that
 rung, and the trial continues only if its value is not below the rung's cutoff: the
 (1 - 1/η) quantile of the values recorded there before it (NaNs ignored). A trial is
-recorded in at most one rung per result, the highest it newly reached. This is Ray Tune's
-``AsyncHyperBandScheduler`` with one bracket, decision for decision
+recorded in at most one rung per result, the highest it newly reached. Each decision
+carries the rung, the trial's value there and the cut-off it had to reach, so a pruned
+trial's record says exactly why it stopped.
+
+With ``brackets: K`` (Hyperband, Li et al., JMLR 2018) :class:`AshaBrackets` keeps K such
+ladders, bracket s without the s lowest rungs, and draws each new trial into one of them
+with Ray's probabilities, from a generator seeded by the spec's seed and the trial's
+position, so the same sweep draws the same brackets. This is Ray Tune's
+``AsyncHyperBandScheduler`` decision for decision, given the same draws
 (``tests/search/test_asha.py`` checks it against Ray's own).
 
 The rungs are a function of the results the driver received, so the result journal
-persists them: :meth:`AshaRungs.replay` rebuilds a resumed sweep's rungs from it, and no
-scheduler state of Ray's needs saving or writing. The scheduler Tune runs is
-:class:`sweeps.ray_backend.scheduler.AshaScheduler`; the tests drive this class directly.
+persists them: :meth:`AshaBrackets.replay` rebuilds a resumed sweep's rungs from it and
+from the recorded bracket of each trial (the study, the journal and MLflow hold it), and
+no scheduler state of Ray's needs saving or writing. The scheduler Tune runs is
+:class:`sweeps.ray_backend.scheduler.AshaScheduler`; the tests drive these classes directly.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from sweeps.iterations import BUDGET_RESULT_KEY
+from sweeps.plan.asha import bracket_probabilities
 from sweeps.plan.planner import SweepPlan
 from sweeps.spec.models import AshaSpec, SweepSpec
 
 CONTINUE = "continue"
 STOP = "stop"
+#: Why a STOP: the trial fell below a rung's cut-off, or its budget reached max_t.
+BELOW_CUTOFF = "below_cutoff"
+AT_MAX_T = "max_t"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What ASHA made of one result: continue or stop, and the rung that decided it."""
+
+    action: str
+    bracket: int = 0
+    #: The rung the result was newly recorded in (max_t for a trial cut there), or None.
+    milestone: float | None = None
+    #: The trial's value there, as reported (not signed).
+    value: float | None = None
+    #: The value it had to reach to continue (as reported, not signed); None for an empty rung.
+    cutoff: float | None = None
+    #: BELOW_CUTOFF or AT_MAX_T for a STOP, else None.
+    reason: str | None = None
+
+    def explanation(self) -> dict[str, Any]:
+        """The record of a stop below a cut-off (empty for any other decision): rung, value, cut-off."""
+        if self.reason != BELOW_CUTOFF:
+            return {}
+        return {"bracket": self.bracket, "stopped_at_rung": self.milestone, "rung_value": self.value,
+                "rung_cutoff": self.cutoff}
+
+
+class ScheduleRecorder(Protocol):
+    """Keeps what the scheduler decided of each trial, durably (the study does, for resume and status)."""
+
+    def bracket_assigned(self, trial_id: str, bracket: int) -> None:
+        """The new trial was drawn into ``bracket``."""
+
+    def trial_stopped(self, trial_id: str, explanation: dict[str, Any]) -> None:
+        """The trial fell below a rung's cut-off (:meth:`Decision.explanation`)."""
 
 
 @dataclass
@@ -39,33 +84,44 @@ class Rung:
 
 
 class AshaRungs:
-    """The rungs of one sweep; :meth:`decide` records a result and says continue or stop."""
+    """The rungs of one bracket; :meth:`judge` records a result and says continue or stop."""
 
-    def __init__(self, milestones: list[float], reduction_factor: float, max_t: float, mode: str) -> None:
+    def __init__(self, milestones: list[float], reduction_factor: float, max_t: float, mode: str,
+                 bracket: int = 0) -> None:
         self.reduction_factor = reduction_factor
         self.max_t = max_t
+        self.bracket = bracket
         self._sign = 1.0 if mode == "max" else -1.0
         #: Highest milestone first: a result is recorded in the highest rung it newly reached.
         self.rungs = [Rung(m) for m in sorted(milestones, reverse=True)]
 
     def cutoff(self, rung: Rung) -> float | None:
-        """The value a trial must reach to continue past ``rung`` (None while it is empty)."""
+        """The value a trial must reach to continue past ``rung``, signed (None while it is empty)."""
         if not rung.recorded:
             return None
         return float(np.nanpercentile(list(rung.recorded.values()), (1 - 1 / self.reduction_factor) * 100))
 
-    def decide(self, trial_id: str, budget: float, value: float) -> str:
-        """Record the trial's result at ``budget`` (in the sweep's unit); CONTINUE or STOP."""
+    def judge(self, trial_id: str, budget: float, value: float) -> Decision:
+        """Record the trial's result at ``budget`` (in the sweep's unit) and decide on it."""
+        value = float(value)  # a numpy scalar would not go into a JSON record
         if budget >= self.max_t:
-            return STOP  # its budget is spent (`max_t` below its own total cuts it here)
+            # Its budget is spent (`max_t` below its own total cuts it here).
+            return Decision(STOP, self.bracket, self.max_t, value, None, AT_MAX_T)
         signed = self._sign * value
         for rung in self.rungs:
             if budget < rung.milestone or trial_id in rung.recorded:
                 continue
             cutoff = self.cutoff(rung)
             rung.recorded[trial_id] = signed
-            return STOP if cutoff is not None and signed < cutoff else CONTINUE
-        return CONTINUE
+            shown = None if cutoff is None else self._sign * cutoff
+            if cutoff is not None and signed < cutoff:
+                return Decision(STOP, self.bracket, rung.milestone, value, shown, BELOW_CUTOFF)
+            return Decision(CONTINUE, self.bracket, rung.milestone, value, shown)
+        return Decision(CONTINUE, self.bracket)
+
+    def decide(self, trial_id: str, budget: float, value: float) -> str:
+        """Record the trial's result at ``budget`` (in the sweep's unit); CONTINUE or STOP."""
+        return self.judge(trial_id, budget, value).action
 
     def replay(self, journal: dict[str, list[dict[str, Any]]], metric: str, budget_unit: str) -> int:
         """Record what a resumed sweep's trials reached before (the journal, in order); returns how many."""
@@ -85,14 +141,63 @@ class AshaRungs:
         return recorded
 
 
-def asha_rungs_for(spec: SweepSpec, plan: SweepPlan) -> AshaRungs | None:
-    """The rungs of the spec's ASHA on the plan's milestones; None for `scheduler: none`."""
+class AshaBrackets:
+    """K brackets of rungs (one for plain ASHA): each trial is drawn into one and judged there."""
+
+    def __init__(self, ladders: list[list[float]], reduction_factor: float, max_t: float, mode: str,
+                 seed: int = 0) -> None:
+        self.brackets = [AshaRungs(m, reduction_factor, max_t, mode, s) for s, m in enumerate(ladders)]
+        self.probabilities = bracket_probabilities([len(m) for m in ladders])
+        self.seed = seed
+        #: Trial id → its bracket, in the order drawn.
+        self.assignments: dict[str, int] = {}
+
+    @property
+    def rungs(self) -> list[Rung]:
+        """The first bracket's rungs (all of plain ASHA's)."""
+        return self.brackets[0].rungs
+
+    def assign(self, trial_id: str, bracket: int | None = None) -> int:
+        """The trial's bracket: the one it has, else ``bracket``, else a new draw."""
+        if trial_id not in self.assignments:
+            self.assignments[trial_id] = self.draw(len(self.assignments)) if bracket is None else bracket
+        return self.assignments[trial_id]
+
+    def draw(self, position: int) -> int:
+        """The bracket of the ``position``-th trial of the sweep (0-based): Ray's probabilities,
+        from a generator of its own, so a sweep with the same seed draws the same brackets."""
+        if len(self.brackets) == 1:
+            return 0
+        generator = np.random.default_rng([self.seed % 2**32, position])
+        return int(generator.choice(len(self.brackets), p=self.probabilities))
+
+    def judge(self, trial_id: str, budget: float, value: float) -> Decision:
+        return self.brackets[self.assign(trial_id)].judge(trial_id, budget, value)
+
+    def decide(self, trial_id: str, budget: float, value: float) -> str:
+        return self.judge(trial_id, budget, value).action
+
+    def replay(self, journal: dict[str, list[dict[str, Any]]], metric: str, budget_unit: str,
+               assignments: dict[str, int] | None = None) -> int:
+        """Rebuild a resumed sweep: first the recorded brackets, then each trial's results in its own."""
+        for trial_id, bracket in (assignments or {}).items():
+            if 0 <= bracket < len(self.brackets):
+                self.assign(trial_id, bracket)
+        return sum(
+            bracket.replay({t: r for t, r in journal.items() if self.assign(t) == bracket.bracket}, metric, budget_unit)
+            for bracket in self.brackets
+        )
+
+
+def asha_rungs_for(spec: SweepSpec, plan: SweepPlan) -> AshaBrackets | None:
+    """The brackets of the spec's ASHA on the plan's milestones; None for `scheduler: none`."""
     if not isinstance(spec.scheduler, AshaSpec):
         return None
     assert plan.max_t is not None and plan.reduction_factor is not None  # set for ASHA plans
     # With `max_t: auto` below the grace period (every config is shorter than the first
     # rung; the plan warns), ASHA stops nothing.
-    return AshaRungs(plan.milestones(), plan.reduction_factor, max(plan.max_t, plan.grace_period or 0), spec.mode)
+    return AshaBrackets(plan.bracket_milestones() or [plan.milestones()], plan.reduction_factor,
+                        max(plan.max_t, plan.grace_period or 0), spec.mode, spec.seed)
 
 
 def _finite(value: Any) -> bool:

@@ -37,7 +37,14 @@ from sweeps.spec.scaling import learning_rate_scale, trial_config
 from sweeps.store.state import SweepPaths
 from sweeps.store.study import open_study_storage, write_intermediate_values
 from sweeps.store.study_cache import WriteThroughStorage
-from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR, classify_trial, trial_record
+from sweeps.store.study_records import (
+    BRACKET_ATTR,
+    RAY_TRIAL_ID_ATTR,
+    RECORD_ATTR,
+    STOPPED_ATTR,
+    classify_trial,
+    trial_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +129,17 @@ class TruthfulStudy:
         values = new_intermediate_values(points, self.metric, self._step_key, reported)
         if values:
             write_intermediate_values(self.storage, self._trials[trial_id]._trial_id, values)  # compat: optuna-storage-internals
+
+    def bracket_assigned(self, trial_id: str, bracket: int) -> None:
+        """Record the trial's Hyperband bracket (a :class:`~sweeps.search.asha.ScheduleRecorder`):
+        written before the trial starts, so a resumed sweep judges it in the same bracket."""
+        if trial_id in self._trials:
+            self._trials[trial_id].set_user_attr(BRACKET_ATTR, int(bracket))
+
+    def trial_stopped(self, trial_id: str, explanation: dict[str, Any]) -> None:
+        """Record why ASHA stopped the trial (its rung, value and the rung's cut-off), before it ends."""
+        if trial_id in self._trials and trial_id not in self._finished:
+            self._trials[trial_id].set_user_attr(STOPPED_ATTR, dict(explanation))
 
     def finish(self, trial_id: str, points: list[dict[str, Any]] | None, error: bool) -> None:
         """The trial ended: ``points`` are the reports of its last delivery (None if unknown)."""

@@ -34,6 +34,10 @@ class TrialInfo:
     iteration: int | None
     total_iterations: int | None
     error: str | None = None
+    #: The Hyperband bracket ASHA drew the trial into (None without brackets).
+    bracket: int | None = None
+    #: Why ASHA pruned it: {"stopped_at_rung", "rung_value", "rung_cutoff"} (None otherwise).
+    stopped: dict[str, Any] | None = None
 
 
 @dataclass
@@ -50,6 +54,8 @@ class SweepInfo:
     aborted_reason: str | None = None
     spec_path: str | None = None
     overrides: tuple[str, ...] = ()
+    #: The unit ASHA counts its budget (and places its rungs) in.
+    budget_unit: str = "iterations"
 
     @property
     def done(self) -> int:
@@ -89,6 +95,7 @@ def describe_sweep(storage: str | Path, name: str) -> SweepInfo:
         directory=paths.directory,
         aborted_reason=(state.get("summary") or {}).get("aborted") if status == SweepState.ABORTED.value else None,
         spec_path=state.get("spec_path"), overrides=tuple(state.get("overrides") or ()),
+        budget_unit=str((spec.get("scheduler") or {}).get("budget", "iterations")),
     )
     info.trials = _trials(paths, name, spec, running_now=alive)
     return info
@@ -157,7 +164,7 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
 
     from sweeps.spec.scaling import scale_from_raw, trial_config
     from sweeps.sqlite import open_study_read_only
-    from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR
+    from sweeps.store.study_records import BRACKET_ATTR, RAY_TRIAL_ID_ATTR, RECORD_ATTR, STOPPED_ATTR
 
     database = paths.study_file
     if not database.is_file():
@@ -191,6 +198,9 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
             iteration=int(iteration) if iteration is not None else (max(steps) if steps else None),
             total_iterations=record.get("total_iterations"),
             error=record.get("error") or (_first_error_line(paths, frozen) if state == "failed" else None),
+            bracket=frozen.user_attrs.get(BRACKET_ATTR),
+            # Recorded when ASHA stopped it; a trial whose last report was also its end completed.
+            stopped=frozen.user_attrs.get(STOPPED_ATTR) if state == "pruned" else None,
         ))
     return trials
 

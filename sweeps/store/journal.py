@@ -13,6 +13,11 @@ restarts from). ``sweep resume`` uses it to:
 - fill the steps MLflow lost (:mod:`sweeps.tracking.recovery`);
 - rebuild ASHA's rungs, which Ray does not checkpoint.
 
+Besides results, it holds one line of what the scheduler said of a trial
+(``{"trial_id": ..., "schedule": {"bracket": 1}}``) as the trial starts, and again with
+the rung, value and cut-off once ASHA stopped it; :func:`read_journal` skips those lines,
+and :func:`journal_brackets` reads the brackets back for ``sweep resume``.
+
 A delivery is written with one ``write`` and flushed to the kernel at once; a driver killed
 mid-line leaves a truncated last line, which :func:`read_journal` skips.
 """
@@ -79,6 +84,13 @@ class ResultJournal:
                 continue
             self._delivered[trial_id] = int(iteration)  # type: ignore[call-overload]  # a Real, as above
             lines.append(json.dumps({"trial_id": trial_id, "result": journal_entry(result)}) + "\n")
+        self._write(lines)
+
+    def note(self, trial_id: str, schedule: dict[str, Any]) -> None:
+        """Write what the scheduler says of a trial (its bracket; why it stopped it)."""
+        self._write([json.dumps({"trial_id": trial_id, "schedule": schedule}) + "\n"])
+
+    def _write(self, lines: list[str]) -> None:
         if not lines:
             return
         if self._stream is None:
@@ -104,6 +116,26 @@ def read_journal(path: Path) -> dict[str, list[dict[str, Any]]]:
             continue  # the line a killed driver was writing
         results.setdefault(str(trial_id), []).append(result)
     return results
+
+
+def journal_brackets(path: Path) -> dict[str, int]:
+    """Trial id → the Hyperband bracket the journal's schedule lines give it."""
+    brackets: dict[str, int] = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return brackets
+    for line in text.splitlines():
+        if '"schedule"' not in line:
+            continue  # a result: no need to parse it
+        try:
+            entry = json.loads(line)
+            bracket = entry["schedule"]["bracket"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if isinstance(bracket, int):
+            brackets[str(entry["trial_id"])] = bracket
+    return brackets
 
 
 def delivered_iterations(journal: dict[str, list[dict[str, Any]]]) -> dict[str, int]:

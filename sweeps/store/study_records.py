@@ -19,6 +19,10 @@ from sweeps.outcomes import classify_outcome
 RAY_TRIAL_ID_ATTR = "ray_trial_id"
 #: User attribute holding a finished trial's outcome and last result (see `trial_record`).
 RECORD_ATTR = "sweep_record"
+#: User attribute holding the Hyperband bracket ASHA drew the trial into (with `brackets` > 1).
+BRACKET_ATTR = "sweep.bracket"
+#: User attribute saying why ASHA stopped the trial: {"stopped_at_rung", "rung_value", "rung_cutoff", ...}.
+STOPPED_ATTR = "sweep.stopped"
 #: Result keys kept in the record: enough for summaries, `sweep status` and `sweep best`.
 _RECORD_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
 
@@ -46,3 +50,13 @@ def trial_record(result: dict[str, Any] | None, error: bool, metric: str) -> dic
         record["value"] = value if isinstance(value, (int, float)) else None
     plain: dict[str, Any] = json.loads(json.dumps(record, default=float))
     return plain
+
+
+def recorded_brackets(frozen_trials: list[Any]) -> dict[str, int]:
+    """Trial id → the bracket the study recorded for it (trials drawn into none are left out)."""
+    brackets = {}
+    for frozen in frozen_trials:
+        trial_id, bracket = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR), frozen.user_attrs.get(BRACKET_ATTR)
+        if trial_id is not None and isinstance(bracket, int):
+            brackets[str(trial_id)] = bracket
+    return brackets

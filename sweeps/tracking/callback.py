@@ -10,7 +10,9 @@ What lands in MLflow (the tags are the public interface for the UI's search box)
   (``t007 bs=64 lr=3.2e-03 ep=8``), with tags ``sweep.name``, ``sweep.role=trial``,
   ``sweep.trial_id``, ``sweep.state`` (completed | pruned | diverged | failed, and
   interrupted for a sweep that was stopped), ``sweep.stopped_at_iteration``,
-  ``sweep.rung`` and ``sweep.node``; params = the sampled hyperparameters plus
+  ``sweep.rung`` and ``sweep.node``; with brackets, ``sweep.bracket``; for a trial ASHA
+  pruned, ``sweep.stopped_at_rung`` (the rung, in the budget unit), ``sweep.rung_value``
+  (its value there) and ``sweep.rung_cutoff`` (the value it had to reach); params = the sampled hyperparameters plus
   ``iterations_per_epoch``, ``total_iterations`` and ``dataset_size``; metrics = what the
   trainable reported plus ``epoch`` and ``samples_seen``, each with **step = iteration**,
   so curves of different batch sizes share one axis. None of Ray's bookkeeping
@@ -37,7 +39,7 @@ from sweeps.backend import SweepListener, TrialInfo
 from sweeps.outcomes import Outcome, classify_outcome
 from sweeps.store.journal import BACKEND_RESULT_KEYS
 from sweeps.tracking.naming import run_name
-from sweeps.tracking.trial_runs import ended_run_tags, run_params, run_status, started_run_tags
+from sweeps.tracking.trial_runs import ended_run_tags, run_params, run_status, schedule_tags, started_run_tags
 from sweeps.tracking.writer import TrackingWriter
 
 _logger = logging.getLogger("sweeps.tracking")
@@ -77,6 +79,8 @@ class _TrialRun:
     #: Gives the trial's latest checkpoint folder (TrialInfo.latest_checkpoint), kept from its end.
     checkpoint: Callable[[], str | None] | None = None
     outcome: str | None = None  # None while running
+    #: What the scheduler said of the trial (TrialInfo.schedule): bracket, rung, value, cut-off.
+    schedule: dict[str, Any] | None = None
 
 
 class MlflowTracker(SweepListener):
@@ -116,7 +120,8 @@ class MlflowTracker(SweepListener):
             run = self.trials[trial.trial_id] = _TrialRun(index, dict(trial.config))
         run.outcome = None
         self.writer.create_run(trial.trial_id, self.experiment_id, run_name(run.index, run.config),
-                               started_run_tags(self.sweep_name, trial.trial_id), parent_key=PARENT)
+                               {**started_run_tags(self.sweep_name, trial.trial_id), **schedule_tags(trial.schedule)},
+                               parent_key=PARENT)
         self.writer.log(trial.trial_id, params=run_params(run.config, self._dataset_size, self._drop_last, self._workers))
 
     def trial_reported(self, trial: TrialInfo, points: list[dict[str, Any]]) -> None:
@@ -153,6 +158,7 @@ class MlflowTracker(SweepListener):
         if run is None:
             return
         run.checkpoint = trial.latest_checkpoint
+        run.schedule = trial.schedule
         outcome = classify_outcome(run.last_result, error=False)
         error = None
         if outcome == "diverged" and run.last_result:
@@ -222,7 +228,8 @@ class MlflowTracker(SweepListener):
         if run.outcome is not None:
             return
         run.outcome = outcome
-        self.writer.log(key, tags=ended_run_tags(outcome, run.last_result, self._milestones, self._budget_unit))
+        self.writer.log(key, tags={**ended_run_tags(outcome, run.last_result, self._milestones, self._budget_unit),
+                                   **schedule_tags(run.schedule or {}, outcome)})
         if error:
             self.writer.log_text(key, error, "error.txt")
         self.writer.end_run(key, run_status(outcome))

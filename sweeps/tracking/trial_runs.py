@@ -43,3 +43,17 @@ def ended_run_tags(outcome: str, last_result: dict[str, Any] | None, milestones:
 def run_status(outcome: str) -> str:
     """The MLflow status of a run whose trial ended with ``outcome``."""
     return Outcome(outcome).mlflow_status
+
+
+def schedule_tags(schedule: dict[str, Any], outcome: str | None = None) -> dict[str, Any]:
+    """What ASHA said of the trial: its bracket (``sweep.bracket``, with brackets) and, for a
+    trial it pruned, the rung it stopped at (in the budget unit), its value there and the
+    rung's cut-off, the value it had to reach (``sweep.stopped_at_rung``, ``sweep.rung_value``,
+    ``sweep.rung_cutoff``)."""
+    tags: dict[str, Any] = {}
+    if "bracket" in schedule:
+        tags["sweep.bracket"] = schedule["bracket"]
+    if outcome == Outcome.PRUNED.value and "stopped_at_rung" in schedule:
+        tags.update({"sweep.stopped_at_rung": f"{schedule['stopped_at_rung']:g}",
+                     "sweep.rung_value": schedule["rung_value"], "sweep.rung_cutoff": schedule["rung_cutoff"]})
+    return tags
