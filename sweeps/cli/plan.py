@@ -137,9 +137,10 @@ def asha_summary(plan: SweepPlan) -> str:
 def brackets_table(plan: SweepPlan) -> Table:
     """Each Hyperband bracket's rungs, its share of the trials and of the expected budget."""
     unit = plan.budget_unit
-    table = Table(title=f"{len(plan.brackets)} Hyperband brackets (each trial is drawn into one)")
-    for column in ("bracket", f"rungs ({unit})", "share of trials", "expected trials", "expected iterations",
-                   "share of budget"):
+    table = Table(title=f"{len(plan.brackets)} Hyperband brackets: each trial is drawn into one "
+                        f"(rungs in {unit}; trials and iterations expected)")
+    # Short headers: the table fits 80 columns unwrapped.
+    for column in ("bracket", "rungs", "drawn", "trials", "iterations", "of budget"):
         table.add_column(column, justify="right")
     for bracket in plan.brackets:
         stops = [m for m in bracket.milestones if plan.max_t is None or m < plan.max_t]

@@ -73,3 +73,51 @@ def test_plan_bad_spec_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_plan_unknown_trainable_is_exit_2(write_spec, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(write_spec(trainable="nope"))]) == 2
     assert "field `trainable`" in capsys.readouterr().err
+
+
+def test_plan_derives_the_default_grace_period_from_max_t_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    # The digits example's max_t is 900 iterations; without its own grace period, auto gives 900 / 3^3 → 34.
+    assert main(["plan", str(EXAMPLES / "digits_mlp.yaml"), "--set", "scheduler.grace_period=auto", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["grace_period_auto"] is True and plan["grace_period"] == 34 and plan["max_t"] == 900
+    assert [rung["milestone"] for rung in plan["rungs"]] == [34, 102, 306]
+    assert main(["plan", str(EXAMPLES / "digits_mlp.yaml"), "--set", "scheduler.grace_period=auto"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "rungs at 34, 102, 306 iterations; max_t 900; grace_period: auto = 34, derived from max_t" in out
+
+
+def test_plan_gives_each_bracket_its_rungs_share_and_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["plan", str(EXAMPLES / "digits_mlp.yaml"), "--set", "scheduler.grace_period=auto",
+            "--set", "scheduler.brackets=3"]
+    assert main([*args, "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    brackets = plan["brackets"]
+    assert [b["milestones"] for b in brackets] == [[34, 102, 306], [102, 306], [306]]
+    assert sum(b["probability"] for b in brackets) == pytest.approx(1)
+    assert brackets[0]["probability"] > brackets[1]["probability"] > brackets[2]["probability"]
+    assert sum(b["expected_trials"] for b in brackets) == pytest.approx(plan["num_samples"])
+    assert sum(b["expected_iterations"] for b in brackets) == pytest.approx(plan["expected_iterations"])
+    # A later first rung stops less: a trial of a higher bracket costs more on average.
+    per_trial = [b["expected_iterations"] / b["expected_trials"] for b in brackets]
+    assert per_trial == sorted(per_trial)
+    assert main(args) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "3 Hyperband brackets" in out and "of budget" in out and "│ 2 │ 306 │" in out
+
+
+@pytest.mark.parametrize("overrides", [
+    ["scheduler.grace_period=auto", "scheduler.brackets=4"],  # max_t: auto (900): the plan finds it
+    ["scheduler.grace_period=100", "scheduler.max_t=900", "scheduler.brackets=3"],  # 100, 300, then 900: bracket 2 ok
+    ["scheduler.grace_period=100", "scheduler.max_t=800", "scheduler.brackets=3"],  # bracket 2 would start at 900
+])
+def test_brackets_that_leave_a_bracket_without_a_rung_are_exit_2_naming_the_field(
+    overrides: list[str], capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["plan", str(EXAMPLES / "digits_mlp.yaml")] + [f"--set={o}" for o in overrides]
+    if overrides[-2] == "scheduler.max_t=900":
+        assert main(args) == 0  # the last bracket's only rung is max_t: it stops nothing, as Hyperband's last
+        return
+    assert main(args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "field `scheduler.brackets`" in err and "at most `brackets:" in err and "digits_mlp.yaml" in err
+    assert "Traceback" not in err

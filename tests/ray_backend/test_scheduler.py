@@ -11,7 +11,10 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from sweeps.plan.planner import plan_spec
 from sweeps.ray_backend.scheduler import AshaScheduler, make_scheduler
+from sweeps.search.truthful_study import open_truthful_study
 from sweeps.spec.loading import load_spec
+from sweeps.store.state import sweep_paths
+from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, STOPPED_ATTR, recorded_brackets
 from tests.conftest import small_spec
 
 
@@ -61,3 +64,39 @@ def test_no_asha_means_fifo(tmp_path: Path) -> None:
     loaded = load_spec(path, [])
     _, plan = plan_spec(loaded)
     assert type(make_scheduler(loaded.spec, plan)) is FIFOScheduler
+
+
+def test_brackets_are_drawn_once_per_trial_recorded_in_the_study_and_shown_with_the_stop(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(small_spec(storage=str(tmp_path / "results"), seed=3, scheduler={
+        "type": "asha", "grace_period": 10, "reduction_factor": 2, "brackets": 2}), sort_keys=False))
+    loaded = load_spec(path, [])
+    _, plan = plan_spec(loaded)
+    scheduler = make_scheduler(loaded.spec, plan)
+    assert isinstance(scheduler, AshaScheduler) and len(scheduler.rungs.brackets) == 2
+    paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
+    paths.directory.mkdir(parents=True)
+    study = open_truthful_study(loaded.spec, paths)
+    scheduler.recorder = study
+    trials = {f"t{i}": SimpleNamespace(trial_id=f"t{i}") for i in range(8)}
+    for trial_id, trial in trials.items():
+        study.ask(trial_id)  # Tune asks the searcher for the config before it adds the trial
+        scheduler.on_trial_add(None, trial)
+    drawn = dict(scheduler.rungs.assignments)
+    assert set(drawn.values()) == {0, 1}
+    scheduler.on_trial_add(None, trials["t0"])  # a retried trial is added again: it keeps its bracket
+    assert scheduler.rungs.assignments == drawn
+    assert recorded_brackets(study.study.get_trials()) == drawn
+    assert all(scheduler.notes(t) == {"bracket": b} for t, b in drawn.items())
+
+    in_first = [t for t, b in drawn.items() if b == 0]
+    milestone = scheduler.rungs.brackets[0].rungs[-1].milestone  # the first bracket's first rung
+    assert scheduler.on_trial_result(None, trials[in_first[0]], {"iteration": milestone, "val_accuracy": 0.9}) == "CONTINUE"
+    assert scheduler.on_trial_result(None, trials[in_first[1]], {"iteration": milestone + 1, "val_accuracy": 0.2}) == "STOP"
+    why = {"bracket": 0, "stopped_at_rung": milestone, "rung_value": 0.2, "rung_cutoff": 0.9}
+    assert scheduler.notes(in_first[1]) == why
+    frozen = {t.user_attrs[RAY_TRIAL_ID_ATTR]: t for t in study.study.get_trials()}
+    assert frozen[in_first[1]].user_attrs[STOPPED_ATTR] == why
+    # Its end, told to the scheduler as Tune does, changes nothing of the record.
+    scheduler.on_trial_complete(None, trials[in_first[1]], {"iteration": milestone + 1, "val_accuracy": 0.2})
+    assert scheduler.notes(in_first[1]) == why

@@ -9,12 +9,13 @@ from __future__ import annotations
 import random
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from sweeps.iterations import BUDGET_RESULT_KEY
 from sweeps.plan.asha import rung_milestones
-from sweeps.search.asha import CONTINUE, STOP, AshaRungs
+from sweeps.search.asha import AT_MAX_T, CONTINUE, STOP, AshaBrackets, AshaRungs
 
 UNITS = ["iterations", "samples", "epochs"]
 #: A budget step per unit: epochs are fractional, samples come in batches.
@@ -111,3 +112,104 @@ def test_replaying_a_journal_rebuilds_the_rungs_the_live_sweep_had(unit: str) ->
     replayed = rungs_for(unit, "max")
     replayed.replay(journal, "val", unit)
     assert [r.recorded for r in replayed.rungs] == [r.recorded for r in live.rungs]
+
+
+def brackets_for(grace: float, max_t: float, eta: float, count: int, mode: str, seed: int = 0) -> AshaBrackets:
+    return AshaBrackets([rung_milestones(grace, max_t, eta, s) for s in range(count)], eta, max_t, mode, seed)
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("seed", range(4))
+def test_every_decision_and_cutoff_matches_ray_s_asha_with_brackets(unit: str, mode: str, seed: int) -> None:
+    """Ray's ASHAScheduler(brackets=K): each trial in the bracket Ray drew for it, the same decisions."""
+    generator = random.Random(seed)
+    scale, eta = STEP[unit], generator.choice([2, 3])
+    grace, max_t, count = 2 * scale, 60 * scale, generator.choice([2, 3])
+    ours = brackets_for(grace, max_t, eta, count, mode)
+    time_attr = BUDGET_RESULT_KEY[unit]
+    ray = ASHAScheduler(time_attr=time_attr, metric="m", mode=mode, grace_period=grace,  # type: ignore[arg-type]
+                        max_t=max_t, reduction_factor=eta, brackets=count)  # type: ignore[arg-type]
+    trials = {f"t{i}": 0.0 for i in range(16)}
+    running = set(trials)
+    np.random.seed(seed)  # Ray draws its brackets from numpy's global generator
+    for trial_id in trials:
+        ray.on_trial_add(None, SimpleNamespace(trial_id=trial_id))  # type: ignore[arg-type]
+        ours.assign(trial_id, ray._brackets.index(ray._trial_info[trial_id]))
+    assert len(set(ours.assignments.values())) > 1, "every trial in one bracket checks nothing of brackets"
+    sign = 1.0 if mode == "max" else -1.0
+    while running:
+        trial_id = generator.choice(sorted(running))
+        trials[trial_id] += generator.choice([1, 2, 3, 5]) * scale
+        value = generator.random()
+        ray_bracket = ray._trial_info[trial_id]
+        # The cut-off Ray compares with: the rung this result lands in, before it is recorded.
+        landing = next((recorded for milestone, recorded in ray_bracket._rungs
+                        if trials[trial_id] >= milestone and trial_id not in recorded), None)
+        ray_cutoff = ray_bracket.cutoff(landing) if landing is not None and trials[trial_id] < max_t else None
+        expected = ray.on_trial_result(None, SimpleNamespace(trial_id=trial_id), {time_attr: trials[trial_id], "m": value})  # type: ignore[arg-type]
+        got = ours.judge(trial_id, trials[trial_id], value)
+        assert got.action == (STOP if expected == TrialScheduler.STOP else CONTINUE), (trial_id, trials[trial_id], value)
+        assert got.bracket == ray._brackets.index(ray_bracket)
+        if ray_cutoff is None:
+            assert got.cutoff is None
+        else:
+            assert got.cutoff == pytest.approx(sign * float(ray_cutoff))
+        if got.action == STOP:
+            running.discard(trial_id)
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_a_pruned_trial_s_explanation_names_its_rung_value_and_the_cutoff_it_missed(mode: str) -> None:
+    brackets = brackets_for(4, 100, 2, 1, mode)
+    good, better, bad = (0.5, 0.9, 0.1) if mode == "max" else (0.5, 0.1, 0.9)
+    assert brackets.judge("a", 4, good).explanation() == {}  # continued: nothing to explain
+    brackets.judge("b", 4, better)
+    stopped = brackets.judge("c", 5, bad)
+    cutoff = stopped.cutoff
+    assert stopped.action == STOP and cutoff is not None
+    assert stopped.explanation() == {"bracket": 0, "stopped_at_rung": 4, "rung_value": bad, "rung_cutoff": cutoff}
+    # The value it had to reach lies between the two recorded, nearer the better (top 1/η).
+    assert min(good, better) < cutoff < max(good, better)
+    assert (bad < cutoff) if mode == "max" else (bad > cutoff)
+    spent = brackets.judge("a", 100, good)
+    assert spent.action == STOP and spent.reason == AT_MAX_T and spent.explanation() == {}
+
+
+def test_brackets_are_drawn_with_ray_s_probabilities_and_the_same_seed_draws_the_same() -> None:
+    brackets = brackets_for(1, 81, 3, 3, "max", seed=11)
+    for i in range(3000):
+        brackets.assign(f"t{i}")
+    counts = [list(brackets.assignments.values()).count(s) for s in range(3)]
+    for count, probability in zip(counts, brackets.probabilities):
+        assert count / 3000 == pytest.approx(probability, abs=0.03)
+    again = brackets_for(1, 81, 3, 3, "max", seed=11)
+    assert [again.assign(f"t{i}") for i in range(3000)] == list(brackets.assignments.values())
+    other = brackets_for(1, 81, 3, 3, "max", seed=12)
+    assert [other.assign(f"t{i}") for i in range(3000)] != list(brackets.assignments.values())
+
+
+def test_a_trial_keeps_its_bracket_when_assigned_again() -> None:
+    brackets = brackets_for(1, 81, 3, 3, "max")
+    first = brackets.assign("a")
+    assert brackets.assign("a") == first and brackets.assign("a", (first + 1) % 3) == first
+
+
+def test_replaying_a_journal_with_brackets_rebuilds_each_bracket_s_rungs() -> None:
+    live = brackets_for(2, 80, 2, 3, "max", seed=5)
+    journal: dict[str, list[dict[str, float]]] = {}
+    generator = random.Random(3)
+    for trial_id in [f"t{i}" for i in range(12)]:
+        spent = 0.0
+        for _ in range(10):
+            spent += generator.choice([1, 3, 5])
+            value = generator.random()
+            journal.setdefault(trial_id, []).append({"iteration": spent, "val": value})
+            if live.decide(trial_id, spent, value) == STOP:
+                break
+    # A resumed sweep's scheduler draws from the start again: the recorded brackets win.
+    replayed = brackets_for(2, 80, 2, 3, "max", seed=99)
+    replayed.replay(journal, "val", "iterations", dict(live.assignments))
+    assert replayed.assignments == live.assignments
+    assert [[r.recorded for r in b.rungs] for b in replayed.brackets] == [[r.recorded for r in b.rungs] for b in live.brackets]
+    assert replayed.assign("new") in range(3)  # the next trial is drawn afresh

@@ -235,3 +235,27 @@ def test_a_missing_or_unknown_type_names_the_valid_types(tmp_path: Path, entry: 
         valid = "`float`, `int` or `categorical`"
     message = rejected(tmp_path, spec)
     assert expected in message and valid in message and "discriminator" not in message
+
+
+def test_grace_period_defaults_to_auto_and_brackets_to_one(tmp_path: Path) -> None:
+    spec = small_spec()
+    spec["scheduler"] = {"type": "asha"}
+    scheduler = load_spec(write(tmp_path, spec)).spec.scheduler
+    assert scheduler.grace_period == "auto" and scheduler.brackets == 1
+
+
+@pytest.mark.parametrize("grace", ["sometext", 0, -5, True, [10]])
+def test_grace_period_neither_auto_nor_positive_names_the_field_and_the_fix(tmp_path: Path, grace: object) -> None:
+    spec = small_spec()
+    spec["scheduler"]["grace_period"] = grace
+    message = rejected(tmp_path, spec)
+    assert "field `scheduler.grace_period`" in message and "`grace_period: auto`" in message
+    assert message.count("field `") == 1, "one sentence, not one per member of the union"
+
+
+@pytest.mark.parametrize("brackets", [0, -2, 1.5, "two", True])
+def test_brackets_below_one_or_not_whole_names_the_field_and_the_fix(tmp_path: Path, brackets: object) -> None:
+    spec = small_spec()
+    spec["scheduler"]["brackets"] = brackets
+    message = rejected(tmp_path, spec)
+    assert "field `scheduler.brackets`" in message and "at least 1" in message and "`brackets: 1`" in message
