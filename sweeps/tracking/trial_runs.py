@@ -45,15 +45,17 @@ def run_status(outcome: str) -> str:
     return Outcome(outcome).mlflow_status
 
 
-def schedule_tags(schedule: dict[str, Any], outcome: str | None = None) -> dict[str, Any]:
+def schedule_tags(schedule: dict[str, Any], outcome: str | None = None) -> dict[str, str]:
     """What ASHA said of the trial: its bracket (``sweep.bracket``, with brackets) and, for a
     trial it pruned, the rung it stopped at (in the budget unit), its value there and the
     rung's cut-off, the value it had to reach (``sweep.stopped_at_rung``, ``sweep.rung_value``,
     ``sweep.rung_cutoff``)."""
-    tags: dict[str, Any] = {}
+    tags: dict[str, str] = {}
     if "bracket" in schedule:
-        tags["sweep.bracket"] = schedule["bracket"]
+        tags["sweep.bracket"] = str(schedule["bracket"])
     if outcome == Outcome.PRUNED.value and "stopped_at_rung" in schedule:
-        tags.update({"sweep.stopped_at_rung": f"{schedule['stopped_at_rung']:g}",
-                     "sweep.rung_value": schedule["rung_value"], "sweep.rung_cutoff": schedule["rung_cutoff"]})
+        # repr-exact numbers: the tag reads back as the very value ASHA compared.
+        tags.update({"sweep.stopped_at_rung": f"{schedule['stopped_at_rung']:.12g}",
+                     "sweep.rung_value": repr(float(schedule["rung_value"])),
+                     "sweep.rung_cutoff": repr(float(schedule["rung_cutoff"]))})
     return tags

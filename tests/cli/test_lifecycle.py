@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -64,6 +65,13 @@ def test_status_lists_every_trial_with_its_state(finished: dict[str, Any], capsy
     trials = finished["state"]["summary"]["trials"]
     assert "finished, 6/6 trials done" in " ".join(out.split())
     assert out.count("completed") >= trials["completed"] and out.count("pruned") >= trials["pruned"]
+    # Each pruned trial says at which rung it stopped, its value there and the cut-off it missed.
+    assert main(["status", "tiny", "--storage", str(finished["storage"]), "--wide"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if " pruned " in line]
+    assert len(rows) == trials["pruned"] > 0
+    for row in rows:
+        value, cutoff = re.search(r"rung \d+ iterations: (\S+) < cut-off (\S+)", row).groups()  # type: ignore[union-attr]
+        assert float(value) < float(cutoff)
 
 
 @pytest.mark.slow

@@ -171,3 +171,29 @@ def test_best_of_a_sweep_with_no_value_yet_names_the_metric(tmp_path: Path) -> N
     build_sweep(tmp_path, state="running", trials={"t1": None, "t2": (3, 0.2, True)})
     with pytest.raises(StateError, match=r"no completed or pruned trial with a value of `val_accuracy` yet.*sweep status tiny"):
         best_trial_export(tmp_path, "tiny")
+
+
+@pytest.mark.parametrize("mode, sign", [("max", "<"), ("min", ">")])
+def test_status_says_at_which_rung_a_pruned_trial_stopped_its_value_there_and_the_cutoff(
+    tmp_path: Path, mode: str, sign: str,
+) -> None:
+    from sweeps.cli.lifecycle import why_stopped
+
+    raw = small_spec(name="cut", storage=str(tmp_path), mode=mode, num_samples=2)
+    paths = sweep_paths(tmp_path, "cut")
+    write_state(paths, {"name": "cut", "spec": raw, "state": "finished", "num_samples": 2, "driver_pid": DEAD_PID,
+                        "driver_host": socket.gethostname()})
+    study = open_truthful_study(validate_spec(raw, paths.state_file).spec, paths)
+    why = {"bracket": 1, "stopped_at_rung": 20.0, "rung_value": 0.25, "rung_cutoff": 0.5}
+    for trial_id, last in (("tcut", 20), ("tdone", TOTAL)):
+        study.ask(trial_id)
+        study.bracket_assigned(trial_id, 1)
+        # As the scheduler does for a trial that ran to its end on a rung below the cut-off.
+        study.trial_stopped(trial_id, why)
+        study.finish(trial_id, [{"iteration": last, "total_iterations": TOTAL, "val_accuracy": 0.25}], False)
+    study.trial_stopped("tcut", {**why, "rung_value": 9.0})  # the study keeps what it had at the end
+    trials = {t.trial_id: t for t in describe_sweep(tmp_path, "cut").trials}
+    assert (trials["tcut"].state, trials["tcut"].stopped, trials["tcut"].bracket) == ("pruned", why, 1)
+    assert (trials["tdone"].state, trials["tdone"].stopped) == ("completed", None)  # not pruned: nothing to explain
+    assert why_stopped(trials["tcut"], mode, "iterations") == f"bracket 1, rung 20 iterations: 0.25 {sign} cut-off 0.5"
+    assert why_stopped(trials["tdone"], mode, "iterations") == "bracket 1"

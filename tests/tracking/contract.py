@@ -92,6 +92,13 @@ def check_contract(record: SweepRecord, summary: Any, results: dict[str, list[di
         assert record.steps(run, "samples_seen") == steps
         if trial["outcome"] == "pruned":
             assert steps[-1] == int(tags["sweep.stopped_at_iteration"]) < int(params["total_iterations"])
+            # Why ASHA stopped it: the rung its last report reached, its value there, and the
+            # cut-off it fell below (these sweeps maximise, and count iterations).
+            rung, value, cutoff = (float(tags[f"sweep.{key}"]) for key in ("stopped_at_rung", "rung_value", "rung_cutoff"))
+            assert rung in milestones and steps[-1] >= rung
+            assert value == reported[-1][metric] < cutoff
+        else:
+            assert not {"sweep.stopped_at_rung", "sweep.rung_value", "sweep.rung_cutoff"} & set(tags)
         if trial["outcome"] == "completed":
             assert steps[-1] == int(params["total_iterations"])
         for point in record.client.get_metric_history(run.info.run_id, "epoch"):
