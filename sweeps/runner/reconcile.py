@@ -43,6 +43,7 @@ from sweeps.store.study_records import (
     RECORD_ATTR,
     classify_trial,
     recorded_brackets,
+    recorded_stops,
     trial_record,
 )
 
@@ -64,6 +65,13 @@ class Resumption:
     trials: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     #: Trial id → its Hyperband bracket, as the study (else the journal) recorded it.
     brackets: dict[str, int] = field(default_factory=dict)
+    #: Trial id → why ASHA stopped it (rung, value, cut-off), as the study recorded it.
+    stops: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def schedule(self, trial_id: str) -> dict[str, Any]:
+        """What the scheduler said of a trial before: its bracket and why it stopped it."""
+        bracket = {"bracket": self.brackets[trial_id]} if trial_id in self.brackets else {}
+        return {**bracket, **self.stops.get(trial_id, {})}
 
 
 
@@ -112,6 +120,7 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
         trials=[(str(t.user_attrs[RAY_TRIAL_ID_ATTR]), trial_config(t.params, fixed, scale)) for t in trials],
         # The study records a bracket before the trial starts, the journal as it starts.
         brackets={**journal_brackets(paths.directory / JOURNAL_FILE), **recorded_brackets(trials)},
+        stops=recorded_stops(trials),
     )
 
 

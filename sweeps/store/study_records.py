@@ -60,3 +60,13 @@ def recorded_brackets(frozen_trials: list[Any]) -> dict[str, int]:
         if trial_id is not None and isinstance(bracket, int):
             brackets[str(trial_id)] = bracket
     return brackets
+
+
+def recorded_stops(frozen_trials: list[Any]) -> dict[str, dict[str, Any]]:
+    """Trial id → why ASHA stopped it, as the study recorded (trials it did not stop are left out)."""
+    stops = {}
+    for frozen in frozen_trials:
+        trial_id, stop = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR), frozen.user_attrs.get(STOPPED_ATTR)
+        if trial_id is not None and isinstance(stop, dict):
+            stops[str(trial_id)] = stop
+    return stops

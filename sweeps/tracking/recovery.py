@@ -9,7 +9,8 @@ with the Optuna study and the result journal (:mod:`sweeps.store.journal`):
 - every trial of the study gets its child run (same name, tags and params the tracker
   gives it), so the sweep ends with exactly one child run per trial;
 - steps the journal holds but a run lacks are logged, so no step sequence has a hole;
-- runs of trials that finished before the crash get their final ``sweep.*`` tags and
+- runs of trials that finished before the crash get their final ``sweep.*`` tags (with
+  the bracket, and the rung, value and cut-off of a pruned trial, from the study) and
   status (with the error as ``error.txt`` for a failed trial), so none stays RUNNING.
 
 Runs of trials that continue are reopened by the tracker (same run id) when the trial
@@ -32,7 +33,7 @@ from sweeps.tracking.callback import trial_metrics
 from sweeps.tracking.naming import run_name
 from sweeps.tracking.preflight import open_experiment, tracking_uri, wait_for_store
 from sweeps.tracking.runs import RUNS_FILE, RunsFile
-from sweeps.tracking.trial_runs import ended_run_tags, run_params, run_status, started_run_tags
+from sweeps.tracking.trial_runs import ended_run_tags, run_params, run_status, schedule_tags, started_run_tags
 
 _logger = logging.getLogger("sweeps.tracking")
 _BATCH = 1000  # MLflow's limit of metrics per log_batch call
@@ -63,7 +64,8 @@ def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumpt
             if run_id is None:
                 if record is None and not results:
                     continue  # it never reported; the tracker opens its run when it starts
-                run_id = _create_run(client, runs, experiment_id, spec.name, trial_id, config, plan)
+                run_id = _create_run(client, runs, experiment_id, spec.name, trial_id, config, plan,
+                                     resumption.schedule(trial_id))
                 counts["runs_created"] += 1
             logged = {m.step for m in client.get_metric_history(run_id, spec.metric)}
             metrics = [
@@ -77,7 +79,7 @@ def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumpt
             counts["steps_filled"] += len({m.step for m in metrics})
             # KILLED too: a trial that finished as the sweep was being stopped.
             if record is not None and client.get_run(run_id).info.status in ("RUNNING", "SCHEDULED", "KILLED"):
-                _close(client, run_id, record, plan.milestones(), spec.budget_unit, paths)
+                _close(client, run_id, record, plan.milestones(), spec.budget_unit, paths, resumption.schedule(trial_id))
                 counts["runs_closed"] += 1
         except MlflowException as exc:
             _logger.warning("Could not mend the MLflow run of trial %s: %s", trial_id, str(exc).splitlines()[0])
@@ -85,13 +87,13 @@ def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumpt
 
 
 def _create_run(client: Any, runs: RunsFile, experiment_id: str, sweep: str, trial_id: str,
-                config: dict[str, Any], plan: SweepPlan) -> str:
+                config: dict[str, Any], plan: SweepPlan, schedule: dict[str, Any]) -> str:
     """The child run the tracker would have opened (see MlflowTracker.trial_started)."""
     from mlflow.entities import Param
 
     index = runs.indices.get(trial_id) or max(runs.indices.values(), default=0) + 1
     run = client.create_run(experiment_id, run_name=run_name(index, config), tags={
-        **started_run_tags(sweep, trial_id), "mlflow.parentRunId": str(runs.parent),
+        **started_run_tags(sweep, trial_id), **schedule_tags(schedule), "mlflow.parentRunId": str(runs.parent),
     })
     params = run_params(config, plan.dataset_size, plan.drop_last, plan.workers)
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()], synchronous=True)
@@ -101,9 +103,10 @@ def _create_run(client: Any, runs: RunsFile, experiment_id: str, sweep: str, tri
 
 
 def _close(client: Any, run_id: str, record: TrialRecord, milestones: list[float], budget_unit: str,
-           paths: SweepPaths) -> None:
+           paths: SweepPaths, schedule: dict[str, Any]) -> None:
     outcome = record.outcome or Outcome.FAILED
-    for key, value in ended_run_tags(outcome, record.last_result, milestones, budget_unit).items():
+    tags = {**ended_run_tags(outcome, record.last_result, milestones, budget_unit), **schedule_tags(schedule, outcome)}
+    for key, value in tags.items():
         client.set_tag(run_id, key, str(value))
     if outcome == Outcome.FAILED:
         client.log_text(run_id, _error_text(paths, record), "error.txt")

@@ -44,13 +44,14 @@ def tiny_spec(storage: Path) -> dict[str, Any]:
 
 def batched_spec(storage: Path) -> dict[str, Any]:
     """20 hand-written trials that report every iteration (40 or 80 each, a checkpoint per
-    epoch), so most reports are held in the workers when the driver is killed."""
+    epoch), so most reports are held in the workers when the driver is killed; in two
+    Hyperband brackets (rungs at 10, 20, 40 and at 20, 40), whose draws must survive the kill."""
     return small_spec(
         name="tiny", storage=str(storage), num_samples=NUM_SAMPLES, seed=7, trainable=BEHAVING,
         trainable_args={"report_every": 1, "iteration_seconds": 0.01},
         search_space={"batch_size": 25, "epochs": {"type": "int", "low": 1, "high": 2},
                       "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
-        scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2},
+        scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2, "brackets": 2},
     )
 
 
@@ -105,6 +106,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path, worklo
     assert summary["best"]["value"] >= (before["best"] or 0.0)
     if workload == "batched":  # every iteration once in the journal, MLflow and Optuna
         assert_every_report_arrived_once(storage, "tiny", NUM_SAMPLES, report_every=1)
+        _assert_brackets_survived_the_kill(spec_path, storage)
     else:
         _assert_each_trial_reported_its_schedule(spec_path, storage)
 
@@ -139,3 +141,49 @@ def _assert_each_trial_reported_its_schedule(spec_path: Path, storage: Path) -> 
         schedule = LocalContext(shape, "val_accuracy", report_iterations=frozenset(i for i in milestones if i)).report_iterations
         expected = sorted(i for i in schedule if i <= int(results[-1]["iteration"]))
         assert [int(r["iteration"]) for r in results] == expected, (trial_id, results)
+
+
+def _assert_brackets_survived_the_kill(spec_path: Path, storage: Path) -> None:
+    """Each trial kept the bracket it was drawn into before the kill: the study, every journal
+    line (one per start, before and after the kill) and its MLflow run agree; and ASHA judged
+    the whole sweep, across the kill, as one scheduler would have: replaying the journal in
+    order, each trial in its recorded bracket, stops each pruned trial at the rung, value and
+    cut-off the study recorded for it."""
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    from sweeps.search.asha import STOP, asha_rungs_for
+    from sweeps.store.study_records import BRACKET_ATTR, RAY_TRIAL_ID_ATTR, STOPPED_ATTR
+
+    loaded = load_spec(spec_path, [f"storage={storage}"])
+    _, plan = plan_spec(loaded)
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{storage / 'tiny' / 'optuna.db'}")
+    trials = {t.user_attrs[RAY_TRIAL_ID_ATTR]: t for t in study.get_trials()}
+    brackets = {trial_id: t.user_attrs[BRACKET_ATTR] for trial_id, t in trials.items()}
+    assert len(brackets) == NUM_SAMPLES and set(brackets.values()) == {0, 1}, brackets
+
+    lines = [json.loads(line) for line in (storage / "tiny" / "results.jsonl").read_text().splitlines()]
+    for line in lines:
+        if "bracket" in line.get("schedule", {}):
+            assert line["schedule"]["bracket"] == brackets[line["trial_id"]], line
+
+    client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'trial'", max_results=1000)
+    assert {r.data.tags["sweep.trial_id"]: int(r.data.tags["sweep.bracket"]) for r in runs} == brackets
+
+    replayed = asha_rungs_for(loaded.spec, plan)
+    assert replayed is not None
+    for trial_id, bracket in brackets.items():
+        replayed.assign(trial_id, bracket)
+    decisions = {}
+    for line in lines:
+        result = line.get("result", {})
+        if "val_accuracy" in result and not result.get("diverged"):
+            decisions[line["trial_id"]] = replayed.judge(line["trial_id"], result["iteration"], result["val_accuracy"])
+    pruned = [trial_id for trial_id, t in trials.items() if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, "no trial was pruned: the replay checks nothing"
+    for trial_id in pruned:
+        decision = decisions[trial_id]  # its last result: the one ASHA stopped it on
+        assert decision.action == STOP, trial_id
+        assert decision.explanation() == pytest.approx(trials[trial_id].user_attrs[STOPPED_ATTR]), trial_id

@@ -286,3 +286,28 @@ def test_a_snapshot_is_corrected_to_what_the_study_and_the_journal_know(tmp_path
     # by the journal up to Ray's horizon exists on disk); tgone from its checkpoint at 10.
     assert ("3 trial(s) finished before; 2 continue from their last checkpoint (1 of them restored from "
             "the study and the journal); about 25 iteration(s)") in resumption.notes[-1]
+
+
+def test_each_trial_s_bracket_and_stop_come_back_from_the_study_else_the_journal(tmp_path: Path) -> None:
+    """The study records a bracket as Tune adds the trial, the journal as it starts: a resumed
+    sweep judges each trial in the bracket it had, and its MLflow run keeps the why of a stop."""
+    sweep = Sweep(tmp_path, num_samples=4)
+    sweep.trial("tboth")
+    sweep.searcher.bracket_assigned("tboth", 1)
+    sweep.journal.note("tboth", {"bracket": 1})
+    sweep.trial("tstudy")
+    sweep.searcher.bracket_assigned("tstudy", 0)  # killed before it started: only the study has it
+    sweep.trial("tjournal")
+    sweep.journal.note("tjournal", {"bracket": 1})  # (a sweep whose study write was lost)
+    why = {"bracket": 1, "stopped_at_rung": 10, "rung_value": 0.3, "rung_cutoff": 0.6}
+    sweep.searcher.trial_stopped("tboth", why)
+    sweep.trial("tboth", result(10, 0.3, done=True))
+    sweep.journal.note("tboth", why)
+    sweep.trial("tnone")
+    resumption = sweep.reconcile()
+    assert resumption.brackets == {"tboth": 1, "tstudy": 0, "tjournal": 1}
+    assert resumption.stops == {"tboth": why}
+    assert resumption.schedule("tboth") == why and resumption.schedule("tstudy") == {"bracket": 0}
+    assert resumption.schedule("tnone") == {}
+    assert "tboth" in read_journal(sweep.paths.directory / JOURNAL_FILE)  # schedule lines are not results
+    assert all("schedule" not in r for r in read_journal(sweep.paths.directory / JOURNAL_FILE)["tboth"])
