@@ -110,8 +110,10 @@ def sweep_params(loaded: LoadedSpec, plan: SweepPlan) -> dict[str, Any]:
         params["learning_rate.scale"] = f"{scale.rule}, reference_batch_size {scale.reference_batch_size}"
     if plan.scheduler == "asha":
         params.update({
-            "scheduler.grace_period": plan.grace_period,
+            "scheduler.grace_period": plan.grace_period,  # the number used, derived or given
+            "scheduler.grace_period_auto": plan.grace_period_auto,
             "scheduler.reduction_factor": plan.reduction_factor,
             "scheduler.max_t": plan.max_t,
+            "scheduler.brackets": len(plan.brackets),
         })
     return params

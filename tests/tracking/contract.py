@@ -106,7 +106,7 @@ def check_contract(record: SweepRecord, summary: Any, results: dict[str, list[di
     # The parent: sampler, scheduler and seed; counts; iterations; best trial.
     params, metrics, tags = parent.data.params, parent.data.metrics, parent.data.tags
     assert {"sampler", "scheduler", "seed", "scheduler.grace_period", "scheduler.reduction_factor",
-            "scheduler.max_t", "metric", "mode"} <= set(params)
+            "scheduler.max_t", "scheduler.brackets", "scheduler.grace_period_auto", "metric", "mode"} <= set(params)
     for outcome, count in summary.trials.items():
         assert metrics[f"trials_{outcome}"] == count
     assert metrics["iterations_used"] == summary.iterations_used

@@ -29,6 +29,7 @@ def test_parent_run_is_created_with_the_spec_and_reopened_by_a_resumed_sweep(
     assert run.info.status == "KILLED" and run.data.tags["sweep.role"] == "parent"
     assert run.data.params["seed"] == "3" and run.data.params["sampler"] == "tpe"
     assert run.data.params["scheduler.grace_period"] == "10.0"
+    assert (run.data.params["scheduler.grace_period_auto"], run.data.params["scheduler.brackets"]) == ("False", "1")
     # The sampler's options as it was built: the spec's, and the constant liar it keeps by default.
     assert {k: v for k, v in run.data.params.items() if k.startswith("sampler.")} == {
         "sampler.n_startup_trials": "4", "sampler.multivariate": "True", "sampler.constant_liar": "True"}
