@@ -9,8 +9,11 @@ import pytest
 import yaml
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from sweeps.backend import SweepJob
 from sweeps.plan.planner import plan_spec
+from sweeps.ray_backend.bridge import StopBridge
 from sweeps.ray_backend.scheduler import AshaScheduler, make_scheduler
+from sweeps.ray_backend.tuner import make_tuner
 from sweeps.search.truthful_study import open_truthful_study
 from sweeps.spec.loading import load_spec
 from sweeps.store.state import sweep_paths
@@ -100,3 +103,26 @@ def test_brackets_are_drawn_once_per_trial_recorded_in_the_study_and_shown_with_
     # Its end, told to the scheduler as Tune does, changes nothing of the record.
     scheduler.on_trial_complete(None, trials[in_first[1]], {"iteration": milestone + 1, "val_accuracy": 0.2})
     assert scheduler.notes(in_first[1]) == why
+
+
+def test_a_resumed_job_judges_each_trial_in_the_bracket_recorded_for_it_not_a_new_draw(tmp_path: Path) -> None:
+    """The tuner of a resumed sweep (Ray is not started to build it) replays the journal into
+    the recorded brackets: the kill test cannot tell, as a trial's draw depends only on the
+    seed and its position, which a resume usually repeats."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(small_spec(storage=str(tmp_path / "results"), scheduler={
+        "type": "asha", "grace_period": 10, "reduction_factor": 2, "brackets": 2}), sort_keys=False))
+    loaded = load_spec(path, [])
+    resolved, plan = plan_spec(loaded)
+    paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
+    paths.directory.mkdir(parents=True)
+    scheduler = make_scheduler(loaded.spec, plan)
+    assert isinstance(scheduler, AshaScheduler)
+    recorded = {"ta": 1 - scheduler.rungs.draw(0), "tb": 1 - scheduler.rungs.draw(1)}  # what no fresh draw gives
+    journal = {"ta": [{"iteration": 40, "val_accuracy": 0.5}], "tb": [{"iteration": 40, "val_accuracy": 0.4}]}
+    job = SweepJob(loaded.spec, plan, resolved, paths, concurrency=1, trials_to_create=0, resumed=True,
+                   journal=journal, brackets=recorded)
+    make_tuner(job, [], StopBridge([]), [], scheduler)
+    assert scheduler.rungs.assignments == recorded
+    by_bracket = [{r.milestone: r.recorded for r in bracket.rungs} for bracket in scheduler.rungs.brackets]
+    assert by_bracket[recorded["ta"]][40] == {"ta": 0.5} and by_bracket[recorded["tb"]][40] == {"tb": 0.4}

@@ -148,7 +148,9 @@ def _assert_brackets_survived_the_kill(spec_path: Path, storage: Path) -> None:
     line (one per start, before and after the kill) and its MLflow run agree; and ASHA judged
     the whole sweep, across the kill, as one scheduler would have: replaying the journal in
     order, each trial in its recorded bracket, stops each pruned trial at the rung, value and
-    cut-off the study recorded for it."""
+    cut-off the study recorded for it. (A resume usually draws each trial's bracket again the
+    same, seed and position being the same: that the record wins over a draw is checked in
+    tests/ray_backend/test_scheduler.py.)"""
     import optuna
     from mlflow.tracking import MlflowClient
 
