@@ -62,8 +62,8 @@ class Decision:
         """The record of a stop below a cut-off (empty for any other decision): rung, value, cut-off."""
         if self.reason != BELOW_CUTOFF:
             return {}
-        return {"bracket": self.bracket, "stopped_at_rung": self.milestone, "rung_value": self.value,
-                "rung_cutoff": self.cutoff}
+        # The bracket is recorded apart, for every trial, and only when there are several.
+        return {"stopped_at_rung": self.milestone, "rung_value": self.value, "rung_cutoff": self.cutoff}
 
 
 class ScheduleRecorder(Protocol):

@@ -96,13 +96,13 @@ def test_brackets_are_drawn_once_per_trial_recorded_in_the_study_and_shown_with_
     milestone = scheduler.rungs.brackets[0].rungs[-1].milestone  # the first bracket's first rung
     assert scheduler.on_trial_result(None, trials[in_first[0]], {"iteration": milestone, "val_accuracy": 0.9}) == "CONTINUE"
     assert scheduler.on_trial_result(None, trials[in_first[1]], {"iteration": milestone + 1, "val_accuracy": 0.2}) == "STOP"
-    why = {"bracket": 0, "stopped_at_rung": milestone, "rung_value": 0.2, "rung_cutoff": 0.9}
-    assert scheduler.notes(in_first[1]) == why
+    why = {"stopped_at_rung": milestone, "rung_value": 0.2, "rung_cutoff": 0.9}
+    assert scheduler.notes(in_first[1]) == {"bracket": 0, **why}
     frozen = {t.user_attrs[RAY_TRIAL_ID_ATTR]: t for t in study.study.get_trials()}
     assert frozen[in_first[1]].user_attrs[STOPPED_ATTR] == why
     # Its end, told to the scheduler as Tune does, changes nothing of the record.
     scheduler.on_trial_complete(None, trials[in_first[1]], {"iteration": milestone + 1, "val_accuracy": 0.2})
-    assert scheduler.notes(in_first[1]) == why
+    assert scheduler.notes(in_first[1]) == {"bracket": 0, **why}
 
 
 def test_a_resumed_job_judges_each_trial_in_the_bracket_recorded_for_it_not_a_new_draw(tmp_path: Path) -> None:

@@ -299,7 +299,7 @@ def test_each_trial_s_bracket_and_stop_come_back_from_the_study_else_the_journal
     sweep.searcher.bracket_assigned("tstudy", 0)  # killed before it started: only the study has it
     sweep.trial("tjournal")
     sweep.journal.note("tjournal", {"bracket": 1})  # (a sweep whose study write was lost)
-    why = {"bracket": 1, "stopped_at_rung": 10, "rung_value": 0.3, "rung_cutoff": 0.6}
+    why = {"stopped_at_rung": 10, "rung_value": 0.3, "rung_cutoff": 0.6}
     sweep.searcher.trial_stopped("tboth", why)
     sweep.trial("tboth", result(10, 0.3, done=True))
     sweep.journal.note("tboth", why)
@@ -307,7 +307,7 @@ def test_each_trial_s_bracket_and_stop_come_back_from_the_study_else_the_journal
     resumption = sweep.reconcile()
     assert resumption.brackets == {"tboth": 1, "tstudy": 0, "tjournal": 1}
     assert resumption.stops == {"tboth": why}
-    assert resumption.schedule("tboth") == why and resumption.schedule("tstudy") == {"bracket": 0}
+    assert resumption.schedule("tboth") == {"bracket": 1, **why} and resumption.schedule("tstudy") == {"bracket": 0}
     assert resumption.schedule("tnone") == {}
     assert "tboth" in read_journal(sweep.paths.directory / JOURNAL_FILE)  # schedule lines are not results
     assert all("schedule" not in r for r in read_journal(sweep.paths.directory / JOURNAL_FILE)["tboth"])

@@ -168,7 +168,8 @@ def test_a_pruned_trial_s_explanation_names_its_rung_value_and_the_cutoff_it_mis
     stopped = brackets.judge("c", 5, bad)
     cutoff = stopped.cutoff
     assert stopped.action == STOP and cutoff is not None
-    assert stopped.explanation() == {"bracket": 0, "stopped_at_rung": 4, "rung_value": bad, "rung_cutoff": cutoff}
+    assert stopped.bracket == 0
+    assert stopped.explanation() == {"stopped_at_rung": 4, "rung_value": bad, "rung_cutoff": cutoff}
     # The value it had to reach lies between the two recorded, nearer the better (top 1/η).
     assert min(good, better) < cutoff < max(good, better)
     assert (bad < cutoff) if mode == "max" else (bad > cutoff)

@@ -184,7 +184,7 @@ def test_status_says_at_which_rung_a_pruned_trial_stopped_its_value_there_and_th
     write_state(paths, {"name": "cut", "spec": raw, "state": "finished", "num_samples": 2, "driver_pid": DEAD_PID,
                         "driver_host": socket.gethostname()})
     study = open_truthful_study(validate_spec(raw, paths.state_file).spec, paths)
-    why = {"bracket": 1, "stopped_at_rung": 20.0, "rung_value": 0.25, "rung_cutoff": 0.5}
+    why = {"stopped_at_rung": 20.0, "rung_value": 0.25, "rung_cutoff": 0.5}
     for trial_id, last in (("tcut", 20), ("tdone", TOTAL)):
         study.ask(trial_id)
         study.bracket_assigned(trial_id, 1)
