@@ -105,19 +105,25 @@ def test_plan_gives_each_bracket_its_rungs_share_and_budget(capsys: pytest.Captu
     assert "3 Hyperband brackets" in out and "of budget" in out and "│ 2 │ 306 │" in out
 
 
-@pytest.mark.parametrize("overrides", [
-    ["scheduler.grace_period=auto", "scheduler.brackets=4"],  # max_t: auto (900): the plan finds it
-    ["scheduler.grace_period=100", "scheduler.max_t=900", "scheduler.brackets=3"],  # 100, 300, then 900: bracket 2 ok
-    ["scheduler.grace_period=100", "scheduler.max_t=800", "scheduler.brackets=3"],  # bracket 2 would start at 900
+@pytest.mark.parametrize("overrides, field, fix", [
+    (["scheduler.grace_period=auto", "scheduler.brackets=4"], "scheduler.brackets", "at most `brackets: 3`"),  # max_t: auto
+    (["scheduler.grace_period=100", "scheduler.max_t=800", "scheduler.brackets=3"], "scheduler.brackets",
+     "at most `brackets: 2`"),  # bracket 2 would start at 900
+    (["scheduler.brackets=0"], "scheduler.brackets", "`brackets: 1`"),
+    (["scheduler.brackets=-2"], "scheduler.brackets", "`brackets: 1`"),
+    (["scheduler.grace_period=sometext"], "scheduler.grace_period", "`grace_period: auto`"),
 ])
-def test_brackets_that_leave_a_bracket_without_a_rung_are_exit_2_naming_the_field(
-    overrides: list[str], capsys: pytest.CaptureFixture[str],
+def test_bad_grace_periods_and_brackets_are_exit_2_naming_the_field_and_the_fix(
+    overrides: list[str], field: str, fix: str, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    args = ["plan", str(EXAMPLES / "digits_mlp.yaml")] + [f"--set={o}" for o in overrides]
-    if overrides[-2] == "scheduler.max_t=900":
-        assert main(args) == 0  # the last bracket's only rung is max_t: it stops nothing, as Hyperband's last
-        return
-    assert main(args) == 2
+    assert main(["plan", str(EXAMPLES / "digits_mlp.yaml")] + [f"--set={o}" for o in overrides]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert "field `scheduler.brackets`" in err and "at most `brackets:" in err and "digits_mlp.yaml" in err
+    assert f"field `{field}`" in err and fix in err and "digits_mlp.yaml" in err
     assert "Traceback" not in err
+
+
+def test_the_last_bracket_may_have_its_only_rung_at_max_t(capsys: pytest.CaptureFixture[str]) -> None:
+    """Rungs at 100, 300 and 900 = max_t: bracket 2 stops nothing, as Hyperband's last bracket."""
+    overrides = ["scheduler.grace_period=100", "scheduler.max_t=900", "scheduler.brackets=3"]
+    assert main(["plan", str(EXAMPLES / "digits_mlp.yaml"), "--json"] + [f"--set={o}" for o in overrides]) == 0
+    assert [b["milestones"] for b in json.loads(capsys.readouterr().out)["brackets"]] == [[100, 300, 900], [300, 900], [900]]
