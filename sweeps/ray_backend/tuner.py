@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 from ray import tune
+from ray.tune.schedulers import TrialScheduler
 
 from sweeps.backend import StopRule, SweepJob, SweepListener
 from sweeps.ray_backend.bridge import ListenerBridge, StopBridge
@@ -54,8 +55,10 @@ def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]
 
 
 def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None,
-               scheduler: Any = None) -> Any:
-    """The ``Tuner`` of ``job``: a fresh one, or Ray's snapshot continued (``job.restore``)."""
+               scheduler: TrialScheduler | None = None) -> Any:
+    """The ``Tuner`` of ``job``: a fresh one, or Ray's snapshot continued (``job.restore``).
+
+    ``scheduler`` is the one whose notes the listener bridge shows (made here if not given)."""
     spec, plan, paths = job.spec, job.plan, job.paths
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_truthful_study(spec, paths, job.trials_so_far)
