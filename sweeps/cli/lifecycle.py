@@ -17,6 +17,7 @@ from rich.table import Table
 
 from sweeps.cli.app import DEFAULT_STORAGE, SET_HELP, app
 from sweeps.cli.launch import run_resumed
+from sweeps.numbers import compact
 
 STORAGE_HELP = "The storage folder the sweep was run with."
 
@@ -83,7 +84,7 @@ def list_command(storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=
         best = info.best()
         table.add_row(
             info.name, info.state, f"{info.done}/{info.num_samples}",
-            f"{info.metric} {best.value:.4f}" if best and best.value is not None else "-",
+            f"{info.metric} {compact(best.value)}" if best and best.value is not None else "-",
             info.started_at or "-",
         )
     Console().print(table)
@@ -106,7 +107,7 @@ def status_command(
     best = info.best()
     console.print(
         f"[bold]Sweep {name}[/]: {info.state}, {info.done}/{info.num_samples} trials done, started "
-        f"{info.started_at or '?'}" + (f"; best {info.metric} = {best.value:.4f} (trial {best.trial_id})"
+        f"{info.started_at or '?'}" + (f"; best {info.metric} = {compact(best.value)} (trial {best.trial_id})"
                                        if best and best.value is not None else ""),
         soft_wrap=wide,
     )

@@ -11,6 +11,7 @@ from typing import TextIO
 import typer
 from rich.console import Console
 
+from sweeps.numbers import compact
 from sweeps.runner.stopping import exit_code, resume_command
 from sweeps.runner.summary import SweepSummary
 from sweeps.store.state import sweep_paths
@@ -65,7 +66,7 @@ def print_summary(summary: SweepSummary, metric: str, scheduler: str = "asha") -
     if best:
         config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items())
         console.print(
-            f"Best trial {best['trial_id']}: {metric} = [bold green]{best['value']:.4f}[/] "
+            f"Best trial {best['trial_id']}: {metric} = [bold green]{compact(best['value'])}[/] "
             f"after {best['iterations']:,} iterations ({config})"
         )
     used, worst = summary.iterations_used, summary.iterations_worst_case

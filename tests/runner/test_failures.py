@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,18 @@ def test_a_learning_rate_of_10_diverges_without_crashing_anything(ray_session: A
         assert (run.data.tags["sweep.state"], run.info.status) == ("diverged", "FAILED")
         # Stopped at its first report (the end of epoch 1 here), not trained on to iteration 46.
         assert int(run.data.tags["sweep.stopped_at_iteration"]) == 23
+    # The report reads MLflow's 1.797e308 for inf back as inf, draws every plot without the
+    # diverged trials' values (parallel_coordinates raised OverflowError) and marks them.
+    from sweeps.analysis import load, plots
+
+    data = load("lr10", storage=storage)
+    marked = data.trials.set_index("trial_id")["diverged"]
+    assert {t.user_attrs["ray_trial_id"] for t in diverged} == set(marked[marked].index)
+    assert not data.trials.loc[data.trials["diverged"], "value"].map(math.isfinite).any()
+    assert plots.parallel_coordinates(data).axes[0].get_title().endswith(
+        f"{len(diverged)} diverged trial(s) not drawn: their final value is NaN or infinite")
+    assert main(["report", "lr10", "--storage", str(storage), "--output", str(tmp_path / "report")]) == 0
+    assert "diverged" in (tmp_path / "report" / "index.html").read_text()
 
 
 @pytest.mark.slow
