@@ -14,10 +14,12 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sweeps.cli.app import DEFAULT_STORAGE, SET_HELP, app
 from sweeps.cli.launch import run_resumed
 from sweeps.numbers import compact
+from sweeps.tracking.naming import short_config
 
 STORAGE_HELP = "The storage folder the sweep was run with."
 
@@ -123,29 +125,36 @@ WIDE_COLUMNS = 10_000
 
 
 def trials_table(info: Any, wrap: bool) -> Table:
-    """The trials of ``info`` (a SweepInfo), one row each.
+    """The trials of ``info`` (a SweepInfo), one row each; a failed trial's error under it.
 
     At 80 columns the config column is what gives way: it wraps between its `key=value`
     items and never cuts one (it used to end in "batch_size=6…"); identifiers, states and
-    numbers never wrap. With ``wrap=False`` every row stays on one line.
+    numbers never wrap. A failed trial's error is printed in full on its own line below
+    its config, folding at any width (an error column was cut to four characters at 80
+    columns, or dropped); with errors present, configs take their short form
+    (``bs=128 lr=1.0e-02 ep=2``) to leave the error room. With ``wrap=False`` every row
+    stays on one line, the error after the config.
     """
-    configs = [", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
+    with_errors = any(trial.error for trial in info.trials)
+    configs = [short_config(trial.config) if with_errors else
+               ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
                for trial in info.trials]
-    longest_item = max((len(item) + 1 for config in configs for item in config.split(", ")), default=6)
+    separator = " " if with_errors else ", "
+    longest_item = max((len(item) + 1 for config in configs for item in config.split(separator)), default=6)
     # No outer edge and no lines between columns: at 80 columns the config needs the room.
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for column in ("#", "trial", "state", info.metric, "iterations"):
         table.add_column(column, no_wrap=True)
-    table.add_column("config", min_width=longest_item if wrap else None, overflow="fold", no_wrap=not wrap)
-    with_errors = any(trial.error for trial in info.trials)
-    if with_errors:  # no empty column taking width from the configs
-        table.add_column("error", overflow="fold", no_wrap=not wrap)
+    table.add_column("config" + (" / error" if with_errors else ""), min_width=longest_item if wrap else None,
+                     overflow="fold", no_wrap=not wrap)
     for trial, config in zip(info.trials, configs):
         iterations = "-" if trial.iteration is None else (
             f"{trial.iteration}/{trial.total_iterations}" if trial.total_iterations else str(trial.iteration))
-        row = [str(trial.number), trial.trial_id, trial.state,
-               "-" if trial.value is None else f"{trial.value:.4f}", iterations, config]
-        table.add_row(*row, *([trial.error or ""] if with_errors else []))
+        cell = Text(config)
+        if trial.error:
+            cell.append("\n" if wrap else "  ")
+            cell.append(trial.error, style="red")
+        table.add_row(str(trial.number), trial.trial_id, trial.state, compact(trial.value), iterations, cell)
     return table
 
 

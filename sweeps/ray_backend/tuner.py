@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -38,25 +38,26 @@ def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]
     callbacks = [
         # First: it adds its reason to a failed trial's error file before the listeners read it.
         *([TrialTimeouts(timeouts)] if timeouts else []),
-        ListenerBridge(listeners),
+        (bridge := ListenerBridge(listeners)),
         # Frees a distributed trial's workers as it ends, before the next trial is placed.
         *([EndTrainRuns(train_storage(job))] if job.spec.resources.workers > 1 else []),
         *extra_callbacks,
         ForgetFinishedTrialMetrics(job.spec.metric),  # last: the others see every metric
     ]
-    tuner = make_tuner(job, callbacks, StopBridge(rules), rules)
+    tuner = make_tuner(job, callbacks, StopBridge(rules), rules, error_of=bridge.error_of)
     # A distributed trial's actor only starts its Ray Train run: it keeps Tune's own way.
     on_prestarted = trial_actors_on_prestarted_workers() if job.spec.resources.workers == 1 else nullcontext()
     with _quiet_tune_logs(), on_prestarted:
         tuner.fit()
 
 
-def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None) -> Any:
+def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None,
+               error_of: Callable[[str], str | None] | None = None) -> Any:
     """The ``Tuner`` of ``job``: a fresh one, or Ray's snapshot continued (``job.restore``)."""
     spec, plan, paths = job.spec, job.plan, job.paths
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_truthful_study(spec, paths, job.trials_so_far)
-    searcher = TruthfulSearcher(study, spec.metric, spec.mode, rules)
+    searcher = TruthfulSearcher(study, spec.metric, spec.mode, rules, error_of)
     settings = TrialSettings(
         trainable=job.trainable.reference,
         trainable_args=dict(spec.trainable_args),

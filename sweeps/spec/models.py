@@ -266,6 +266,11 @@ class FailureSpec(_Strict):
     # failure; None = never. Results reach the driver at least every few seconds while
     # a trial reports, so a hung trial is told from a slow one by this alone.
     trial_timeout: float | None = Field(default=None, gt=0)
+    # Whether the sampler counts failed (and diverged) trials as infeasible configs, so it
+    # stops proposing the region that fails (sweeps/search/avoid_failures.py); the study
+    # still records them as FAIL. None = on for TPE, the only sampler it applies to
+    # (measured: benchmarks/failure_avoid.py).
+    avoid: bool | None = None
 
 
 class CheckpointSpec(_Strict):
@@ -301,6 +306,16 @@ class SweepSpec(_Strict):
         if isinstance(data, dict) and isinstance(data.get("scheduler"), dict) and "type" not in data["scheduler"]:
             data = {**data, "scheduler": {"type": "asha", **data["scheduler"]}}
         return data
+
+    @model_validator(mode="after")
+    def _avoid_needs_tpe(self) -> SweepSpec:
+        if self.failure.avoid and self.sampler.type != "tpe":
+            raise domain_error("failure.avoid", (
+                f"`failure.avoid: true` works with the TPE sampler only (it uses TPE's handling of "
+                f"infeasible trials), but `sampler.type` is `{self.sampler.type}`. Use `sampler: "
+                "{type: tpe}`, or drop `failure.avoid`"
+            ))
+        return self
 
     @model_validator(mode="after")
     def _workers_divide_every_batch_size(self) -> SweepSpec:

@@ -19,6 +19,9 @@ from sweeps.outcomes import classify_outcome
 RAY_TRIAL_ID_ATTR = "ray_trial_id"
 #: User attribute holding a finished trial's outcome and last result (see `trial_record`).
 RECORD_ATTR = "sweep_record"
+#: User attribute holding a failed trial's error, its first line (:func:`sweeps.outcomes.error_headline`):
+#: what a FAIL trial in the study, optuna-dashboard included, says of why it failed.
+ERROR_ATTR = "error"
 #: Result keys kept in the record: enough for summaries, `sweep status` and `sweep best`.
 _RECORD_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
 
