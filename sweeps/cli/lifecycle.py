@@ -12,14 +12,14 @@ from typing import Any
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from sweeps.cli.app import DEFAULT_STORAGE, SET_HELP, app
 from sweeps.cli.launch import run_resumed
 from sweeps.numbers import compact
-from sweeps.tracking.naming import short_config
 
 STORAGE_HELP = "The storage folder the sweep was run with."
 
@@ -124,38 +124,49 @@ def status_command(
 WIDE_COLUMNS = 10_000
 
 
-def trials_table(info: Any, wrap: bool) -> Table:
+def trials_table(info: Any, wrap: bool) -> RenderableType:
     """The trials of ``info`` (a SweepInfo), one row each; a failed trial's error under it.
 
     At 80 columns the config column is what gives way: it wraps between its `key=value`
     items and never cuts one (it used to end in "batch_size=6…"); identifiers, states and
-    numbers never wrap. A failed trial's error is printed in full on its own line below
-    its config, folding at any width (an error column was cut to four characters at 80
-    columns, or dropped); with errors present, configs take their short form
-    (``bs=128 lr=1.0e-02 ep=2``) to leave the error room. With ``wrap=False`` every row
-    stays on one line, the error after the config.
+    numbers never wrap. A failed trial's error follows its row on lines of its own, in
+    full, wrapped at the terminal's width (an error column was cut to four characters at
+    80 columns, or dropped): the rows between two errors are a table of their own, with
+    the same column widths, so the columns line up across them. With ``wrap=False``
+    (``--wide``) every trial stays on one line, its error in a last column.
     """
-    with_errors = any(trial.error for trial in info.trials)
-    configs = [short_config(trial.config) if with_errors else
-               ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
+    configs = [", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
                for trial in info.trials]
-    separator = " " if with_errors else ", "
-    longest_item = max((len(item) + 1 for config in configs for item in config.split(separator)), default=6)
-    # No outer edge and no lines between columns: at 80 columns the config needs the room.
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for column in ("#", "trial", "state", info.metric, "iterations"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("config" + (" / error" if with_errors else ""), min_width=longest_item if wrap else None,
-                     overflow="fold", no_wrap=not wrap)
-    for trial, config in zip(info.trials, configs):
-        iterations = "-" if trial.iteration is None else (
-            f"{trial.iteration}/{trial.total_iterations}" if trial.total_iterations else str(trial.iteration))
-        cell = Text(config)
-        if trial.error:
-            cell.append("\n" if wrap else "  ")
-            cell.append(trial.error, style="red")
-        table.add_row(str(trial.number), trial.trial_id, trial.state, compact(trial.value), iterations, cell)
-    return table
+    longest_item = max((len(item) + 1 for config in configs for item in config.split(", ")), default=6)
+    rows = [[str(trial.number), trial.trial_id, trial.state, compact(trial.value),
+             "-" if trial.iteration is None else (f"{trial.iteration}/{trial.total_iterations}"
+                                                  if trial.total_iterations else str(trial.iteration)), config]
+            for trial, config in zip(info.trials, configs)]
+    headers = ["#", "trial", "state", info.metric, "iterations", "config"]
+    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers[:-1])]
+    with_errors = not wrap and any(trial.error for trial in info.trials)
+
+    def new_table(header: bool) -> Table:
+        # No outer edge and no lines between columns: at 80 columns the config needs the room.
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, show_header=header)
+        for column, width in zip(headers, widths):
+            table.add_column(column, no_wrap=True, min_width=width)
+        table.add_column("config", min_width=longest_item if wrap else None, overflow="fold", no_wrap=not wrap)
+        if with_errors:
+            table.add_column("error", no_wrap=True)
+        return table
+
+    parts: list[RenderableType] = []
+    table = new_table(header=True)
+    for trial, row in zip(info.trials, rows):
+        table.add_row(*row, *([trial.error or ""] if with_errors else []))
+        if trial.error and wrap:
+            parts.append(table)
+            parts.append(Padding(Text(trial.error, style="red", overflow="fold"), (0, 0, 0, 4)))
+            table = new_table(header=False)
+    if table.row_count or not parts:
+        parts.append(table)
+    return Group(*parts)
 
 
 @app.command("best")

@@ -15,6 +15,7 @@ from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.store.state import read_state, sweep_paths
 from tests.conftest import small_spec
+from tests.runner.behaving_trainable import OUT_OF_MEMORY
 
 BEHAVING = f"{Path(__file__).with_name('behaving_trainable.py')}:train"
 SGD_DIGITS = f"{Path(__file__).with_name('sgd_digits.py')}:train"
@@ -87,6 +88,7 @@ def test_too_many_failed_trials_abort_the_sweep_with_a_summary(ray_session: Any,
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     assert main(["run", str(path)]) == 1
     out = capsys.readouterr().out
+    assert "Sweep doomed aborted after" in out and "finished" not in out.splitlines()[1]
     assert "Aborted:" in out and "3 trials failed, more than failure.max_failed_fraction allows (2)" in " ".join(out.split())
     assert read_state(sweep_paths(tmp_path / "results", "doomed"))["state"] == "aborted"
     trials = len(study_trials(tmp_path / "results", "doomed"))
@@ -98,6 +100,38 @@ def test_too_many_failed_trials_abort_the_sweep_with_a_summary(ray_session: Any,
     assert "Traceback" not in err
     assert read_state(sweep_paths(tmp_path / "results", "doomed"))["state"] == "aborted"
     assert len(study_trials(tmp_path / "results", "doomed")) == trials  # nothing touched
+
+
+@pytest.mark.slow
+def test_out_of_memory_errors_are_grouped_shown_in_full_and_recorded_in_the_study(
+    ray_session: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 24's case: batch sizes of 128 and more raise `CUDA out of memory`, 12 trials."""
+    spec = behaving_spec(tmp_path, "oom", "out_of_memory", num_samples=12,
+                         failure={"max_retries": 0, "max_failed_fraction": 1.0})
+    spec["trainable_args"]["oom_batch_size"] = 128
+    spec["search_space"]["batch_size"] = {"type": "categorical", "values": [16, 32, 64, 128, 256]}
+    path = tmp_path / "oom.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["run", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    storage = tmp_path / "results"
+    trials = study_trials(storage, "oom")
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert failed and len(failed) < 12, [t.params for t in trials]
+    headline = f"RuntimeError: {OUT_OF_MEMORY}"
+    # The summary: one group, its count, and what the failing configs share.
+    assert f"{len(failed)} × {headline} (batch_size ≥ 128 in {len(failed)} of {len(failed)})" in out, out
+    # The study: each FAIL trial says why (and stays FAIL).
+    assert {t.user_attrs.get("error") for t in failed} == {headline}
+    assert all(t.params["batch_size"] >= 128 for t in failed)
+    # `sweep status` at 80 columns: every error in full, under its trial, no line wider than 80.
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["status", "oom", "--storage", str(storage)]) == 0
+    status = capsys.readouterr().out
+    assert max(len(line) for line in status.splitlines()) <= 80
+    assert "".join(status.split()).count("".join(headline.split())) == len(failed)
+    assert "error column" not in status
 
 
 @pytest.mark.slow
