@@ -59,7 +59,7 @@ class FailureAvoidingTPESampler(optuna.samplers.TPESampler):
             _FailedAsInfeasible(study), trial, param_name, param_distribution)  # type: ignore[arg-type]
 
 
-class _FailedAsInfeasible:
+class _FailedAsInfeasible:  # compat: optuna-tpe-get-trials
     """A read-only view of a study in which each FAIL trial is a PRUNED, infeasible trial.
 
     TPE reads trials through ``study._get_trials`` (compat: optuna-tpe-get-trials) and

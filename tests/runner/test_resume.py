@@ -169,8 +169,14 @@ def test_raising_num_samples_continues_a_finished_sweep(stopped_sweep: dict[str,
         assert parent[f"metrics.trials_{outcome}"] == count, (outcome, parent[f"metrics.trials_{outcome}"], count)
     assert sum(summary["trials"].values()) == 10
     assert parent["metrics.best_val_accuracy"] == summary["best"]["value"]
-    steps = [p.step for p in MlflowClient(uri).get_metric_history(parent["run_id"], "trials_completed")]
-    assert len(steps) == len(set(steps)), sorted(steps)  # each session goes on from the last step
+    # Each session goes on from the last step: no step holds two counts (a restart at step 1
+    # did), and the counts never go down from one step to the next.
+    values: dict[int, set[float]] = {}
+    for point in MlflowClient(uri).get_metric_history(parent["run_id"], "trials_completed"):
+        values.setdefault(point.step, set()).add(point.value)
+    assert all(len(counts) == 1 for counts in values.values()), values
+    counts = [min(values[step]) for step in sorted(values)]
+    assert counts == sorted(counts) and counts[-1] == summary["trials"]["completed"], values
 
 
 # -- bad input: each ends in a clear error and changes nothing --------------------------------
