@@ -78,7 +78,7 @@ def print_summary(summary: SweepSummary, metric: str, scheduler: str = "asha") -
     used, worst = summary.iterations_used, summary.iterations_worst_case
     if summary.stopped or summary.aborted:  # trials were cut by the stop, not by ASHA
         console.print(f"Iterations: {used:,} so far; the sweep {ended} before its trials ended, "
-                      "so there is no saving to count yet.")
+                      f"so there is no saving to count{' yet' if summary.stopped else ''}.")
     elif scheduler != "asha":  # `scheduler: none`: nothing was stopped early, nothing saved
         cut = trials["failed"] + trials["diverged"]
         console.print(f"Iterations: {used:,} (no early stopping: " + (

@@ -114,6 +114,8 @@ def sweep_params(loaded: LoadedSpec, plan: SweepPlan) -> dict[str, Any]:
         "max_concurrent": spec.max_concurrent,
         "seed": spec.seed,
         "sampler": spec.sampler.type,
+        # failure.avoid as it applies: on for TPE unless turned off, never for the others.
+        "failure.avoid": spec.sampler.type == "tpe" and spec.failure.avoid is not False,
         "scheduler": plan.scheduler,
         "scheduler.budget": spec.budget_unit,
         "dataset_size": plan.dataset_size,
