@@ -143,7 +143,7 @@ def trials_table(info: Any, wrap: bool) -> RenderableType:
                                                   if trial.total_iterations else str(trial.iteration)), config]
             for trial, config in zip(info.trials, configs)]
     headers = ["#", "trial", "state", info.metric, "iterations", "config"]
-    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers[:-1])]
+    widths = [max([len(header), *(len(row[i]) for row in rows)]) for i, header in enumerate(headers[:-1])]
     with_errors = not wrap and any(trial.error for trial in info.trials)
 
     def new_table(header: bool) -> Table:
