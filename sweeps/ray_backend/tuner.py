@@ -34,17 +34,21 @@ from sweeps.spec.models import SweepSpec
 def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule], extra_callbacks: list[Any]) -> None:
     """Run ``job`` on Tune to its end (the :meth:`RayBackend.run` of :mod:`sweeps.ray_backend.backend`)."""
     _configure_tune_environment(job.concurrency)
-    timeouts = job.spec.failure.trial_timeout
+    timeouts = TrialTimeouts(job.spec.failure.trial_timeout) if job.spec.failure.trial_timeout else None
     callbacks = [
         # First: it adds its reason to a failed trial's error file before the listeners read it.
-        *([TrialTimeouts(timeouts)] if timeouts else []),
+        *([timeouts] if timeouts else []),
         (bridge := ListenerBridge(listeners)),
         # Frees a distributed trial's workers as it ends, before the next trial is placed.
         *([EndTrainRuns(train_storage(job))] if job.spec.resources.workers > 1 else []),
         *extra_callbacks,
         ForgetFinishedTrialMetrics(job.spec.metric),  # last: the others see every metric
     ]
-    tuner = make_tuner(job, callbacks, StopBridge(rules), rules, error_of=bridge.error_of)
+    def error_of(trial_id: str) -> str | None:
+        # Tune tells the searcher before any callback, so before the timeout's reason is written.
+        return (timeouts.reason_for(trial_id) if timeouts else None) or bridge.error_of(trial_id)
+
+    tuner = make_tuner(job, callbacks, StopBridge(rules), rules, error_of=error_of)
     # A distributed trial's actor only starts its Ray Train run: it keeps Tune's own way.
     on_prestarted = trial_actors_on_prestarted_workers() if job.spec.resources.workers == 1 else nullcontext()
     with _quiet_tune_logs(), on_prestarted:

@@ -25,6 +25,9 @@ OOM = "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
      "ValueError: bad"),
     ("ray.exceptions.ActorDiedError: The actor died unexpectedly\n", "ray.exceptions.ActorDiedError: The actor died unexpectedly"),
     ("", None), (None, None),
+    # The reason the sweep added (a trial it stopped for failure.trial_timeout) comes first.
+    (RAY_ERROR + "Stopped by the sweep: no report for 31 s (failure.trial_timeout = 30 s), so ...\n",
+     "Stopped by the sweep: no report for 31 s (failure.trial_timeout = 30 s), so ..."),
 ])
 def test_the_error_headline_is_the_exceptions_first_line(text: str | None, headline: str | None) -> None:
     assert error_headline(text) == headline
