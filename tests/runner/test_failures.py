@@ -55,28 +55,49 @@ def child_runs(storage: Path, name: str) -> list[Any]:
 
 
 @pytest.mark.slow
-def test_a_raising_trainable_fails_everywhere_is_retried_and_the_sweep_carries_on(ray_session: Any, tmp_path: Path) -> None:
+def test_a_raising_trainable_fails_everywhere_is_retried_and_the_sweep_carries_on(
+    ray_session: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 24's case: batch sizes of 128 and more raise `CUDA out of memory`."""
     from mlflow.tracking import MlflowClient
 
     attempts = tmp_path / "attempts"
     attempts.mkdir()
-    spec = behaving_spec(tmp_path, "raising", "raise_above", failure={"max_retries": 2, "max_failed_fraction": 1.0})
-    spec["trainable_args"]["attempts_dir"] = str(attempts)
-    _, summary = run(tmp_path, spec)
+    spec = behaving_spec(tmp_path, "raising", "out_of_memory", failure={"max_retries": 2, "max_failed_fraction": 1.0})
+    spec["trainable_args"].update(attempts_dir=str(attempts), oom_batch_size=128)
+    spec["search_space"]["batch_size"] = {"type": "categorical", "values": [16, 32, 64, 128, 256]}
+    path = tmp_path / "raising.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["run", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
     storage = tmp_path / "results"
-    failed, finished = summary.trials["failed"], summary.trials["completed"]
-    assert failed and finished and summary.aborted is None, summary.trials  # the sweep carried on
     trials = study_trials(storage, "raising")
-    assert Counter(t.state.name for t in trials)["FAIL"] == failed
-    assert all(t.user_attrs["sweep_record"]["outcome"] == "failed" for t in trials if t.state.name == "FAIL")
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    finished = sum(t.state.name == "COMPLETE" for t in trials)
+    assert failed and finished, [t.params for t in trials]  # the sweep carried on
+    assert all(t.user_attrs["sweep_record"]["outcome"] == "failed" for t in failed)
+    assert all(t.params["batch_size"] >= 128 for t in failed)
+    headline = f"RuntimeError: {OUT_OF_MEMORY}"
+    # The summary: one group, its count, and what the failing configs share ("= 128" when
+    # every failing trial drew 128, "≥ 128" when some drew 256).
+    shared = f"batch_size {'=' if {t.params['batch_size'] for t in failed} == {128} else '≥'} 128"
+    assert f"{len(failed)} × {headline} ({shared} in {len(failed)} of {len(failed)})" in out, out
+    # The study: each FAIL trial says why (and stays FAIL).
+    assert {t.user_attrs.get("error") for t in failed} == {headline}
     # 1 attempt + max_retries retries for each failing trial, 1 for the others.
     lines = sorted(len(f.read_text().splitlines()) for f in attempts.iterdir())
-    assert lines == [1] * finished + [3] * failed, lines
+    assert lines == [1] * finished + [3] * len(failed), lines
     client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
     failed_runs = [r for r in child_runs(storage, "raising") if r.data.tags["sweep.state"] == "failed"]
-    assert len(failed_runs) == failed and {r.info.status for r in failed_runs} == {"FAILED"}
+    assert len(failed_runs) == len(failed) and {r.info.status for r in failed_runs} == {"FAILED"}
     error = Path(client.download_artifacts(failed_runs[0].info.run_id, "error.txt", str(tmp_path))).read_text()
-    assert "behaving_trainable.py" in error and "too high for this test trainable" in error  # the stack
+    assert "behaving_trainable.py" in error and "CUDA out of memory" in error  # the stack
+    # `sweep status` at 80 columns: every error in full, under its trial, no line wider than 80.
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["status", "raising", "--storage", str(storage)]) == 0
+    status = capsys.readouterr().out
+    assert max(len(line) for line in status.splitlines()) <= 80
+    assert "".join(status.split()).count("".join(headline.split())) == len(failed)
 
 
 @pytest.mark.slow
@@ -100,38 +121,6 @@ def test_too_many_failed_trials_abort_the_sweep_with_a_summary(ray_session: Any,
     assert "Traceback" not in err
     assert read_state(sweep_paths(tmp_path / "results", "doomed"))["state"] == "aborted"
     assert len(study_trials(tmp_path / "results", "doomed")) == trials  # nothing touched
-
-
-@pytest.mark.slow
-def test_out_of_memory_errors_are_grouped_shown_in_full_and_recorded_in_the_study(
-    ray_session: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Issue 24's case: batch sizes of 128 and more raise `CUDA out of memory`, 12 trials."""
-    spec = behaving_spec(tmp_path, "oom", "out_of_memory", num_samples=12,
-                         failure={"max_retries": 0, "max_failed_fraction": 1.0})
-    spec["trainable_args"]["oom_batch_size"] = 128
-    spec["search_space"]["batch_size"] = {"type": "categorical", "values": [16, 32, 64, 128, 256]}
-    path = tmp_path / "oom.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    assert main(["run", str(path)]) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    storage = tmp_path / "results"
-    trials = study_trials(storage, "oom")
-    failed = [t for t in trials if t.state.name == "FAIL"]
-    assert failed and len(failed) < 12, [t.params for t in trials]
-    headline = f"RuntimeError: {OUT_OF_MEMORY}"
-    # The summary: one group, its count, and what the failing configs share.
-    assert f"{len(failed)} × {headline} (batch_size ≥ 128 in {len(failed)} of {len(failed)})" in out, out
-    # The study: each FAIL trial says why (and stays FAIL).
-    assert {t.user_attrs.get("error") for t in failed} == {headline}
-    assert all(t.params["batch_size"] >= 128 for t in failed)
-    # `sweep status` at 80 columns: every error in full, under its trial, no line wider than 80.
-    monkeypatch.setenv("COLUMNS", "80")
-    assert main(["status", "oom", "--storage", str(storage)]) == 0
-    status = capsys.readouterr().out
-    assert max(len(line) for line in status.splitlines()) <= 80
-    assert "".join(status.split()).count("".join(headline.split())) == len(failed)
-    assert "error column" not in status
 
 
 @pytest.mark.slow
