@@ -117,3 +117,36 @@ class TrialRecord:
     @property
     def iterations(self) -> int:
         return int(self.last_result["iteration"]) if self.last_result else 0
+
+
+#: How a line the sweep adds to a trial's error file starts (a trial it stopped for
+#: ``failure.trial_timeout``): that line is the trial's error, not the exception Ray saw.
+SWEEP_REASON_PREFIX = "Stopped by the sweep: "
+
+
+def error_headline(error: str | None) -> str | None:
+    """The first line of the exception a failed trial raised, from the traceback text
+    Ray wrote for it: ``RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB``.
+
+    It is the first unindented line after the traceback's last ``File`` frame (Ray prefixes
+    the traceback with a ``Failure # 1`` line and the actor's name, and an exception's
+    message may run over several lines); a text without frames gives its last line. A
+    reason the sweep added (:data:`SWEEP_REASON_PREFIX`) comes first.
+
+    Example:
+        >>> error_headline('Failure # 1\\nTraceback (most recent call last):\\n  File "t.py", line 3\\n'
+        ...                '    raise RuntimeError("CUDA out of memory")\\nRuntimeError: CUDA out of memory\\n')
+        'RuntimeError: CUDA out of memory'
+    """
+    if not error or not error.strip():
+        return None
+    lines = error.rstrip().splitlines()
+    reasons = [line.strip() for line in lines if line.startswith(SWEEP_REASON_PREFIX)]
+    if reasons:
+        return reasons[-1]
+    frames = [n for n, line in enumerate(lines) if line.lstrip().startswith('File "')]
+    after = lines[frames[-1] + 1:] if frames else []
+    for line in after:
+        if line.strip() and not line[:1].isspace():
+            return line.strip()
+    return next(line.strip() for line in reversed(lines) if line.strip())

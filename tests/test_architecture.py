@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sweeps"
 SEAM = "ray_backend"
 #: The layers, lowest first, as README.md's Layout section lists them: each may import only
 #: from layers before it (``errors`` and ``sqlite`` are leaves anyone may import).
-LAYERS = ["errors", "sqlite", "spec", "iterations", "training", "plan", "outcomes", "store", "backend", "search",
+LAYERS = ["errors", "sqlite", "numbers", "spec", "iterations", "training", "plan", "outcomes", "store", "backend", "search",
           "ray_backend", "tracking", "runner", "analysis", "cli", "__main__"]
 LONGEST_RUNNER_FUNCTION = 60
 

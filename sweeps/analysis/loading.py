@@ -24,6 +24,7 @@ import pandas as pd
 
 from sweeps.analysis.mlflow_reader import ParentRun, TrialRun, read_parent, read_trial_runs, spec_from_parent
 from sweeps.errors import SweepError, TrackingError
+from sweeps.numbers import is_finite_number
 from sweeps.outcomes import best_trial
 from sweeps.plan.planner import SweepPlan, make_plan, plan_spec
 from sweeps.spec.loading import LoadedSpec, validate_spec
@@ -49,7 +50,9 @@ class SweepData:
             (completed | pruned | diverged | failed, or interrupted / running), ``iterations`` (where it
             stopped), ``rung`` (highest ASHA rung reached, -1 for none), ``node``, the
             final value of every metric (``value`` is the sweep's metric), ``epoch`` and
-            ``samples_seen`` at the end, and ``budget_fraction`` = iterations / total.
+            ``samples_seen`` at the end, ``budget_fraction`` = iterations / total, and
+            ``diverged``: the trial diverged, or its last value is NaN or infinite (MLflow's
+            1.797e308 is read back as inf: :func:`sweeps.analysis.mlflow_reader.unclamped`).
         history: One row per (trial, iteration): ``trial_id``, ``iteration``, every
             metric logged at that step, ``epoch`` and ``samples_seen``.
         hyperparameters: Names of the sampled hyperparameters (the spec's search space;
@@ -87,7 +90,8 @@ class SweepData:
     def best(self) -> pd.Series | None:
         """The best trial, by :func:`sweeps.outcomes.best_trial` (the rule of ``sweep run``)."""
         rows = (row for _, row in self.trials.iterrows())
-        value: Callable[[pd.Series], float | None] = lambda row: None if pd.isna(row["value"]) else float(row["value"])
+        value: Callable[[pd.Series], float | None] = (
+            lambda row: float(row["value"]) if is_finite_number(row["value"]) else None)
         return best_trial(rows, lambda row: str(row["state"]), value, self.mode)
 
     def best_config(self) -> dict[str, Any]:
@@ -249,6 +253,9 @@ def trials_frame(runs: list[TrialRun], metric: str, hyperparameters: list[str]) 
     frame["iterations"] = frame["iterations"].astype(int)
     frame["rung"] = frame["rung"].astype(int)
     frame["budget_fraction"] = frame["iterations"] / frame["total_iterations"]
+    # A trial whose metric went NaN or infinite, whether the trainable saw it (state
+    # `diverged`) or only its last value shows it: plots draw it apart, rankings skip it.
+    frame["diverged"] = (frame["state"] == "diverged") | ~frame["value"].map(is_finite_number)
     return frame.sort_values("start_time", kind="stable").reset_index(drop=True)
 
 

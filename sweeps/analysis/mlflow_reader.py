@@ -9,6 +9,7 @@ params, and every metric logged with step = iteration.
 
 from __future__ import annotations
 
+import math
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.errors import TrackingError
+from sweeps.numbers import INFINITE_MAGNITUDE
 from sweeps.sqlite import read_only_url
 
 
@@ -203,7 +205,7 @@ def _trial_run(mlflow_client: Any, run: Any) -> TrialRun:
     history: dict[int, dict[str, float]] = {}
     for key in run.data.metrics:
         for point in mlflow_client.get_metric_history(run.info.run_id, key):
-            history.setdefault(int(point.step), {})[key] = float(point.value)
+            history.setdefault(int(point.step), {})[key] = unclamped(float(point.value))
     stopped = tags.get("sweep.stopped_at_iteration")
     return TrialRun(
         run_id=run.info.run_id,
@@ -216,6 +218,14 @@ def _trial_run(mlflow_client: Any, run: Any) -> TrialRun:
         start_time=run.info.start_time,
         history=history,
     )
+
+
+def unclamped(value: float) -> float:
+    """``value`` as the trial reported it: MLflow stores ``±inf`` as ``±1.797e308`` (the
+    largest float), which turns into an overflow as soon as a plot computes with it."""
+    if abs(value) >= INFINITE_MAGNITUDE and math.isfinite(value):
+        return math.copysign(math.inf, value)
+    return value
 
 
 def _state_from_status(status: str) -> str:

@@ -24,6 +24,7 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from sweeps.analysis.importance import param_importances
 from sweeps.analysis.loading import SweepData
 from sweeps.iterations import TrialShape
+from sweeps.numbers import is_finite_number
 from sweeps.spec.models import CategoricalParam, FloatParam, IntParam
 
 #: How strongly trials that did not run to the end are drawn (they still tell a story).
@@ -59,7 +60,9 @@ def learning_curves(data: SweepData, metric: str | None = None) -> Figure:
     colours = batch_size_colours(data)
     curves = data.history.merge(data.trials[["trial_id", "batch_size", "state"]], on="trial_id")
     for trial_id, curve in curves.groupby("trial_id", sort=False):
-        curve = curve.dropna(subset=[metric]).sort_values("iteration")
+        # NaN and inf cannot be drawn: a diverged trial's curve ends at its last finite
+        # value, with the × every trial stopped early gets.
+        curve = curve[curve[metric].map(is_finite_number)].sort_values("iteration")
         if curve.empty:
             continue
         state = curve["state"].iloc[0]
@@ -76,7 +79,7 @@ def learning_curves(data: SweepData, metric: str | None = None) -> Figure:
     handles = [Line2D([], [], color=c, linewidth=2, label=f"batch size {b}") for b, c in colours.items()]
     handles += [
         Line2D([], [], color="grey", linewidth=2, label="ran to the end"),
-        Line2D([], [], color="grey", alpha=FADED, marker="x", label="stopped early (pruned)"),
+        Line2D([], [], color="grey", alpha=FADED, marker="x", label="stopped early (pruned, diverged)"),
         Line2D([], [], color="grey", linestyle=":", label="ASHA rung milestone"),
         Line2D([], [], color="grey", marker="v", linestyle="none", label="rung milestone, by batch size"),
     ]
@@ -156,6 +159,9 @@ def learning_rate_vs_metric(data: SweepData) -> Figure:
             subset = trials[trials["state"].isin(STOPPED_STATES) == stopped]
             if subset.empty:
                 continue  # no legend entry for markers that are not there
+            subset = subset[subset["value"].map(is_finite_number)]  # a diverged trial's inf has no place
+            if subset.empty:
+                continue
             ax.scatter(subset["learning_rate"], subset["value"], s=45, facecolors=marker_face,
                        edgecolors=colour, alpha=alpha,
                        label=f"batch size {b}" + (" (stopped early)" if stopped else ""))
@@ -173,7 +179,7 @@ def learning_rate_vs_metric(data: SweepData) -> Figure:
     ax.xaxis.set_minor_formatter(NullFormatter())
     scaled = "learning_rate_base" in data.hyperparameters  # the effective value is what trained
     ax.set(xlabel=f"{'effective ' if scaled else ''}learning rate (log scale)", ylabel=f"final {data.metric}",
-           title=f"Sweep {data.name}: learning rate against final {data.metric}")
+           title=f"Sweep {data.name}: learning rate against final {data.metric}{_not_drawn(data)}")
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(alpha=0.3, which="both")
     return fig
@@ -183,7 +189,8 @@ def parallel_coordinates(data: SweepData) -> Figure:
     """One line per trial across the sampled hyperparameters and the metric, coloured by the metric."""
     axes_names = data.searched() or [p for p in data.hyperparameters if p in data.trials]
     columns = [*axes_names, "value"]
-    trials = data.trials.dropna(subset=["value"])
+    # Finite values only: MLflow's 1.797e308 for inf overflowed the colour scale (OverflowError).
+    trials = data.trials[data.trials["value"].map(is_finite_number)]
     fig = Figure(figsize=(max(7, 2.2 * len(columns)), 4.8), layout="constrained")
     ax = fig.subplots()
     scaled = {name: _scale_axis(data, name, trials["value"] if name == "value" else trials[name]) for name in columns}
@@ -207,8 +214,16 @@ def parallel_coordinates(data: SweepData) -> Figure:
     ax.set_ylim(-0.05, 1.05)
     mappable = ax.scatter([], [], c=[], cmap=cmap, vmin=norm_low, vmax=norm_high)
     fig.colorbar(mappable, ax=ax, label=data.metric)
-    ax.set_title(f"Sweep {data.name}: parallel coordinates (faded: stopped early)")
+    ax.set_title(f"Sweep {data.name}: parallel coordinates (faded: stopped early){_not_drawn(data)}")
     return fig
+
+
+def _not_drawn(data: SweepData) -> str:
+    """The title's note on the trials left out because their final value is NaN or infinite."""
+    if "diverged" not in data.trials:
+        return ""
+    diverged = int((data.trials["diverged"] & ~data.trials["value"].map(is_finite_number)).sum())
+    return f"\n{diverged} diverged trial(s) not drawn: their final value is NaN or infinite" if diverged else ""
 
 
 def _scale_axis(data: SweepData, name: str, column: Any) -> tuple[list[float], list[tuple[float, str]]]:

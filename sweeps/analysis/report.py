@@ -23,6 +23,7 @@ import pandas as pd
 from sweeps.analysis.loading import SweepData
 from sweeps.analysis.plots import ALL_PLOTS
 from sweeps.errors import SweepError
+from sweeps.numbers import compact, is_finite_number
 
 REPORT_FILE = "index.html"
 BEST_TRIALS_SHOWN = 5
@@ -142,7 +143,7 @@ def _snapshot_note(data: SweepData) -> str:
 
 def best_trials(data: SweepData, n: int = BEST_TRIALS_SHOWN) -> pd.DataFrame:
     """The top ``n`` trials, completed ones first (a pruned trial's value is low fidelity)."""
-    trials = data.trials.dropna(subset=["value"]).copy()
+    trials = data.trials[data.trials["value"].map(is_finite_number)].copy()  # no NaN, no inf
     trials["_completed"] = trials["state"] == "completed"
     trials = trials.sort_values(["_completed", "value"], ascending=[False, data.mode == "min"]).head(n)
     return _trial_columns(data, trials)
@@ -219,6 +220,8 @@ def _table(frame: pd.DataFrame, table_id: str, highlight_first: bool = False) ->
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, float) and not is_finite_number(value):
+        return compact(value)  # nan, inf
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 
 from sweeps.cli import check as _check  # noqa: F401 - registers `sweep check`
 from sweeps.cli import lifecycle as _lifecycle  # noqa: F401 - registers resume, stop, list, status, best
@@ -25,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(code, int) and code:
             return code
     except SweepError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        # Escaped: a message quotes YAML (`values: [sgd, adam]`) that rich would read as markup.
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         return USAGE_ERROR_EXIT
     except KeyboardInterrupt as exc:  # Ctrl-C twice (SweepInterrupted says how to resume)
         Console(stderr=True, soft_wrap=True).print(str(exc) or "interrupted", highlight=False, markup=False)

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from sweeps.cli.app import SET_HELP, app
+from sweeps.numbers import compact
 from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.spec.loading import load_spec
 from sweeps.training.dry_run import DryRunResult, dry_run
@@ -155,7 +156,7 @@ def print_check(result: DryRunResult, plan: SweepPlan, trainable: str, metric: s
     last = result.reports[-1]
     console.print(
         f"Reports: {len(result.reports)}, at iterations {', '.join(str(int(r['iteration'])) for r in result.reports[:12])}"
-        f"{', ...' if len(result.reports) > 12 else ''}; last {metric} = {last[metric]:.4g}. "
+        f"{', ...' if len(result.reports) > 12 else ''}; last {metric} = {compact(last[metric])}. "
         + (f"ASHA milestones reached: {', '.join(f'{i:,}' for i in result.milestone_iterations)}: "
            + ("every one reported." if not result.missed_milestones else "some missed (see the warning).")
            if result.milestone_iterations else "No ASHA milestone within these iterations.")

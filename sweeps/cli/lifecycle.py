@@ -12,11 +12,14 @@ from typing import Any
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from sweeps.cli.app import DEFAULT_STORAGE, SET_HELP, app
 from sweeps.cli.launch import run_resumed
+from sweeps.numbers import compact
 
 STORAGE_HELP = "The storage folder the sweep was run with."
 
@@ -83,7 +86,7 @@ def list_command(storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=
         best = info.best()
         table.add_row(
             info.name, info.state, f"{info.done}/{info.num_samples}",
-            f"{info.metric} {best.value:.4f}" if best and best.value is not None else "-",
+            f"{info.metric} {compact(best.value)}" if best and best.value is not None else "-",
             info.started_at or "-",
         )
     Console().print(table)
@@ -106,7 +109,7 @@ def status_command(
     best = info.best()
     console.print(
         f"[bold]Sweep {name}[/]: {info.state}, {info.done}/{info.num_samples} trials done, started "
-        f"{info.started_at or '?'}" + (f"; best {info.metric} = {best.value:.4f} (trial {best.trial_id})"
+        f"{info.started_at or '?'}" + (f"; best {info.metric} = {compact(best.value)} (trial {best.trial_id})"
                                        if best and best.value is not None else ""),
         soft_wrap=wide,
     )
@@ -121,35 +124,53 @@ def status_command(
 WIDE_COLUMNS = 10_000
 
 
-def trials_table(info: Any, wrap: bool) -> Table:
-    """The trials of ``info`` (a SweepInfo), one row each.
+def trials_table(info: Any, wrap: bool) -> RenderableType:
+    """The trials of ``info`` (a SweepInfo), one row each; a failed trial's error under it.
 
     At 80 columns the config column is what gives way: it wraps between its `key=value`
     items and never cuts one (it used to end in "batch_size=6…"); identifiers, states and
-    numbers never wrap. With ``wrap=False`` every row stays on one line.
+    numbers never wrap. A failed trial's error follows its row on lines of its own, in
+    full, wrapped at the terminal's width (an error column was cut to four characters at
+    80 columns, or dropped): the rows between two errors are a table of their own, with
+    the same column widths, so the columns line up across them. With ``wrap=False``
+    (``--wide``) every trial stays on one line, its error in a last column.
     """
     configs = [", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
                for trial in info.trials]
     longest_item = max((len(item) + 1 for config in configs for item in config.split(", ")), default=6)
-    # No outer edge and no lines between columns: at 80 columns the config needs the room.
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for column in ("#", "trial", "state", info.metric, "iterations"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("config", min_width=longest_item if wrap else None, overflow="fold", no_wrap=not wrap)
-    with_errors = any(trial.error for trial in info.trials)
-    if with_errors:  # no empty column taking width from the configs
-        table.add_column("error", overflow="fold", no_wrap=not wrap)
+    rows = [[str(trial.number), trial.trial_id, trial.state, compact(trial.value),
+             "-" if trial.iteration is None else (f"{trial.iteration}/{trial.total_iterations}"
+                                                  if trial.total_iterations else str(trial.iteration)), config]
+            for trial, config in zip(info.trials, configs)]
+    headers = ["#", "trial", "state", info.metric, "iterations", "config"]
+    widths = [max([len(header), *(len(row[i]) for row in rows)]) for i, header in enumerate(headers[:-1])]
+    with_errors = not wrap and any(trial.error for trial in info.trials)
     with_stops = any(trial.stopped or trial.bracket is not None for trial in info.trials)
-    if with_stops:
-        table.add_column("why stopped", overflow="fold", no_wrap=not wrap)
-    for trial, config in zip(info.trials, configs):
-        iterations = "-" if trial.iteration is None else (
-            f"{trial.iteration}/{trial.total_iterations}" if trial.total_iterations else str(trial.iteration))
-        row = [str(trial.number), trial.trial_id, trial.state,
-               "-" if trial.value is None else f"{trial.value:.4f}", iterations, config]
-        table.add_row(*row, *([trial.error or ""] if with_errors else []),
-                      *([why_stopped(trial, info.mode, info.budget_unit)] if with_stops else []))
-    return table
+    stops = [why_stopped(trial, info.mode, info.budget_unit) for trial in info.trials]
+
+    def new_table(header: bool) -> Table:
+        # No outer edge and no lines between columns: at 80 columns the config needs the room.
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, show_header=header)
+        for column, width in zip(headers, widths):
+            table.add_column(column, no_wrap=True, min_width=width)
+        table.add_column("config", min_width=longest_item if wrap else None, overflow="fold", no_wrap=not wrap)
+        if with_stops:
+            table.add_column("why stopped", overflow="fold", no_wrap=not wrap)
+        if with_errors:
+            table.add_column("error", no_wrap=True)
+        return table
+
+    parts: list[RenderableType] = []
+    table = new_table(header=True)
+    for trial, row, stop in zip(info.trials, rows, stops):
+        table.add_row(*row, *([stop] if with_stops else []), *([trial.error or ""] if with_errors else []))
+        if trial.error and wrap:
+            parts.append(table)
+            parts.append(Padding(Text(trial.error, style="red", overflow="fold"), (0, 0, 0, 4)))
+            table = new_table(header=False)
+    if table.row_count or not parts:
+        parts.append(table)
+    return Group(*parts)
 
 
 def why_stopped(trial: Any, mode: str, unit: str) -> str:
@@ -159,8 +180,8 @@ def why_stopped(trial: Any, mode: str, unit: str) -> str:
     if not stop:
         return bracket
     below = "<" if mode == "max" else ">"  # what failing the cut-off means in this mode
-    reason = (f"rung {stop['stopped_at_rung']:g} {unit}: {stop['rung_value']:.4g} {below} "
-              f"cut-off {stop['rung_cutoff']:.4g}")
+    reason = (f"rung {stop['stopped_at_rung']:g} {unit}: {compact(stop['rung_value'])} {below} "
+              f"cut-off {compact(stop['rung_cutoff'])}")
     return f"{bracket}, {reason}" if bracket else reason
 
 

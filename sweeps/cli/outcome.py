@@ -10,7 +10,9 @@ from typing import TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from sweeps.numbers import compact
 from sweeps.runner.stopping import exit_code, resume_command
 from sweeps.runner.summary import SweepSummary
 from sweeps.store.state import sweep_paths
@@ -47,13 +49,18 @@ def _resume_hint(summary: SweepSummary) -> str:
 def print_summary(summary: SweepSummary, metric: str, scheduler: str = "asha") -> None:
     console = Console()
     trials = summary.trials
+    ended = "aborted" if summary.aborted else "stopped" if summary.stopped else "finished"
     console.print(
-        f"\n[bold]Sweep {summary.name}[/] {'stopped' if summary.stopped else 'finished'} after {summary.wall_seconds:.1f} s: "
+        f"\n[bold]Sweep {summary.name}[/] {ended} after {summary.wall_seconds:.1f} s: "
         f"{trials['completed']} completed, {trials['pruned']} pruned, "
         f"{trials['diverged']} diverged, {trials['failed']} failed."
     )
     if summary.aborted:
         console.print(f"[bold red]Aborted:[/] {summary.aborted}")
+    if summary.failures:  # the most common errors first, with what their configs share
+        console.print("Failed trials by error:")
+        for line in summary.failures:
+            console.print(f"  {escape(line)}", highlight=False)
     if summary.limit:
         ran = sum(trials.values())
         how = "stopped the running trials at their checkpoint" if summary.stopped else "let the running trials finish"
@@ -65,12 +72,18 @@ def print_summary(summary: SweepSummary, metric: str, scheduler: str = "asha") -
     if best:
         config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items())
         console.print(
-            f"Best trial {best['trial_id']}: {metric} = [bold green]{best['value']:.4f}[/] "
+            f"Best trial {best['trial_id']}: {metric} = [bold green]{compact(best['value'])}[/] "
             f"after {best['iterations']:,} iterations ({config})"
         )
     used, worst = summary.iterations_used, summary.iterations_worst_case
-    if scheduler != "asha":  # `scheduler: none`: nothing was stopped early, nothing saved
-        console.print(f"Iterations: {used:,} (no early stopping: every trial ran to completion).")
+    if summary.stopped or summary.aborted:  # trials were cut by the stop, not by ASHA
+        console.print(f"Iterations: {used:,} so far; the sweep {ended} before its trials ended, "
+                      f"so there is no saving to count{' yet' if summary.stopped else ''}.")
+    elif scheduler != "asha":  # `scheduler: none`: nothing was stopped early, nothing saved
+        cut = trials["failed"] + trials["diverged"]
+        console.print(f"Iterations: {used:,} (no early stopping: " + (
+            "every trial ran to completion)." if not cut else
+            f"every trial ran until it completed, failed or diverged; {cut} failed or diverged)."))
     elif worst:
         console.print(
             f"Iterations: {used:,} used of {worst:,} had every trial run to completion; "

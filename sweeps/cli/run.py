@@ -13,8 +13,8 @@ from sweeps.spec.loading import load_spec
 
 def spec_overrides(set_: list[str] | None, name: str | None, storage: str | None) -> list[str]:
     overrides = list(set_ or [])
-    if name:
-        overrides.append(f"name={name}")
+    if name is not None:  # `--name ''` is refused by the spec's rule, not ignored
+        overrides.append(f"name={name}" if name else "name=''")
     if storage:
         overrides.append(f"storage={storage}")
     return overrides

@@ -32,14 +32,21 @@ class ListenerBridge(tune.Callback):
         # (the live view) are called there.
         self._stepping = [listener for listener in self.listeners
                           if type(listener).step_ended is not SweepListener.step_ended]
+        self._trials: dict[str, Any] = {}  # trial id → Tune's Trial, for `error_of`
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its run config (callbacks included) into the experiment snapshot for
         # `Tuner.restore`; listeners hold open files, threads and terminals, and a resumed
         # sweep builds its own.
-        return {"listeners": [], "_stepping": [], "notes": None}
+        return {"listeners": [], "_stepping": [], "notes": None, "_trials": {}}
+
+    def error_of(self, trial_id: str) -> str | None:
+        """The error file's text of trial ``trial_id`` (for the searcher, which Tune gives ids only)."""
+        trial = self._trials.get(trial_id)
+        return None if trial is None else read_trial_error(trial)
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._trials[trial.trial_id] = trial
         shown = trial_info(trial, self.notes)
         for listener in self.listeners:
             listener.trial_started(shown)

@@ -226,6 +226,33 @@ def _worker_preload() -> None:
     # checks the whole path on a real embedded Ray.
 
 
+def _ray_auth_token_path() -> None:
+    from pathlib import Path
+
+    from ray._private.authentication import authentication_token_setup as setup
+
+    assert setup._get_default_token_path() == Path.home() / ".ray" / "auth_token", "Ray's token file moved"
+    assert "has_token" in inspect.getsource(setup.ensure_token_if_auth_enabled), (
+        "ray.init no longer uses a token it finds before generating one")
+
+
+def _optuna_constraints_key() -> None:
+    from optuna.samplers._tpe import sampler as tpe
+    from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
+
+    assert _CONSTRAINTS_KEY == "constraints"
+    assert "_get_infeasible_trial_score(trial) > 0" in inspect.getsource(tpe._split_trials), (
+        "TPE no longer sends infeasible trials to its bad density in _split_trials")
+
+
+def _optuna_tpe_get_trials() -> None:
+    import optuna
+
+    for method in (optuna.samplers.TPESampler._sample_relative, optuna.samplers.TPESampler.sample_independent,
+                   optuna.samplers.TPESampler._sample):
+        assert "study._get_trials(" in inspect.getsource(method), f"TPE's {method.__name__} reads trials otherwise"
+
+
 ASSUMPTIONS = [
     Assumption("tuner-internals", ("sweeps/ray_backend/restore.py",),
                "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes from a fresh one",
@@ -278,4 +305,15 @@ ASSUMPTIONS = [
                "ray.init(_system_config={'preload_python_modules': [...]}) makes every worker the raylet "
                "starts import those modules first (default_worker.py)",
                _worker_preload),
+    Assumption("ray-auth-token-path", ("sweeps/ray_backend/embedded.py",),
+               "ray.init reads the token from ~/.ray/auth_token when it exists and writes a new one there otherwise",
+               _ray_auth_token_path),
+    Assumption("optuna-constraints-key", ("sweeps/search/avoid_failures.py",),
+               "a trial's constraint values live in its system attribute 'constraints', and TPE's _split_trials "
+               "puts trials with a positive one in its bad density",
+               _optuna_constraints_key),
+    Assumption("optuna-tpe-get-trials", ("sweeps/search/avoid_failures.py",),
+               "TPESampler reads the study's trials through study._get_trials in _sample_relative, "
+               "sample_independent and _sample",
+               _optuna_tpe_get_trials),
 ]

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from sweeps.errors import SweepError
@@ -113,6 +115,7 @@ def start_embedded_ray(preload: list[str] | None = None) -> None:
         with ray_processes_in_their_own_groups(), only_what_a_sweep_needs():
             # address="local": a Ray of its own, even when `ray start` runs on this machine
             # (without it, ray.init() joins that one; `--address auto` is how to choose it).
+            private_auth_token()
             ray.init(address="local", **init_kwargs(), **_preloading(preload or []))
     except BaseException:
         _inherited_environment = None
@@ -123,6 +126,36 @@ def start_embedded_ray(preload: list[str] | None = None) -> None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def private_auth_token() -> Path | None:
+    """Make sure the token the embedded Ray authenticates with is readable by its owner alone.
+
+    Ray 2.60's ``ray.init()`` turns token authentication on and, when there is no token,
+    writes a new one to ``~/.ray/auth_token`` with the default mode (0644 under the usual
+    umask): every user of the machine could read the token and join the sweep's Ray.
+    Written here first, with ``O_EXCL`` and mode 0600, Ray finds it and uses it; a token
+    already there is restricted to 0600. Nothing is done when the token does not come from
+    that file (``RAY_AUTH_MODE`` other than token, ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``).
+    Returns the token file it wrote or restricted, or None.
+    """
+    if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token" or os.environ.get("RAY_AUTH_TOKEN") \
+            or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return None
+    path = Path.home() / ".ray" / "auth_token"  # compat: ray-auth-token-path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+            return path
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(secrets.token_hex(32))  # as Ray's own generate_new_authentication_token
+        return path
+    except OSError:  # a read-only or foreign home: Ray's own handling (and error) applies
+        return None
 
 
 #: What Tune sets on every trial actor (``class_cache.DEFAULT_ENV_VARS``), given to the

@@ -8,6 +8,7 @@ trial's end; the study does the rest. It subclasses Tune's public ``Searcher``, 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 from ray.tune.search import Searcher
@@ -20,9 +21,13 @@ from sweeps.training.batching import points_in
 class TruthfulSearcher(Searcher):
     """Asks the study for configs and tells it every trial's reports and end."""
 
-    def __init__(self, study: TruthfulStudy, metric: str, mode: str, rules: list[StopRule] | None = None) -> None:
+    def __init__(self, study: TruthfulStudy, metric: str, mode: str, rules: list[StopRule] | None = None,
+                 error_of: Callable[[str], str | None] | None = None) -> None:
         super().__init__(metric=metric, mode=mode)
         self.study = study
+        #: Trial id → the traceback Tune wrote for it: Tune tells a searcher only that a
+        #: trial errored, and calls it before the callbacks that read the error file.
+        self.error_of = error_of
         #: Asked before each new trial: a sweep past its limits starts no more (Tune then
         #: ends the run once the running trials have finished).
         self.rules = list(rules or [])
@@ -30,7 +35,7 @@ class TruthfulSearcher(Searcher):
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its TuneConfig, this searcher included, into `tuner.pkl`; a resumed
         # sweep builds its own searcher and rules, so the rules (which hold the ledger) stay out.
-        return {**self.__dict__, "rules": []}
+        return {**self.__dict__, "rules": [], "error_of": None}
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
         # The space, metric and mode come with the study; Tune's own `param_space` is empty.
@@ -46,7 +51,8 @@ class TruthfulSearcher(Searcher):
         self.study.report(trial_id, points_in(result))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        self.study.finish(trial_id, points_in(result) if result else None, error)
+        error_text = self.error_of(trial_id) if error and self.error_of else None
+        self.study.finish(trial_id, points_in(result) if result else None, error, error_text)
 
     def save(self, checkpoint_path: str) -> None:
         # Tune snapshots its searcher with the experiment. The study in SQLite is the

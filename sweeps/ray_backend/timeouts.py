@@ -28,6 +28,8 @@ from typing import Any
 
 from ray.tune import Callback
 
+from sweeps.outcomes import SWEEP_REASON_PREFIX
+
 logger = logging.getLogger(__name__)
 
 #: How often running trials are checked; the timeout is honoured to within this.
@@ -111,14 +113,20 @@ class TrialTimeouts(Callback):
         except Exception:  # an actor that died meanwhile fails the trial anyway
             logger.debug("ray.kill of trial %s's actor failed", trial.trial_id, exc_info=True)
 
+    def reason_for(self, trial_id: str) -> str | None:
+        """Why the driver stopped ``trial_id``'s worker, while its failure is being handled."""
+        reason = self._killed.get(trial_id)
+        return None if reason is None else f"{SWEEP_REASON_PREFIX}{reason}"
+
     def _note_reason(self, trial: Any) -> None:
         reason = self._killed.pop(trial.trial_id, None)
         path = getattr(trial, "error_file", None)
         if reason is None or not path:
             return
         try:
-            # Last line: `sweep status` shows an error file's last line.
+            # Marked as the sweep's reason: `sweep status` and the summary show it, not the
+            # RayActorError the kill caused (sweeps.outcomes.error_headline).
             with open(path, "a") as stream:
-                stream.write(f"{reason}\n")
+                stream.write(f"{SWEEP_REASON_PREFIX}{reason}\n")
         except OSError:
             logger.debug("cannot append to %s", path, exc_info=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -35,19 +35,23 @@ from sweeps.spec.models import SweepSpec
 def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule], extra_callbacks: list[Any]) -> None:
     """Run ``job`` on Tune to its end (the :meth:`RayBackend.run` of :mod:`sweeps.ray_backend.backend`)."""
     _configure_tune_environment(job.concurrency)
-    timeouts = job.spec.failure.trial_timeout
+    timeouts = TrialTimeouts(job.spec.failure.trial_timeout) if job.spec.failure.trial_timeout else None
     scheduler = make_scheduler(job.spec, job.plan)
     callbacks = [
         # First: it adds its reason to a failed trial's error file before the listeners read it.
-        *([TrialTimeouts(timeouts)] if timeouts else []),
+        *([timeouts] if timeouts else []),
         # The scheduler's notes (a trial's bracket, why it was stopped) reach the listeners.
-        ListenerBridge(listeners, scheduler.notes if isinstance(scheduler, AshaScheduler) else None),
+        (bridge := ListenerBridge(listeners, scheduler.notes if isinstance(scheduler, AshaScheduler) else None)),
         # Frees a distributed trial's workers as it ends, before the next trial is placed.
         *([EndTrainRuns(train_storage(job))] if job.spec.resources.workers > 1 else []),
         *extra_callbacks,
         ForgetFinishedTrialMetrics(job.spec.metric),  # last: the others see every metric
     ]
-    tuner = make_tuner(job, callbacks, StopBridge(rules), rules, scheduler)
+    def error_of(trial_id: str) -> str | None:
+        # Tune tells the searcher before any callback, so before the timeout's reason is written.
+        return (timeouts.reason_for(trial_id) if timeouts else None) or bridge.error_of(trial_id)
+
+    tuner = make_tuner(job, callbacks, StopBridge(rules), rules, scheduler, error_of=error_of)
     # A distributed trial's actor only starts its Ray Train run: it keeps Tune's own way.
     on_prestarted = trial_actors_on_prestarted_workers() if job.spec.resources.workers == 1 else nullcontext()
     with _quiet_tune_logs(), on_prestarted:
@@ -55,14 +59,15 @@ def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]
 
 
 def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None,
-               scheduler: TrialScheduler | None = None) -> Any:
+               scheduler: TrialScheduler | None = None, error_of: Callable[[str], str | None] | None = None) -> Any:
     """The ``Tuner`` of ``job``: a fresh one, or Ray's snapshot continued (``job.restore``).
 
-    ``scheduler`` is the one whose notes the listener bridge shows (made here if not given)."""
+    ``scheduler`` is the one whose notes the listener bridge shows (made here if not given);
+    ``error_of`` gives the searcher a failed trial's error text."""
     spec, plan, paths = job.spec, job.plan, job.paths
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_truthful_study(spec, paths, job.trials_so_far)
-    searcher = TruthfulSearcher(study, spec.metric, spec.mode, rules)
+    searcher = TruthfulSearcher(study, spec.metric, spec.mode, rules, error_of)
     scheduler = scheduler if scheduler is not None else make_scheduler(spec, plan)
     if isinstance(scheduler, AshaScheduler):
         scheduler.recorder = study  # each trial's bracket and why it stopped, in the study

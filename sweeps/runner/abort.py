@@ -53,7 +53,7 @@ class AbortRule:
         if failed > self._max_failed:
             self.reason = (
                 f"{failed} trials failed, more than failure.max_failed_fraction allows "
-                f"({self._max_failed:g}); see `sweep status` for their errors"
+                f"({self._max_failed:g}); `sweep status` shows each trial's error"
             )
             return True
         return False

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sweeps.backend import SweepListener, TrialInfo
+from sweeps.numbers import compact
 from sweeps.outcomes import OUTCOMES
 from sweeps.runner.ledger import TrialLedger
 from sweeps.runner.limits import SweepLimits
@@ -100,7 +101,7 @@ class LiveView(SweepListener):
             return
         metric = self._ledger.metric
         value = record.last_result.get(metric) if record.last_result else None
-        shown = f" ({metric} {value:.4f})" if isinstance(value, (int, float)) else ""
+        shown = f" ({metric} {compact(value)})" if isinstance(value, (int, float)) else ""
         self._write(f"trial {trial_id} {record.outcome or 'ended'} at iteration {record.iterations:,}{shown} | "
                     + self.status_line())
 
@@ -111,7 +112,7 @@ class LiveView(SweepListener):
         states = ", ".join(f"{counts[k]} {k}" for k in OUTCOMES)
         best = self._ledger.best()
         if best is not None and best.last_result:
-            best_text = f"best {self._ledger.metric} {best.last_result[self._ledger.metric]:.4f} (trial {best.trial_id})"
+            best_text = f"best {self._ledger.metric} {compact(best.last_result[self._ledger.metric])} (trial {best.trial_id})"
         else:
             best_text = f"best {self._ledger.metric} -"
         iterations = sum(r.iterations for r in self._ledger.trials.values())
@@ -144,7 +145,7 @@ class LiveView(SweepListener):
         if best is not None and best.last_result:
             value = best.last_result[self._ledger.metric]
             config = ", ".join(f"{k}={_short(v)}" for k, v in best.config.items())
-            table.add_row(f"best {self._ledger.metric} [bold]{value:.4f}[/] ({config})")
+            table.add_row(f"best {self._ledger.metric} [bold]{compact(value)}[/] ({config})")
         parts: list[Any] = [self._progress, table]
         limit = self._limit_line()
         if limit:

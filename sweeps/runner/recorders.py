@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from sweeps.backend import SweepListener, TrialInfo
+from sweeps.outcomes import OUTCOMES
 from sweeps.plan.planner import SweepPlan
 from sweeps.runner.abort import AbortRule
 from sweeps.runner.ledger import TrialLedger
@@ -83,7 +84,10 @@ class SweepRecorders:
             return
         if self._resume is not None:  # fill the steps a killed driver lost, close finished runs
             recover_runs(self._loaded, self._plan, self._paths, self._resume)
-        self.tracker = start_tracking(self._loaded, self._plan, self._paths)
+        # The trials earlier sessions ended (the ledger holds the resumed records only, yet).
+        counts = self.ledger.counts()
+        self.tracker = start_tracking(self._loaded, self._plan, self._paths,
+                                      ended_before={str(o): counts[o] for o in OUTCOMES})
 
     def listeners(self, extra: list[SweepListener]) -> list[SweepListener]:
         # The journal first (the durable record), the ledger before those that read it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from sweeps.runner.failure_groups import failure_lines
 from sweeps.runner.ledger import TrialLedger
 from sweeps.spec.models import SweepSpec
 from sweeps.store.state import SweepPaths
@@ -52,6 +53,9 @@ class SweepSummary:
     limit: str | None = None
     #: Things the user should fix even though the sweep ran (reports that miss ASHA's milestones).
     warnings: list[str] = field(default_factory=list)
+    #: The failed trials by error: ``7 × RuntimeError: CUDA out of memory (batch_size ≥ 128 in 7 of 7)``
+    #: (:mod:`sweeps.runner.failure_groups`), the most common error first.
+    failures: list[str] = field(default_factory=list)
     #: Step → [start, end], seconds since the driver process started (:mod:`sweeps.runner.timeline`).
     timeline: dict[str, list[float]] = field(default_factory=dict)
 
@@ -70,6 +74,7 @@ class SweepSummary:
             "driver_cpu_seconds": round(self.driver_cpu_seconds, 2),
             "limit": self.limit,
             "warnings": self.warnings,
+            "failures": self.failures,
             "timeline": self.timeline,
         }
 
@@ -92,6 +97,7 @@ def summarize(spec: SweepSpec, ledger: TrialLedger, paths: SweepPaths, wall: flo
         storage=str(paths.directory),
         wall_seconds=wall,
         aborted=aborted,
+        failures=failure_lines(records),
         trial_records=[
             {"trial_id": r.trial_id, "config": r.config, "outcome": r.outcome, "iterations": r.iterations}
             for r in records

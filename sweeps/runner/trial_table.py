@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from sweeps.numbers import compact
 from sweeps.outcomes import TrialRecord, rung_reached
 from sweeps.tracking.naming import short_config
 
@@ -40,7 +41,7 @@ def trial_table(records: list[TrialRecord], ended_order: list[str], metric: str,
             short_config(record.config),
             f"{record.iterations:,}/{total:,}" if total else f"{record.iterations:,}",
             str(rung) if rung >= 0 else "-",
-            f"{value:.4f}" if isinstance(value, (int, float)) else "-",
+            compact(value) if isinstance(value, (int, float)) else "-",
             f"[{_STATE_STYLE.get(state, 'cyan')}]{state}[/]",
         )
     hidden = len(running) + len(ended) - len(shown)

@@ -6,6 +6,7 @@ from typing import Any
 
 import optuna
 
+from sweeps.search.avoid_failures import FailureAvoidingTPESampler
 from sweeps.spec.models import CategoricalParam, FloatParam, IntParam, SweepSpec
 from sweeps.spec.sampler_options import sampler_arguments, sampler_class
 from sweeps.spec.scaling import learning_rate_scale, study_name_of
@@ -58,7 +59,9 @@ def make_sampler(spec: SweepSpec, trials_so_far: int = 0) -> optuna.samplers.Bas
     """
     seed = spec.seed + trials_so_far
     kind = spec.sampler.type
+    # `failure.avoid` (on by default for TPE): failed trials count as infeasible configs.
+    avoid = kind == "tpe" and spec.failure.avoid is not False
+    constructor = FailureAvoidingTPESampler if avoid else sampler_class(kind)
     # The options were checked against this constructor when the spec was validated.
-    sampler: optuna.samplers.BaseSampler = sampler_class(kind)(
-        seed=seed, **sampler_arguments(kind, spec.sampler.options))
+    sampler: optuna.samplers.BaseSampler = constructor(seed=seed, **sampler_arguments(kind, spec.sampler.options))
     return sampler

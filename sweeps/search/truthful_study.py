@@ -31,6 +31,7 @@ from typing import Any
 
 import optuna
 
+from sweeps.outcomes import error_headline
 from sweeps.search.space import fixed_values, make_sampler, optuna_distributions
 from sweeps.spec.models import LearningRateScale, SweepSpec
 from sweeps.spec.scaling import learning_rate_scale, trial_config
@@ -39,6 +40,7 @@ from sweeps.store.study import open_study_storage, write_intermediate_values
 from sweeps.store.study_cache import WriteThroughStorage
 from sweeps.store.study_records import (
     BRACKET_ATTR,
+    ERROR_ATTR,
     RAY_TRIAL_ID_ATTR,
     RECORD_ATTR,
     STOPPED_ATTR,
@@ -141,8 +143,10 @@ class TruthfulStudy:
         if trial_id in self._trials and trial_id not in self._finished:
             self._trials[trial_id].set_user_attr(STOPPED_ATTR, dict(explanation))
 
-    def finish(self, trial_id: str, points: list[dict[str, Any]] | None, error: bool) -> None:
-        """The trial ended: ``points`` are the reports of its last delivery (None if unknown)."""
+    def finish(self, trial_id: str, points: list[dict[str, Any]] | None, error: bool,
+               error_text: str | None = None) -> None:
+        """The trial ended: ``points`` are the reports of its last delivery (None if unknown);
+        ``error_text``, the traceback of a trial that raised, gives the FAIL trial its reason."""
         if trial_id in self._finished or trial_id not in self._trials:
             return
         if points:
@@ -156,6 +160,9 @@ class TruthfulStudy:
         try:
             # Written before `tell`, so a finished trial in the study always has its record.
             trial.set_user_attr(RECORD_ATTR, trial_record(last, error, self.metric))
+            headline = error_headline(error_text) if error else None
+            if headline:
+                trial.set_user_attr(ERROR_ATTR, headline)
             self.study.tell(trial, value, state=state)
         except Exception as exc:  # noqa: BLE001 - a bad value must not stop the sweep
             logger.warning("Optuna could not record trial %s: %s", trial_id, exc)

@@ -133,7 +133,7 @@ def validate_spec(raw: dict[str, Any], path: Path, overrides: tuple[str, ...] = 
 
 def _describe_source(path: Path, overrides: tuple[str, ...]) -> str:
     if overrides:
-        return f"{path} (with --set {' --set '.join(overrides)})"
+        return f"{path} (with --set {' --set '.join(_shortened(o) for o in overrides)})"
     return str(path)
 
 
@@ -160,9 +160,14 @@ def _format_validation_error(
             continue
         message = error["msg"].removeprefix("Value error, ")
         value = error.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        shown = "" if isinstance(value, (dict, list)) else f" (got {_shortened(repr(value))})"
         sentences.append(f"field `{field_path}`{shown}: {message}.")
     return f"{_describe_source(path, overrides)}: invalid sweep spec: " + " ".join(sentences)
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    # A 300-character name would fill the error paragraph with itself.
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _is_union_tag(part: Any) -> bool:

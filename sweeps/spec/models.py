@@ -20,6 +20,13 @@ from sweeps.spec.sampler_options import SAMPLER_CLASSES, check_sampler_options
 #: The hyperparameters this product exists for: every search space must define them.
 REQUIRED_HYPERPARAMETERS = ("batch_size", "epochs", "learning_rate")
 
+#: The longest sweep name: it names a folder, an MLflow experiment and an Optuna study.
+MAX_NAME_LENGTH = 100
+NAME_RULE = (
+    f"a sweep name is 1 to {MAX_NAME_LENGTH} characters: letters, digits, `_`, `.` and `-`, "
+    "starting with a letter or a digit (it names the sweep's folder), e.g. `digits-mlp-2`"
+)
+
 BudgetUnit = Literal["iterations", "samples", "epochs"]
 
 
@@ -126,6 +133,18 @@ class CategoricalParam(_Scalable):
             raise ValueError(
                 "the list of `values` is empty, but a categorical needs at least one "
                 "choice; list the choices, e.g. `values: [32, 64, 128]`"
+            )
+        nested = [v for v in values if isinstance(v, (dict, list))]
+        if nested:
+            # Optuna's CategoricalDistribution holds only None, bool, int, float and str:
+            # it warns on every command and stores a dict as its text. Conditional
+            # parameters (momentum only for sgd) are not supported: see docs/spec.md.
+            raise ValueError(
+                f"holds {nested[0]!r}, but a categorical's choices must be plain values (numbers, "
+                "strings, true/false); conditional parameters are not supported. Search each "
+                "setting as its own parameter (`optimizer: {type: categorical, values: [sgd, adam]}` "
+                "and `momentum: {type: float, low: 0.0, high: 0.99}`) and let the trainable ignore "
+                "`momentum` when the optimizer is adam"
             )
         return values
 
@@ -268,6 +287,11 @@ class FailureSpec(_Strict):
     # failure; None = never. Results reach the driver at least every few seconds while
     # a trial reports, so a hung trial is told from a slow one by this alone.
     trial_timeout: float | None = Field(default=None, gt=0)
+    # Whether the sampler counts failed (and diverged) trials as infeasible configs, so it
+    # stops proposing the region that fails (sweeps/search/avoid_failures.py); the study
+    # still records them as FAIL. None = on for TPE, the only sampler it applies to
+    # (measured: benchmarks/failure_avoid.py).
+    avoid: bool | None = None
 
 
 class CheckpointSpec(_Strict):
@@ -276,7 +300,7 @@ class CheckpointSpec(_Strict):
 
 
 class SweepSpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str
     trainable: str
     trainable_args: dict[str, Any] = Field(default_factory=dict)
     metric: str
@@ -305,6 +329,16 @@ class SweepSpec(_Strict):
         return data
 
     @model_validator(mode="after")
+    def _avoid_needs_tpe(self) -> SweepSpec:
+        if self.failure.avoid and self.sampler.type != "tpe":
+            raise domain_error("failure.avoid", (
+                f"`failure.avoid: true` works with the TPE sampler only (it uses TPE's handling of "
+                f"infeasible trials), but `sampler.type` is `{self.sampler.type}`. Use `sampler: "
+                "{type: tpe}`, or drop `failure.avoid`"
+            ))
+        return self
+
+    @model_validator(mode="after")
     def _workers_divide_every_batch_size(self) -> SweepSpec:
         workers = self.resources.workers
         if workers == 1:
@@ -331,6 +365,20 @@ class SweepSpec(_Strict):
             "trial on the same GPU, and NCCL refuses two ranks of one process group there. Use a whole "
             "number such as `gpu: 1` per worker, or `workers: 1` to pack several trials onto each GPU"
         ))
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, name: str) -> str:
+        # The name is the sweep's folder, its MLflow experiment and its Optuna study:
+        # a path separator, a leading dot or a name longer than a file name may be
+        # (255 bytes on most file systems, with room for suffixes) would break one of them.
+        if not name:
+            raise ValueError(f"is empty; {NAME_RULE}")
+        if len(name) > MAX_NAME_LENGTH:
+            raise ValueError(f"is {len(name)} characters long; {NAME_RULE}")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise ValueError(f"is not a valid sweep name; {NAME_RULE}")
+        return name
 
     @field_validator("max_concurrent")
     @classmethod

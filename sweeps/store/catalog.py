@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.errors import StateError
-from sweeps.outcomes import best_trial
+from sweeps.outcomes import best_trial, error_headline
 from sweeps.store.lifecycle import SweepState, driver_alive, observed_state
 from sweeps.store.state import STATE_FILE, SweepPaths, read_state, sweep_paths
 
@@ -107,7 +107,7 @@ def aborted_advice(info: SweepInfo) -> str:
     spec = " ".join([info.spec_path or "SPEC.yaml", *(f"--set {o}" for o in info.overrides)])
     return (
         f"The sweep aborted{reason}, so it is not resumed: fix what made its trials fail (see "
-        f"the error column above and each trial's error.txt), then start it again with "
+        f"the error under each failed trial above and its error.txt), then start it again with "
         f"`sweep run {spec} --overwrite`."
     )
 
@@ -164,7 +164,13 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
 
     from sweeps.spec.scaling import scale_from_raw, trial_config
     from sweeps.sqlite import open_study_read_only
-    from sweeps.store.study_records import BRACKET_ATTR, RAY_TRIAL_ID_ATTR, RECORD_ATTR, STOPPED_ATTR
+    from sweeps.store.study_records import (
+        BRACKET_ATTR,
+        ERROR_ATTR,
+        RAY_TRIAL_ID_ATTR,
+        RECORD_ATTR,
+        STOPPED_ATTR,
+    )
 
     database = paths.study_file
     if not database.is_file():
@@ -197,7 +203,7 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
             value=None if value is None else float(value),
             iteration=int(iteration) if iteration is not None else (max(steps) if steps else None),
             total_iterations=record.get("total_iterations"),
-            error=record.get("error") or (_first_error_line(paths, frozen) if state == "failed" else None),
+            error=frozen.user_attrs.get(ERROR_ATTR) or (_first_error_line(paths, frozen) if state == "failed" else None),
             bracket=frozen.user_attrs.get(BRACKET_ATTR),
             # Recorded when ASHA stopped it; a trial whose last report was also its end completed.
             stopped=frozen.user_attrs.get(STOPPED_ATTR) if state == "pruned" else None,
@@ -212,8 +218,7 @@ def _first_error_line(paths: SweepPaths, frozen: Any) -> str | None:
     folder = trial_folder(paths.ray_directory, str(frozen.user_attrs.get(RAY_TRIAL_ID_ATTR, "")))
     if folder is None or not (folder / "error.txt").is_file():
         return None
-    lines = [line for line in (folder / "error.txt").read_text(errors="replace").splitlines() if line.strip()]
-    return lines[-1][:200] if lines else None
+    return error_headline((folder / "error.txt").read_text(errors="replace"))
 
 
 def _mlflow_run_id(paths: SweepPaths, trial_id: str) -> str | None:

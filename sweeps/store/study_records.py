@@ -23,6 +23,9 @@ RECORD_ATTR = "sweep_record"
 BRACKET_ATTR = "sweep.bracket"
 #: User attribute saying why ASHA stopped the trial: {"stopped_at_rung", "rung_value", "rung_cutoff", ...}.
 STOPPED_ATTR = "sweep.stopped"
+#: User attribute holding a failed trial's error, its first line (:func:`sweeps.outcomes.error_headline`):
+#: what a FAIL trial in the study, optuna-dashboard included, says of why it failed.
+ERROR_ATTR = "error"
 #: Result keys kept in the record: enough for summaries, `sweep status` and `sweep best`.
 _RECORD_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
 

@@ -91,7 +91,7 @@ class MlflowTracker(SweepListener):
                  dataset_size: int, drop_last: bool, milestones: list[float], budget_unit: str,
                  log_model: bool, indices: dict[str, int] | None = None,
                  on_index: Any = None, find_checkpoint: Callable[[str], str | None] | None = None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, ended_before: dict[str, int] | None = None, first_step: int = 0) -> None:
         self.writer = writer
         self.experiment_id = experiment_id
         self.sweep_name = sweep_name
@@ -104,6 +104,11 @@ class MlflowTracker(SweepListener):
         self._find_checkpoint = find_checkpoint  # trial id → its latest checkpoint folder
         self.trials: dict[str, _TrialRun] = {}
         self._ended = 0
+        # A resumed sweep's parent run goes on from its earlier sessions: the counts from
+        # the trials they ended, the steps from the last one they logged
+        # (sweeps/tracking/parent_sessions.py).
+        self._ended_before = {f"trials_{o}": n for o, n in (ended_before or {}).items()}
+        self._first_step = first_step
         self._closed = False
 
     # -- trial events (driver thread: each only appends to the writer's buffer) -------------
@@ -203,7 +208,7 @@ class MlflowTracker(SweepListener):
                 if self._log_model and self._find_checkpoint is not None:
                     self._store_model(best["trial_id"], self._find_checkpoint(best["trial_id"]))
         self._close_open_trials()
-        self.writer.log(PARENT, metrics=metrics, step=self._ended, tags=tags)
+        self.writer.log(PARENT, metrics=metrics, step=self._first_step + self._ended, tags=tags)
         self.writer.end_run(PARENT, {"aborted": "FAILED", "interrupted": "KILLED"}.get(state, "FINISHED"))
         self._closed = True
 
@@ -234,12 +239,13 @@ class MlflowTracker(SweepListener):
             self.writer.log_text(key, error, "error.txt")
         self.writer.end_run(key, run_status(outcome))
         self._ended += 1
-        counts: dict[str, float] = {f"trials_{o}": 0 for o in STATUS if o != "interrupted"}
+        counts: dict[str, float] = {f"trials_{o}": self._ended_before.get(f"trials_{o}", 0)
+                                    for o in STATUS if o != "interrupted"}
         for other in self.trials.values():
             if other.outcome in STATUS and other.outcome != "interrupted":
                 counts[f"trials_{other.outcome}"] += 1
         # The parent's counts grow as trials end, one step per ended trial.
-        self.writer.log(PARENT, metrics=counts, step=self._ended)
+        self.writer.log(PARENT, metrics=counts, step=self._first_step + self._ended)
 
     def _close_open_trials(self) -> None:
         for key, run in self.trials.items():

@@ -18,13 +18,23 @@ from sweeps.spec.sampler_options import effective_options
 from sweeps.store.catalog import latest_checkpoint
 from sweeps.store.state import SweepPaths
 from sweeps.tracking.callback import PARENT, MlflowTracker
+from sweeps.tracking.parent_sessions import (
+    SESSIONS_TAG,
+    EarlierSessions,
+    read_earlier_sessions,
+    session_params,
+)
 from sweeps.tracking.preflight import experiment_name, open_experiment, tracking_uri, wait_for_store
 from sweeps.tracking.runs import RunsFile
 from sweeps.tracking.writer import TrackingWriter
 
 
-def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, **writer_options: Any) -> MlflowTracker:
+def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths,
+                   ended_before: dict[str, int] | None = None, **writer_options: Any) -> MlflowTracker:
     """Create (or, for a resumed sweep, reopen) the parent run and return the callback.
+
+    ``ended_before``: outcome → trials that ended in the sweep's earlier sessions (a
+    resumed sweep), so the parent's ``trials_*`` counts go on from them, not from 0.
 
     Example::
 
@@ -47,6 +57,7 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, **wri
     experiment_id = open_experiment(client, spec, paths, loaded.source)
     runs = RunsFile.load(paths.directory, uri)
     runs.experiment_id = experiment_id
+    earlier: EarlierSessions | None = None
     try:
         if runs.parent is None:
             parent = client.create_run(experiment_id, run_name=spec.name, tags={
@@ -57,6 +68,7 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, **wri
             runs.record(PARENT, parent.info.run_id)
         else:
             client.update_run(runs.parent, status="RUNNING")
+            earlier = read_earlier_sessions(client, runs.parent)
             runs.save()
     except MlflowException as exc:
         raise TrackingError(
@@ -74,8 +86,14 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, **wri
         budget_unit=spec.budget_unit, log_model=spec.tracking.log_model,
         indices=runs.indices, on_index=runs.note_index,
         find_checkpoint=lambda trial_id: latest_checkpoint(paths, trial_id),
+        ended_before=ended_before, first_step=earlier.last_step if earlier else 0,
     )
-    writer.log(PARENT, params=sweep_params(loaded, plan))
+    params = sweep_params(loaded, plan)
+    if earlier is None:
+        writer.log(PARENT, params=params, tags={SESSIONS_TAG: 1})
+    else:  # MLflow refuses to change a param: a changed setting is a new one, per session
+        new_params, tags = session_params(params, earlier)
+        writer.log(PARENT, params=new_params, tags=tags)
     if loaded.path.is_file():
         writer.log_artifact(PARENT, str(loaded.path), "spec")
     # The file as given plus any --set overrides: exactly what this sweep ran.
@@ -96,6 +114,8 @@ def sweep_params(loaded: LoadedSpec, plan: SweepPlan) -> dict[str, Any]:
         "max_concurrent": spec.max_concurrent,
         "seed": spec.seed,
         "sampler": spec.sampler.type,
+        # failure.avoid as it applies: on for TPE unless turned off, never for the others.
+        "failure.avoid": spec.sampler.type == "tpe" and spec.failure.avoid is not False,
         "scheduler": plan.scheduler,
         "scheduler.budget": spec.budget_unit,
         "dataset_size": plan.dataset_size,

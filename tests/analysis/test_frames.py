@@ -12,7 +12,8 @@ import pytest
 
 from sweeps.analysis import SweepData, plots
 from sweeps.analysis.loading import history_frame, trials_frame
-from sweeps.analysis.mlflow_reader import TrialRun, _state_from_status
+from sweeps.analysis.mlflow_reader import TrialRun, _state_from_status, unclamped
+from sweeps.analysis.report import all_trials, best_trials
 
 
 def run(trial_id: str, bs: int, lr: float, state: str, history: dict[int, dict[str, float]],
@@ -77,3 +78,46 @@ def test_plots_draw_failed_and_running_trials_without_a_plan(data: SweepData, st
 @pytest.mark.parametrize("status, state", [("RUNNING", "running"), ("FAILED", "failed"), ("KILLED", "failed")])
 def test_a_run_without_a_state_tag_is_read_from_its_status(status: str, state: str) -> None:
     assert _state_from_status(status) == state
+
+
+#: MLflow stores a reported inf as the largest float; `_trial_run` reads it back through `unclamped`.
+MLFLOW_INF = 1.7976931348623157e308
+DIVERGING_RUNS = [
+    *RUNS,
+    run("e", 100, 3.0, "diverged", {10: {"val_loss": unclamped(MLFLOW_INF)}}, 10),
+    run("f", 50, 1.0, "completed", {10: {"val_loss": 3.97e24}, 20: {"val_loss": 3.97e24}}, 20),
+    run("g", 50, 2.0, "completed", {10: {"val_loss": float("nan")}}, 10),
+]
+
+
+@pytest.fixture
+def diverging() -> SweepData:
+    return SweepData(
+        name="edge", metric="val_loss", mode="max", tracking_uri="sqlite:///x.db", experiment_id="1",
+        parent_run_id="p", trials=trials_frame(DIVERGING_RUNS, "val_loss", HYPERPARAMETERS),
+        history=history_frame(DIVERGING_RUNS), hyperparameters=HYPERPARAMETERS,
+    )
+
+
+def test_mlflows_largest_float_is_read_back_as_inf() -> None:
+    assert unclamped(MLFLOW_INF) == math.inf and unclamped(-MLFLOW_INF) == -math.inf
+    assert unclamped(3.97e24) == 3.97e24 and math.isnan(unclamped(float("nan")))
+
+
+def test_trials_with_nan_or_inf_values_are_marked_diverged_and_never_ranked_best(diverging: SweepData) -> None:
+    marked = diverging.trials.set_index("trial_id")["diverged"]
+    assert set(marked[marked].index) == {"c", "e", "g"}  # c: failed without a value
+    # mode max: inf would win and NaN would tie; the huge but finite 3.97e24 is a real value.
+    assert diverging.best()["trial_id"] == "f"
+    assert list(best_trials(diverging)["trial"])[:1] == ["f"] and "e" not in set(best_trials(diverging)["trial"])
+
+
+@pytest.mark.parametrize("stem, title, draw", plots.ALL_PLOTS[:4], ids=[p[0] for p in plots.ALL_PLOTS[:4]])
+def test_plots_draw_inf_nan_and_huge_values(diverging: SweepData, stem: str, title: str, draw) -> None:
+    # parallel_coordinates raised OverflowError on MLflow's 1.797e308 for inf.
+    assert plots.to_png(draw(diverging)).startswith(b"\x89PNG")
+
+
+def test_the_report_shows_inf_and_huge_values_compactly(diverging: SweepData) -> None:
+    shown = all_trials(diverging).set_index("trial")["val_loss"]
+    assert (shown["e"], shown["f"], shown["g"]) == ("inf", "3.97e+24", "nan")

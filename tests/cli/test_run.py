@@ -110,6 +110,15 @@ def test_optuna_study_holds_pruned_and_complete_states(ray_session, write_spec, 
     assert summary["trials"]["pruned"] == states.count(optuna.trial.TrialState.PRUNED)
 
 
+@pytest.mark.parametrize("name, says", [("", "is empty"), ("x" * 300, "is 300 characters long")])
+def test_an_empty_or_overlong_name_is_exit_2_with_the_rule(write_spec, capsys, name: str, says: str) -> None:
+    # `--name ''` was ignored (the spec's name ran); 300 characters gave an OSError traceback.
+    code, _, err = run_cli(capsys, "run", str(write_spec()), "--name", name)
+    flat = " ".join(err.split())
+    assert code == 2 and "field `name`" in flat and says in flat and "Traceback" not in err
+    assert "letters, digits" in flat
+
+
 def test_unknown_trainable_is_exit_2(write_spec, capsys) -> None:
     code, _, err = run_cli(capsys, "run", str(write_spec(trainable="no_such_thing")))
     assert code == 2

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
-
 
 DRIVER = r'''
 import json, os, sys, time
@@ -64,10 +65,15 @@ starter.stop()
 
 @pytest.mark.slow
 def test_only_what_a_sweep_needs_starts_and_its_workers_preload_the_trainable(tmp_path: object) -> None:
-    env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
+    home = Path(str(tmp_path)) / "home"  # a home of its own: the token file the embedded Ray uses
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env.update(PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0", HOME=str(home))
     done = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path)], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Ray 2.60 wrote ~/.ray/auth_token 0644; the trials ran, so Ray took the 0600 one written first.
+    assert stat.S_IMODE((home / ".ray" / "auth_token").stat().st_mode) == 0o600
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     commands = " | ".join(command for _, command in seen["before"])
     assert "gcs_server" in commands and "raylet" in commands, commands
@@ -130,3 +136,41 @@ def test_without_an_embedded_ray_tunes_runtime_env_is_kept(monkeypatch: pytest.M
     with embedded.trial_actors_on_prestarted_workers():
         actor_class = _ActorClassCache().get(Trainable)  # type: ignore[no-untyped-call]
     assert actor_class._default_options["runtime_env"]["env_vars"]["PL_DISABLE_FORK"] == "1"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_the_token_the_embedded_ray_will_use_is_written_for_its_owner_alone(home: Path) -> None:
+    from sweeps.ray_backend.embedded import private_auth_token
+
+    path = private_auth_token()
+    assert path == home / ".ray" / "auth_token"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # Ray wrote it 0644
+    assert len(path.read_text()) == 64 and int(path.read_text(), 16) >= 0  # Ray's own format
+
+
+def test_a_token_readable_by_others_is_restricted_and_kept(home: Path) -> None:
+    from sweeps.ray_backend.embedded import private_auth_token
+
+    (home / ".ray").mkdir()
+    token = home / ".ray" / "auth_token"
+    token.write_text("abc")
+    token.chmod(0o644)
+    assert private_auth_token() == token
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600 and token.read_text() == "abc"
+
+
+@pytest.mark.parametrize("variable, value", [("RAY_AUTH_MODE", "disabled"), ("RAY_AUTH_TOKEN", "xyz"),
+                                             ("RAY_AUTH_TOKEN_PATH", "/elsewhere")])
+def test_no_token_file_when_the_token_comes_from_elsewhere(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          variable: str, value: str) -> None:
+    from sweeps.ray_backend.embedded import private_auth_token
+
+    monkeypatch.setenv(variable, value)
+    assert private_auth_token() is None and not (home / ".ray").exists()

@@ -65,6 +65,9 @@ def test_a_hung_trial_is_stopped_failed_with_its_reason_and_retried(
     storage = tmp_path / "results"
     study = optuna.load_study(study_name="hang", storage=f"sqlite:///{storage / 'hang' / 'optuna.db'}")
     assert Counter(t.state.name for t in study.get_trials()) == {"FAIL": 2}
+    # The FAIL trials say why: the timeout, not the RayActorError its kill caused.
+    assert all(t.user_attrs["error"].startswith("Stopped by the sweep: no report for") for t in study.get_trials())
+    assert all("no report for" in line for line in summary.failures) and summary.failures
 
     client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("hang").experiment_id])

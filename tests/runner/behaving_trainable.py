@@ -2,6 +2,8 @@
 
 - ``ok``: a smooth curve that grows with the learning rate (completed, or pruned by ASHA);
 - ``raise_above``: trials with ``learning_rate`` above ``threshold`` raise at iteration 3;
+- ``out_of_memory``: trials with ``batch_size`` of ``oom_batch_size`` or more raise
+  ``RuntimeError: CUDA out of memory...`` at iteration 2 (what a GPU too small does);
 - ``drop_metric``: reports the sweep's metric at first, then stops reporting it;
 - ``string_metric``: reports the sweep's metric as a string;
 - ``no_report`` / ``return_value``: returns without reporting (the second returns a dict);
@@ -32,6 +34,9 @@ from sweeps.training.context import TrainContext
 from sweeps.training.registry import trainable
 
 DATASET_SIZE = 1000
+#: What PyTorch raises when a batch does not fit in the GPU's memory (its first line).
+OUT_OF_MEMORY = ("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity; "
+                 "13.20 GiB already allocated; 1.05 GiB free; 13.50 GiB reserved in total by PyTorch)")
 
 
 @trainable(dataset_size=DATASET_SIZE)
@@ -58,6 +63,8 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
         total = total * 3 // 4
     for iteration in range(int(state["iteration"]) + 1, total + 1):
         time.sleep(pause)
+        if behaviour == "out_of_memory" and config["batch_size"] >= int(ctx.args["oom_batch_size"]) and iteration == 2:
+            raise RuntimeError(OUT_OF_MEMORY)
         if behaviour == "raise_above" and rate > float(ctx.args["threshold"]) and iteration == 3:
             raise RuntimeError(f"learning rate {rate} is too high for this test trainable")
         if first_attempt and iteration == ctx.args.get("die_once_at"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.store.state import read_state, sweep_paths
 from tests.conftest import small_spec
+from tests.runner.behaving_trainable import OUT_OF_MEMORY
 
 BEHAVING = f"{Path(__file__).with_name('behaving_trainable.py')}:train"
 SGD_DIGITS = f"{Path(__file__).with_name('sgd_digits.py')}:train"
@@ -53,28 +55,49 @@ def child_runs(storage: Path, name: str) -> list[Any]:
 
 
 @pytest.mark.slow
-def test_a_raising_trainable_fails_everywhere_is_retried_and_the_sweep_carries_on(ray_session: Any, tmp_path: Path) -> None:
+def test_a_raising_trainable_fails_everywhere_is_retried_and_the_sweep_carries_on(
+    ray_session: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 24's case: batch sizes of 128 and more raise `CUDA out of memory`."""
     from mlflow.tracking import MlflowClient
 
     attempts = tmp_path / "attempts"
     attempts.mkdir()
-    spec = behaving_spec(tmp_path, "raising", "raise_above", failure={"max_retries": 2, "max_failed_fraction": 1.0})
-    spec["trainable_args"]["attempts_dir"] = str(attempts)
-    _, summary = run(tmp_path, spec)
+    spec = behaving_spec(tmp_path, "raising", "out_of_memory", failure={"max_retries": 2, "max_failed_fraction": 1.0})
+    spec["trainable_args"].update(attempts_dir=str(attempts), oom_batch_size=128)
+    spec["search_space"]["batch_size"] = {"type": "categorical", "values": [16, 32, 64, 128, 256]}
+    path = tmp_path / "raising.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["run", str(path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
     storage = tmp_path / "results"
-    failed, finished = summary.trials["failed"], summary.trials["completed"]
-    assert failed and finished and summary.aborted is None, summary.trials  # the sweep carried on
     trials = study_trials(storage, "raising")
-    assert Counter(t.state.name for t in trials)["FAIL"] == failed
-    assert all(t.user_attrs["sweep_record"]["outcome"] == "failed" for t in trials if t.state.name == "FAIL")
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    finished = sum(t.state.name == "COMPLETE" for t in trials)
+    assert failed and finished, [t.params for t in trials]  # the sweep carried on
+    assert all(t.user_attrs["sweep_record"]["outcome"] == "failed" for t in failed)
+    assert all(t.params["batch_size"] >= 128 for t in failed)
+    headline = f"RuntimeError: {OUT_OF_MEMORY}"
+    # The summary: one group, its count, and what the failing configs share ("= 128" when
+    # every failing trial drew 128, "≥ 128" when some drew 256).
+    shared = f"batch_size {'=' if {t.params['batch_size'] for t in failed} == {128} else '≥'} 128"
+    assert f"{len(failed)} × {headline} ({shared} in {len(failed)} of {len(failed)})" in out, out
+    # The study: each FAIL trial says why (and stays FAIL).
+    assert {t.user_attrs.get("error") for t in failed} == {headline}
     # 1 attempt + max_retries retries for each failing trial, 1 for the others.
     lines = sorted(len(f.read_text().splitlines()) for f in attempts.iterdir())
-    assert lines == [1] * finished + [3] * failed, lines
+    assert lines == [1] * finished + [3] * len(failed), lines
     client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
     failed_runs = [r for r in child_runs(storage, "raising") if r.data.tags["sweep.state"] == "failed"]
-    assert len(failed_runs) == failed and {r.info.status for r in failed_runs} == {"FAILED"}
+    assert len(failed_runs) == len(failed) and {r.info.status for r in failed_runs} == {"FAILED"}
     error = Path(client.download_artifacts(failed_runs[0].info.run_id, "error.txt", str(tmp_path))).read_text()
-    assert "behaving_trainable.py" in error and "too high for this test trainable" in error  # the stack
+    assert "behaving_trainable.py" in error and "CUDA out of memory" in error  # the stack
+    # `sweep status` at 80 columns: every error in full, under its trial, no line wider than 80.
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["status", "raising", "--storage", str(storage)]) == 0
+    status = capsys.readouterr().out
+    assert max(len(line) for line in status.splitlines()) <= 80
+    assert "".join(status.split()).count("".join(headline.split())) == len(failed)
 
 
 @pytest.mark.slow
@@ -86,6 +109,7 @@ def test_too_many_failed_trials_abort_the_sweep_with_a_summary(ray_session: Any,
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     assert main(["run", str(path)]) == 1
     out = capsys.readouterr().out
+    assert "Sweep doomed aborted after" in out and "finished" not in out.splitlines()[1]
     assert "Aborted:" in out and "3 trials failed, more than failure.max_failed_fraction allows (2)" in " ".join(out.split())
     assert read_state(sweep_paths(tmp_path / "results", "doomed"))["state"] == "aborted"
     trials = len(study_trials(tmp_path / "results", "doomed"))
@@ -122,6 +146,18 @@ def test_a_learning_rate_of_10_diverges_without_crashing_anything(ray_session: A
         assert (run.data.tags["sweep.state"], run.info.status) == ("diverged", "FAILED")
         # Stopped at its first report (the end of epoch 1 here), not trained on to iteration 46.
         assert int(run.data.tags["sweep.stopped_at_iteration"]) == 23
+    # The report reads MLflow's 1.797e308 for inf back as inf, draws every plot without the
+    # diverged trials' values (parallel_coordinates raised OverflowError) and marks them.
+    from sweeps.analysis import load, plots
+
+    data = load("lr10", storage=storage)
+    marked = data.trials.set_index("trial_id")["diverged"]
+    assert {t.user_attrs["ray_trial_id"] for t in diverged} == set(marked[marked].index)
+    assert not data.trials.loc[data.trials["diverged"], "value"].map(math.isfinite).any()
+    assert plots.parallel_coordinates(data).axes[0].get_title().endswith(
+        f"{len(diverged)} diverged trial(s) not drawn: their final value is NaN or infinite")
+    assert main(["report", "lr10", "--storage", str(storage), "--output", str(tmp_path / "report")]) == 0
+    assert "diverged" in (tmp_path / "report" / "index.html").read_text()
 
 
 @pytest.mark.slow

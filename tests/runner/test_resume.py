@@ -152,6 +152,31 @@ def test_raising_num_samples_continues_a_finished_sweep(stopped_sweep: dict[str,
     assert "already finished" in capsys.readouterr().err
     assert main(["resume", "lifecycle", "--storage", str(storage), "--set", "num_samples=10", "--json"]) == 0
     check_sweep_integrity(storage, "lifecycle", 10, "val_accuracy")
+    # The parent run tells the truth after two resumes (the stop, then two sessions): MLflow
+    # refused the changed num_samples, and each session's counts restarted at step 1.
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{storage / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    parents = mlflow.search_runs(experiment_names=["lifecycle"], filter_string="tags.`sweep.role` = 'parent'")
+    assert len(parents) == 1
+    parent = parents.iloc[0]
+    assert parent["params.num_samples"] == "8" and parent["params.session3.num_samples"] == "10"
+    assert parent["tags.sweep.sessions"] == "3" and parent["tags.sweep.setting.num_samples"] == "10"
+    summary = read_state(sweep_paths(storage, "lifecycle"))["summary"]
+    for outcome, count in summary["trials"].items():
+        assert parent[f"metrics.trials_{outcome}"] == count, (outcome, parent[f"metrics.trials_{outcome}"], count)
+    assert sum(summary["trials"].values()) == 10
+    assert parent["metrics.best_val_accuracy"] == summary["best"]["value"]
+    # Each session goes on from the last step: no step holds two counts (a restart at step 1
+    # did), and the counts never go down from one step to the next.
+    values: dict[int, set[float]] = {}
+    for point in MlflowClient(uri).get_metric_history(parent["run_id"], "trials_completed"):
+        values.setdefault(point.step, set()).add(point.value)
+    assert all(len(counts) == 1 for counts in values.values()), values
+    counts = [min(values[step]) for step in sorted(values)]
+    assert counts == sorted(counts) and counts[-1] == summary["trials"]["completed"], values
 
 
 # -- bad input: each ends in a clear error and changes nothing --------------------------------

@@ -259,3 +259,33 @@ def test_brackets_below_one_or_not_whole_names_the_field_and_the_fix(tmp_path: P
     spec["scheduler"]["brackets"] = brackets
     message = rejected(tmp_path, spec)
     assert "field `scheduler.brackets`" in message and "at least 1" in message and "`brackets: 1`" in message
+
+
+@pytest.mark.parametrize("name, says", [
+    ("", "is empty"),
+    ("a" * 101, "is 101 characters long"),
+    ("my/sweep", "is not a valid sweep name"),
+    (".hidden", "is not a valid sweep name"),
+])
+def test_a_bad_sweep_name_states_the_rule_in_words(tmp_path: Path, name: str, says: str) -> None:
+    message = rejected(tmp_path, small_spec(name=name))
+    assert "field `name`" in message and says in message
+    assert "1 to 100 characters: letters, digits, `_`, `.` and `-`" in message
+    assert "[A-Za-z" not in message and "pattern" not in message  # no raw regex
+    assert len(message) < 500  # a long name is shortened in the message
+
+
+def test_a_name_of_100_characters_is_valid(tmp_path: Path) -> None:
+    assert load_spec(write(tmp_path, small_spec(name="a" * 100))).spec.name == "a" * 100
+
+
+@pytest.mark.parametrize("values", [
+    [{"name": "sgd", "momentum": 0.9}, {"name": "adam"}],
+    [[1, 2], [3]],
+])
+def test_conditional_parameters_as_dict_choices_are_refused_with_the_workaround(tmp_path: Path, values: list) -> None:
+    spec = small_spec()
+    spec["search_space"]["optimizer"] = {"type": "categorical", "values": values}
+    message = rejected(tmp_path, spec)
+    assert "field `search_space.optimizer.values`" in message
+    assert "conditional parameters are not supported" in message and "let the trainable ignore" in message

@@ -195,5 +195,30 @@ def test_status_says_at_which_rung_a_pruned_trial_stopped_its_value_there_and_th
     trials = {t.trial_id: t for t in describe_sweep(tmp_path, "cut").trials}
     assert (trials["tcut"].state, trials["tcut"].stopped, trials["tcut"].bracket) == ("pruned", why, 1)
     assert (trials["tdone"].state, trials["tdone"].stopped) == ("completed", None)  # not pruned: nothing to explain
-    assert why_stopped(trials["tcut"], mode, "iterations") == f"bracket 1, rung 20 iterations: 0.25 {sign} cut-off 0.5"
+    assert why_stopped(trials["tcut"], mode, "iterations") == f"bracket 1, rung 20 iterations: 0.2500 {sign} cut-off 0.5000"
     assert why_stopped(trials["tdone"], mode, "iterations") == "bracket 1"
+
+
+def test_status_at_80_columns_shows_each_error_in_full_under_its_trial() -> None:
+    from rich.console import Console
+
+    from sweeps.cli.lifecycle import trials_table
+    from sweeps.store.catalog import SweepInfo, TrialInfo
+
+    error = ("RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity; "
+             "13.20 GiB already allocated)")
+    config = {"batch_size": 256, "learning_rate": 0.0123456, "epochs": 3, "weight_decay": 1e-5}
+    info = SweepInfo("oom", "aborted", 3, "val_accuracy", "max", None, Path("."), trials=[
+        TrialInfo(0, "a1b2c_00000", "completed", config, 3.97e24, 30, 30),
+        TrialInfo(1, "a1b2c_00001", "failed", config, None, 1, 30, error=error),
+    ])
+    console = Console(width=80, record=True)
+    console.print(trials_table(info, wrap=True))
+    out = console.export_text()
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "".join(error.split()) in "".join(out.split())  # in full, folded at 80 columns
+    lines = out.splitlines()
+    row = next(n for n, line in enumerate(lines) if "a1b2c_00001" in line)
+    assert "RuntimeError" in " ".join(lines[row + 1:])  # below its trial's row
+    assert "batch_size=256" in out and "weight_decay=1e-05" in out  # whole items
+    assert "3.97e24" in out and "3970000" not in out  # a compact value
