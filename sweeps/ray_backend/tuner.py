@@ -66,7 +66,7 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
     ``error_of`` gives the searcher a failed trial's error text."""
     spec, plan, paths = job.spec, job.plan, job.paths
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_truthful_study(spec, paths, job.trials_so_far)
+    study = open_truthful_study(spec, paths, job.trials_so_far, plan.milestones())
     searcher = TruthfulSearcher(study, spec.metric, spec.mode, rules, error_of)
     scheduler = scheduler if scheduler is not None else make_scheduler(spec, plan)
     if isinstance(scheduler, AshaScheduler):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -50,12 +51,14 @@ def fixed_values(spec: SweepSpec) -> dict[str, Any]:
     }
 
 
-def make_sampler(spec: SweepSpec, trials_so_far: int = 0) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: SweepSpec, trials_so_far: int = 0, milestones: Sequence[float] = ()) -> optuna.samplers.BaseSampler:
     """The spec's sampler, always seeded from ``seed`` so a sweep is reproducible.
 
     A resumed sweep passes the number of trials its study holds: a sampler re-seeded with
     the original seed would replay the random draws that produced those trials (the
     random start-up phase of TPE, random, QMC), proposing configs the study already has.
+    ``milestones`` are the ASHA rungs in the study's step unit, which the multi-fidelity
+    sampler models (:mod:`sweeps.search.multi_fidelity`).
     """
     seed = spec.seed + trials_so_far
     kind = spec.sampler.type
@@ -63,5 +66,8 @@ def make_sampler(spec: SweepSpec, trials_so_far: int = 0) -> optuna.samplers.Bas
     avoid = kind == "tpe" and spec.failure.avoid is not False
     constructor = FailureAvoidingTPESampler if avoid else sampler_class(kind)
     # The options were checked against this constructor when the spec was validated.
-    sampler: optuna.samplers.BaseSampler = constructor(seed=seed, **sampler_arguments(kind, spec.sampler.options))
+    arguments = sampler_arguments(kind, spec.sampler.options)
+    if kind == "multi_fidelity":
+        arguments["milestones"] = list(milestones)
+    sampler: optuna.samplers.BaseSampler = constructor(seed=seed, **arguments)
     return sampler

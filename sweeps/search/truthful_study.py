@@ -27,6 +27,7 @@ the same moments (``python -m benchmarks.study_overhead``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -169,13 +170,18 @@ class TruthfulStudy:
         self._finished.add(trial_id)
 
 
-def open_truthful_study(spec: SweepSpec, paths: SweepPaths, trials_so_far: int = 0) -> TruthfulStudy:
-    """The sweep's study (created, or opened to continue), with the spec's space and sampler."""
+def open_truthful_study(
+    spec: SweepSpec, paths: SweepPaths, trials_so_far: int = 0, milestones: Sequence[float] = (),
+) -> TruthfulStudy:
+    """The sweep's study (created, or opened to continue), with the spec's space and sampler.
+
+    ``milestones``: the plan's ASHA rungs (in the budget unit, the study's step unit), for
+    the multi-fidelity sampler."""
     return TruthfulStudy(
         space=optuna_distributions(spec),
         metric=spec.metric,
         mode=spec.mode,
-        sampler=make_sampler(spec, trials_so_far),
+        sampler=make_sampler(spec, trials_so_far, milestones),
         study_name=spec.name,
         # WAL: see store/study.py; reads from memory: see store/study_cache.py.
         storage=WriteThroughStorage(open_study_storage(paths.optuna_url)),

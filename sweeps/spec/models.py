@@ -179,7 +179,7 @@ class SamplerSpec(BaseModel):
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    type: Literal["tpe", "random", "cmaes", "gp", "qmc"] = "tpe"
+    type: Literal["tpe", "random", "cmaes", "gp", "qmc", "multi_fidelity"] = "tpe"
 
     @model_validator(mode="before")
     @classmethod
@@ -379,6 +379,27 @@ class SweepSpec(_Strict):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
             raise ValueError(f"is not a valid sweep name; {NAME_RULE}")
         return name
+
+    @model_validator(mode="after")
+    def _multi_fidelity_needs_rungs(self) -> SweepSpec:
+        # The multi-fidelity sampler models the values of ASHA's rungs, keyed by the study's
+        # step; under `budget: epochs` the study keys steps by iteration, and an epoch is a
+        # different number of iterations for each batch size, so no rung has one step.
+        if self.sampler.type != "multi_fidelity":
+            return self
+        if not isinstance(self.scheduler, AshaSpec):
+            raise domain_error("sampler.type", (
+                "`sampler: {type: multi_fidelity}` fits its model on the values of ASHA's rungs, but "
+                "`scheduler` is `none`, which has no rungs. Use `scheduler: {type: asha}`, or `sampler: {type: tpe}`"
+            ))
+        if self.scheduler.budget == "epochs":
+            raise domain_error("sampler.type", (
+                "`sampler: {type: multi_fidelity}` needs rungs counted in iterations or samples, but "
+                "`scheduler.budget` is `epochs` (the study keys each value by iteration, and an epoch is a "
+                "different number of iterations for each batch size). Use `scheduler.budget: iterations` or "
+                "`samples`, or `sampler: {type: tpe}`"
+            ))
+        return self
 
     @field_validator("max_concurrent")
     @classmethod

@@ -34,6 +34,8 @@ SAMPLER_CLASSES = {
     "cmaes": "CmaEsSampler",
     "gp": "GPSampler",
     "qmc": "QMCSampler",
+    # Ours (sweeps.search.multi_fidelity): Optuna's TPE fitted on the highest rung with enough values.
+    "multi_fidelity": "MultiFidelityTPESampler",
 }
 
 #: Options this product sets differently from Optuna's default (a spec may override them).
@@ -49,6 +51,7 @@ QUIET_DEFAULTS: dict[str, dict[str, Any]] = {
 SET_BY_SWEEP = {
     "seed": "the sampler is seeded from the sweep's top-level `seed` (and re-seeded on a resume); "
     "set `seed` there",
+    "milestones": "the multi-fidelity sampler models the sweep's own ASHA rungs; set them in `scheduler`",
 }
 _YAML_TYPES: dict[str, type | None] = {"bool": bool, "int": int, "float": float, "str": str, "None": None}
 _TYPE_WORDS: dict[type | None, str] = {
@@ -57,6 +60,10 @@ _TYPE_WORDS: dict[type | None, str] = {
 
 
 def sampler_class(kind: str) -> Any:
+    if kind == "multi_fidelity":
+        from sweeps.search.multi_fidelity import MultiFidelityTPESampler
+
+        return MultiFidelityTPESampler
     import optuna
 
     return getattr(optuna.samplers, SAMPLER_CLASSES[kind])

@@ -19,6 +19,7 @@ DOCUMENTED = {
     "gp": {"n_startup_trials": 4, "deterministic_objective": True},
     "qmc": {"qmc_type": "halton", "scramble": True},
     "random": {},
+    "multi_fidelity": {"min_observations": 5, "n_startup_trials": 5, "multivariate": True},
 }
 
 
@@ -74,9 +75,12 @@ def test_tpe_keeps_the_constant_liar_unless_the_spec_turns_it_off(write_spec: Ca
         ({"type": "cmaes", "sigma0": "wide"}, "sampler.sigma0", ["a number or null"]),
         ({"type": "qmc", "qmc_type": "bogus"}, "sampler.qmc_type", ["refuses", "halton"]),
         ({"type": "tpe", "group": True, "multivariate": False}, "sampler`", ["refuses", "multivariate"]),
+        ({"type": "multi_fidelity", "milestones": [1, 3]}, "sampler.milestones", ["ASHA rungs", "`scheduler`"]),
+        ({"type": "multi_fidelity", "min_observations": 0}, "sampler.min_observations", ["min_observations >= 1"]),
     ],
     ids=["tpe-typo", "cmaes-typo", "gp-typo", "qmc-typo", "random-takes-none", "seed", "callable",
-         "int-type", "bool-type", "float-type", "optuna-refuses-value", "optuna-refuses-combination"],
+         "int-type", "bool-type", "float-type", "optuna-refuses-value", "optuna-refuses-combination",
+         "multi-fidelity-milestones", "multi-fidelity-min-observations"],
 )
 def test_a_bad_sampler_option_exits_2_naming_the_file_and_the_field(
     sampler: dict[str, Any], field: str, words: list[str],
@@ -89,6 +93,32 @@ def test_a_bad_sampler_option_exits_2_naming_the_file_and_the_field(
     for word in words:
         assert word in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "words"),
+    [({"type": "none"}, ["has no rungs", "scheduler: {type: asha}"]),
+     ({"type": "asha", "budget": "epochs", "grace_period": 1}, ["`scheduler.budget` is `epochs`", "samples"])],
+    ids=["no-scheduler", "epochs"],
+)
+def test_the_multi_fidelity_sampler_without_rungs_in_a_step_unit_exits_2_naming_the_field(
+    scheduler: dict[str, Any], words: list[str],
+    write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+) -> None:
+    spec = write_spec(sampler={"type": "multi_fidelity"}, scheduler=scheduler)
+    code, err = plan_exit(spec, capsys)
+    assert code == USAGE_ERROR_EXIT
+    assert str(spec) in err and "field `sampler.type`" in err and "Traceback" not in err
+    for word in words:
+        assert word in err
+
+
+def test_the_multi_fidelity_sampler_models_the_plans_rungs(write_spec: Callable[..., Path]) -> None:
+    from sweeps.search.multi_fidelity import MultiFidelityTPESampler
+
+    spec = load_spec(write_spec(sampler={"type": "multi_fidelity"})).spec
+    sampler = make_sampler(spec, milestones=[30, 10, 90])
+    assert isinstance(sampler, MultiFidelityTPESampler) and sampler.milestones == [10, 30, 90]
 
 
 def test_an_option_optuna_ignores_is_a_warning_in_the_plan(
