@@ -30,9 +30,10 @@ from typing import Any, Protocol
 import optuna
 
 from benchmarks.b5_functions import BRANIN_BOUNDS, branin
-from sweeps.plan.asha import rung_milestones
+from sweeps.plan.asha import bracket_probabilities, rung_milestones
 from sweeps.search.asha import STOP, AshaRungs
 from sweeps.search.multi_fidelity import MultiFidelityTPESampler
+from sweeps.training.context import TrialDiverged
 
 #: Trials of ``max_t`` iterations a contender's budget buys (as the issue's external benchmark).
 FULL_TRIALS = 30
@@ -95,18 +96,23 @@ class Contender:
 
     def grace_for(self, max_t: int) -> float:
         if self.grace.startswith("auto:"):
-            return max_t / REDUCTION_FACTOR ** int(self.grace.split(":")[1])
+            return auto_grace(max_t, int(self.grace.split(":")[1]))
         return min(float(self.grace), max_t)
 
 
-def bracket_rungs(contender: Contender, max_t: int, mode: str) -> list[AshaRungs]:
-    """One :class:`AshaRungs` per bracket; bracket s starts at grace·η^s (Ray's arrangement)."""
+def auto_grace(max_t: float, rungs: int) -> float:
+    """:func:`sweeps.plan.asha.auto_grace_period` with K = ``rungs`` instead of the default's K."""
+    exact = max_t / REDUCTION_FACTOR**rungs
+    return float(min(max_t, max(1, math.ceil(exact * (1 - 1e-12)))))  # rounded as the plan rounds
+
+
+def bracket_rungs(contender: Contender, max_t: int, mode: str) -> tuple[list[AshaRungs], list[float]]:
+    """One :class:`AshaRungs` per bracket (bracket s starts at grace·η^s), and each one's chance."""
     grace = contender.grace_for(max_t)
-    rungs = []
-    for s in range(contender.brackets):
-        milestones = [m for m in rung_milestones(grace, max_t, REDUCTION_FACTOR)[s:] if m < max_t]
-        rungs.append(AshaRungs(milestones, REDUCTION_FACTOR, max_t, mode))
-    return rungs
+    ladders = [[m for m in rung_milestones(grace, max_t, REDUCTION_FACTOR, s) if m < max_t]
+               for s in range(contender.brackets)]
+    chances = bracket_probabilities([len(ladder) for ladder in ladders])
+    return [AshaRungs(ladder, REDUCTION_FACTOR, max_t, mode) for ladder in ladders], chances
 
 
 def _report_steps(milestones: list[float], max_t: int) -> list[int]:
@@ -135,7 +141,7 @@ def search(problem: Problem, contender: Contender, seed: int, budget: int | None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     max_t = problem.max_t
     budget = budget or FULL_TRIALS * max_t
-    brackets = bracket_rungs(contender, max_t, problem.mode) if contender.stopper == "asha" else []
+    brackets, chances = bracket_rungs(contender, max_t, problem.mode) if contender.stopper == "asha" else ([], [])
     if contender.stopper == "asha":
         steps = _report_steps([r.milestone for r in brackets[0].rungs], max_t)
     elif contender.stopper in ("optuna_sh", "optuna_hb"):
@@ -146,34 +152,39 @@ def search(problem: Problem, contender: Contender, seed: int, budget: int | None
     milestones = [float(s) for s in steps if s < max_t]
     study = optuna.create_study(direction="minimize" if problem.mode == "min" else "maximize",
                                 sampler=_sampler(contender, seed, milestones), pruner=_pruner(contender, max_t))
-    # Ray's bracket choice: probability ∝ e^(number of rungs), from the search's own seed.
-    assigner = random.Random(seed)
-    sizes = [len(b.rungs) for b in brackets]
-    weights = [math.exp(size - max(sizes, default=0)) for size in sizes]
+    assigner = random.Random(seed)  # Ray's bracket draw (the plan's probabilities), seeded
     spent, events, trials = 0, [], 0
     while spent < budget:
         trial = study.ask(problem.space())
         trials += 1
-        rungs = assigner.choices(brackets, weights)[0] if brackets else None
-        last = {"step": 0, "value": math.nan}
-
-        def report(step: int, value: float) -> None:
-            nonlocal spent
-            spent += step - last["step"]
-            last.update(step=step, value=value)
-            trial.report(value, step)
-            if step >= max_t:
-                return
-            if rungs is not None and rungs.decide(str(trial.number), step, value) == STOP:
-                raise Stopped
-            if contender.stopper.startswith("optuna") and trial.should_prune():
-                raise Stopped
-
-        try:
-            problem.run(trial.params, steps, report)
-        except Stopped:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            continue
-        study.tell(trial, last["value"])
-        events.append((spent, round(float(last["value"]), 6)))
+        rungs = assigner.choices(brackets, chances)[0] if brackets else None
+        state, used, value = run_trial(problem, trial, steps, rungs, contender.stopper.startswith("optuna"))
+        spent += used
+        study.tell(trial, value if state == optuna.trial.TrialState.COMPLETE else None, state=state)
+        if state == optuna.trial.TrialState.COMPLETE:
+            events.append((spent, round(value, 6)))
     return {"events": events, "trials": trials, "spent": spent, "budget": budget}
+
+
+def run_trial(problem: Problem, trial: optuna.Trial, steps: list[int], rungs: AshaRungs | None,
+              optuna_pruner: bool) -> tuple[optuna.trial.TrialState, int, float]:
+    """Run one trial to its end or its stop: its state, the iterations it ran, its last value."""
+    last = {"step": 0, "value": math.nan}
+
+    def report(step: int, value: float) -> None:
+        last.update(step=step, value=value)
+        trial.report(value, step)  # every intermediate value, as the sweep's study records them
+        if step >= problem.max_t:
+            return
+        if rungs is not None and rungs.decide(str(trial.number), step, value) == STOP:
+            raise Stopped
+        if optuna_pruner and trial.should_prune():
+            raise Stopped
+
+    try:
+        problem.run(trial.params, steps, report)
+    except Stopped:
+        return optuna.trial.TrialState.PRUNED, int(last["step"]), float(last["value"])
+    except TrialDiverged:  # the metric or loss went NaN: a FAIL, as in a sweep
+        return optuna.trial.TrialState.FAIL, int(last["step"]), math.nan
+    return optuna.trial.TrialState.COMPLETE, int(last["step"]), float(last["value"])

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import __main__ as bench_cli
-from benchmarks import b1_overhead, b3_loop, b4_tracking, b5_quality
-from benchmarks.b5_quality import Curve
+from benchmarks import b1_overhead, b3_loop, b4_tracking
 from benchmarks.harness import Scenario, median, python_module, render_table, run_process
 
 
@@ -72,33 +71,6 @@ def test_median_counts_never_reached_as_infinite() -> None:
     assert median([1.0, None, 3.0]) == 3.0
     assert median([None, None, 2.0]) is None
     assert median([]) is None
-
-
-def test_curve_counts_every_trial_samples_and_cuts_at_the_budget() -> None:
-    curve = Curve()
-    curve.add("a", 1000, 0.5)
-    curve.add("b", 2000, 0.76)
-    curve.add("a", 3000, 0.771)  # a: 3,000, b: 2,000 → 5,000 samples in all
-    curve.add("b", 4000, 0.79)
-    assert [spent for spent, _ in curve.events] == [1000, 3000, 5000, 7000]
-    assert Curve.best_within(curve.events, 5000) == 0.771 and Curve.best_within(curve.events, 4999) == 0.76
-    assert Curve.samples_to(curve.events, 0.77, 7000) == 5000
-    assert Curve.samples_to(curve.events, 0.78, 6000) is None
-
-
-def test_b5_summary_reports_quartiles_the_target_and_each_check() -> None:
-    budget = b5_quality.BUDGET_SAMPLES
-    # Seeds where the default reaches 0.8 at a quarter of the budget and random only at the end.
-    fast = {"events": [[budget // 10, 0.5], [budget // 4, 0.8]], "trials": 9}
-    slow = {"events": [[budget // 2, 0.6], [budget, 0.8]], "trials": 3}
-    seeds = [{c: (slow if c == b5_quality.RANDOM else fast) for c in b5_quality.CONTENDERS} for _ in range(3)]
-    scenario = b5_quality.summarise(seeds)
-    to_target = next(row for row in scenario.rows if row.figure.startswith("samples to reach 99 %"))
-    assert to_target.median(b5_quality.ITERATIONS) == budget // 4 and to_target.median(b5_quality.RANDOM) == budget
-    assert to_target.met is True and to_target.ratio == "default: 0.25× random's"
-    assert scenario.row("best val_accuracy at 25% of the budget").median(b5_quality.RANDOM) == 0.0  # nothing yet
-    assert all(row.met is True for row in scenario.rows if row.target)
-    assert "[Q1–Q3]" in scenario.notes[0] and "| samples to reach 99 %" in scenario.notes[0]
 
 
 def test_b4_hook_turns_returned_figures_into_rows() -> None:
