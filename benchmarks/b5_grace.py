@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.b5_simulation import FULL_TRIALS, BraninProblem, Contender, search
+from benchmarks.b5_simulation import FULL_TRIALS, BraninProblem, Contender, Problem, search
 
 PROBLEMS = [BraninProblem(50), BraninProblem(1_000), BraninProblem(50, "log"), BraninProblem(1_000, "log"),
             BraninProblem(100_000, "log")]
@@ -37,30 +37,35 @@ CONTENDERS = [Contender(f"K={k}", grace=f"auto:{k}") for k in (1, 2, 3, 4, 5)] +
 FRACTIONS = (0.5, 1.0)
 
 
-def best_within(events: list[list[float]], budget: float) -> float:
-    return min((v for spent, v in events if spent <= budget), default=float("inf"))
+def best_within(events: list[list[float]], budget: float, mode: str) -> float:
+    values = [v for spent, v in events if spent <= budget]
+    if mode == "max":
+        return max(values, default=0.0)
+    return min(values, default=float("inf"))
 
 
-def measure(seeds: int) -> dict[str, Any]:
+def measure(seeds: int, problems: list[Problem], contenders: list[Contender]) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for problem in PROBLEMS:
+    for problem in problems:
         started = time.perf_counter()
         budget = FULL_TRIALS * problem.max_t
         row = results[problem.name] = {}
-        for contender in CONTENDERS:
+        row["mode"] = problem.mode
+        for contender in contenders:
             runs = [search(problem, contender, seed) for seed in range(seeds)]
-            row[contender.name] = {f"{f:.0%}": [best_within(r["events"], f * budget) for r in runs] for f in FRACTIONS}
+            row[contender.name] = {f"{f:.0%}": [best_within(r["events"], f * budget, problem.mode) for r in runs]
+                                   for f in FRACTIONS}
         print(f"{problem.name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return results
 
 
-def table(results: dict[str, Any], fraction: str) -> str:
-    names = [c.name for c in CONTENDERS]
+def table(results: dict[str, Any], fraction: str, contenders: list[Contender]) -> str:
+    names = [c.name for c in contenders]
     lines = [f"| problem (median best at {fraction} of the budget) | " + " | ".join(names) + " |",
              "|---|" + "---|" * len(names)]
     for problem, row in results.items():
         medians = {name: statistics.median(row[name][fraction]) for name in names}
-        best = min(medians.values())
+        best = (max if row["mode"] == "max" else min)(medians.values())
         cells = [f"**{m:.4f}**" if m == best else f"{m:.4f}" for m in medians.values()]
         lines.append(f"| {problem} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -70,10 +75,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--out", help="write every seed's values to this JSON file")
+    parser.add_argument("--mlp", action="store_true", help="B5's synthetic MLP (max_t 128) instead of Branin; K >= 2")
     args = parser.parse_args(argv)
-    results = measure(args.seeds)
+    problems, contenders = PROBLEMS, CONTENDERS
+    if args.mlp:
+        from benchmarks.b5_mlp import MLPProblem
+
+        problems, contenders = [MLPProblem()], CONTENDERS[1:]  # K = 1 lost everywhere on Branin
+    results = measure(args.seeds, problems, contenders)
     for fraction in FRACTIONS:
-        print(table(results, f"{fraction:.0%}") + "\n")
+        print(table(results, f"{fraction:.0%}", contenders) + "\n")
     if args.out:
         Path(args.out).write_text(json.dumps({"seeds": args.seeds, "results": results}, indent=1) + "\n")
 

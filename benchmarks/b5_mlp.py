@@ -1,10 +1,10 @@
 """B5's training workload: the built-in ``synthetic_mlp`` trainable, driven in process.
 
 A two-hidden-layer MLP (Adam) on 2,000 seeded synthetic samples of 5 classes and 20
-features (400 more for validation), batch size 64 for 6 epochs: 32 iterations an epoch,
-``max_t`` = 192 iterations, a short trial. The space spans what makes configs differ
+features (400 more for validation), batch size 64 for 4 epochs: 32 iterations an epoch,
+``max_t`` = 128 iterations, a short trial. The space spans what makes configs differ
 widely and shows early: the learning rate over five decades (1e-5 to 1, log; too low
-barely moves in 192 iterations, too high diverges or stalls), the width of both hidden
+barely moves in 128 iterations, too high diverges or stalls), the width of both hidden
 layers (4 to 128, log) and the weight decay (1e-6 to 0.1, log). Validation accuracy is
 maximised. Every contender trains the same network on the same batches with the seed the
 sweep would give the trial (:func:`benchmarks.workloads.context_for`).
@@ -23,7 +23,7 @@ from sweeps.training.context import TrainContext
 
 N = 2_000
 BATCH_SIZE = 64
-EPOCHS = 6
+EPOCHS = 4
 ARGS = {"n_samples": N, "n_features": 20, "n_classes": 5, "hidden_sizes": [64, 64], "data_seed": 0}
 
 
@@ -38,7 +38,7 @@ class _Reporting(TrainContext):
 
 @dataclass(frozen=True)
 class MLPProblem:
-    name: str = "synthetic MLP, max_t 192"
+    name: str = "synthetic MLP, max_t 128"
     max_t: int = EPOCHS * -(-N // BATCH_SIZE)
     mode: str = "max"
 

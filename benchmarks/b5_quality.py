@@ -7,9 +7,9 @@ Workloads (each run by :mod:`benchmarks.b5_simulation`, in process, one trial at
   function, iteration i = fidelity i / 100, minimised (optimum 0.397887); the budget is
   30 trials of 100 iterations (3,000 iterations), as in the issue's external benchmark;
   ``SEEDS_FUNCTION`` seeds. The short-trial workload: ``grace_period: 20`` is a fifth of it.
-- **synthetic MLP, max_t 192** (:mod:`benchmarks.b5_mlp`): learning rate over five decades,
+- **synthetic MLP, max_t 128** (:mod:`benchmarks.b5_mlp`): learning rate over five decades,
   width and weight decay searched, validation accuracy maximised; the budget is 20 trials of
-  192 iterations; ``SEEDS_MLP`` seeds.
+  128 iterations; ``SEEDS_MLP`` seeds.
 
 Contenders, each given the same budget in iterations (the sum over its trials of the
 iterations each ran):

@@ -41,7 +41,7 @@ SAMPLER_CLASSES = {
 #: Options this product sets differently from Optuna's default (a spec may override them).
 #: constant_liar: trials still running count as bad, so parallel workers do not all sample
 #: the same promising region at once (Optuna 5 defaults to it too; Optuna 4 did not).
-SWEEP_DEFAULTS: dict[str, dict[str, Any]] = {"tpe": {"constant_liar": True}}
+SWEEP_DEFAULTS: dict[str, dict[str, Any]] = {"tpe": {"constant_liar": True}, "multi_fidelity": {"constant_liar": True}}
 #: Warnings that fire on every sweep, whatever its space: kept out of the log, not logged as params.
 QUIET_DEFAULTS: dict[str, dict[str, Any]] = {
     "cmaes": {"warn_independent_sampling": False},

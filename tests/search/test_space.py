@@ -11,7 +11,7 @@ from sweeps.store.study_records import classify_trial
 from tests.conftest import small_spec
 
 
-@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "gp", "qmc"])
+@pytest.mark.parametrize("sampler", ["tpe", "random", "cmaes", "gp", "qmc", "multi_fidelity"])
 def test_each_sampler_samples_the_space_reproducibly(sampler: str) -> None:
     spec = SweepSpec.model_validate(small_spec(sampler={"type": sampler}, seed=3))
     distributions = optuna_distributions(spec)
