@@ -17,12 +17,12 @@ iterations each ran):
 - **default**: the default spec: ASHA with ``grace_period: auto`` (max_t / 3^3), one
   bracket, η = 3, TPE with the sweep's constant liar;
 - **grace 20**: the default spec with the old default ``grace_period: 20``;
-- **ASHA, tuned grace**: ASHA+TPE with the grace period that did best in
-  ``python -m benchmarks.b5_grace`` (``TUNED_GRACE``);
+- **ASHA, tuned grace**: ASHA+TPE with grace period 2 (``TUNED_GRACE``: K = 4, the best
+  K of ``python -m benchmarks.b5_grace`` on Branin);
 - **brackets**: the default with ``brackets: 3``;
 - **multi-fidelity**: the default with ``sampler: {type: multi_fidelity}``;
-- **Optuna TPE + SH**: plain Optuna, ``SuccessiveHalvingPruner(min_resource=TUNED_GRACE,
-  reduction_factor=3)`` (its best min_resource on these workloads);
+- **Optuna TPE + SH**: plain Optuna, ``SuccessiveHalvingPruner(min_resource=2,
+  reduction_factor=3)`` (the tuned grace as its min_resource);
 - **Optuna TPE + Hyperband**: ``HyperbandPruner(min_resource=1, max_resource=max_t,
   reduction_factor=3)`` (Optuna's defaults, with max_t given);
 - **random**: random search, every trial to its end (run to twice the budget, so the
@@ -63,9 +63,11 @@ SWEEP_SEEDS = 2
 FRACTIONS = (0.25, 0.5, 1.0)
 #: Full-length trials each contender's budget buys, per workload.
 FULL_TRIALS = {"branin": 30, "mlp": 20}
-#: The best fixed grace period (iterations) per workload, from `python -m benchmarks.b5_grace`
-#: and the tuning runs in docs/performance.md; Optuna's SH pruner gets it as min_resource.
-TUNED_GRACE = {"branin": "3", "mlp": "3"}
+#: A tuned grace period (iterations) per workload: r = max_t / 3^4 rounded up, K = 4 being the
+#: best K at 50 % of the budget over Branin's max_t from 50 to 100,000 in
+#: `python -m benchmarks.b5_grace` (K = 5 ties or wins at 100 %, but gives a first rung at
+#: iteration 1 on a short trial). Optuna's SH pruner gets it as min_resource.
+TUNED_GRACE = {"branin": "2", "mlp": "2"}
 PLOT = REPO / "docs" / "b5_quality.png"
 
 DEFAULT, GRACE_20, TUNED, BRACKETS, MULTI_FIDELITY = (
