@@ -69,6 +69,10 @@ class SweepListener:
     def trial_failed(self, trial: TrialInfo, error: str) -> None:
         """The trial raised (after its retries), or its worker died; ``error`` is the traceback text."""
 
+    def trial_raised(self, trial: TrialInfo, error: str) -> None:
+        """The trial raised, or its worker died, and it will be retried (``trial_retried``
+        follows); ``error`` is the traceback text."""
+
     def trial_retried(self, trial: TrialInfo) -> None:
         """The trial's worker died or it raised, and it is queued to restart from its last checkpoint."""
 

@@ -77,6 +77,14 @@ class ListenerBridge(tune.Callback):
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         shown = trial_info(trial, self.notes)
+        # The error file is read only when a listener wants it (a disk error is known at
+        # the first failure, not after the retries).
+        raised = [listener for listener in self.listeners
+                  if type(listener).trial_raised is not SweepListener.trial_raised]
+        if raised:
+            error = read_trial_error(trial)
+            for listener in raised:
+                listener.trial_raised(shown, error)
         for listener in self.listeners:
             listener.trial_retried(shown)
 

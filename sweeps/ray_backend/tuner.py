@@ -114,7 +114,7 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
             # In Jupyter, Tune's default reporter clears the cell's output (our live view
             # included) and draws its own table; our live view is the only progress shown.
             progress_reporter=_SilentReporter(),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
         ),
     )
     if job.resumed:

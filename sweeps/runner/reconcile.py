@@ -236,7 +236,7 @@ def _added_back(
     template = {
         "trainable_name": _trainable_name(experiment),
         "resources": {"CPU": spec.resources.cpu, "GPU": spec.resources.gpu},
-        "num_to_keep": 2,
+        "num_to_keep": spec.checkpoint.keep,
         "max_failures": spec.failure.max_retries,
     }
     tag = f"{frozen.number + 1}_" + ",".join(f"{k}={v}" for k, v in sorted(frozen.params.items()))

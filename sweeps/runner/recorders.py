@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from sweeps.backend import SweepListener, TrialInfo
 from sweeps.outcomes import OUTCOMES
 from sweeps.plan.planner import SweepPlan
 from sweeps.runner.abort import AbortRule
+from sweeps.runner.checkpoint_pruning import CheckpointPruner
+from sweeps.runner.disk_watch import DiskWatch
 from sweeps.runner.ledger import TrialLedger
 from sweeps.runner.limits import SweepLimits
 from sweeps.runner.progress import LiveView
@@ -22,6 +25,7 @@ from sweeps.runner.report_alignment import ReportAlignment
 from sweeps.runner.stopping import GracefulStop
 from sweeps.runner.summary import SweepSummary
 from sweeps.spec.loading import LoadedSpec
+from sweeps.store.disk_errors import SpaceReserve
 from sweeps.store.journal import JOURNAL_FILE, ResultJournal
 from sweeps.store.lifecycle import SweepState, transition
 from sweeps.store.state import SweepPaths, read_state
@@ -33,22 +37,35 @@ from sweeps.tracking.session import start_tracking
 class JournalListener(SweepListener):
     """Writes every delivered result to the result journal (:mod:`sweeps.store.journal`)."""
 
-    def __init__(self, journal: ResultJournal) -> None:
+    def __init__(self, journal: ResultJournal, disk: DiskWatch | None = None) -> None:
         self.journal = journal
+        self._disk = disk
 
     def trial_started(self, trial: TrialInfo) -> None:
         if "bracket" in trial.schedule:  # with brackets: resume judges the trial in the same one
-            self.journal.note(trial.trial_id, {"bracket": trial.schedule["bracket"]})
+            self._guarded(lambda: self.journal.note(trial.trial_id, {"bracket": trial.schedule["bracket"]}))
 
     def trial_reported(self, trial: TrialInfo, points: list[dict[str, Any]]) -> None:
         # One write for the whole batch a worker delivered (see sweeps.training.batching).
-        self.journal.append(trial.trial_id, *points)
+        self._append(trial.trial_id, points)
 
     def trial_completed(self, trial: TrialInfo) -> None:
         if trial.last_result:
-            self.journal.append(trial.trial_id, trial.last_result)
+            self._append(trial.trial_id, [trial.last_result])
         if "stopped_at_rung" in trial.schedule:  # ASHA stopped it: at which rung, and why
-            self.journal.note(trial.trial_id, trial.schedule)
+            self._guarded(lambda: self.journal.note(trial.trial_id, trial.schedule))
+
+    def _append(self, trial_id: str, points: list[dict[str, Any]]) -> None:
+        self._guarded(lambda: self.journal.append(trial_id, *points))
+
+    def _guarded(self, write: Callable[[], None]) -> None:
+        if self._disk is not None and self._disk.problem is not None:
+            return  # the sweep is stopping: what the journal lacks, a resume recomputes
+        try:
+            write()
+        except OSError as exc:
+            if self._disk is None or not self._disk.note_exception(str(self.journal.path), exc):
+                raise
 
     def sweep_ended(self) -> None:
         self.journal.close()
@@ -66,6 +83,8 @@ class SweepRecorders:
             self.ledger.trials.update({r.trial_id: r for r in resume.records})
         self.abort = AbortRule(self.ledger, spec)
         self.graceful = GracefulStop(self.ledger, paths)
+        self.disk = DiskWatch(paths, self.graceful, SpaceReserve(paths.directory))
+        self.pruner = CheckpointPruner(self.ledger, paths, spec.checkpoint)
         self.journal = ResultJournal(paths.directory / JOURNAL_FILE, resume.delivered if resume else None)
         state = read_state(paths)
         self._run = int(state.get("resumes", 0))
@@ -86,12 +105,15 @@ class SweepRecorders:
             recover_runs(self._loaded, self._plan, self._paths, self._resume)
         # The trials earlier sessions ended (the ledger holds the resumed records only, yet).
         counts = self.ledger.counts()
+        store = f"the MLflow store {self._loaded.spec.tracking.uri or self._paths.embedded_tracking_uri}"
         self.tracker = start_tracking(self._loaded, self._plan, self._paths,
-                                      ended_before={str(o): counts[o] for o in OUTCOMES})
+                                      ended_before={str(o): counts[o] for o in OUTCOMES},
+                                      on_disk_error=lambda error: self.disk.note_exception(store, error))
 
     def listeners(self, extra: list[SweepListener]) -> list[SweepListener]:
         # The journal first (the durable record), the ledger before those that read it.
-        return [JournalListener(self.journal), self.ledger, self.limits, *([self.tracker] if self.tracker else []),
+        return [JournalListener(self.journal, self.disk), self.ledger, self.disk, self.limits, *([self.tracker] if self.tracker else []),
+                self.pruner,
                 *([self.view] if self.view else []), self.alignment, *extra]
 
     def close_tracking_after(self, error: BaseException | None) -> None:

@@ -18,11 +18,14 @@ from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
+
 from sweeps import ray_backend
-from sweeps.backend import Backend, SweepJob, SweepListener
+from sweeps.backend import Backend, StopRule, SweepJob, SweepListener
 from sweeps.backend.resources import check_resources
 from sweeps.errors import ResourceError, SweepError, TrainableError
 from sweeps.plan.planner import SweepPlan, plan_spec
+from sweeps.runner.disk_watch import DISK_REASON, disk_full_message, where_raised
 from sweeps.runner.reconcile import Resumption
 from sweeps.runner.recorders import SweepRecorders
 from sweeps.runner.resume import reclaim_sweep_directory
@@ -30,7 +33,9 @@ from sweeps.runner.stopping import interruptible, interruptible_start_up, take_o
 from sweeps.runner.summary import SweepSummary, summarize
 from sweeps.runner.timeline import Timeline
 from sweeps.spec.loading import LoadedSpec
+from sweeps.store.disk_errors import RESERVE_BYTES, SpaceReserve, StorageFullError, disk_error_of, human_bytes
 from sweeps.store.lifecycle import SweepState, transition
+from sweeps.store.space import space_warning
 from sweeps.store.state import SweepPaths, sweep_paths
 from sweeps.tracking.preflight import preflight
 from sweeps.training.registry import ResolvedTrainable
@@ -87,7 +92,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             with sweep.view or nullcontext():
                 cpu_started = time.process_time()
                 with timeline.step("trials"):
-                    backend.run(job, sweep.listeners(options.listeners), [sweep.abort, sweep.graceful, sweep.limits])
+                    _run_job(backend, job, sweep, options, paths)
                 fit_cpu_seconds = time.process_time() - cpu_started
             sweep.journal.close()
         finally:
@@ -100,15 +105,48 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             summary.limit = sweep.limits.reason
             summary.warnings = [sweep.alignment.warning] if sweep.alignment.warning else []
             summary.timeline = timeline.to_json()
+            if sweep.disk.problem is not None:  # stopped, not aborted: it resumes once there is space
+                summary.stopped, summary.aborted = DISK_REASON, None
         except BaseException:
             sweep.close_tracking_after(None)
             raise
-        sweep.finish(summary)
+        _finish_record(sweep, summary, paths)
         if sweep.abort.contract_broken:
             raise TrainableError(f"{loaded.source}: sweep `{loaded.spec.name}` stopped: {summary.aborted}")
         if options.on_summary is not None:
             options.on_summary(summary)
         return summary
+
+
+def _run_job(backend: Backend, job: SweepJob, sweep: SweepRecorders, options: RunOptions, paths: SweepPaths) -> None:
+    """Run the job; a disk error raised out of it (Optuna's study, Ray's own snapshot) ends
+    it as a disk error noted during the run does: stopped, and resumable."""
+    # The disk first: it asks the graceful stop, next, to stop at once.
+    rules: list[StopRule] = [sweep.disk, sweep.abort, sweep.graceful, sweep.limits]
+    try:
+        backend.run(job, sweep.listeners(options.listeners), rules)
+    except Exception as exc:  # anything but a disk error is raised again at once
+        if not sweep.disk.note_exception(where_raised(exc, paths), exc):
+            raise
+        sweep.disk.give_back_reserve()
+
+
+def _finish_record(sweep: SweepRecorders, summary: SweepSummary, paths: SweepPaths) -> None:
+    """Finish the sweep's record; after a disk error, tell the user in one paragraph (exit 2)."""
+    problem = sweep.disk.problem
+    if problem is None:
+        sweep.finish(summary)
+        sweep.disk.give_back_reserve()
+        return
+    sweep.disk.give_back_reserve()
+    try:
+        sweep.finish(summary)
+        state_written = True
+    except OSError as exc:
+        if disk_error_of(exc) is None:
+            raise
+        state_written = False
+    raise StorageFullError(disk_full_message(paths, problem, state_written))
 
 
 def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
@@ -133,6 +171,7 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
                 signals.check()
                 _claim(paths, loaded, options)
                 claimed = True
+                _hold_space(paths, loaded)
                 signals.check()
             with timeline.step("backend set-up, then the wait for Ray"):
                 started_backend = backend.start()
@@ -163,6 +202,23 @@ def _claim(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:
         _claim_sweep_directory(paths, loaded, options)
     else:
         reclaim_sweep_directory(paths, loaded, options.address)
+
+
+def _hold_space(paths: SweepPaths, loaded: LoadedSpec) -> None:
+    """Claim the room to record a stop on a full disk (sweeps.store.disk_errors), and warn
+    when the storage has less free space than the sweep's checkpoints are expected to take."""
+    try:
+        SpaceReserve(paths.directory).hold()
+    except OSError as exc:
+        raise SweepError(
+            f"{loaded.source}: field `storage` is {loaded.spec.storage!r}, but the sweep's folder "
+            f"{paths.directory} cannot be written ({exc.strerror}: not even {human_bytes(RESERVE_BYTES)} "
+            "could be claimed). Choose a writable folder with enough free space (`--storage PATH`), "
+            "or free some space there."
+        ) from None
+    warning = space_warning(loaded.spec, paths.storage)
+    if warning:
+        Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False)
 
 
 def _concurrency(loaded: LoadedSpec, paths: SweepPaths, backend: Backend, options: RunOptions) -> int:

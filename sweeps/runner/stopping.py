@@ -105,6 +105,14 @@ class GracefulStop:
             except OSError:
                 pass  # trials then restart from their last epoch checkpoint
 
+    def request_without_checkpoints(self, reason: str) -> None:
+        """Stop at the next step without asking the trials for a stop checkpoint (the disk is
+        full: it would fail): they restart from their last one, as after the grace runs out."""
+        if self.reason is None:
+            self.reason, self._requested_at = reason, time.monotonic()
+            self._reported_at_request = dict(self._reported_checkpoints)
+            self.grace_seconds = 0.0
+
     def observe(self, trial_id: str, result: dict[str, Any]) -> None:
         self._heard[trial_id] = time.monotonic()
         if result.get("checkpoint_dir_name"):
@@ -131,7 +139,7 @@ class GracefulStop:
             return False
         running = {r.trial_id for r in self._ledger.trials.values() if r.outcome is None}
         checkpointed = self._checkpointed_since_request()
-        if running <= checkpointed or now - self._requested_at > self.grace_seconds:
+        if running <= checkpointed or now - self._requested_at >= self.grace_seconds:
             self.interrupted = True
             # Tune's own handler (installed for SIGUSR1 while `fit()` runs) ends the run
             # after a last experiment snapshot, leaving unfinished trials resumable.

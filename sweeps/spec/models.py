@@ -297,6 +297,13 @@ class FailureSpec(_Strict):
 class CheckpointSpec(_Strict):
     # Built-in trainables save a checkpoint every `every_epochs` epochs (0 = never).
     every_epochs: int = Field(default=1, ge=0)
+    # Checkpoints kept per running trial (the newest ones): a restart or a retry needs only
+    # the last, and one more covers a checkpoint torn by a crash while it was written.
+    keep: int = Field(default=2, ge=1, strict=True)
+    # Once a trial has ended only the best trial's last checkpoint is kept (what `sweep best`
+    # and MLflow's model need; an ended trial is never restarted). True keeps the pruned
+    # trials' checkpoints too, e.g. to continue one by hand (sweeps.store.checkpoints).
+    keep_pruned: bool = False
 
 
 class SweepSpec(_Strict):

@@ -7,7 +7,6 @@ folders for checkpoints, so it works while a sweep runs and on a read-only copy.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,13 +149,11 @@ def best_trial_export(storage: str | Path, name: str) -> dict[str, Any]:
 
 
 def latest_checkpoint(paths: SweepPaths, trial_id: str) -> str | None:
-    best: tuple[int, Path] | None = None
-    for folder in paths.ray_directory.glob(f"*_{trial_id}_*"):
-        for checkpoint in folder.glob("checkpoint_*"):
-            match = re.fullmatch(r"checkpoint_(\d+)", checkpoint.name)
-            if match and checkpoint.is_dir() and (best is None or int(match.group(1)) > best[0]):
-                best = (int(match.group(1)), checkpoint)
-    return str(best[1]) if best else None
+    """The trial's latest checkpoint, by the one rule of :func:`sweeps.store.checkpoints.latest_checkpoint`."""
+    from sweeps.store.checkpoints import latest_checkpoint as latest
+
+    found = latest(paths.ray_directory, trial_id)
+    return str(found) if found is not None else None
 
 
 def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: bool) -> list[TrialInfo]:

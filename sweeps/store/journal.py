@@ -97,8 +97,33 @@ class ResultJournal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Kept open across deliveries (one append per result batch); close() ends it.
             self._stream = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-        self._stream.write("".join(lines))
-        self._stream.flush()
+            if _ends_mid_line(self.path):
+                # A line torn by a full disk or a killed driver: the next one starts afresh
+                # rather than completing it into a line that reads as neither.
+                lines.insert(0, "\n")
+        try:
+            self._stream.write("".join(lines))
+            self._stream.flush()
+        except OSError:
+            # A full disk: what was written is kept; the buffered rest is dropped, not
+            # written half at close (sweeps.runner.disk_watch stops the sweep).
+            stream, self._stream = self._stream, None
+            try:
+                stream.close()
+            except OSError:
+                pass
+            raise
+
+
+def _ends_mid_line(path: Path) -> bool:
+    try:
+        with open(path, "rb") as stream:
+            if stream.seek(0, 2) == 0:
+                return False
+            stream.seek(-1, 2)
+            return stream.read(1) != b"\n"
+    except OSError:
+        return False
 
 
 def read_journal(path: Path) -> dict[str, list[dict[str, Any]]]:

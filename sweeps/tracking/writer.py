@@ -38,12 +38,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sweeps.store.disk_errors import disk_error_of
+
 _logger = logging.getLogger("sweeps.tracking")
 
 #: MLflow's ``log_batch`` limits (https://mlflow.org/docs/latest/rest-api.html#log-batch).
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 #: While the server is down, a reminder of how much is buffered is logged this often.
 _REMINDER_SECONDS = 30.0
+#: Longest wait at close for a store whose disk is full (the stop has given back a little
+#: space, enough for the runs' ends; a read-only store never takes them).
+_DISK_ERROR_CLOSE_SECONDS = 10.0
 
 
 @dataclass
@@ -90,6 +95,11 @@ class TrackingWriter:
         capacity: Most records buffered before :meth:`submit` waits.
         flush_interval: Seconds the writer gathers records before writing them.
         max_retry_interval: Longest wait between two tries while the server is down.
+        on_disk_error: Called once, on the writer thread, with the first error that is the
+            store's disk being full, read-only or failing (:mod:`sweeps.store.disk_errors`):
+            not an outage to wait out, but a reason to stop the sweep. The writer keeps
+            retrying quietly (the stop gives back a little space) and waits only briefly
+            at :meth:`close`.
     """
 
     def __init__(
@@ -101,6 +111,7 @@ class TrackingWriter:
         capacity: int = 100_000,
         flush_interval: float = 1.0,
         max_retry_interval: float = 5.0,
+        on_disk_error: Callable[[BaseException], Any] | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError(f"The value of `capacity` is {capacity}, but must be `capacity >= 1`")
@@ -122,6 +133,9 @@ class TrackingWriter:
         self._reminded_at = 0.0
         self._thread: threading.Thread | None = None
         self.dropped = 0  # records the server refused
+        self._on_disk_error = on_disk_error
+        #: The store's first disk error (sweeps.store.disk_errors), once met.
+        self.disk_error: BaseException | None = None
 
     # -- the caller's side: cheap, never blocks unless the buffer is full ------------------
 
@@ -213,7 +227,10 @@ class TrackingWriter:
     def close(self, timeout: float = 120.0) -> int:
         """Write what is buffered (waiting up to ``timeout`` s for a server that is down),
         stop the thread, and return how many records could not be written."""
-        if self._count and self._down_since is not None:
+        if self.disk_error is not None:
+            # The sweep stops on it and says so once; a resume writes what is left from the journal.
+            timeout = min(timeout, _DISK_ERROR_CLOSE_SECONDS)
+        elif self._count and self._down_since is not None:
             _logger.warning(
                 "Waiting up to %.0f s for MLflow at %s to answer, to write %d buffered records "
                 "(Ctrl-C gives up on them).", timeout, self.uri, self._count,
@@ -226,7 +243,7 @@ class TrackingWriter:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._count:
+        if self._count and self.disk_error is None:
             _logger.warning("%d MLflow records could not be written to %s and are lost.", self._count, self.uri)
         return self._count
 
@@ -250,7 +267,12 @@ class TrackingWriter:
             try:
                 self._write_all(client)
             except _ServerDown as down:
-                self._note_outage(down.cause)
+                if self.disk_error is None and disk_error_of(down.cause) is not None:
+                    self.disk_error = down.cause
+                    if self._on_disk_error is not None:
+                        self._on_disk_error(down.cause)
+                if self.disk_error is None:
+                    self._note_outage(down.cause)
                 self._wake.wait(timeout=retry_interval)
                 retry_interval = min(retry_interval * 2, self._max_retry_interval)
                 continue
