@@ -6,8 +6,8 @@ a trial whose checkpoint write failed (its traceback, at its first failure, befo
 retries it), or an exception out of the backend's run (Optuna's ``StorageInternalError``,
 Ray's own snapshot). The first one noted:
 
-1. gives back the sweep's :class:`~sweeps.store.disk_errors.SpaceReserve`, so that the
-   stop itself can still be recorded on a full disk;
+1. gives back the sweep's :class:`~sweeps.store.disk_errors.SpaceReserve` at once (from
+   whichever thread noted it), so that the stop itself can still be recorded on a full disk;
 2. starts no new trial, and stops the running ones through
    :meth:`~sweeps.runner.stopping.GracefulStop.request_without_checkpoints`: Ray's own
    graceful interruption, trials left resumable from their last checkpoint (a stop
@@ -42,7 +42,9 @@ class DiskWatch(SweepListener):
 
     def __init__(self, paths: SweepPaths, graceful: GracefulStop, reserve: SpaceReserve) -> None:
         self.paths = paths
-        self.problems = DiskProblems()
+        # The reserve goes back at once, from whichever thread met the error: the MLflow
+        # writer's retries, the stop's snapshot and sweep.json all need the room.
+        self.problems = DiskProblems(on_first=lambda problem: reserve.release())
         self._graceful = graceful
         self._reserve = reserve
         self._stopping = False
@@ -76,7 +78,6 @@ class DiskWatch(SweepListener):
     def stop_all(self) -> bool:
         if self.problem is not None and not self._stopping:
             self._stopping = True
-            self._reserve.release()
             self._graceful.request_without_checkpoints(DISK_REASON)
         return False  # the graceful stop, asked next, interrupts the backend
 

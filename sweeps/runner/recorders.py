@@ -122,12 +122,20 @@ class SweepRecorders:
 
     def finish(self, summary: SweepSummary) -> None:
         """End the MLflow runs and record how the sweep ended in ``sweep.json``."""
+        self.finish_tracking(summary)
+        self.record_end(summary)
+
+    def finish_tracking(self, summary: SweepSummary) -> None:
+        """End the MLflow runs (the parent's totals unless the sweep stopped) and write them."""
         try:
             if self.tracker is not None and not summary.stopped:
                 self.tracker.finish(summary)
         finally:
             if self.tracker is not None:
                 self.tracker.close(interrupted=bool(summary.stopped))  # flushes; runs of stopped trials end KILLED
+
+    def record_end(self, summary: SweepSummary) -> None:
+        """Record how the sweep ended in ``sweep.json`` (raises OSError when it cannot be written)."""
         spent = {"spent_seconds": self.limits.spent_seconds, "spent_through_run": self._run}
         if summary.stopped:
             transition(self._paths, SweepState.STOPPED, summary=summary.to_json(), stopped_at=now(), **spent)

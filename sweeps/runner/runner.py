@@ -132,21 +132,35 @@ def _run_job(backend: Backend, job: SweepJob, sweep: SweepRecorders, options: Ru
 
 
 def _finish_record(sweep: SweepRecorders, summary: SweepSummary, paths: SweepPaths) -> None:
-    """Finish the sweep's record; after a disk error, tell the user in one paragraph (exit 2)."""
-    problem = sweep.disk.problem
-    if problem is None:
-        sweep.finish(summary)
+    """Finish the sweep's record. After a disk error (met while the trials ran, or by these
+    last writes themselves) it is recorded `stopped`, and the user gets one paragraph (exit 2)."""
+    sweep.finish_tracking(summary)  # the MLflow writer notes a full store as it writes
+    if sweep.disk.problem is not None:
+        summary.stopped, summary.aborted = DISK_REASON, None
         sweep.disk.give_back_reserve()
-        return
-    sweep.disk.give_back_reserve()
     try:
-        sweep.finish(summary)
+        sweep.record_end(summary)
         state_written = True
+    except OSError as exc:
+        if not sweep.disk.note_exception(str(paths.state_file), exc):
+            raise
+        summary.stopped, summary.aborted = DISK_REASON, None
+        sweep.disk.give_back_reserve()  # the room to write it once more, as stopped
+        state_written = _try(lambda: sweep.record_end(summary))
+    sweep.disk.give_back_reserve()
+    problem = sweep.disk.problem
+    if problem is not None:
+        raise StorageFullError(disk_full_message(paths, problem, state_written))
+
+
+def _try(write: Any) -> bool:
+    try:
+        write()
+        return True
     except OSError as exc:
         if disk_error_of(exc) is None:
             raise
-        state_written = False
-    raise StorageFullError(disk_full_message(paths, problem, state_written))
+        return False
 
 
 def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,

@@ -23,6 +23,7 @@ import errno
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def disk_error_in_text(text: str) -> str | None:
     """The line of ``text`` (a trial's traceback) that tells of a disk error, or None."""
     for line in reversed(text.splitlines()):
         if _TEXT_PATTERNS.search(line):
-            return line.strip()[:300]
+            return " ".join(line.split())[:300]
     return None
 
 
@@ -108,8 +109,9 @@ class DiskProblem:
 class DiskProblems:
     """The first disk error the sweep met, noted from any thread (the MLflow writer's too)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_first: Callable[[DiskProblem], None] | None = None) -> None:
         self._lock = threading.Lock()
+        self._on_first = on_first
         self.first: DiskProblem | None = None
 
     def note(self, where: str, error: str) -> bool:
@@ -118,7 +120,9 @@ class DiskProblems:
             if self.first is not None:
                 return False
             self.first = DiskProblem(where, error)
-            return True
+        if self._on_first is not None:
+            self._on_first(self.first)
+        return True
 
     def note_exception(self, where: str, error: BaseException | None) -> bool:
         """Note ``error`` if it is a disk error (True); False when it is some other error."""

@@ -49,6 +49,7 @@ _REMINDER_SECONDS = 30.0
 #: Longest wait at close for a store whose disk is full (the stop has given back a little
 #: space, enough for the runs' ends; a read-only store never takes them).
 _DISK_ERROR_CLOSE_SECONDS = 10.0
+_MLFLOW_DB_LOGGER = "mlflow.store.db.utils"
 
 
 @dataclass
@@ -136,6 +137,7 @@ class TrackingWriter:
         self._on_disk_error = on_disk_error
         #: The store's first disk error (sweeps.store.disk_errors), once met.
         self.disk_error: BaseException | None = None
+        self._db_logger_level = logging.NOTSET
 
     # -- the caller's side: cheap, never blocks unless the buffer is full ------------------
 
@@ -208,6 +210,12 @@ class TrackingWriter:
         # meanwhile and says so, so one quick try per call is what it needs. setdefault
         # keeps a value the user chose.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        # MLflow's SQL store logs every failed commit with its whole traceback before raising
+        # it; this writer sorts each failure itself and says it once (a full disk printed
+        # about 600 tracebacks before). Restored at close.
+        db_logger = logging.getLogger(_MLFLOW_DB_LOGGER)
+        self._db_logger_level = db_logger.level
+        db_logger.setLevel(logging.CRITICAL)
         self._thread = threading.Thread(target=self._loop, name="sweeps-mlflow-writer", daemon=True)
         self._thread.start()
         return self
@@ -218,6 +226,9 @@ class TrackingWriter:
         with self._cond:
             while self._count:
                 self._wake.set()
+                if self.disk_error is not None:  # the sweep stops on it: wait briefly, not for long
+                    cut = time.monotonic() + _DISK_ERROR_CLOSE_SECONDS
+                    deadline = cut if deadline is None else min(deadline, cut)
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -227,10 +238,7 @@ class TrackingWriter:
     def close(self, timeout: float = 120.0) -> int:
         """Write what is buffered (waiting up to ``timeout`` s for a server that is down),
         stop the thread, and return how many records could not be written."""
-        if self.disk_error is not None:
-            # The sweep stops on it and says so once; a resume writes what is left from the journal.
-            timeout = min(timeout, _DISK_ERROR_CLOSE_SECONDS)
-        elif self._count and self._down_since is not None:
+        if self._count and self._down_since is not None and self.disk_error is None:
             _logger.warning(
                 "Waiting up to %.0f s for MLflow at %s to answer, to write %d buffered records "
                 "(Ctrl-C gives up on them).", timeout, self.uri, self._count,
@@ -245,6 +253,7 @@ class TrackingWriter:
             self._thread.join(timeout=10)
         if self._count and self.disk_error is None:
             _logger.warning("%d MLflow records could not be written to %s and are lost.", self._count, self.uri)
+        logging.getLogger(_MLFLOW_DB_LOGGER).setLevel(self._db_logger_level)
         return self._count
 
     # -- the writer thread ---------------------------------------------------------------------
