@@ -55,10 +55,9 @@ class CheckpointPruner(SweepListener):
         best = self._ledger.best()
         best_id = best.trial_id if best is not None else None
         for ended in {trial_id, *([self.kept_best] if self.kept_best else [])}:
-            if ended == best_id:
-                self._prune(ended, keep_last=True)
-            elif not (self._keep_pruned and self._outcome(ended) == Outcome.PRUNED):
-                self._prune(ended, keep_last=False)
+            if self._keep_pruned and self._outcome(ended) == Outcome.PRUNED:
+                continue  # kept as Ray left them, best or not
+            self._prune(ended, keep_last=ended == best_id)
         self.kept_best = best_id
 
     def _outcome(self, trial_id: str) -> str | None:

@@ -299,11 +299,23 @@ class CheckpointSpec(_Strict):
     every_epochs: int = Field(default=1, ge=0)
     # Checkpoints kept per running trial (the newest ones): a restart or a retry needs only
     # the last, and one more covers a checkpoint torn by a crash while it was written.
-    keep: int = Field(default=2, ge=1, strict=True)
+    keep: int = 2
     # Once a trial has ended only the best trial's last checkpoint is kept (what `sweep best`
     # and MLflow's model need; an ended trial is never restarted). True keeps the pruned
     # trials' checkpoints too, e.g. to continue one by hand (sweeps.store.checkpoints).
     keep_pruned: bool = False
+
+    @field_validator("keep", mode="before")
+    @classmethod
+    def _at_least_one_checkpoint(cls, value: Any) -> Any:
+        # Before pydantic's own check: `keep: "2"` or `keep: true` would pass its lax int.
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                "must be a whole number of checkpoints kept per running trial, at least 1 (e.g. "
+                "`keep: 2`): a restarted or retried trial continues from its last checkpoint. "
+                "Set `every_epochs: 0` for no checkpoints at all"
+            )
+        return value
 
 
 class SweepSpec(_Strict):

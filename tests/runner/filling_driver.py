@@ -57,6 +57,7 @@ def main(spec: str, when: str) -> int:
     from rich.console import Console
 
     from sweeps.cli.launch import end_process, run_and_report
+    from sweeps.cli.usage import EXIT
     from sweeps.errors import SweepError
     from sweeps.runner.runner import RunOptions
     from sweeps.spec.loading import load_spec
@@ -69,12 +70,8 @@ def main(spec: str, when: str) -> int:
     except SweepError as exc:  # as sweeps.cli.main
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         code = 2
-    except SystemExit as exc:  # typer.Exit is click's; the code is what the CLI would return
-        code = int(exc.code or 0)
-    except Exception as exc:  # noqa: BLE001 - typer.Exit is not a SystemExit in every typer
-        code = int(getattr(exc, "exit_code", 1))
-        if not hasattr(exc, "exit_code"):
-            raise
+    except EXIT as exc:  # the summary's exit code (typer.Exit of the click typer runs on)
+        code = int(exc.exit_code)  # type: ignore[attr-defined]
     end_process(code)
     return code
 
