@@ -17,6 +17,9 @@ from sweeps.cli.app import SET_HELP, app
 from sweeps.numbers import compact
 from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.spec.loading import load_spec
+from sweeps.spec.models import SweepSpec
+from sweeps.store.disk_errors import human_bytes
+from sweeps.store.space import expected_checkpoint_bytes, record_checkpoint_size
 from sweeps.training.dry_run import DryRunResult, dry_run
 
 MIB = 1024 * 1024
@@ -36,10 +39,14 @@ def check_command(
     resolved, plan = plan_spec(loaded)
     device, device_note = _device(loaded.spec.resources.gpu)
     result = dry_run(loaded.spec, resolved, plan.dataset_size, plan.milestones(), iterations, device)
+    if result.checkpoint_bytes is not None:  # for `sweep plan` and `sweep run` (sweeps.store.space)
+        record_checkpoint_size(loaded.spec.storage, loaded.spec.name, result.checkpoint_bytes, result.config)
     if as_json:
-        print(json.dumps(to_json(result, plan, device), default=str))
+        print(json.dumps(to_json(result, plan, device) | {"checkpoints": checkpoint_json(loaded.spec, result)},
+                         default=str))
     else:
-        print_check(result, plan, loaded.spec.trainable, loaded.spec.metric, device, device_note, str(spec))
+        print_check(result, plan, loaded.spec.trainable, loaded.spec.metric, device, device_note, str(spec),
+                    checkpoint_line(loaded.spec, result))
 
 
 def _device(gpus: float) -> tuple[str, str]:
@@ -127,7 +134,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def print_check(result: DryRunResult, plan: SweepPlan, trainable: str, metric: str, device: str,
-                device_note: str, spec_path: str) -> None:
+                device_note: str, spec_path: str, checkpoints: str | None = None) -> None:
     console = Console(highlight=False)
     config = ", ".join(f"{k}={v}" for k, v in result.config.items())
     console.print(
@@ -167,9 +174,33 @@ def print_check(result: DryRunResult, plan: SweepPlan, trainable: str, metric: s
             f"{result.seen_dataset_size:,} samples: they match."
         )
     console.print(f"Peak memory: {_memory(result)}.")
+    if checkpoints:
+        console.print(checkpoints)
     for warning in check_warnings(result):
         console.print(f"[bold yellow]warning:[/] {warning}")
     console.print(f"[bold green]OK[/]: the trainable keeps the contract. Run the sweep with: sweep run {spec_path}")
+
+
+def checkpoint_json(spec: SweepSpec, result: DryRunResult) -> dict[str, Any]:
+    size = result.checkpoint_bytes
+    if size is None:
+        return {"checkpoint_bytes": None, "expected_bytes": None}
+    space = expected_checkpoint_bytes(spec, size)
+    return {"checkpoint_bytes": size, "expected_bytes": space.total_bytes, "expected_checkpoints": space.checkpoints}
+
+
+def checkpoint_line(spec: SweepSpec, result: DryRunResult) -> str:
+    """One checkpoint's size, and what the sweep's checkpoints take at once (as `sweep plan` says)."""
+    size = result.checkpoint_bytes
+    if spec.checkpoint.every_epochs == 0:
+        return "Checkpoints: none (`checkpoint.every_epochs: 0`)."
+    if size is None:
+        return ("Checkpoints: not measured, the trainable saved none in these iterations (`ctx.save_checkpoint`); "
+                "`sweep plan` cannot tell the space they will take.")
+    space = expected_checkpoint_bytes(spec, size)
+    return (f"Checkpoints: one takes {human_bytes(size)}; the sweep's take at most {space.describe()} "
+            f"(`checkpoint.keep` = {spec.checkpoint.keep} per running trial, {space.concurrency} at once, plus the "
+            "best trial's). Recorded for `sweep plan`.")
 
 
 def _memory(result: DryRunResult) -> str:

@@ -6,8 +6,9 @@ a trial whose checkpoint write failed (its traceback, at its first failure, befo
 retries it), or an exception out of the backend's run (Optuna's ``StorageInternalError``,
 Ray's own snapshot). The first one noted:
 
-1. gives back the sweep's :class:`~sweeps.store.disk_errors.SpaceReserve` at once (from
-   whichever thread noted it), so that the stop itself can still be recorded on a full disk;
+1. gives back the stop's :class:`~sweeps.store.disk_errors.SpaceReserve` at once (from
+   whichever thread noted it), so that the stop itself can still be recorded on a full
+   disk (``sweep.json``'s own reserve goes back right before it is written);
 2. starts no new trial, and stops the running ones through
    :meth:`~sweeps.runner.stopping.GracefulStop.request_without_checkpoints`: Ray's own
    graceful interruption, trials left resumable from their last checkpoint (a stop
@@ -25,10 +26,10 @@ from sweeps.runner.stopping import GracefulStop, resume_command
 from sweeps.store.disk_errors import (
     DiskProblem,
     DiskProblems,
-    SpaceReserve,
     disk_error_in_text,
     free_bytes,
     human_bytes,
+    sweep_reserves,
     used_bytes,
 )
 from sweeps.store.state import SweepPaths
@@ -40,13 +41,13 @@ DISK_REASON = "storage full or not writable"
 class DiskWatch(SweepListener):
     """A listener (trials' errors) and a stop rule (:class:`~sweeps.backend.StopRule`)."""
 
-    def __init__(self, paths: SweepPaths, graceful: GracefulStop, reserve: SpaceReserve) -> None:
+    def __init__(self, paths: SweepPaths, graceful: GracefulStop) -> None:
         self.paths = paths
-        # The reserve goes back at once, from whichever thread met the error: the MLflow
-        # writer's retries, the stop's snapshot and sweep.json all need the room.
-        self.problems = DiskProblems(on_first=lambda problem: reserve.release())
+        self._stop_reserve, self._state_reserve = sweep_reserves(paths.directory)
+        # The stop's reserve goes back at once, from whichever thread met the error: the
+        # MLflow writer's retries and Ray's last snapshot need the room. sweep.json's waits.
+        self.problems = DiskProblems(on_first=lambda problem: self._stop_reserve.release())
         self._graceful = graceful
-        self._reserve = reserve
         self._stopping = False
 
     @property
@@ -82,7 +83,9 @@ class DiskWatch(SweepListener):
         return False  # the graceful stop, asked next, interrupts the backend
 
     def give_back_reserve(self) -> None:
-        self._reserve.release()
+        """Give back both reserves: the sweep's state is written next (or the sweep is done)."""
+        self._stop_reserve.release()
+        self._state_reserve.release()
 
 
 def where_raised(error: BaseException, paths: SweepPaths) -> str:

@@ -25,7 +25,6 @@ from sweeps.runner.report_alignment import ReportAlignment
 from sweeps.runner.stopping import GracefulStop
 from sweeps.runner.summary import SweepSummary
 from sweeps.spec.loading import LoadedSpec
-from sweeps.store.disk_errors import SpaceReserve
 from sweeps.store.journal import JOURNAL_FILE, ResultJournal
 from sweeps.store.lifecycle import SweepState, transition
 from sweeps.store.state import SweepPaths, read_state
@@ -83,7 +82,7 @@ class SweepRecorders:
             self.ledger.trials.update({r.trial_id: r for r in resume.records})
         self.abort = AbortRule(self.ledger, spec)
         self.graceful = GracefulStop(self.ledger, paths)
-        self.disk = DiskWatch(paths, self.graceful, SpaceReserve(paths.directory))
+        self.disk = DiskWatch(paths, self.graceful)
         self.pruner = CheckpointPruner(self.ledger, paths, spec.checkpoint)
         self.journal = ResultJournal(paths.directory / JOURNAL_FILE, resume.delivered if resume else None)
         state = read_state(paths)

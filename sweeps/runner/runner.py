@@ -33,7 +33,14 @@ from sweeps.runner.stopping import interruptible, interruptible_start_up, take_o
 from sweeps.runner.summary import SweepSummary, summarize
 from sweeps.runner.timeline import Timeline
 from sweeps.spec.loading import LoadedSpec
-from sweeps.store.disk_errors import RESERVE_BYTES, SpaceReserve, StorageFullError, disk_error_of, human_bytes
+from sweeps.store.disk_errors import (
+    RESERVE_BYTES,
+    STATE_RESERVE_BYTES,
+    StorageFullError,
+    disk_error_of,
+    human_bytes,
+    sweep_reserves,
+)
 from sweeps.store.lifecycle import SweepState, transition
 from sweeps.store.space import space_warning
 from sweeps.store.state import SweepPaths, sweep_paths
@@ -128,7 +135,6 @@ def _run_job(backend: Backend, job: SweepJob, sweep: SweepRecorders, options: Ru
     except Exception as exc:  # anything but a disk error is raised again at once
         if not sweep.disk.note_exception(where_raised(exc, paths), exc):
             raise
-        sweep.disk.give_back_reserve()
 
 
 def _finish_record(sweep: SweepRecorders, summary: SweepSummary, paths: SweepPaths) -> None:
@@ -222,11 +228,12 @@ def _hold_space(paths: SweepPaths, loaded: LoadedSpec) -> None:
     """Claim the room to record a stop on a full disk (sweeps.store.disk_errors), and warn
     when the storage has less free space than the sweep's checkpoints are expected to take."""
     try:
-        SpaceReserve(paths.directory).hold()
+        for reserve in sweep_reserves(paths.directory):
+            reserve.hold()
     except OSError as exc:
         raise SweepError(
             f"{loaded.source}: field `storage` is {loaded.spec.storage!r}, but the sweep's folder "
-            f"{paths.directory} cannot be written ({exc.strerror}: not even {human_bytes(RESERVE_BYTES)} "
+            f"{paths.directory} cannot be written ({exc.strerror}: not even {human_bytes(RESERVE_BYTES + STATE_RESERVE_BYTES)} "
             "could be claimed). Choose a writable folder with enough free space (`--storage PATH`), "
             "or free some space there."
         ) from None

@@ -45,11 +45,15 @@ _TEXT_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 
-#: The file kept back by :class:`SpaceReserve`, in the sweep's folder.
+#: The files kept back by :class:`SpaceReserve` in the sweep's folder, and their sizes: the
+#: stop's room (MLflow's run ends and retried records, Ray's last experiment snapshot),
+#: given back at the first disk error; and ``sweep.json``'s own, given back only right
+#: before the sweep's state is written, so that nothing else can take it first (measured:
+#: MLflow's retries once took the whole of a single reserve, and the state stayed `running`).
 RESERVE_FILE = ".space-reserve"
-#: Its size: what a stop writes once the disk is full (MLflow's run ends, Ray's last
-#: experiment snapshot, ``sweep.json``, a few KiB each) with room to spare.
 RESERVE_BYTES = 512 * 1024
+STATE_RESERVE_FILE = ".space-reserve-state"
+STATE_RESERVE_BYTES = 64 * 1024
 
 
 class StorageFullError(SweepError):
@@ -166,15 +170,15 @@ def human_bytes(count: float) -> str:
 
 
 class SpaceReserve:
-    """A file of :data:`RESERVE_BYTES` in the sweep's folder, given back once the disk fills.
+    """A file of ``size`` bytes in the sweep's folder, given back once the disk fills.
 
     Without it a full disk leaves no room to record the stop: ``sweep.json``'s atomic
     write needs a new file, MLflow must mark the runs KILLED, and Ray writes its last
     snapshot. The same storage's quota covers it, so it helps with ``EDQUOT`` as well.
     """
 
-    def __init__(self, folder: Path, size: int = RESERVE_BYTES) -> None:
-        self.path = folder / RESERVE_FILE
+    def __init__(self, folder: Path, size: int = RESERVE_BYTES, name: str = RESERVE_FILE) -> None:
+        self.path = folder / name
         self.size = size
 
     def hold(self) -> None:
@@ -195,3 +199,8 @@ class SpaceReserve:
             self.path.unlink(missing_ok=True)
         except OSError:
             pass
+
+
+def sweep_reserves(folder: Path) -> tuple[SpaceReserve, SpaceReserve]:
+    """The sweep's two reserves: (the stop's, ``sweep.json``'s)."""
+    return SpaceReserve(folder), SpaceReserve(folder, STATE_RESERVE_BYTES, STATE_RESERVE_FILE)

@@ -60,6 +60,31 @@ class DryRunContext(LocalContext):
         self.seen_dataset_size = size
         super().check_dataset_size(size)
 
+    #: Bytes of the first checkpoint the trainable saved, as a trial writes it (``torch.save``).
+    checkpoint_bytes: int | None = None
+
+    def should_checkpoint(self, iteration: int) -> bool:
+        # Asked at the first report (when the spec checkpoints at all), so that `sweep check`
+        # measures a checkpoint even when its run ends before the first epoch's.
+        first = self.checkpoint_every_epochs > 0 and self.checkpoint_bytes is None
+        return first or super().should_checkpoint(iteration)
+
+    def _store_checkpoint(self, state: dict[str, Any]) -> Any:
+        if self.checkpoint_bytes is None:
+            self.checkpoint_bytes = serialized_size(state)
+        return super()._store_checkpoint(state)
+
+
+def serialized_size(state: dict[str, Any]) -> int:
+    """The bytes of ``state`` as a trial's checkpoint holds it (``state.pt``, sweeps.ray_backend.trial)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.tell()
+
 
 @dataclass(frozen=True)
 class DryRunResult:
@@ -83,6 +108,8 @@ class DryRunResult:
     memory_growth_bytes: int | None
     gpu_peak_memory_bytes: int | None
     diverged: bool
+    #: Bytes of one checkpoint (None: the trainable saved none in these iterations).
+    checkpoint_bytes: int | None = None
 
     @property
     def iterations_per_second(self) -> float:
@@ -192,7 +219,7 @@ def dry_run(
         milestone_iterations=reached, missed_milestones=[i for i in reached if i not in reported],
         declared_dataset_size=dataset_size, seen_dataset_size=ctx.seen_dataset_size,
         peak_memory_bytes=peak, memory_growth_bytes=growth, gpu_peak_memory_bytes=gpu_peak,
-        diverged=diverged,
+        diverged=diverged, checkpoint_bytes=ctx.checkpoint_bytes,
     )
 
 

@@ -19,6 +19,7 @@ import pytest
 from sweeps.cli import USAGE_ERROR_EXIT, main
 from sweeps.plan.planner import plan_spec
 from sweeps.spec import load_spec
+from sweeps.store.space import expected_checkpoint_bytes, measured_checkpoint_size
 from tests.conftest import EXAMPLES, REPO
 
 BEHAVING = f"{REPO / 'tests' / 'runner' / 'behaving_trainable.py'}:train"  # torch-free, N = 1,000
@@ -36,8 +37,9 @@ def behaving_spec(write_spec: Callable[..., Path], **args: Any) -> Path:
 
 
 def test_the_digits_example_is_checked_in_process_up_to_its_first_milestone(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # the example's storage, ./sweep_results, where the measurement is kept
     spec = EXAMPLES / "digits_mlp.yaml"
     code, out, err = check(capsys, spec, "--json")
     assert code == 0, err
@@ -55,12 +57,20 @@ def test_the_digits_example_is_checked_in_process_up_to_its_first_milestone(
     assert result["projected_seconds"]["worst_case"] == pytest.approx(plan.worst_case_iterations / rate)
     assert result["projected_seconds"]["expected"] == pytest.approx(plan.expected_iterations / rate)
     assert result["warnings"] == []
+    # One checkpoint measured as a trial writes it (model + Adam state of the digits MLP, about
+    # 214 KiB), kept for `sweep plan` and `sweep run`, times what the sweep keeps at once.
+    checkpoints = result["checkpoints"]
+    assert 150_000 < checkpoints["checkpoint_bytes"] < 300_000
+    assert measured_checkpoint_size(tmp_path / "sweep_results", "digits-mlp") == checkpoints["checkpoint_bytes"]
+    space = expected_checkpoint_bytes(load_spec(spec).spec, checkpoints["checkpoint_bytes"])
+    assert checkpoints["expected_bytes"] == space.total_bytes == space.checkpoints * checkpoints["checkpoint_bytes"]
 
 
 def test_the_report_names_rate_projection_memory_milestones_and_n(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "300")
+    monkeypatch.chdir(tmp_path)
     code, out, _ = check(capsys, EXAMPLES / "synthetic_mlp.yaml", "--iterations", "30")
     assert code == 0
     text = " ".join(out.split())
@@ -71,6 +81,7 @@ def test_the_report_names_rate_projection_memory_milestones_and_n(
     assert "dataset_size: declared 10,000; fit() was handed 10,000 samples: they match." in text
     assert "Peak memory:" in text and "MiB resident" in text
     assert "No ASHA milestone within these iterations." in text  # the first is at 10,000 samples
+    assert "Checkpoints: one takes" in text and "`checkpoint.keep` = 2 per running trial" in text
     assert "OK: the trainable keeps the contract." in text
 
 
