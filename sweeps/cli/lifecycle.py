@@ -101,6 +101,7 @@ def status_command(
     """One sweep: its state and every trial with its outcome, value and iterations."""
     from sweeps.runner.stopping import resume_command
     from sweeps.store.catalog import RESUMABLE, aborted_advice, describe_sweep
+    from sweeps.store.space import checkpoint_status_line
     from sweeps.store.state import sweep_paths
 
     info = describe_sweep(storage, name)
@@ -114,6 +115,7 @@ def status_command(
         soft_wrap=wide,
     )
     console.print(trials_table(info, wrap=not wide))
+    console.print(checkpoint_status_line(sweep_paths(storage, name)), highlight=False)
     if info.state in RESUMABLE:
         console.print(f"Continue it with: {resume_command(sweep_paths(storage, name))}")
     elif info.state == "aborted":

@@ -13,6 +13,7 @@ from sweeps.cli.app import SET_HELP, app
 from sweeps.plan.asha import AUTO_GRACE_RUNGS
 from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.spec.loading import load_spec
+from sweeps.store.space import checkpoint_plan_line, planned_checkpoint_space
 
 
 @app.command("plan")
@@ -25,9 +26,10 @@ def plan_command(
     loaded = load_spec(spec, list(set_ or []))
     _, plan = plan_spec(loaded, reject_impossible=False)
     if as_json:
-        print(json.dumps(plan.to_json()))
+        print(json.dumps({**plan.to_json(), "checkpoints": planned_checkpoint_space(loaded.spec)}))
         return
     print_plan(plan, loaded.spec.name)
+    Console().print(checkpoint_plan_line(loaded.spec), highlight=False)
 
 
 #: How the budget unit changes which batch sizes ASHA favours (printed with the plan).

@@ -20,7 +20,7 @@ from sweeps.spec.models import SweepSpec
 from sweeps.store.atomic import write_atomically
 from sweeps.store.checkpoints import checkpoint_bytes
 from sweeps.store.disk_errors import free_bytes, human_bytes
-from sweeps.store.state import sweep_paths
+from sweeps.store.state import SweepPaths, sweep_paths
 
 #: Where ``sweep check`` leaves its measurement, beside the sweeps of a storage folder.
 CHECK_FOLDER = ".sweep-check"
@@ -105,3 +105,46 @@ def space_warning(spec: SweepSpec, storage: Path) -> str | None:
         f"{spec.checkpoint.keep}). It will stop when the disk is full, resumable once space is freed: "
         "free some space, or lower `checkpoint.keep` or `max_concurrent`."
     )
+
+
+def planned_checkpoint_space(spec: SweepSpec) -> dict[str, object]:
+    """``sweep plan``'s view: the measured checkpoint size (``sweep check``, or this sweep's
+    own largest checkpoint when it has run), what the sweep keeps at once, and the free space."""
+    storage = Path(spec.storage).expanduser()
+    _, _, largest = checkpoint_bytes(sweep_paths(storage, spec.name).ray_directory)
+    size = largest or measured_checkpoint_size(storage, spec.name)
+    free = free_bytes(storage)
+    view: dict[str, object] = {"checkpoint_bytes": size, "keep": spec.checkpoint.keep,
+                               "keep_pruned": spec.checkpoint.keep_pruned, "free_bytes": free}
+    if size is not None:
+        space = expected_checkpoint_bytes(spec, size)
+        view.update(expected_checkpoints=space.checkpoints, expected_bytes=space.total_bytes,
+                    concurrency=space.concurrency)
+    return view
+
+
+def checkpoint_plan_line(spec: SweepSpec) -> str:
+    """One line for ``sweep plan``: the checkpoint space expected, or how to measure it."""
+    if spec.checkpoint.every_epochs == 0:
+        return "Checkpoints: none (`checkpoint.every_epochs: 0`): a stopped trial restarts from its beginning."
+    view = planned_checkpoint_space(spec)
+    size, free = view["checkpoint_bytes"], view["free_bytes"]
+    keep = (f"`checkpoint.keep` = {spec.checkpoint.keep} per running trial; an ended trial keeps none but the "
+            f"best trial's last{' (pruned ones keep theirs: `keep_pruned`)' if spec.checkpoint.keep_pruned else ''}")
+    if not isinstance(size, int):
+        return (f"Checkpoints: {keep}. Their size is not measured yet: `sweep check` measures one, and this "
+                "plan then says what the sweep's take.")
+    space = expected_checkpoint_bytes(spec, size)
+    room = f"; {human_bytes(free)} free under {spec.storage}" if isinstance(free, int) else ""
+    return (f"Checkpoints: at most {space.describe()} ({keep}; {space.concurrency} trials at once){room}.")
+
+
+def checkpoint_status_line(paths: SweepPaths) -> str:
+    """One line for ``sweep status``: what the sweep's checkpoints take now, and the free space."""
+    count, total, largest = checkpoint_bytes(paths.ray_directory)
+    free = free_bytes(paths.directory)
+    room = f"; {human_bytes(free)} free there" if free is not None else ""
+    if not count:
+        return f"Checkpoints: none under {paths.ray_directory}{room}."
+    return (f"Checkpoints: {count} taking {human_bytes(total)} (the largest {human_bytes(largest)}) "
+            f"under {paths.ray_directory}{room}.")

@@ -65,6 +65,11 @@ def test_status_lists_every_trial_with_its_state(finished: dict[str, Any], capsy
     trials = finished["state"]["summary"]["trials"]
     assert "finished, 6/6 trials done" in " ".join(out.split())
     assert out.count("completed") >= trials["completed"] and out.count("pruned") >= trials["pruned"]
+    # Issue 24, 2: once every trial has ended, only the best trial's last checkpoint is left.
+    assert "Checkpoints: 1 taking" in " ".join(out.split())
+    best = finished["state"]["summary"]["best"]["trial_id"]
+    left = list((finished["storage"] / "tiny" / "ray").glob("*/checkpoint_*"))
+    assert len(left) == 1 and f"_{best}_" in left[0].parent.name, left
     # Each pruned trial says at which rung it stopped, its value there and the cut-off it missed.
     assert main(["status", "tiny", "--storage", str(finished["storage"]), "--wide"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if " pruned " in line]

@@ -11,10 +11,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sweeps.cli import main
+from sweeps.store.space import record_checkpoint_size
 from tests.conftest import EXAMPLES, REPO
 
 
@@ -127,3 +129,23 @@ def test_the_last_bracket_may_have_its_only_rung_at_max_t(capsys: pytest.Capture
     overrides = ["scheduler.grace_period=100", "scheduler.max_t=900", "scheduler.brackets=3"]
     assert main(["plan", str(EXAMPLES / "digits_mlp.yaml"), "--json"] + [f"--set={o}" for o in overrides]) == 0
     assert [b["milestones"] for b in json.loads(capsys.readouterr().out)["brackets"]] == [[100, 300, 900], [300, 900], [900]]
+
+
+def test_plan_multiplies_the_checked_checkpoint_by_the_checkpoints_kept(
+    write_spec: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 24, 2: `sweep check` measured one checkpoint; the plan says what the sweep's take at once."""
+    monkeypatch.setenv("COLUMNS", "300")
+    spec = write_spec(max_concurrent=3, checkpoint={"every_epochs": 1, "keep": 2})
+    assert main(["plan", str(spec)]) == 0
+    assert "Their size is not measured yet: `sweep check` measures one" in capsys.readouterr().out
+    record_checkpoint_size(tmp_path / "results", "tiny", 100_000, {})
+    assert main(["plan", str(spec), "--json"]) == 0
+    checkpoints = json.loads(capsys.readouterr().out)["checkpoints"]
+    # keep (2) × the trials at once (3) + the best trial's last = 7 checkpoints
+    assert checkpoints["expected_checkpoints"] == 7 and checkpoints["expected_bytes"] == 700_000
+    assert main(["plan", str(spec)]) == 0
+    assert "Checkpoints: at most 683.6 KiB: 7 checkpoints of 97.7 KiB at most at once" in capsys.readouterr().out
+    # keep_pruned: every trial may keep `keep` (they may all be pruned)
+    assert main(["plan", str(spec), "--set", "checkpoint.keep_pruned=true", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["checkpoints"]["expected_checkpoints"] == 2 * 6
