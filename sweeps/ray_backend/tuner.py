@@ -55,7 +55,15 @@ def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]
     # A distributed trial's actor only starts its Ray Train run: it keeps Tune's own way.
     on_prestarted = trial_actors_on_prestarted_workers() if job.spec.resources.workers == 1 else nullcontext()
     with _quiet_tune_logs(), on_prestarted:
-        tuner.fit()
+        try:
+            tuner.fit()
+        except BaseException:
+            # The run ended by an exception (a full disk under the study, Ctrl-C twice): the
+            # runner reports it once. The running trials' futures are dropped unread, and Ray
+            # would print each one's error again ("Unhandled error ...", a traceback each) as
+            # they are collected, up to the driver's exit. Ray reads this at each collection.
+            os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
+            raise
 
 
 def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None,

@@ -23,8 +23,11 @@ from tests.conftest import REPO, small_spec
 from tests.runner.integrity import check_sweep_integrity
 
 SCRIPT = r"""
-storage="$1"; out="$2"; spec="$3"; when="$4"; shift 4
+storage="$1"; out="$2"; spec="$3"; when="$4"; measured="$5"; shift 5
 mount -t tmpfs -o size=16m tmpfs "$storage" || exit 90
+if [ "$measured" != 0 ]; then  # what `sweep check` would have recorded
+  mkdir "$storage/.sweep-check" && echo "{\"checkpoint_bytes\": $measured}" > "$storage/.sweep-check/tiny.json"
+fi
 "$@" -m tests.runner.filling_driver "$spec" "$when" > "$out/run.out" 2> "$out/run.err"; echo $? > "$out/run.rc"
 cp "$storage/tiny/sweep.json" "$out/stopped.json"
 ls -a "$storage/tiny" > "$out/files-after-stop"
@@ -35,8 +38,8 @@ mkdir "$out/storage" && cp -a "$storage"/. "$out/storage"/
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("when", ["report:3", "end"], ids=["mid-trial", "final-writes"])
-def test_a_full_disk_stops_the_sweep_resumably_with_one_paragraph(tmp_path: Path, when: str) -> None:
+@pytest.mark.parametrize(("when", "measured"), [("report:3", 4_000_000), ("end", 0)], ids=["mid-trial", "final-writes"])
+def test_a_full_disk_stops_the_sweep_resumably_with_one_paragraph(tmp_path: Path, when: str, measured: int) -> None:
     storage, out = tmp_path / "results", tmp_path / "out"
     storage.mkdir()
     out.mkdir()
@@ -44,7 +47,7 @@ def test_a_full_disk_stops_the_sweep_resumably_with_one_paragraph(tmp_path: Path
     spec.write_text(yaml.safe_dump(small_spec(storage=str(storage)), sort_keys=False))
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
     done = subprocess.run(["unshare", "-rm", "sh", "-c", SCRIPT, "sh", str(storage), str(out), str(spec), when,
-                           sys.executable], check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=540)
+                           str(measured), sys.executable], check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stderr[-2000:]
 
     # The run: exit 2, one paragraph (the path, the error, the space used, the resume
@@ -52,7 +55,11 @@ def test_a_full_disk_stops_the_sweep_resumably_with_one_paragraph(tmp_path: Path
     run_err = (out / "run.err").read_text()
     assert (out / "run.rc").read_text().strip() == "2", run_err[-3000:]
     assert "Traceback" not in run_err and "database or disk is full\n" not in run_err, run_err[-3000:]
-    assert run_err.count("error:") == 1 and len(run_err.strip().splitlines()) == 1, run_err[-3000:]
+    lines = run_err.strip().splitlines()
+    if measured:  # before launch: (2 per running trial × 2 at once + the best's) × 4 MB > the 16 MiB tmpfs
+        warning = " ".join(lines.pop(0).split())
+        assert warning.startswith(f"warning: the storage {storage} has") and "5 checkpoints of 3.8 MiB" in warning
+    assert run_err.count("error:") == 1 and len(lines) == 1, run_err[-3000:]
     paragraph = " ".join(run_err.split())
     assert "Sweep `tiny` stopped: its storage cannot take more writes" in paragraph
     assert "The sweep has written" in paragraph and str(storage / "tiny") in paragraph
