@@ -114,7 +114,7 @@ def disk_full_message(paths: SweepPaths, problem: DiskProblem, state_written: bo
     return (
         f"Sweep `{paths.name}` stopped: its storage cannot take more writes ({problem.error}; met in "
         f"{problem.where}). The sweep has written {human_bytes(used)} under {paths.directory}{where_free}. "
-        f"{state}, and nothing it recorded is lost: the running trials restart from their last "
-        f"checkpoint. Free some space (or lower `checkpoint.keep`), then continue it with "
+        f"{state}, and nothing it recorded is lost: trials that were running restart from their "
+        f"last checkpoint. Free some space (or lower `checkpoint.keep`), then continue it with "
         f"`{resume_command(paths)}`."
     )
