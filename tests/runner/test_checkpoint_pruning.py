@@ -92,3 +92,18 @@ def test_a_resumed_sweeps_best_so_far_is_replaced_by_a_better_trial(tmp_path: Pa
     sweep.run("new", [3])
     sweep.end("new", TOTAL, 0.9 if mode == "max" else 0.1)
     assert sweep.kept() == {"new": [3], "old": []}
+
+
+def test_a_trial_being_retried_keeps_its_checkpoints_to_restart_from(tmp_path: Path) -> None:
+    sweep = Sweep(tmp_path)
+    sweep.run("a", [1, 2])
+    sweep.run("flaky", [1, 2])
+    sweep.end("a", TOTAL, 0.8)
+    flaky = TrialInfo("flaky", {}, {"iteration": 12, "total_iterations": TOTAL, "val_accuracy": 0.5})
+    for listener in sweep.listeners:  # as the backend says a worker died and the trial restarts
+        listener.trial_raised(flaky, "RuntimeError: worker died")
+        listener.trial_retried(flaky)
+    sweep.pruner.trial_completed(TrialInfo("a", {}))  # another end (a duplicate) prunes nothing of a running trial
+    assert sweep.kept()["flaky"] == [1, 2]
+    sweep.end("flaky", TOTAL, 0.9)  # retried to its end: now the best
+    assert sweep.kept() == {"a": [], "flaky": [2]}
