@@ -104,10 +104,14 @@ class SweepRecorders:
             recover_runs(self._loaded, self._plan, self._paths, self._resume)
         # The trials earlier sessions ended (the ledger holds the resumed records only, yet).
         counts = self.ledger.counts()
-        store = f"the MLflow store {self._loaded.spec.tracking.uri or self._paths.embedded_tracking_uri}"
-        self.tracker = start_tracking(self._loaded, self._plan, self._paths,
-                                      ended_before={str(o): counts[o] for o in OUTCOMES},
-                                      on_disk_error=lambda error: self.disk.note_exception(store, error))
+        uri = self._loaded.spec.tracking.uri or self._paths.embedded_tracking_uri
+        # A store on this machine's disks is the sweep's own storage: a full one stops the
+        # sweep. A tracking server's full disk is its outage, waited out as any other.
+        own = uri.startswith(("sqlite:", "file:", "/"))
+        self.tracker = start_tracking(
+            self._loaded, self._plan, self._paths, ended_before={str(o): counts[o] for o in OUTCOMES},
+            on_disk_error=(lambda error: self.disk.note_exception(f"the MLflow store {uri}", error)) if own else None,
+        )
 
     def listeners(self, extra: list[SweepListener]) -> list[SweepListener]:
         # The journal first (the durable record), the ledger before those that read it.

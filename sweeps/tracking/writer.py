@@ -100,7 +100,7 @@ class TrackingWriter:
             store's disk being full, read-only or failing (:mod:`sweeps.store.disk_errors`):
             not an outage to wait out, but a reason to stop the sweep. The writer keeps
             retrying quietly (the stop gives back a little space) and waits only briefly
-            at :meth:`close`.
+            at :meth:`close`. None (a tracking server's store): an outage like any other.
     """
 
     def __init__(
@@ -276,10 +276,9 @@ class TrackingWriter:
             try:
                 self._write_all(client)
             except _ServerDown as down:
-                if self.disk_error is None and disk_error_of(down.cause) is not None:
+                if self._on_disk_error is not None and self.disk_error is None and disk_error_of(down.cause):
                     self.disk_error = down.cause
-                    if self._on_disk_error is not None:
-                        self._on_disk_error(down.cause)
+                    self._on_disk_error(down.cause)
                 if self.disk_error is None:
                     self._note_outage(down.cause)
                 self._wake.wait(timeout=retry_interval)
