@@ -206,3 +206,54 @@ def test_a_refused_tag_logged_after_the_start_still_lets_the_run_be_created(
     run = MlflowClient(uri).get_run(str(writer.run_id("a")))
     assert run.data.tags["good"] == "1" and run.data.tags["role"] == "trial" and bad not in run.data.tags
     assert run.data.metrics == {"loss": 1.0}
+
+
+FULL_STORE = r"""
+import logging, sys, time
+from pathlib import Path
+from mlflow.tracking import MlflowClient
+from sweeps.tracking.writer import TrackingWriter
+from tests.runner.filling_driver import fill
+
+folder = Path(sys.argv[1])
+uri = f"sqlite:///{folder / 'mlflow.db'}"
+experiment = MlflowClient(uri).create_experiment("full", artifact_location=(folder / "art").as_uri())
+seen = []
+writer = TrackingWriter(uri, flush_interval=0, on_disk_error=seen.append).start()
+writer.create_run("a", experiment, "t001", {})
+assert writer.flush(timeout=60)
+fill(folder)
+for step in range(2000):
+    writer.log("a", metrics={"loss": float(step), "x" * 200: 1.0}, step=step)
+started = time.monotonic()
+while not seen and time.monotonic() - started < 60:
+    time.sleep(0.05)
+closed = time.monotonic()
+lost = writer.close(timeout=120)
+print(len(seen), type(seen[0]).__name__ if seen else None, lost > 0, round(time.monotonic() - closed))
+"""
+
+
+def test_a_full_local_store_is_told_once_and_not_waited_on(tmp_path: Path) -> None:
+    """Issue 24, 1: MLflow's SQLite on a full disk is the sweep's storage full, not an outage:
+    the writer tells the sweep once, logs no "does not answer" and no MLflow traceback, and
+    waits 10 s at close, not 120 s. A real 4 MiB tmpfs in a user+mount namespace."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    folder = tmp_path / "store"
+    folder.mkdir()
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=4m tmpfs "$1" && shift && exec "$@"', "sh",
+         str(folder), sys.executable, "-c", FULL_STORE, str(folder)],
+        check=False, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    told, kind, lost, waited = done.stdout.split()
+    # MLflow 3.17 wraps SQLite's "database or disk is full" in an MlflowException (500).
+    assert told == "1" and kind in ("MlflowException", "OperationalError") and lost == "True", done.stdout
+    assert int(waited) <= 12
+    assert "does not answer" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
