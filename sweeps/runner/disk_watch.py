@@ -59,7 +59,9 @@ class DiskWatch(SweepListener):
     def trial_raised(self, trial: TrialInfo, error: str) -> None:
         found = disk_error_in_text(error)
         if found is not None:
-            self.problems.note(f"trial {trial.trial_id} (its checkpoint under {self.paths.ray_directory})", found)
+            # Most often its checkpoint, which Ray copies under the sweep's Ray folder; a
+            # trainable's own writes elsewhere (a full /tmp) end here too, and stop it alike.
+            self.problems.note(f"trial {trial.trial_id}'s worker, saving its checkpoint or its own files", found)
 
     def trial_failed(self, trial: TrialInfo, error: str) -> None:
         self.trial_raised(trial, error)
@@ -112,7 +114,7 @@ def disk_full_message(paths: SweepPaths, problem: DiskProblem, state_written: bo
         f"{paths.state_file} could not be updated either, so the sweep reads `crashed`"
     )
     return (
-        f"Sweep `{paths.name}` stopped: its storage cannot take more writes ({problem.error}; met in "
+        f"Sweep `{paths.name}` stopped: a disk it writes to is full or cannot be written ({problem.error}; met in "
         f"{problem.where}). The sweep has written {human_bytes(used)} under {paths.directory}{where_free}. "
         f"{state}, and nothing it recorded is lost: trials that were running restart from their "
         f"last checkpoint. Free some space (or lower `checkpoint.keep`), then continue it with "

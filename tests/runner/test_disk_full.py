@@ -61,7 +61,7 @@ def test_a_full_disk_stops_the_sweep_resumably_with_one_paragraph(tmp_path: Path
         assert warning.startswith(f"warning: the storage {storage} has") and "checkpoints of 5.7 MiB" in warning
     assert run_err.count("error:") == 1 and len(lines) == 1, run_err[-3000:]
     paragraph = " ".join(run_err.split())
-    assert "Sweep `tiny` stopped: its storage cannot take more writes" in paragraph
+    assert "Sweep `tiny` stopped: a disk it writes to is full or cannot be written" in paragraph
     assert "The sweep has written" in paragraph and str(storage / "tiny") in paragraph
     assert f"sweep resume tiny --storage {storage}" in paragraph and "Its state is `stopped`" in paragraph
     if when == "end":  # the parent run's totals are the first write after the fill

@@ -45,7 +45,7 @@ def test_a_trials_failed_checkpoint_write_stops_the_sweep_at_once_without_stop_c
     assert disk.problem is None
     disk.trial_raised(trial, TRACEBACK)  # its first failure, before Ray retries it
     assert disk.problem is not None and "No space left on device" in disk.problem.error
-    assert "trial t1" in disk.problem.where
+    assert "trial t1's worker" in disk.problem.where
     # The stop's reserve is back at once; sweep.json's waits for the state to be written.
     names = {p.name for p in (tmp_path / "s").iterdir()}
     assert RESERVE_FILE not in names and STATE_RESERVE_FILE in names
@@ -87,7 +87,7 @@ def test_the_paragraph_names_the_path_the_error_the_space_used_and_the_resume_co
     disk.trial_raised(TrialInfo("t1", {}), TRACEBACK)
     assert disk.problem is not None
     message = disk_full_message(disk.paths, disk.problem, state_written=True)
-    assert message.startswith("Sweep `s` stopped: its storage cannot take more writes (OSError: [Errno 28]")
+    assert message.startswith("Sweep `s` stopped: a disk it writes to is full or cannot be written (OSError: [Errno 28]")
     assert f"The sweep has written 64.0 KiB under {tmp_path / 's'}" in message  # sweep.json's reserve, still held
     assert "Its state is `stopped`" in message and f"`sweep resume s --storage {tmp_path}`" in message
     assert "\n" not in message
