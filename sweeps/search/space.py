@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 
 from sweeps.search.avoid_failures import FailureAvoidingTPESampler
+from sweeps.search.multi_fidelity import MultiFidelityTPESampler
 from sweeps.spec.models import CategoricalParam, FloatParam, IntParam, SweepSpec
 from sweeps.spec.sampler_options import sampler_arguments, sampler_class
 from sweeps.spec.scaling import learning_rate_scale, study_name_of
@@ -64,7 +65,8 @@ def make_sampler(spec: SweepSpec, trials_so_far: int = 0, milestones: Sequence[f
     kind = spec.sampler.type
     # `failure.avoid` (on by default for TPE): failed trials count as infeasible configs.
     avoid = kind == "tpe" and spec.failure.avoid is not False
-    constructor = FailureAvoidingTPESampler if avoid else sampler_class(kind)
+    constructor = (FailureAvoidingTPESampler if avoid else
+                   MultiFidelityTPESampler if kind == "multi_fidelity" else sampler_class(kind))
     # The options were checked against this constructor when the spec was validated.
     arguments = sampler_arguments(kind, spec.sampler.options)
     if kind == "multi_fidelity":

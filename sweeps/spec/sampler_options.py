@@ -60,13 +60,37 @@ _TYPE_WORDS: dict[type | None, str] = {
 
 
 def sampler_class(kind: str) -> Any:
+    """The constructor a spec's options are checked against: Optuna's sampler, or for ours its stand-in."""
     if kind == "multi_fidelity":
-        from sweeps.search.multi_fidelity import MultiFidelityTPESampler
-
-        return MultiFidelityTPESampler
+        return multi_fidelity_options
     import optuna
 
     return getattr(optuna.samplers, SAMPLER_CLASSES[kind])
+
+
+def multi_fidelity_options(
+    *,
+    milestones: Any = (),
+    min_observations: int = 10,
+    n_startup_trials: int = 10,
+    n_ei_candidates: int = 24,
+    multivariate: bool | None = None,
+    group: bool = False,
+    constant_liar: bool = True,
+    seed: int | None = None,
+) -> Any:
+    """The constructor of :class:`sweeps.search.multi_fidelity.MultiFidelityTPESampler`, as the spec sees it.
+
+    The spec sits below the search layer, so it checks that sampler's options against this
+    declaration (tests/search/test_multi_fidelity.py holds the two signatures equal): the
+    rung rule's own option here, and the rest by Optuna's TPESampler, which the sampler wraps.
+    """
+    import optuna
+
+    if min_observations < 1:
+        raise ValueError(f"The value of `min_observations` is {min_observations}, but must be `min_observations >= 1`")
+    return optuna.samplers.TPESampler(n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates,
+                                      multivariate=multivariate, group=group, constant_liar=constant_liar, seed=seed)
 
 
 def settable_options(kind: str) -> dict[str, tuple[type | None, ...]]:

@@ -134,3 +134,17 @@ def test_the_study_keeps_every_trials_real_state_and_intermediate_values(directi
 def test_min_observations_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="min_observations >= 1"):
         MultiFidelityTPESampler(min_observations=0)
+
+
+def test_the_spec_checks_the_options_against_this_samplers_own_signature() -> None:
+    # The spec sits below the search layer, so it declares this constructor's signature
+    # (sweeps.spec.sampler_options.multi_fidelity_options) instead of importing it.
+    import inspect
+
+    from sweeps.spec.sampler_options import multi_fidelity_options
+
+    declared = inspect.signature(multi_fidelity_options).parameters
+    real = inspect.signature(MultiFidelityTPESampler).parameters
+    assert [(p.name, p.default, p.kind) for p in declared.values()] == [(p.name, p.default, p.kind) for p in real.values()]
+    assert [str(p.annotation) for p in declared.values() if p.name != "milestones"] == \
+        [str(p.annotation) for p in real.values() if p.name != "milestones"]
