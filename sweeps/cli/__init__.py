@@ -7,6 +7,7 @@ from rich.markup import escape
 
 from sweeps.cli import check as _check  # noqa: F401 - registers `sweep check`
 from sweeps.cli import lifecycle as _lifecycle  # noqa: F401 - registers resume, stop, list, status, best
+from sweeps.cli import logs as _logs  # noqa: F401 - registers `sweep logs`
 from sweeps.cli import plan as _plan  # noqa: F401 - registers `sweep plan`
 from sweeps.cli import report as _report  # noqa: F401 - registers `sweep report`
 from sweeps.cli import run as _run  # noqa: F401 - registers `sweep run`

@@ -51,6 +51,7 @@ from sweeps.ray_backend.trial import (
     trial_seed,
     trial_shape,
 )
+from sweeps.store.trial_output import captured_output
 from sweeps.training.context import TrialDiverged
 
 #: Seconds the Tune trial waits for a report before it checks whether training ended.
@@ -120,7 +121,9 @@ def make_distributed_trial_function(settings: TrialSettings) -> Callable[[dict[s
         trainer = TorchTrainer(
             _worker_function(settings),
             train_loop_config={"config": dict(config), "trial_id": trial_id, "relay": relay,
-                               "checkpoint": tune.get_checkpoint()},
+                               "checkpoint": tune.get_checkpoint(),
+                               # Each worker keeps its output in the Tune trial's folder (trial_output.py).
+                               "trial_dir": tune.get_context().get_trial_dir()},
             scaling_config=ScalingConfig(
                 num_workers=settings.workers, use_gpu=use_gpu,
                 resources_per_worker={"CPU": settings.cpus, **({"GPU": settings.gpus} if use_gpu else {})},
@@ -218,17 +221,18 @@ def _worker_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None
             record_placement_group(settings.train_storage, loop_config["trial_id"])
             ctx.node_id = trial_nodes(ctx.node_id)
         resolved = resolve_trainable(settings.trainable, source="trial")
-        try:
-            returned = resolved.function(dict(config), ctx)
-        except TrialDiverged:
-            # Raised, not returned: rank 0 stopping alone would leave the other ranks waiting
-            # in DDP's all-reduce; a failed worker makes Ray Train end them all.
-            raise
-        except Exception:
+        with captured_output(loop_config.get("trial_dir"), ctx.rank):
+            try:
+                returned = resolved.function(dict(config), ctx)
+            except TrialDiverged:
+                # Raised, not returned: rank 0 stopping alone would leave the other ranks waiting
+                # in DDP's all-reduce; a failed worker makes Ray Train end them all.
+                raise
+            except Exception:
+                ctx.flush()
+                raise
             ctx.flush()
-            raise
-        ctx.flush()
-        if ctx.rank == 0:  # the other ranks report nothing, by design
-            check_trial_ended_properly(ctx, returned, resumed=loop_config["checkpoint"] is not None)
+            if ctx.rank == 0:  # the other ranks report nothing, by design
+                check_trial_ended_properly(ctx, returned, resumed=loop_config["checkpoint"] is not None)
 
     return run_worker

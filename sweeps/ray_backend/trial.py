@@ -21,6 +21,7 @@ from typing import Any
 
 from sweeps.errors import MetricNotReportedError, TrialEndedEarlyError
 from sweeps.iterations import TrialShape
+from sweeps.store.trial_output import captured_output
 from sweeps.training.batching import ReportBatcher
 from sweeps.training.context import TrainContext, TrialDiverged
 
@@ -236,17 +237,19 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
         # final iteration (its worker died right after reporting it): then it has nothing
         # left to report, and that is no breach of the contract.
         resumed = tune.get_checkpoint() is not None
-        try:
-            returned = resolved.function(dict(config), ctx)
-        except TrialDiverged:
-            # The diverged result was reported already; ending normally lets the sweep go on.
-            return
-        except Exception:
-            # What the trial reported before it raised still reaches MLflow and the journal.
+        # What the trainable prints is kept in its trial folder too (sweeps.store.trial_output).
+        with captured_output(tune.get_context().get_trial_dir()):
+            try:
+                returned = resolved.function(dict(config), ctx)
+            except TrialDiverged:
+                # The diverged result was reported already; ending normally lets the sweep go on.
+                return
+            except Exception:
+                # What the trial reported before it raised still reaches MLflow and the journal.
+                ctx.flush()
+                raise
             ctx.flush()
-            raise
-        ctx.flush()
-        check_trial_ended_properly(ctx, returned, resumed)
+            check_trial_ended_properly(ctx, returned, resumed)
 
     return run_trial
 
