@@ -8,6 +8,7 @@ prints the last lines of each file, verbatim.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -25,7 +26,6 @@ def logs_command(
     """The last lines a trial printed to stdout and stderr (kept in its trial folder)."""
     from sweeps.errors import StateError
     from sweeps.store.catalog import describe_sweep
-    from sweeps.store.checkpoints import trial_folder
     from sweeps.store.state import sweep_paths
     from sweeps.store.trial_output import last_lines, output_files
 
@@ -38,16 +38,22 @@ def logs_command(
             f"Pass a trial id or number as `sweep status {name}` lists them."
         )
     trial_id = found[0].trial_id
-    folder = trial_folder(sweep_paths(storage, name).ray_directory, trial_id)
-    files = output_files(folder) if folder is not None else []
+    folder = sweep_paths(storage, name).trials_directory / trial_id
+    files = output_files(folder) if folder.is_dir() else []
     out = console()
     if not files:
-        where = f" (its folder: {folder})" if folder is not None else " (it has no folder: it never started)"
-        out.print(f"Trial {trial_id} of sweep {name} printed nothing{where}.", markup=False)
+        out.print(f"Trial {trial_id} of sweep {name} printed nothing (its output would be in {folder}).", markup=False)
         return
     for path in files:
         shown = last_lines(path, lines)
-        out.print(f"[bold]==> {path.name}[/] of trial {trial_id}: its last {len(shown)} lines ({path})")
+        total = _count_lines(path)
+        which = f"its last {len(shown)} of {total} lines" if total > len(shown) else f"all {total} lines"
+        out.print(f"[bold]==> {path.name}[/] of trial {trial_id}, {which} ({path})")
         # The trial's own text, as it was written: not wrapped, not read as markup.
         sys.stdout.write("".join(f"{line}\n" for line in shown))
         sys.stdout.flush()
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as stream:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))

@@ -48,6 +48,7 @@ from sweeps.ray_backend.trial import (
     add_pythonpath,
     check_trial_ended_properly,
     report_to_tune,
+    trial_output_folder,
     trial_seed,
     trial_shape,
 )
@@ -123,7 +124,7 @@ def make_distributed_trial_function(settings: TrialSettings) -> Callable[[dict[s
             train_loop_config={"config": dict(config), "trial_id": trial_id, "relay": relay,
                                "checkpoint": tune.get_checkpoint(),
                                # Each worker keeps its output in the Tune trial's folder (trial_output.py).
-                               "trial_dir": tune.get_context().get_trial_dir()},
+                               "trial_dir": trial_output_folder(settings, trial_id)},
             scaling_config=ScalingConfig(
                 num_workers=settings.workers, use_gpu=use_gpu,
                 resources_per_worker={"CPU": settings.cpus, **({"GPU": settings.gpus} if use_gpu else {})},
@@ -208,6 +209,7 @@ def _worker_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None
             report_iterations=milestone_iterations,
             milestone_iterations=milestone_iterations,
             checkpoint_every_epochs=settings.checkpoint_every_epochs,
+            keep_model=settings.keep_model,
             world_size=train_context.get_world_size(),
             rank=train_context.get_world_rank(),
             node_id=ray.get_runtime_context().get_node_id(),
