@@ -195,7 +195,7 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
     try:
         with interruptible_start_up(paths, resumed=options.resume is not None) as signals:
             with timeline.step("spec and trainable"):
-                _tell(options, f"loading the trainable {loaded.spec.trainable} while Ray starts")
+                _tell(options, f"loading the trainable {_short_reference(loaded.spec.trainable)} while Ray starts")
                 resolved, plan = plan_spec(loaded)
                 signals.check()
                 _claim(paths, loaded, options)
@@ -212,6 +212,11 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
         raise
     timeline.end("Ray start (overlapped)")
     return backend, started_backend, resolved, plan
+
+
+def _short_reference(reference: str) -> str:
+    """``path/to/file.py:train`` as ``file.py:train`` (a start-up line is no place for a long path)."""
+    return os.path.basename(reference)
 
 
 def _tell(options: RunOptions, phase: str) -> None:
