@@ -62,13 +62,16 @@ def prepare_best_model(trial_id: str, checkpoint: str | None, every_epochs: int,
     if module is None:
         return BestModel(state_file=state_file, note=(
             f"The best trial {trial_id}'s checkpoint holds its weights but not its model, so MLflow got "
-            "`model/state.pt` and no MLflow model: hand the model to the sweep with `ctx.set_model(model)` "
-            "in the trainable (`fit` does it) to get one `mlflow.pytorch.load_model` loads."))
+            "`model/state.pt` and no MLflow model: its trainable did not hand the model over with "
+            "`ctx.set_model(model)` (`fit` does), or it trained while `tracking.log_model` was false."))
     import mlflow.pytorch
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     # Requirements given, not inferred: MLflow infers them by loading the model in a
     # subprocess, seconds of the sweep's end for one line.
-    mlflow.pytorch.save_model(module, str(folder), pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+    # Pickled, as the trial pickled it: MLflow 3.17's default, `pt2`, traces the model and
+    # needs an input example, which the sweep does not have.
+    mlflow.pytorch.save_model(module, str(folder), serialization_format="pickle",
+                              pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
     return BestModel(state_file=state_file, mlflow_model=str(folder))
