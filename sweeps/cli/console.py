@@ -37,6 +37,8 @@ def warn(message: str) -> None:
 
 
 def where_it_runs(address: str | None) -> str:
+    if address == "auto":
+        return "the Ray cluster this machine belongs to (--address auto)"
     return f"the Ray cluster at {address}" if address else f"local Ray ({local_cpus()} CPUs)"
 
 

@@ -47,7 +47,8 @@ def logs_command(
     for path in files:
         shown = last_lines(path, lines)
         total = _count_lines(path)
-        which = f"its last {len(shown)} of {total} lines" if total > len(shown) else f"all {total} lines"
+        which = (f"its last {len(shown)} of {total} lines" if total > len(shown)
+                 else "its one line" if total == 1 else f"all {total} lines")
         out.print(f"[bold]==> {path.name}[/] of trial {trial_id}, {which} ({path})")
         # The trial's own text, as it was written: not wrapped, not read as markup.
         sys.stdout.write("".join(f"{line}\n" for line in shown))
