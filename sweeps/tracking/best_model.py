@@ -20,6 +20,7 @@ writer logs to its own client; the folder it uploads is what ``log_model`` would
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -71,7 +72,14 @@ def prepare_best_model(trial_id: str, checkpoint: str | None, every_epochs: int,
     # Requirements given, not inferred: MLflow infers them by loading the model in a
     # subprocess, seconds of the sweep's end for one line.
     # Pickled, as the trial pickled it: MLflow 3.17's default, `pt2`, traces the model and
-    # needs an input example, which the sweep does not have.
-    mlflow.pytorch.save_model(module, str(folder), serialization_format="pickle",
-                              pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+    # needs an input example, which the sweep does not have. MLflow warns on every pickled
+    # save (a log line above the summary, outside the CLI's console); docs/tracking.md says it.
+    quiet = logging.getLogger("mlflow.pytorch")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        mlflow.pytorch.save_model(module, str(folder), serialization_format="pickle",
+                                  pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+    finally:
+        quiet.setLevel(level)
     return BestModel(state_file=state_file, mlflow_model=str(folder))
