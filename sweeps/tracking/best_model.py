@@ -40,10 +40,13 @@ class BestModel:
     note: str | None = None  # a warning for the summary: why there is no (MLflow) model
 
 
-def no_checkpoint_note(trial_id: str, every_epochs: int) -> str:
+def no_checkpoint_note(trial_id: str, every_epochs: int, trial_epochs: int | None = None) -> str:
     """Why the best trial left no checkpoint, and the one fix that applies."""
     if every_epochs == 0:
         fix = "`checkpoint.every_epochs` is 0 (never); set it to 1 or more"
+    elif trial_epochs is not None and every_epochs > trial_epochs:
+        fix = (f"`checkpoint.every_epochs` is {every_epochs}, more than its {trial_epochs} epochs, so `fit` "
+               f"never reached a checkpoint; set it to {trial_epochs} or less")
     else:
         fix = ("its trainable never saved one through `ctx`: `fit` saves every `checkpoint.every_epochs` "
                "epochs, and an own loop calls `ctx.save_checkpoint(state)` when "
@@ -51,11 +54,12 @@ def no_checkpoint_note(trial_id: str, every_epochs: int) -> str:
     return f"The best trial {trial_id} left no checkpoint, so no model was stored in MLflow: {fix}."
 
 
-def prepare_best_model(trial_id: str, checkpoint: str | None, every_epochs: int, folder: Path) -> BestModel:
+def prepare_best_model(trial_id: str, checkpoint: str | None, every_epochs: int, folder: Path,
+                       trial_epochs: int | None = None) -> BestModel:
     """The best trial's model files, written under ``folder`` (replaced if there)."""
     state_file = os.path.join(checkpoint, STATE_FILE) if checkpoint else None
     if state_file is None or not os.path.exists(state_file):
-        return BestModel(note=no_checkpoint_note(trial_id, every_epochs))
+        return BestModel(note=no_checkpoint_note(trial_id, every_epochs, trial_epochs))
     import torch
 
     state = torch.load(state_file, map_location="cpu", weights_only=False)

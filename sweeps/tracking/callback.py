@@ -206,13 +206,15 @@ class MlflowTracker(SweepListener):
             if best_run is not None:
                 tags["sweep.best_run_name"] = run_name(best_run.index, best_run.config)
                 if self._log_model:
-                    self._store_model(best["trial_id"], best_run.checkpoint() if best_run.checkpoint else None)
+                    self._store_model(best["trial_id"], best_run.checkpoint() if best_run.checkpoint else None,
+                                      best["config"].get("epochs"))
             elif best["trial_id"] in self._indices:
                 # It ended before this sweep was resumed: its run exists, and maybe its model
                 # was never stored (a killed driver never got here). Its checkpoints remain.
                 tags["sweep.best_run_name"] = run_name(self._indices[best["trial_id"]], best["config"])
                 if self._log_model and self._find_checkpoint is not None:
-                    self._store_model(best["trial_id"], self._find_checkpoint(best["trial_id"]))
+                    self._store_model(best["trial_id"], self._find_checkpoint(best["trial_id"]),
+                                      best["config"].get("epochs"))
         self._close_open_trials()
         self.writer.log(PARENT, metrics=metrics, step=self._first_step + self._ended, tags=tags)
         self.writer.end_run(PARENT, {"aborted": "FAILED", "interrupted": "KILLED"}.get(state, "FINISHED"))
@@ -261,10 +263,11 @@ class MlflowTracker(SweepListener):
             if run.outcome is None:
                 self._end(key, run, "interrupted", None)
 
-    def _store_model(self, key: str, checkpoint: str | None) -> None:
+    def _store_model(self, key: str, checkpoint: str | None, epochs: Any = None) -> None:
         folder = self._model_folder or Path(tempfile.mkdtemp(prefix="sweeps-best-model-"))
         try:
-            model = prepare_best_model(key, checkpoint, self._every_epochs, folder)
+            model = prepare_best_model(key, checkpoint, self._every_epochs, folder,
+                                       int(epochs) if isinstance(epochs, (int, float)) else None)
         except Exception as exc:  # noqa: BLE001  # a module that no longer unpickles: the record goes on
             model = BestModel(note=f"The best trial {key}'s model could not be saved as an MLflow model "
                                    f"({type(exc).__name__}: {exc}).")

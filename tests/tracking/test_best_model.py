@@ -104,14 +104,18 @@ def test_a_model_that_cannot_be_pickled_keeps_the_weights_and_says_why(capsys: p
     assert not ctx.keep_model and "cannot be saved whole" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("every_epochs", "cause"), [
-    (1, "its trainable never saved one through `ctx`"),
-    (3, "its trainable never saved one through `ctx`"),
-    (0, "`checkpoint.every_epochs` is 0 (never); set it to 1 or more"),
+@pytest.mark.parametrize(("every_epochs", "trial_epochs", "cause"), [
+    (1, 5, "its trainable never saved one through `ctx`"),
+    (3, 5, "its trainable never saved one through `ctx`"),
+    (3, None, "its trainable never saved one through `ctx`"),
+    (4, 3, "`checkpoint.every_epochs` is 4, more than its 3 epochs, so `fit` never reached a checkpoint; "
+           "set it to 3 or less"),
+    (0, 5, "`checkpoint.every_epochs` is 0 (never); set it to 1 or more"),
 ])
-def test_the_no_checkpoint_hint_names_the_cause_that_applies(every_epochs: int, cause: str) -> None:
-    note = no_checkpoint_note("abc", every_epochs)
-    assert cause in note and note.count("checkpoint.every_epochs") == (1 if every_epochs else 1)
+def test_the_no_checkpoint_hint_names_the_one_cause_that_applies(every_epochs: int, trial_epochs: int | None,
+                                                                cause: str) -> None:
+    note = no_checkpoint_note("abc", every_epochs, trial_epochs)
+    assert cause in note and note.count("checkpoint.every_epochs") == 1  # one hint, once
     assert ">= 1" not in note
 
 
