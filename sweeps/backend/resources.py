@@ -19,6 +19,7 @@ reads a Ray cluster's, including the node types an autoscaler may still launch).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 from sweeps.errors import ResourceError
@@ -81,3 +82,11 @@ def check_resources(spec: SweepSpec, source: str, shapes: list[NodeShape]) -> in
         # have: the deadlock of ray-project/ray#54305. Never more than the resources hold.
         return min(int(spec.max_concurrent), fits)
     return int(spec.max_concurrent)
+
+
+def local_cpus() -> int:
+    """The CPUs an embedded Ray finds here: those this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows
+        return os.cpu_count() or 1

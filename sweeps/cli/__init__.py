@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.markup import escape
 
 from sweeps.cli import check as _check  # noqa: F401 - registers `sweep check`
 from sweeps.cli import lifecycle as _lifecycle  # noqa: F401 - registers resume, stop, list, status, best
+from sweeps.cli import logs as _logs  # noqa: F401 - registers `sweep logs`
 from sweeps.cli import plan as _plan  # noqa: F401 - registers `sweep plan`
 from sweeps.cli import report as _report  # noqa: F401 - registers `sweep report`
 from sweeps.cli import run as _run  # noqa: F401 - registers `sweep run`
 from sweeps.cli import trainables as _trainables  # noqa: F401 - registers `sweep trainables`
 from sweeps.cli import ui as _ui  # noqa: F401 - registers `sweep ui`
 from sweeps.cli.app import app
+from sweeps.cli.console import console
 from sweeps.cli.usage import ABORT, CLICK_EXCEPTIONS, EXIT
 from sweeps.errors import SweepError
 
@@ -27,10 +28,10 @@ def main(argv: list[str] | None = None) -> int:
             return code
     except SweepError as exc:
         # Escaped: a message quotes YAML (`values: [sgd, adam]`) that rich would read as markup.
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
+        console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
         return USAGE_ERROR_EXIT
     except KeyboardInterrupt as exc:  # Ctrl-C twice (SweepInterrupted says how to resume)
-        Console(stderr=True, soft_wrap=True).print(str(exc) or "interrupted", highlight=False, markup=False)
+        console(stderr=True).print(str(exc) or "interrupted", markup=False)
         return 130
     except ABORT:
         return 130

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from sweeps.cli.app import SET_HELP, app
 from sweeps.numbers import compact
-from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.spec.loading import load_spec
 from sweeps.spec.models import SweepSpec
 from sweeps.store.disk_errors import human_bytes
 from sweeps.store.space import expected_checkpoint_bytes, record_checkpoint_size
-from sweeps.training.dry_run import DryRunResult, dry_run
+
+if TYPE_CHECKING:  # imported where used: the planner brings NumPy (0.2 s; see cli/console.py)
+    from sweeps.plan.planner import SweepPlan
+    from sweeps.training.dry_run import DryRunResult
 
 MIB = 1024 * 1024
 
@@ -35,6 +37,9 @@ def check_command(
     as_json: bool = typer.Option(False, "--json", help="Print the measurements as one JSON object."),
 ) -> None:
     """Dry-run one trial in this process (no Ray, no MLflow): contract, speed, memory, projected time."""
+    from sweeps.plan.planner import plan_spec
+    from sweeps.training.dry_run import dry_run
+
     loaded = load_spec(spec, list(set_ or []))
     resolved, plan = plan_spec(loaded)
     device, device_note = _device(loaded.spec.resources.gpu)

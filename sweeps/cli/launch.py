@@ -12,8 +12,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
+from sweeps.cli.console import StartLines, console
 from sweeps.cli.outcome import report_outcome
 from sweeps.errors import SweepError, SweepInterrupted
 from sweeps.spec.loading import LoadedSpec
@@ -29,9 +29,24 @@ if TYPE_CHECKING:
 _launched = False
 
 
-def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool) -> None:
+def announce(loaded: LoadedSpec, address: str | None, as_json: bool, resumed: int | None = None) -> StartLines:
+    """Print the sweep's first line at once (stderr with ``--json``); the phases follow on the same stream.
+
+    ``resumed``: the trials left to a resumed sweep (its first line says so).
+    """
+    lines = StartLines(stderr=as_json)
+    spec = loaded.spec
+    storage = str(sweep_paths(spec.storage, spec.name).directory)
+    lines.first(spec.name, spec.num_samples if resumed is None else resumed, storage, address, resumed is not None)
+    return lines
+
+
+def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool, lines: StartLines | None = None) -> None:
     """Run (or resume) a sweep with the CLI's output settings, then report its outcome."""
+    lines = lines or announce(loaded, options.address, as_json)
     from sweeps.runner.runner import run_sweep
+
+    options.on_phase = lines
 
     global _launched
     _launched = True
@@ -111,13 +126,14 @@ def _is_terminal(stream: Any) -> bool:
 
 def run_resumed(loaded: LoadedSpec, resumption: Resumption, address: str | None, as_json: bool, storage: str) -> None:
     """Continue a reconciled sweep, saying first what the reconciliation found."""
+    for note in resumption.notes:  # stderr, so `--json` keeps stdout to its one object
+        console(stderr=True).print(f"[bold]resume:[/] {note}")
+    stored_address = read_state(sweep_paths(loaded.spec.storage, loaded.spec.name)).get("address")
+    address = address or stored_address
+    lines = announce(loaded, address, as_json, resumed=resumption.remaining)
     from sweeps.runner.runner import RunOptions
 
-    console = Console(stderr=True)
-    for note in resumption.notes:  # stderr, so `--json` keeps stdout to its one object
-        console.print(f"[bold]resume:[/] {note}")
-    stored_address = read_state(sweep_paths(loaded.spec.storage, loaded.spec.name)).get("address")
-    run_and_report(loaded, RunOptions(address=address or stored_address, resume=resumption), as_json)
+    run_and_report(loaded, RunOptions(address=address, resume=resumption), as_json, lines)
 
 
 def resume_existing(loaded: LoadedSpec, overwrite: bool, address: str | None, as_json: bool) -> bool:

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sweeps.cli.app import DEFAULT_STORAGE, SET_HELP, app
+from sweeps.cli.console import console
 from sweeps.cli.launch import run_resumed
 from sweeps.numbers import compact
 
@@ -191,7 +192,7 @@ def why_stopped(trial: Any, mode: str, unit: str) -> str:
 def best_command(
     name: str = typer.Argument(..., help="The sweep's name."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
-    format_: str = typer.Option("yaml", "--format", help="yaml | json"),
+    format_: str = typer.Option("yaml", "--format", help="yaml | json | spec (a runnable one-trial spec of the config)"),
     output: Path | None = typer.Option(None, "--output", help="Write to this file instead of printing."),
 ) -> None:
     """The best trial's config as fixed values for a spec's search_space, and its checkpoint."""
@@ -200,10 +201,16 @@ def best_command(
     from sweeps.errors import SweepError
     from sweeps.store.catalog import best_trial_export
 
-    if format_ not in ("yaml", "json"):
-        raise SweepError(f"--format {format_!r}: choose `yaml` or `json`.")
+    if format_ not in ("yaml", "json", "spec"):
+        raise SweepError(f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best config again).")
     export = best_trial_export(storage, name)
-    if format_ == "json":
+    if format_ == "spec":
+        from sweeps.cli.best_spec import one_trial_spec, one_trial_spec_text
+        from sweeps.store.state import read_state, sweep_paths
+
+        state = read_state(sweep_paths(storage, name))
+        text = one_trial_spec_text(export, one_trial_spec(export, state["spec"], state.get("spec_path"), Path(storage)))
+    elif format_ == "json":
         text = json.dumps(export, indent=2) + "\n"
     else:
         scale = export.get("learning_rate_scale")
@@ -224,4 +231,6 @@ def best_command(
         output.write_text(text)
     except OSError as exc:
         raise SweepError(f"--output {output}: cannot write the file ({exc.strerror}).") from None
-    Console(stderr=True).print(f"Wrote the best config of {name} to {output}")
+    what = "a one-trial spec of the best config" if format_ == "spec" else "the best config"
+    console(stderr=True).print(f"Wrote {what} of {name} to {output}" + (
+        f"; train it again with `sweep run {output}`" if format_ == "spec" else ""))

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TextIO
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from sweeps.cli.console import console as terminal_console
+from sweeps.cli.console import warn
 from sweeps.numbers import compact
 from sweeps.runner.stopping import exit_code, resume_command
 from sweeps.runner.summary import SweepSummary
@@ -30,13 +31,13 @@ def report_outcome(summary: SweepSummary, metric: str, as_json: bool, scheduler:
     else:
         print_summary(summary, metric, scheduler)
     for warning in summary.warnings:
-        Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+        warn(warning)
     if summary.limit and summary.stopped:  # `limits.on_exhausted: stop`: ended as configured
-        Console(stderr=as_json).print(f"Raise the limit and continue with: {_resume_hint(summary)}")
+        terminal_console(stderr=as_json).print(f"Raise the limit and continue with: {_resume_hint(summary)}")
         return
     if summary.stopped:  # Ctrl-C, SIGTERM or `sweep stop`: not finished, and resumable
         if as_json:  # stdout holds only the JSON; the way back goes to stderr
-            Console(stderr=True).print(f"Stopped ({summary.stopped}). Continue with: {_resume_hint(summary)}")
+            terminal_console(stderr=True).print(f"Stopped ({summary.stopped}). Continue with: {_resume_hint(summary)}")
         raise typer.Exit(exit_code(summary.stopped))  # 143 after SIGTERM, 130 otherwise
     if summary.aborted:  # too many trials failed: scripts must not take it for a result
         raise typer.Exit(1)
@@ -47,7 +48,7 @@ def _resume_hint(summary: SweepSummary) -> str:
 
 
 def print_summary(summary: SweepSummary, metric: str, scheduler: str = "asha") -> None:
-    console = Console()
+    console = terminal_console()
     trials = summary.trials
     ended = "aborted" if summary.aborted else "stopped" if summary.stopped else "finished"
     console.print(

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from sweeps.cli.app import SET_HELP, app
-from sweeps.plan.asha import AUTO_GRACE_RUNGS
-from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.spec.loading import load_spec
 from sweeps.store.space import checkpoint_plan_line, planned_checkpoint_space
+
+if TYPE_CHECKING:  # imported where used: the planner brings NumPy (0.2 s; see cli/console.py)
+    from sweeps.plan.planner import SweepPlan
 
 
 @app.command("plan")
@@ -23,6 +25,8 @@ def plan_command(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
 ) -> None:
     """Show what a sweep will cost in epochs, batches and iterations, without starting Ray."""
+    from sweeps.plan.planner import plan_spec
+
     loaded = load_spec(spec, list(set_ or []))
     _, plan = plan_spec(loaded, reject_impossible=False)
     if as_json:
@@ -128,6 +132,8 @@ def asha_summary(plan: SweepPlan) -> str:
     rungs = (f"rungs at {', '.join(f'{m:,.4g}' for m in stops)} {unit}" if stops
              else "no rung below max_t, so ASHA stops no trial")
     if plan.grace_period_auto:
+        from sweeps.plan.asha import AUTO_GRACE_RUNGS  # here: see the TYPE_CHECKING import above
+
         grace = (f"grace_period: auto = {plan.grace_period:,.4g}, derived from max_t (max_t / "
                  f"{plan.reduction_factor:g}^{AUTO_GRACE_RUNGS}, rounded up)")
     else:

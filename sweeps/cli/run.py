@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from sweeps.cli.app import SET_HELP, app
-from sweeps.cli.launch import resume_existing, run_and_report
+from sweeps.cli.launch import announce, resume_existing, run_and_report
 from sweeps.spec.loading import load_spec
 
 
@@ -33,12 +33,14 @@ def run_command(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON line, the only output on stdout (the rest goes to stderr)."),
 ) -> None:
     """Run a sweep: Optuna samples, ASHA stops weak trials by iterations, Ray Tune schedules."""
-    from sweeps.runner.runner import RunOptions  # here: see sweeps/cli/launch.py
-
     overrides = spec_overrides(set_, name, storage)
     if tracking_uri:
         overrides.append(f"tracking.uri={tracking_uri}")
     loaded = load_spec(spec, overrides)
     if resume and resume_existing(loaded, overwrite, address, as_json):
         return
-    run_and_report(loaded, RunOptions(address=address, overwrite=overwrite), as_json)
+    # The first line, before the runner's imports (Ray, then torch and MLflow): see console.py.
+    lines = announce(loaded, address, as_json)
+    from sweeps.runner.runner import RunOptions  # here: see sweeps/cli/launch.py
+
+    run_and_report(loaded, RunOptions(address=address, overwrite=overwrite), as_json, lines)

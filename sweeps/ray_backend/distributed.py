@@ -48,9 +48,11 @@ from sweeps.ray_backend.trial import (
     add_pythonpath,
     check_trial_ended_properly,
     report_to_tune,
+    trial_output_folder,
     trial_seed,
     trial_shape,
 )
+from sweeps.store.trial_output import captured_output
 from sweeps.training.context import TrialDiverged
 
 #: Seconds the Tune trial waits for a report before it checks whether training ended.
@@ -120,7 +122,9 @@ def make_distributed_trial_function(settings: TrialSettings) -> Callable[[dict[s
         trainer = TorchTrainer(
             _worker_function(settings),
             train_loop_config={"config": dict(config), "trial_id": trial_id, "relay": relay,
-                               "checkpoint": tune.get_checkpoint()},
+                               "checkpoint": tune.get_checkpoint(),
+                               # Each worker keeps its output in the Tune trial's folder (trial_output.py).
+                               "trial_dir": trial_output_folder(settings, trial_id)},
             scaling_config=ScalingConfig(
                 num_workers=settings.workers, use_gpu=use_gpu,
                 resources_per_worker={"CPU": settings.cpus, **({"GPU": settings.gpus} if use_gpu else {})},
@@ -205,6 +209,7 @@ def _worker_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None
             report_iterations=milestone_iterations,
             milestone_iterations=milestone_iterations,
             checkpoint_every_epochs=settings.checkpoint_every_epochs,
+            keep_model=settings.keep_model,
             world_size=train_context.get_world_size(),
             rank=train_context.get_world_rank(),
             node_id=ray.get_runtime_context().get_node_id(),
@@ -218,17 +223,18 @@ def _worker_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None
             record_placement_group(settings.train_storage, loop_config["trial_id"])
             ctx.node_id = trial_nodes(ctx.node_id)
         resolved = resolve_trainable(settings.trainable, source="trial")
-        try:
-            returned = resolved.function(dict(config), ctx)
-        except TrialDiverged:
-            # Raised, not returned: rank 0 stopping alone would leave the other ranks waiting
-            # in DDP's all-reduce; a failed worker makes Ray Train end them all.
-            raise
-        except Exception:
+        with captured_output(loop_config.get("trial_dir"), ctx.rank):
+            try:
+                returned = resolved.function(dict(config), ctx)
+            except TrialDiverged:
+                # Raised, not returned: rank 0 stopping alone would leave the other ranks waiting
+                # in DDP's all-reduce; a failed worker makes Ray Train end them all.
+                raise
+            except Exception:
+                ctx.flush()
+                raise
             ctx.flush()
-            raise
-        ctx.flush()
-        if ctx.rank == 0:  # the other ranks report nothing, by design
-            check_trial_ended_properly(ctx, returned, resumed=loop_config["checkpoint"] is not None)
+            if ctx.rank == 0:  # the other ranks report nothing, by design
+                check_trial_ended_properly(ctx, returned, resumed=loop_config["checkpoint"] is not None)
 
     return run_worker

@@ -21,6 +21,7 @@ from typing import Any
 
 from sweeps.errors import MetricNotReportedError, TrialEndedEarlyError
 from sweeps.iterations import TrialShape
+from sweeps.store.trial_output import captured_output
 from sweeps.training.batching import ReportBatcher
 from sweeps.training.context import TrainContext, TrialDiverged
 
@@ -52,6 +53,10 @@ class TrialSettings:
     gpus: float = 0
     #: Where a distributed trial's Ray Train runs keep their state (under the sweep's folder).
     train_storage: str = ""
+    #: `tracking.log_model`: checkpoints keep the module handed to `ctx.set_model`.
+    keep_model: bool = False
+    #: `<sweep>/trials`: each trial keeps what it prints in its folder there (trial_output.py).
+    trials_directory: str = ""
 
 
 def trial_seed(sweep_seed: int, config: dict[str, Any]) -> int:
@@ -228,6 +233,7 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
             report_iterations=milestone_iterations,
             milestone_iterations=milestone_iterations,
             checkpoint_every_epochs=settings.checkpoint_every_epochs,
+            keep_model=settings.keep_model,
             node_id=ray.get_runtime_context().get_node_id(),
             delivered_through=settings.delivered.get(tune.get_context().get_trial_id(), -1),
             stop_file=settings.stop_file,
@@ -236,19 +242,33 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
         # final iteration (its worker died right after reporting it): then it has nothing
         # left to report, and that is no breach of the contract.
         resumed = tune.get_checkpoint() is not None
-        try:
-            returned = resolved.function(dict(config), ctx)
-        except TrialDiverged:
-            # The diverged result was reported already; ending normally lets the sweep go on.
-            return
-        except Exception:
-            # What the trial reported before it raised still reaches MLflow and the journal.
+        # What the trainable prints is kept in its trial folder too (sweeps.store.trial_output).
+        with captured_output(trial_output_folder(settings, tune.get_context().get_trial_id())):
+            try:
+                returned = resolved.function(dict(config), ctx)
+            except TrialDiverged:
+                # The diverged result was reported already; ending normally lets the sweep go on.
+                return
+            except Exception:
+                # What the trial reported before it raised still reaches MLflow and the journal.
+                ctx.flush()
+                raise
             ctx.flush()
-            raise
-        ctx.flush()
-        check_trial_ended_properly(ctx, returned, resumed)
+            check_trial_ended_properly(ctx, returned, resumed)
 
     return run_trial
+
+
+def trial_output_folder(settings: TrialSettings, trial_id: str) -> Path | None:
+    """``<sweep>/trials/<trial id>/``, where the trial's output is kept.
+
+    Not ``tune.get_context().get_trial_dir()``: that is a folder under Ray's session
+    (``/tmp/ray/session_*/artifacts/...``, the driver's staging folder or the actor's working
+    directory, depending on the trial), which the sweep's folder never sees. And not Ray's
+    trial folder under ``<sweep>/ray/``: its name holds the config and a date, and it may not
+    exist yet when the trial starts.
+    """
+    return Path(settings.trials_directory) / trial_id if settings.trials_directory else None
 
 
 def check_trial_ended_properly(ctx: TrainContext, returned: Any, resumed: bool = False) -> None:

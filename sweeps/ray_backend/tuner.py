@@ -96,6 +96,8 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
         workers=spec.resources.workers,
         gpus=spec.resources.gpu,
         train_storage=train_storage(job),
+        keep_model=spec.tracking.enabled and spec.tracking.log_model,
+        trials_directory=str(paths.trials_directory),
     )
     trainable = tune.with_resources(make_trial_function(settings), trial_resources(spec))
     tuner = tune.Tuner(

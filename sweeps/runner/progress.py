@@ -145,8 +145,12 @@ class LiveView(SweepListener):
         if best is not None and best.last_result:
             value = best.last_result[self._ledger.metric]
             config = ", ".join(f"{k}={_short(v)}" for k, v in best.config.items())
-            table.add_row(f"best {self._ledger.metric} [bold]{compact(value)}[/] ({config})")
+            # A line of its own, not a row of the counts' grid: there it was squeezed into the
+            # first column's width and broke over three lines.
+            best_line = f"best {self._ledger.metric} [bold]{compact(value)}[/] ({config})"
         parts: list[Any] = [self._progress, table]
+        if best is not None and best.last_result:
+            parts.append(best_line)
         limit = self._limit_line()
         if limit:
             parts.append(limit)

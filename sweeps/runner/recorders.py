@@ -133,6 +133,8 @@ class SweepRecorders:
         try:
             if self.tracker is not None and not summary.stopped:
                 self.tracker.finish(summary)
+                # After the summary, through the CLI's console: not a log line glued to the live view.
+                summary.warnings.extend(self.tracker.notes)
         finally:
             if self.tracker is not None:
                 self.tracker.close(interrupted=bool(summary.stopped))  # flushes; runs of stopped trials end KILLED

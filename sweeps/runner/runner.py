@@ -14,6 +14,7 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,7 @@ from rich.console import Console
 
 from sweeps import ray_backend
 from sweeps.backend import Backend, StopRule, SweepJob, SweepListener
-from sweeps.backend.resources import check_resources
+from sweeps.backend.resources import check_resources, local_cpus
 from sweeps.errors import ResourceError, SweepError, TrainableError
 from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.runner.disk_watch import DISK_REASON, disk_full_message, where_raised
@@ -72,6 +73,9 @@ class RunOptions:
     exit_after: bool = False
     # Continue this sweep (`sweep resume`).
     resume: Resumption | None = None
+    #: Told each start-up phase as it begins ("starting Ray (local, 2 CPUs)", ...): the CLI
+    #: prints them, so a slow start is not taken for a hang.
+    on_phase: Callable[[str], None] | None = None
 
 
 def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSummary:
@@ -93,6 +97,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
             with timeline.step("MLflow parent run"):
                 sweep.start_tracking()
             job = _job(loaded, plan, resolved, paths, concurrency, options.resume)
+            _tell(options, f"first trials starting, {concurrency} at a time")
             # Entered on the outer stack, not around the run alone: a second Ctrl-C that
             # comes while the sweep's record is being finished must not raise mid-cleanup.
             signal_scope.enter_context(interruptible(sweep.graceful, paths))
@@ -175,6 +180,9 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
     # What can refuse the sweep at once comes before Ray starts: a name already taken, an
     # unreachable tracking server (whose check also begins opening MLflow on a thread).
     _check_claim(paths, loaded, options)
+    if options.backend is None:
+        _tell(options, f"joining the Ray cluster at {options.address}" if options.address
+              else f"starting Ray (local, {local_cpus()} CPUs)")
     with timeline.step("Ray import"):
         # Looked up here, not imported above: importing Ray takes a second that the CLI's
         # read-only commands, which import this module, should not pay.
@@ -187,6 +195,7 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
     try:
         with interruptible_start_up(paths, resumed=options.resume is not None) as signals:
             with timeline.step("spec and trainable"):
+                _tell(options, f"loading the trainable {_short_reference(loaded.spec.trainable)} while Ray starts")
                 resolved, plan = plan_spec(loaded)
                 signals.check()
                 _claim(paths, loaded, options)
@@ -194,6 +203,7 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
                 _hold_space(paths, loaded)
                 signals.check()
             with timeline.step("backend set-up, then the wait for Ray"):
+                _tell(options, "importing Ray Tune, then waiting for Ray")
                 started_backend = backend.start()
     except BaseException:
         backend.shutdown()  # a Ray begun for nothing (a bad trainable, Ctrl-C) ends with the error
@@ -202,6 +212,16 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
         raise
     timeline.end("Ray start (overlapped)")
     return backend, started_backend, resolved, plan
+
+
+def _short_reference(reference: str) -> str:
+    """``path/to/file.py:train`` as ``file.py:train`` (a start-up line is no place for a long path)."""
+    return os.path.basename(reference)
+
+
+def _tell(options: RunOptions, phase: str) -> None:
+    if options.on_phase is not None:
+        options.on_phase(phase)
 
 
 def _check_claim(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:

@@ -55,6 +55,11 @@ class SweepPaths:
         return self.directory / RAY_FOLDER
 
     @property
+    def trials_directory(self) -> Path:
+        """``<sweep>/trials/``: one folder per trial id, with what the trial printed."""
+        return self.directory / "trials"
+
+    @property
     def stop_request_file(self) -> Path:
         return self.directory / STOP_REQUEST_FILE
 

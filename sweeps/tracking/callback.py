@@ -27,22 +27,22 @@ stays RUNNING however the sweep ended. All MLflow calls happen on the
 
 from __future__ import annotations
 
-import logging
 import math
 import numbers
-import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sweeps.backend import SweepListener, TrialInfo
 from sweeps.outcomes import Outcome, classify_outcome
 from sweeps.store.journal import BACKEND_RESULT_KEYS
+from sweeps.store.trial_output import output_files
+from sweeps.tracking.best_model import BestModel, prepare_best_model
 from sweeps.tracking.naming import run_name
 from sweeps.tracking.trial_runs import ended_run_tags, run_params, run_status, schedule_tags, started_run_tags
 from sweeps.tracking.writer import TrackingWriter
-
-_logger = logging.getLogger("sweeps.tracking")
 
 PARENT = "parent"
 #: Context keys in every result that are bookkeeping, not metrics (``epoch`` and
@@ -91,7 +91,9 @@ class MlflowTracker(SweepListener):
                  dataset_size: int, drop_last: bool, milestones: list[float], budget_unit: str,
                  log_model: bool, indices: dict[str, int] | None = None,
                  on_index: Any = None, find_checkpoint: Callable[[str], str | None] | None = None,
-                 workers: int = 1, ended_before: dict[str, int] | None = None, first_step: int = 0) -> None:
+                 workers: int = 1, ended_before: dict[str, int] | None = None, first_step: int = 0,
+                 find_trial_folder: Callable[[str], Path | None] | None = None,
+                 model_folder: Path | None = None, checkpoint_every_epochs: int = 1) -> None:
         self.writer = writer
         self.experiment_id = experiment_id
         self.sweep_name = sweep_name
@@ -102,6 +104,10 @@ class MlflowTracker(SweepListener):
         self._indices = dict(indices or {})
         self._on_index = on_index
         self._find_checkpoint = find_checkpoint  # trial id → its latest checkpoint folder
+        self._find_trial_folder = find_trial_folder  # trial id → its folder (its output files)
+        self._model_folder, self._every_epochs = model_folder, checkpoint_every_epochs
+        #: Warnings for the sweep's summary (printed after it, through the CLI's console).
+        self.notes: list[str] = []
         self.trials: dict[str, _TrialRun] = {}
         self._ended = 0
         # A resumed sweep's parent run goes on from its earlier sessions: the counts from
@@ -200,13 +206,15 @@ class MlflowTracker(SweepListener):
             if best_run is not None:
                 tags["sweep.best_run_name"] = run_name(best_run.index, best_run.config)
                 if self._log_model:
-                    self._store_model(best["trial_id"], best_run.checkpoint() if best_run.checkpoint else None)
+                    self._store_model(best["trial_id"], best_run.checkpoint() if best_run.checkpoint else None,
+                                      best["config"].get("epochs"))
             elif best["trial_id"] in self._indices:
                 # It ended before this sweep was resumed: its run exists, and maybe its model
                 # was never stored (a killed driver never got here). Its checkpoints remain.
                 tags["sweep.best_run_name"] = run_name(self._indices[best["trial_id"]], best["config"])
                 if self._log_model and self._find_checkpoint is not None:
-                    self._store_model(best["trial_id"], self._find_checkpoint(best["trial_id"]))
+                    self._store_model(best["trial_id"], self._find_checkpoint(best["trial_id"]),
+                                      best["config"].get("epochs"))
         self._close_open_trials()
         self.writer.log(PARENT, metrics=metrics, step=self._first_step + self._ended, tags=tags)
         self.writer.end_run(PARENT, {"aborted": "FAILED", "interrupted": "KILLED"}.get(state, "FINISHED"))
@@ -237,6 +245,9 @@ class MlflowTracker(SweepListener):
                                    **schedule_tags(run.schedule or {}, outcome)})
         if error:
             self.writer.log_text(key, error, "error.txt")
+        folder = self._find_trial_folder(key) if self._find_trial_folder is not None else None
+        for path in output_files(folder) if folder is not None else []:
+            self.writer.log_artifact(key, str(path), "output")  # what the trial printed
         self.writer.end_run(key, run_status(outcome))
         self._ended += 1
         counts: dict[str, float] = {f"trials_{o}": self._ended_before.get(f"trials_{o}", 0)
@@ -252,11 +263,17 @@ class MlflowTracker(SweepListener):
             if run.outcome is None:
                 self._end(key, run, "interrupted", None)
 
-    def _store_model(self, key: str, checkpoint: str | None) -> None:
-        path = os.path.join(checkpoint, "state.pt") if checkpoint else None
-        if path is None or not os.path.exists(path):
-            _logger.warning("The best trial %s left no checkpoint, so no model weights were stored "
-                            "in MLflow (set `checkpoint.every_epochs` >= 1).", key)
-            return
-        self.writer.log_artifact(key, path, "model")
-
+    def _store_model(self, key: str, checkpoint: str | None, epochs: Any = None) -> None:
+        folder = self._model_folder or Path(tempfile.mkdtemp(prefix="sweeps-best-model-"))
+        try:
+            model = prepare_best_model(key, checkpoint, self._every_epochs, folder,
+                                       int(epochs) if isinstance(epochs, (int, float)) else None)
+        except Exception as exc:  # noqa: BLE001  # a module that no longer unpickles: the record goes on
+            model = BestModel(note=f"The best trial {key}'s model could not be saved as an MLflow model "
+                                   f"({type(exc).__name__}: {exc}).")
+        if model.note:
+            self.notes.append(model.note)
+        if model.mlflow_model:
+            self.writer.log_artifacts(key, model.mlflow_model, "model")
+        if model.state_file:
+            self.writer.log_artifact(key, model.state_file, "model")

@@ -87,6 +87,8 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths,
         indices=runs.indices, on_index=runs.note_index,
         find_checkpoint=lambda trial_id: latest_checkpoint(paths, trial_id),
         ended_before=ended_before, first_step=earlier.last_step if earlier else 0,
+        find_trial_folder=lambda trial_id: paths.trials_directory / trial_id,
+        model_folder=paths.directory / "best_model", checkpoint_every_epochs=spec.checkpoint.every_epochs,
     )
     params = sweep_params(loaded, plan)
     if earlier is None:

@@ -75,6 +75,7 @@ class _Artifact:
     local_path: str | None = None
     artifact_path: str | None = None
     text: str | None = None  # set: log `text` as the file `artifact_path`
+    folder: bool = False  # `local_path` is a folder: its files go under `artifact_path`
 
 
 @dataclass
@@ -166,6 +167,9 @@ class TrackingWriter:
 
     def log_artifact(self, key: str, local_path: str, artifact_path: str | None = None) -> None:
         self.submit(key, _Artifact(local_path=local_path, artifact_path=artifact_path))
+
+    def log_artifacts(self, key: str, local_folder: str, artifact_path: str | None = None) -> None:
+        self.submit(key, _Artifact(local_path=local_folder, artifact_path=artifact_path, folder=True))
 
     def log_text(self, key: str, text: str, artifact_file: str) -> None:
         self.submit(key, _Artifact(artifact_path=artifact_file, text=text))
@@ -397,6 +401,8 @@ class TrackingWriter:
         elif isinstance(op, _Artifact):
             if op.text is not None:
                 client.log_text(self._require_run(key), op.text, op.artifact_path)
+            elif op.folder:
+                client.log_artifacts(self._require_run(key), op.local_path, op.artifact_path)
             else:
                 client.log_artifact(self._require_run(key), op.local_path, op.artifact_path)
         elif isinstance(op, _End):

@@ -62,6 +62,7 @@ def fit(
         iteration = int(state["iteration"])
     device = torch.device(ctx.device)
     model.to(device)
+    ctx.set_model(model)  # the module itself: what `tracking.log_model` logs as an MLflow model
     # The wrapper trains; `model` itself (the same parameters) is what `evaluate` and the
     # checkpoint see, so rank 0 evaluates without a collective the other ranks would wait on.
     trained = ctx.prepare_model(model)

@@ -123,6 +123,34 @@ def test_best_exports_fixed_values_a_spec_accepts_and_the_checkpoint(finished: d
     assert load_spec(again, []).spec.search_space == fixed
 
 
+@pytest.mark.slow
+def test_best_as_a_spec_runs_the_best_config_once(finished: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+    """`--format yaml` put the checkpoint's path in `checkpoint:`, a spec field: 9 errors as a spec."""
+    output = tmp_path / "elsewhere" / "best.yaml"
+    output.parent.mkdir()
+    assert main(["best", "tiny", "--storage", str(finished["storage"]), "--format", "spec", "--output",
+                 str(output)]) == 0
+    assert f"sweep run {output}" in " ".join(capsys.readouterr().err.split())
+    best = finished["state"]["summary"]["best"]
+    text = output.read_text()
+    assert "# Its model in MLflow: runs:/" in text and "/state.pt" in text  # as comments
+    loaded = load_spec(output, [])
+    assert (loaded.spec.name, loaded.spec.num_samples, loaded.spec.scheduler.type) == ("tiny-best", 1, "none")
+    assert loaded.spec.search_space == best["config"] and loaded.spec.checkpoint.every_epochs == 1
+    assert main(["run", str(output), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["trials"]["completed"] == 1 and summary["best"]["config"] == best["config"]
+    # Beside the sweep, under its own name: the sweep itself is untouched.
+    assert Path(summary["storage"]) == (finished["storage"] / "tiny-best").resolve()
+    assert read_state(sweep_paths(finished["storage"], "tiny"))["summary"] == finished["state"]["summary"]
+
+
+def test_best_with_an_unknown_format_is_exit_2_naming_the_formats(tmp_path: Path, capsys: Any) -> None:
+    assert main(["best", "tiny", "--storage", str(tmp_path), "--format", "toml"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--format 'toml'" in err and "`spec`" in err
+
+
 def test_best_of_a_sweep_without_a_finished_trial_is_exit_2(tmp_path: Path, capsys: Any) -> None:
     write_state(sweep_paths(tmp_path, "empty"), {"name": "empty", "spec": small_spec(name="empty"), "state": "running"})
     assert main(["best", "empty", "--storage", str(tmp_path)]) == 2

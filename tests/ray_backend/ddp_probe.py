@@ -37,6 +37,7 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
     torch.set_num_threads(ctx.num_threads)
     torch.manual_seed(ctx.seed)
     probe_dir = Path(ctx.args["probe_dir"])
+    print(f"ddp probe: rank {ctx.rank} of {ctx.world_size}")  # kept per rank in the trial's folder
     x_train, y_train, x_val, y_val = load_data()
     model = make_mlp(x_train.shape[1], 10, [32], 0.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=float(config["learning_rate"]))

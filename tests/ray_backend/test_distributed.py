@@ -88,6 +88,13 @@ def test_a_two_worker_trial_splits_every_global_batch_and_trains_as_one_process(
     assert params["iterations_per_epoch"] == "23"
     # sweep.node lists the trial's nodes, rank 0's first: here both ranks share the one node.
     assert trial_runs[0].data.tags["sweep.node"] == ranks[0]["node"] == ranks[1]["node"]
+    # What each worker printed, in the trial's folder and in its run; the model, from rank 0.
+    run_id, trial_id = trial_runs[0].info.run_id, trial_runs[0].data.tags["sweep.trial_id"]
+    folder = tmp_path / "results" / "ddp" / "trials" / trial_id
+    assert "ddp probe: rank 0 of 2" in (folder / "stdout.txt").read_text()
+    assert "ddp probe: rank 1 of 2" in (folder / "stdout.rank1.txt").read_text()
+    assert {"output/stdout.txt", "output/stdout.rank1.txt"} <= {a.path for a in client.list_artifacts(run_id, "output")}
+    assert "model/MLmodel" in {a.path for a in client.list_artifacts(run_id, "model")}
 
 
 def assert_trains_as_one_process(tmp_path: Path, seed: str, config: dict[str, Any]) -> None:

@@ -69,6 +69,14 @@ def test_a_piped_stdout_gets_a_flushed_line_per_ended_trial_and_periodic_status(
             os.killpg(driver.pid, 9)
         except ProcessLookupError:
             pass
+    lines = [line for _, line in arrived]
+    # The first line comes at once, before the heavy imports; then each start-up phase, in order.
+    assert lines[0].startswith("Sweep lines: starting 10 trials on local Ray ("), lines[:5]
+    ray = next(i for i, line in enumerate(lines) if line.startswith("  starting Ray (local, "))
+    trainable = next(i for i, line in enumerate(lines) if "loading the trainable behaving_trainable.py:train" in line)
+    first_trials = next(i for i, line in enumerate(lines) if line.startswith("  first trials starting, 2 at a time"))
+    first_trial_ended = next(i for i, line in enumerate(lines) if TRIAL_LINE.match(line))
+    assert 0 < ray < trainable < first_trials < first_trial_ended, lines[:10]
     trial_lines = [(t, line) for t, line in arrived if TRIAL_LINE.match(line)]
     assert len(trial_lines) == NUM_SAMPLES, [line for _, line in arrived]
     # Flushed as written: the first ended trial was readable well before the process ended.

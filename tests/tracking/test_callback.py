@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -79,20 +80,33 @@ def test_artifacts_land_next_to_the_embedded_store(digits_sweep: dict[str, Any])
 def test_best_trial_model_weights_are_stored(digits_sweep: dict[str, Any]) -> None:
     import torch
 
+    import mlflow.pytorch
+
     record = read_sweep(digits_sweep["uri"], "tiny")
     best = record.child(digits_sweep["summary"].best["trial_id"])
-    assert [a.path for a in record.client.list_artifacts(best.info.run_id, "model")] == ["model/state.pt"]
+    stored = {a.path for a in record.client.list_artifacts(best.info.run_id, "model")}
+    # A real MLflow PyTorch model (`fit` handed its module to ctx), and the checkpoint beside it.
+    assert {"model/MLmodel", "model/data", "model/state.pt"} <= stored, stored
     local = record.client.download_artifacts(best.info.run_id, "model/state.pt", str(digits_sweep["paths"].directory))
     state = torch.load(local, weights_only=False)
     # The final weights: the checkpoint of the trial's last iteration.
     assert state["iteration"] == int(best.data.params["total_iterations"])
     assert any(key.endswith("weight") for key in state["model"])
+    # Loaded with plain MLflow, as docs/tracking.md shows: the checkpoint's trained weights.
+    mlflow.set_tracking_uri(digits_sweep["uri"])
+    try:
+        model = mlflow.pytorch.load_model(f"runs:/{best.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri("")
+    assert all(torch.equal(value, state["model"][key]) for key, value in model.state_dict().items())
+    assert model(torch.zeros(3, 64)).shape == (3, 10)  # digits: 8x8 pixels in, 10 classes out
     others = [r for r in record.children if r.info.run_id != best.info.run_id]
     assert all(not record.client.list_artifacts(r.info.run_id, "model") for r in others)
 
 
 @pytest.mark.slow
-def test_a_resumed_sweep_stores_the_model_of_a_best_trial_that_ended_before(ray_session: Any, tmp_path: Path) -> None:
+def test_a_resumed_sweep_stores_the_model_of_a_best_trial_that_ended_before(ray_session: Any, tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
     from sweeps.cli import main
 
     # A first session that stores no model, as a driver killed before its sweep's end. No
@@ -113,7 +127,10 @@ def test_a_resumed_sweep_stores_the_model_of_a_best_trial_that_ended_before(ray_
     # The added trial did not beat it, so the best is still one that ended before the resume.
     assert record.parent.data.tags["sweep.best_trial_id"] == best_id
     assert record.parent.data.tags["sweep.best_run_name"] == before.info.run_name
+    # Its checkpoint, trained without `log_model`, holds no module: the weights, and the note why.
     assert [a.path for a in record.client.list_artifacts(before.info.run_id, "model")] == ["model/state.pt"]
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert any("trained while `tracking.log_model` was false" in w for w in summary["warnings"])
 
 
 @pytest.mark.slow
