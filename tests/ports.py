@@ -16,8 +16,10 @@ import socket
 import threading
 
 HOST = "127.0.0.1"
-#: Under pytest-xdist each worker process takes only the ports of its own residue class:
-#: the set of ports handed out is per process, and two workers must never pick the same one.
+#: Under pytest-xdist each worker process takes only the ports of its own class: the set of
+#: ports handed out is per process, and two workers must never pick the same one. The class
+#: is of port // 2, not of the port: Linux hands out even ports for bind(0) (odd ones are
+#: for connect), so a worker of odd ports found none.
 _WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 _WORKER_COUNT = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 #: Every port handed out in this process, never handed out again.
@@ -40,7 +42,7 @@ def free_ports(count: int, host: str = HOST) -> list[int]:
                 held.append(probe)  # kept open, so the kernel cannot hand its port out again
                 probe.bind((host, 0))
                 port = int(probe.getsockname()[1])
-                if port not in _HANDED_OUT and port % _WORKER_COUNT == _WORKER_INDEX:
+                if port not in _HANDED_OUT and port // 2 % _WORKER_COUNT == _WORKER_INDEX:
                     ports.append(port)
             _HANDED_OUT.update(ports)
         finally:
