@@ -138,7 +138,7 @@ def test_a_sweep_whose_driver_still_runs_is_not_taken_over(tmp_path: Path) -> No
     (os.getpid(), None, S.CRASHED),  # this process, which is not running that sweep any more
     ("not a pid", None, S.CRASHED),
     (DEAD_PID, "another-host", S.CRASHED),  # cannot be checked from here: not alive here
-])
+], ids=["dead-pid", "this-process", "not-a-pid", "another-host"])  # no pid in an id: xdist's workers must agree
 def test_running_with_no_live_driver_reads_crashed(tmp_path: Path, pid: Any, host: str | None, reads: SweepState) -> None:
     paths = sweep_in(tmp_path, S.RUNNING, driver_pid=pid, driver_host=host or socket.gethostname())
     record = read_state(paths)
