@@ -32,11 +32,14 @@ system-deps:
 sweep: install
 	$(BIN)/sweep run sweeps/examples/digits_mlp.yaml --overwrite
 
-# Lint and types first: a failure there stops before the long suite.
+# Lint and types first: a failure there stops before the long suite. Then two pytest
+# processes, a test file to one process at a time (its module fixtures, one Ray or cluster,
+# built once): most tests wait on Ray, subprocesses or servers, so two keep CI's 2 cores
+# busy. tests/ports.py keeps their ports apart.
 test: install system-deps
 	$(BIN)/ruff check sweeps trainables
 	$(BIN)/mypy sweeps trainables
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -117,10 +117,12 @@ def status_command(
     )
     console.print(trials_table(info, wrap=not wide))
     console.print(checkpoint_status_line(sweep_paths(storage, name)), highlight=False)
+    # Lines that carry a command are never broken by rich: a long path was cut mid-word,
+    # and a command must paste whole (a terminal still wraps what is too long for it).
     if info.state in RESUMABLE:
-        console.print(f"Continue it with: {resume_command(sweep_paths(storage, name))}")
+        console.print(f"Continue it with: {resume_command(sweep_paths(storage, name))}", soft_wrap=True)
     elif info.state == "aborted":
-        console.print(aborted_advice(info), highlight=False, markup=False)
+        console.print(aborted_advice(info), highlight=False, markup=False, soft_wrap=True)
 
 
 #: The width `sweep status --wide` lays its table out in: wider than any row.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,11 @@ def test_a_full_disk_stops_the_sweep_resumably_with_one_paragraph(tmp_path: Path
     run_err = (out / "run.err").read_text()
     assert (out / "run.rc").read_text().strip() == "2", run_err[-3000:]
     assert "Traceback" not in run_err and "database or disk is full\n" not in run_err, run_err[-3000:]
-    lines = run_err.strip().splitlines()
+    # The start's own lines come first (its first line, then each phase as it began).
+    start = [line for line in run_err.strip().splitlines()
+             if line.startswith("Sweep tiny: starting ") or re.fullmatch(r"  .+ \(\+\d+\.\d s\)", line)]
+    assert start and start[0].startswith("Sweep tiny: starting "), run_err[-3000:]
+    lines = [line for line in run_err.strip().splitlines() if line not in start]
     if measured:  # before launch: (2 per running trial × the trials at once + the best one) × 6 MB > 16 MiB
         warning = " ".join(lines.pop(0).split())
         assert warning.startswith(f"warning: the storage {storage} has") and "checkpoints of 5.7 MiB" in warning

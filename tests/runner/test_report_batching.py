@@ -81,7 +81,9 @@ def test_reports_every_iteration_arrive_once_each_in_batches_and_asha_decides_at
     milestones = {shape.first_iteration_reaching(m, "iterations") for m in plan.milestones()}
     pruned = [r for r in summary.trial_records if r["outcome"] == "pruned"]
     assert pruned and {r["iterations"] for r in pruned} <= milestones, (pruned, milestones)
-    assert summary.warnings == []  # every-iteration reports land on every milestone
+    # Every-iteration reports land on every milestone. (This hand-written loop never hands
+    # its model to ctx, which the summary rightly notes; that is not what is checked here.)
+    assert [w for w in summary.warnings if "milestone" in w] == [], summary.warnings
 
 
 @pytest.mark.slow
@@ -94,8 +96,9 @@ def test_a_hand_written_loop_that_misses_the_milestones_is_warned_once(ray_sessi
         scheduler={"type": "asha", "grace_period": 20, "reduction_factor": 2}, checkpoint={"every_epochs": 0},
     )
     _, summary, _ = run_counted(tmp_path, spec)
-    assert len(summary.warnings) == 1, summary.warnings
-    assert "milestone at iteration 20" in summary.warnings[0] and "ctx.should_report" in summary.warnings[0]
+    milestone_warnings = [w for w in summary.warnings if "milestone" in w]  # not the loop's own checkpoint note
+    assert len(milestone_warnings) == 1, summary.warnings
+    assert "milestone at iteration 20" in milestone_warnings[0] and "ctx.should_report" in milestone_warnings[0]
     assert summary.to_json()["warnings"] == summary.warnings
 
 
