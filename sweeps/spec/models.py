@@ -215,7 +215,7 @@ class AshaSpec(_Strict):
     reduction_factor: float = Field(default=3, ge=2)
     max_t: float | Literal["auto"] = "auto"
     brackets: int = 1
-    promotion: Literal["strict", "ray"] = "ray"
+    promotion: Literal["strict", "ray"] = "strict"
 
     @field_validator("grace_period", mode="before")
     @classmethod
