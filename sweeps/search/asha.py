@@ -125,7 +125,7 @@ class AshaRungs:
     """The rungs of one bracket; :meth:`judge` records a result and says continue or stop."""
 
     def __init__(self, milestones: list[float], reduction_factor: float, max_t: float, mode: str,
-                 bracket: int = 0, promotion: str = RAY_RULE) -> None:
+                 bracket: int = 0, promotion: str = STRICT_RULE) -> None:
         if promotion not in PROMOTION_RULES:
             raise ValueError(f"`promotion` is {promotion!r}, but must be one of {', '.join(PROMOTION_RULES)}")
         self.reduction_factor = reduction_factor
@@ -188,7 +188,7 @@ class AshaBrackets:
     """K brackets of rungs (one for plain ASHA): each trial is drawn into one and judged there."""
 
     def __init__(self, ladders: list[list[float]], reduction_factor: float, max_t: float, mode: str,
-                 seed: int = 0, promotion: str = RAY_RULE) -> None:
+                 seed: int = 0, promotion: str = STRICT_RULE) -> None:
         self.brackets = [AshaRungs(m, reduction_factor, max_t, mode, s, promotion) for s, m in enumerate(ladders)]
         self.probabilities = bracket_probabilities([len(m) for m in ladders])
         self.seed = seed

@@ -1,4 +1,5 @@
-"""ASHA's rungs and decisions (fast: no Ray runs), checked by hand and against Ray's own scheduler.
+"""ASHA's rungs and decisions (fast: no Ray runs), checked by hand and against Ray's own scheduler
+(``promotion: ray``), a brute-force reference and Optuna's own pruner (``promotion: strict``).
 
 Parametrised over the budget units and both modes, as Optuna's tests of its
 successive-halving pruner are.
@@ -21,6 +22,7 @@ from sweeps.search.asha import (
     AT_MAX_T,
     BELOW_CUTOFF,
     CONTINUE,
+    RAY_RULE,
     STOP,
     STRICT_RULE,
     AshaBrackets,
@@ -35,7 +37,7 @@ STEP = {"iterations": 1.0, "samples": 32.0, "epochs": 0.25}
 
 def rungs_for(unit: str, mode: str, grace: float = 4, max_t: float = 100, eta: float = 2) -> AshaRungs:
     scale = STEP[unit]
-    return AshaRungs(rung_milestones(grace * scale, max_t * scale, eta), eta, max_t * scale, mode)
+    return AshaRungs(rung_milestones(grace * scale, max_t * scale, eta), eta, max_t * scale, mode, promotion=RAY_RULE)
 
 
 @pytest.mark.parametrize("mode", ["max", "min"])
@@ -87,7 +89,7 @@ def test_every_decision_matches_ray_s_asha(unit: str, mode: str, seed: int) -> N
     generator = random.Random(seed)
     scale, eta = STEP[unit], generator.choice([2, 3, 4])
     grace, max_t = 2 * scale, 60 * scale
-    ours = AshaRungs(rung_milestones(grace, max_t, eta), eta, max_t, mode)
+    ours = AshaRungs(rung_milestones(grace, max_t, eta), eta, max_t, mode, promotion=RAY_RULE)
     time_attr = BUDGET_RESULT_KEY[unit]
     ray = ASHAScheduler(time_attr=time_attr, metric="m", mode=mode, grace_period=grace,  # type: ignore[arg-type]
                         max_t=max_t, reduction_factor=eta)  # type: ignore[arg-type]
@@ -126,7 +128,8 @@ def test_replaying_a_journal_rebuilds_the_rungs_the_live_sweep_had(unit: str) ->
 
 
 def brackets_for(grace: float, max_t: float, eta: float, count: int, mode: str, seed: int = 0) -> AshaBrackets:
-    return AshaBrackets([rung_milestones(grace, max_t, eta, s) for s in range(count)], eta, max_t, mode, seed)
+    return AshaBrackets([rung_milestones(grace, max_t, eta, s) for s in range(count)], eta, max_t, mode, seed,
+                        promotion=RAY_RULE)
 
 
 @pytest.mark.parametrize("mode", ["max", "min"])
