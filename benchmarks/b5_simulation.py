@@ -153,7 +153,9 @@ def search(problem: Problem, contender: Contender, seed: int, budget: int | None
     else:
         steps = [max_t]
     milestones = [float(s) for s in steps if s < max_t]
-    study = optuna.create_study(direction="minimize" if problem.mode == "min" else "maximize",
+    # A fixed study name: Optuna's HyperbandPruner draws each trial's bracket from a hash of
+    # the study name and the trial number, and a default name is a fresh UUID per run.
+    study = optuna.create_study(study_name=f"b5-seed-{seed}", direction="minimize" if problem.mode == "min" else "maximize",
                                 sampler=_sampler(contender, seed, milestones), pruner=_pruner(contender, max_t))
     assigner = random.Random(seed)  # Ray's bracket draw (the plan's probabilities), seeded
     spent, events, trials = 0, [], 0
