@@ -15,7 +15,9 @@ Contenders, each given the same budget in iterations (the sum over its trials of
 iterations each ran):
 
 - **default**: the default spec: ASHA with ``grace_period: auto`` (max_t / 3^3), one
-  bracket, η = 3, TPE with the sweep's constant liar;
+  bracket, η = 3, the default ``promotion`` rule, TPE with the sweep's constant liar;
+- **default, promotion: …**: the default spec with the other promotion rule (``ray`` while
+  ``strict`` is the default);
 - **grace 20**: the default spec with the old default ``grace_period: 20``;
 - **ASHA, tuned grace**: ASHA+TPE with grace period 2 (``TUNED_GRACE``: K = 4, the best
   K of ``python -m benchmarks.b5_grace`` on Branin);
@@ -56,6 +58,7 @@ import yaml
 from benchmarks.b5_functions import BRANIN_BOUNDS
 from benchmarks.b5_simulation import BraninProblem, Contender, Problem, search
 from benchmarks.harness import REPO, Scenario, python_module, ratio, run_process, write_json
+from sweeps.spec.models import AshaSpec
 
 SEEDS_FUNCTION = 15
 SEEDS_MLP = 10
@@ -70,10 +73,13 @@ FULL_TRIALS = {"branin": 30, "mlp": 20}
 TUNED_GRACE = {"branin": "2", "mlp": "2"}
 PLOT = REPO / "docs" / "b5_quality.png"
 
+#: The promotion rule the default spec does not use (`scheduler.promotion`), measured beside it.
+OTHER_RULE = "ray" if AshaSpec.model_fields["promotion"].default == "strict" else "strict"
 DEFAULT, GRACE_20, TUNED, BRACKETS, MULTI_FIDELITY = (
     "default", "default, grace 20", "ASHA, tuned grace", "brackets: 3", "multi-fidelity")
+OTHER_PROMOTION = f"default, promotion: {OTHER_RULE}"
 OPTUNA_SH, OPTUNA_HB, RANDOM = "Optuna TPE + SH", "Optuna TPE + Hyperband", "random"
-CONTENDERS = [DEFAULT, GRACE_20, TUNED, BRACKETS, MULTI_FIDELITY, OPTUNA_SH, OPTUNA_HB, RANDOM]
+CONTENDERS = [DEFAULT, OTHER_PROMOTION, GRACE_20, TUNED, BRACKETS, MULTI_FIDELITY, OPTUNA_SH, OPTUNA_HB, RANDOM]
 OPTUNA_CONTENDERS = (OPTUNA_SH, OPTUNA_HB)
 SWEEP_RUN = "default, `sweep run`"
 
@@ -82,6 +88,7 @@ def contender(name: str, workload: str) -> Contender:
     tuned = TUNED_GRACE[workload]
     return {
         DEFAULT: Contender(DEFAULT),
+        OTHER_PROMOTION: Contender(OTHER_PROMOTION, promotion=OTHER_RULE),
         GRACE_20: Contender(GRACE_20, grace="20"),
         TUNED: Contender(TUNED, grace=tuned),
         BRACKETS: Contender(BRACKETS, brackets=3),

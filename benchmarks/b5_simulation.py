@@ -33,6 +33,7 @@ from benchmarks.b5_functions import BRANIN_BOUNDS, branin
 from sweeps.plan.asha import bracket_probabilities, rung_milestones
 from sweeps.search.asha import STOP, AshaRungs
 from sweeps.search.multi_fidelity import MultiFidelityTPESampler
+from sweeps.spec.models import AshaSpec
 from sweeps.training.context import TrialDiverged
 
 #: Trials of ``max_t`` iterations a contender's budget buys (as the issue's external benchmark).
@@ -86,13 +87,15 @@ class BraninProblem:
 class Contender:
     """A sampler (``tpe``, ``multi_fidelity``, ``random``) and a stopper (``asha``,
     ``optuna_sh``, ``optuna_hb``, ``none``). ``grace`` is ASHA's grace period or the SH
-    pruner's min_resource in iterations, or ``auto:K`` for max_t / η^K."""
+    pruner's min_resource in iterations, or ``auto:K`` for max_t / η^K; ``promotion`` is
+    ASHA's rule at a rung (``scheduler.promotion``; the spec's default unless given)."""
 
     name: str
     sampler: str = "tpe"
     stopper: str = "asha"
     grace: str = "auto:3"
     brackets: int = 1
+    promotion: str = AshaSpec.model_fields["promotion"].default
 
     def grace_for(self, max_t: int) -> float:
         if self.grace.startswith("auto:"):
@@ -112,7 +115,7 @@ def bracket_rungs(contender: Contender, max_t: int, mode: str) -> tuple[list[Ash
     ladders = [[m for m in rung_milestones(grace, max_t, REDUCTION_FACTOR, s) if m < max_t]
                for s in range(contender.brackets)]
     chances = bracket_probabilities([len(ladder) for ladder in ladders])
-    return [AshaRungs(ladder, REDUCTION_FACTOR, max_t, mode) for ladder in ladders], chances
+    return [AshaRungs(ladder, REDUCTION_FACTOR, max_t, mode, promotion=contender.promotion) for ladder in ladders], chances
 
 
 def _report_steps(milestones: list[float], max_t: int) -> list[int]:
@@ -150,7 +153,9 @@ def search(problem: Problem, contender: Contender, seed: int, budget: int | None
     else:
         steps = [max_t]
     milestones = [float(s) for s in steps if s < max_t]
-    study = optuna.create_study(direction="minimize" if problem.mode == "min" else "maximize",
+    # A fixed study name: Optuna's HyperbandPruner draws each trial's bracket from a hash of
+    # the study name and the trial number, and a default name is a fresh UUID per run.
+    study = optuna.create_study(study_name=f"b5-seed-{seed}", direction="minimize" if problem.mode == "min" else "maximize",
                                 sampler=_sampler(contender, seed, milestones), pruner=_pruner(contender, max_t))
     assigner = random.Random(seed)  # Ray's bracket draw (the plan's probabilities), seeded
     spent, events, trials = 0, [], 0

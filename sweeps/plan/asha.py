@@ -75,7 +75,10 @@ def expected_iterations(
     """Expected optimizer steps of one trial of ``shape`` under ASHA.
 
     The trial always runs to the first rung it can reach; past each rung it continues
-    with probability 1/η. It ends at its own total or where ``max_t`` cuts it.
+    with probability 1/η. It ends at its own total or where ``max_t`` cuts it. The figure
+    is approximate under either promotion rule and the same for both: ``strict`` lets at
+    most 1/η continue (fewer while a rung holds fewer than η values, only its best),
+    Ray's rule more while a rung is young.
     """
     end = shape.first_iteration_reaching(max_t, unit) or shape.total_iterations
     end = min(end, shape.total_iterations)

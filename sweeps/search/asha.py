@@ -3,18 +3,34 @@
 Asynchronous successive halving (Li et al., "A System for Massively Parallel
 Hyperparameter Tuning", MLSys 2020) keeps one rung per milestone (:mod:`sweeps.plan.asha`
 places them). The first result of a trial at or past a milestone is recorded in that
-rung, and the trial continues only if its value is not below the rung's cutoff: the
-(1 - 1/η) quantile of the values recorded there before it (NaNs ignored). A trial is
-recorded in at most one rung per result, the highest it newly reached. Each decision
+rung, and the trial continues only if its value is not below the rung's cut-off. A trial
+is recorded in at most one rung per result, the highest it newly reached. Each decision
 carries the rung, the trial's value there and the cut-off it had to reach, so a pruned
 trial's record says exactly why it stopped.
+
+The cut-off is one of two promotion rules (``scheduler.promotion``):
+
+- ``ray``: the (1 - 1/η) quantile of the values recorded at the rung *before* the trial
+  (NaNs ignored), as Ray Tune's ``ASHAScheduler`` computes it. An empty rung has no
+  cut-off, and while a rung holds fewer than η values the quantile sits between them, so
+  early in a sweep more than 1/η of the trials continue.
+- ``strict``: the trial must be in the top 1/η of the values recorded there, itself
+  included: at or above the k-th best of n values, k = max(1, ⌊n/η⌋). While the rung holds
+  fewer than η values, k = 1: it continues only if it is the best there so far. This is
+  the ASHA paper's top-1/η promotion, made a stopping rule the way Optuna's
+  ``SuccessiveHalvingPruner`` makes it (a trial cannot wait at a rung to be promoted
+  later, so a young rung promotes only its best), and it decides as Optuna's pruner does.
+
+NaN values rank in neither rule, and a trial whose value is NaN is not stopped by the rung
+(the divergence guard ends it).
 
 With ``brackets: K`` (Hyperband, Li et al., JMLR 2018) :class:`AshaBrackets` keeps K such
 ladders, bracket s without the s lowest rungs, and draws each new trial into one of them
 with Ray's probabilities, from a generator seeded by the spec's seed and the trial's
-position, so the same sweep draws the same brackets. This is Ray Tune's
-``AsyncHyperBandScheduler`` decision for decision, given the same draws
-(``tests/search/test_asha.py`` checks it against Ray's own).
+position, so the same sweep draws the same brackets. With ``promotion: ray`` this is Ray
+Tune's ``AsyncHyperBandScheduler`` decision for decision, given the same draws; with
+``promotion: strict``, one trial at a time, it is Optuna's ``SuccessiveHalvingPruner``
+decision for decision (``tests/search/test_asha.py`` checks both against the originals).
 
 The rungs are a function of the results the driver received, so the result journal
 persists them: :meth:`AshaBrackets.replay` rebuilds a resumed sweep's rungs from it and
@@ -41,6 +57,28 @@ STOP = "stop"
 #: Why a STOP: the trial fell below a rung's cut-off, or its budget reached max_t.
 BELOW_CUTOFF = "below_cutoff"
 AT_MAX_T = "max_t"
+#: The promotion rules (`scheduler.promotion`): Ray's quantile, or the top 1/η (see above).
+RAY_RULE = "ray"
+STRICT_RULE = "strict"
+PROMOTION_RULES = (RAY_RULE, STRICT_RULE)
+
+
+def ray_cutoff(earlier: list[float], reduction_factor: float) -> float | None:
+    """Ray's cut-off: the (1 - 1/η) quantile of the values recorded before the trial (None: none)."""
+    if not earlier:
+        return None
+    return float(np.nanpercentile(earlier, (1 - 1 / reduction_factor) * 100))
+
+
+def strict_cutoff(recorded: list[float], reduction_factor: float) -> float | None:
+    """The strict cut-off: the k-th best of the n values recorded, the trial's own included,
+    k = max(1, ⌊n/η⌋), so a trial continues only in the top 1/η (the best while n < η).
+    Values are signed, higher is better; NaNs do not rank (None when no value does)."""
+    ranked = sorted((v for v in recorded if not math.isnan(v)), reverse=True)
+    if not ranked:
+        return None
+    # ⌊n/η⌋ as Optuna's pruner takes it (η may be fractional: 5 // 2.5 == 2.0 exactly).
+    return ranked[max(1, int(len(ranked) // reduction_factor)) - 1]
 
 
 @dataclass(frozen=True)
@@ -87,8 +125,11 @@ class AshaRungs:
     """The rungs of one bracket; :meth:`judge` records a result and says continue or stop."""
 
     def __init__(self, milestones: list[float], reduction_factor: float, max_t: float, mode: str,
-                 bracket: int = 0) -> None:
+                 bracket: int = 0, promotion: str = STRICT_RULE) -> None:
+        if promotion not in PROMOTION_RULES:
+            raise ValueError(f"`promotion` is {promotion!r}, but must be one of {', '.join(PROMOTION_RULES)}")
         self.reduction_factor = reduction_factor
+        self.promotion = promotion
         self.max_t = max_t
         self.bracket = bracket
         self._sign = 1.0 if mode == "max" else -1.0
@@ -96,10 +137,8 @@ class AshaRungs:
         self.rungs = [Rung(m) for m in sorted(milestones, reverse=True)]
 
     def cutoff(self, rung: Rung) -> float | None:
-        """The value a trial must reach to continue past ``rung``, signed (None while it is empty)."""
-        if not rung.recorded:
-            return None
-        return float(np.nanpercentile(list(rung.recorded.values()), (1 - 1 / self.reduction_factor) * 100))
+        """Ray's cut-off of ``rung`` as it stands, signed (None while it is empty)."""
+        return ray_cutoff(list(rung.recorded.values()), self.reduction_factor)
 
     def judge(self, trial_id: str, budget: float, value: float) -> Decision:
         """Record the trial's result at ``budget`` (in the sweep's unit) and decide on it."""
@@ -111,8 +150,12 @@ class AshaRungs:
         for rung in self.rungs:
             if budget < rung.milestone or trial_id in rung.recorded:
                 continue
-            cutoff = self.cutoff(rung)
+            earlier = list(rung.recorded.values())
             rung.recorded[trial_id] = signed
+            if self.promotion == STRICT_RULE:
+                cutoff = strict_cutoff(list(rung.recorded.values()), self.reduction_factor)
+            else:
+                cutoff = ray_cutoff(earlier, self.reduction_factor)
             shown = None if cutoff is None else self._sign * cutoff
             if cutoff is not None and signed < cutoff:
                 return Decision(STOP, self.bracket, rung.milestone, value, shown, BELOW_CUTOFF)
@@ -145,8 +188,8 @@ class AshaBrackets:
     """K brackets of rungs (one for plain ASHA): each trial is drawn into one and judged there."""
 
     def __init__(self, ladders: list[list[float]], reduction_factor: float, max_t: float, mode: str,
-                 seed: int = 0) -> None:
-        self.brackets = [AshaRungs(m, reduction_factor, max_t, mode, s) for s, m in enumerate(ladders)]
+                 seed: int = 0, promotion: str = STRICT_RULE) -> None:
+        self.brackets = [AshaRungs(m, reduction_factor, max_t, mode, s, promotion) for s, m in enumerate(ladders)]
         self.probabilities = bracket_probabilities([len(m) for m in ladders])
         self.seed = seed
         #: Trial id → its bracket, in the order drawn.
@@ -197,7 +240,8 @@ def asha_rungs_for(spec: SweepSpec, plan: SweepPlan) -> AshaBrackets | None:
     # With `max_t: auto` below the grace period (every config is shorter than the first
     # rung; the plan warns), ASHA stops nothing.
     return AshaBrackets(plan.bracket_milestones() or [plan.milestones()], plan.reduction_factor,
-                        max(plan.max_t, plan.grace_period or 0), spec.mode, spec.seed)
+                        max(plan.max_t, plan.grace_period or 0), spec.mode, spec.seed,
+                        spec.scheduler.promotion)
 
 
 def _finite(value: Any) -> bool:

@@ -204,6 +204,9 @@ class AshaSpec(_Strict):
     from R and η (:func:`sweeps.plan.asha.auto_grace_period`), so that every trial length
     gets the same number of rungs. ``brackets`` is the number of Hyperband brackets
     (Li et al., "Hyperband", JMLR 2018): bracket s starts its rungs at r·η^s.
+    ``promotion`` is the rule that decides at a rung (:mod:`sweeps.search.asha`): ``ray``,
+    Ray's quantile of the values before the trial, or ``strict``, the top 1/η of the values
+    there, the trial's own included (only the best while a rung holds fewer than η).
     """
 
     type: Literal["asha"]
@@ -212,6 +215,7 @@ class AshaSpec(_Strict):
     reduction_factor: float = Field(default=3, ge=2)
     max_t: float | Literal["auto"] = "auto"
     brackets: int = 1
+    promotion: Literal["strict", "ray"] = "strict"
 
     @field_validator("grace_period", mode="before")
     @classmethod
@@ -237,6 +241,17 @@ class AshaSpec(_Strict):
                 "(plain ASHA) or e.g. `brackets: 3`"
             )
         return brackets
+
+    @field_validator("promotion", mode="before")
+    @classmethod
+    def _promotion_is_a_known_rule(cls, promotion: Any) -> Any:
+        if promotion not in ("strict", "ray"):
+            raise ValueError(
+                f"`promotion` is {promotion!r}, but must be `strict` (a trial continues past a rung only "
+                "in the top 1/reduction_factor of the values there, only the best while the rung holds "
+                "fewer) or `ray` (Ray Tune's ASHAScheduler rule); write e.g. `promotion: strict`"
+            )
+        return promotion
 
     @model_validator(mode="after")
     def _check_grace_period(self) -> AshaSpec:

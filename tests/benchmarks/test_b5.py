@@ -94,3 +94,15 @@ def test_the_summary_checks_each_target_from_every_seeds_curves() -> None:
     worse = b5_quality.summarise(workloads).row(f"{label}: best at 100% of the budget (lower is better)")
     assert worse.met is False and worse.ratio == "default − Optuna TPE + Hyperband: +0.2500"
     assert "[Q1–Q3]" in scenario.notes[0] and "`sweep run`" in scenario.notes[1] and "0.7000" in scenario.notes[1]
+
+
+def test_strict_asha_with_optuna_s_first_rung_is_optuna_s_successive_halving_search() -> None:
+    """The strict rule is Optuna's SuccessiveHalvingPruner's: with the same first rung, sampler and
+    seed, the simulator's two searches stop the same trials and find the same values."""
+    problem = BraninProblem(27)
+    ours = search(problem, Contender("strict", grace="1", promotion="strict"), seed=1, budget=12 * 27)
+    optunas = search(problem, Contender("sh", stopper="optuna_sh", grace="1"), seed=1, budget=12 * 27)
+    assert ours["trials"] > len(ours["events"])  # some were stopped: the rule was exercised
+    assert (ours["events"], ours["trials"]) == (optunas["events"], optunas["trials"])
+    ray_rule = search(problem, Contender("ray", grace="1", promotion="ray"), seed=1, budget=12 * 27)
+    assert ray_rule["trials"] != ours["trials"] or ray_rule["events"] != ours["events"]

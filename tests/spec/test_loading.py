@@ -289,3 +289,10 @@ def test_conditional_parameters_as_dict_choices_are_refused_with_the_workaround(
     message = rejected(tmp_path, spec)
     assert "field `search_space.optimizer.values`" in message
     assert "conditional parameters are not supported" in message and "let the trainable ignore" in message
+
+
+def test_promotion_names_the_field_and_the_rules(tmp_path: Path) -> None:
+    spec = small_spec()
+    spec["scheduler"]["promotion"] = "optuna"
+    message = rejected(tmp_path, spec)
+    assert "field `scheduler.promotion`" in message and "`strict`" in message and "`ray`" in message
