@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,9 @@ def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool, lines
             raise
         # Ctrl-C after the summary: the record is complete, and the exit is the summary's.
         raise typer.Exit(told[0]) from None
+    finally:
+        if told:  # from here to the exit, a signal could only turn the summary's code into 130
+            ignore_stop_signals()
 
 
 def end_process(code: int) -> None:
@@ -102,6 +106,7 @@ def end_process(code: int) -> None:
     """
     if not _launched:
         sys.exit(code)
+    ignore_stop_signals()  # the code is decided; a Ctrl-C in the scan below raised out of it
     import logging
 
     import psutil
@@ -115,6 +120,13 @@ def end_process(code: int) -> None:
             with contextlib.suppress(psutil.Error):
                 child.kill()
     os._exit(code)
+
+
+def ignore_stop_signals() -> None:
+    """Ignore Ctrl-C and SIGTERM from here on: the sweep's record is complete and its exit code told."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to ignore there
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _is_terminal(stream: Any) -> bool:

@@ -27,11 +27,16 @@ def report_outcome(summary: SweepSummary, metric: str, as_json: bool, scheduler:
     diverted everything else printed to stderr.
     """
     if as_json:
+        # The warnings (on stderr, and in the JSON too) first: a script that reads the JSON
+        # line and then sends Ctrl-C must find the summary's exit code decided, and printing
+        # them after the line left that window open (130 on a finished sweep).
+        for warning in summary.warnings:
+            warn(warning)
         print(json.dumps(summary.to_json(), default=str), file=stdout or sys.stdout, flush=True)
     else:
         print_summary(summary, metric, scheduler)
-    for warning in summary.warnings:
-        warn(warning)
+        for warning in summary.warnings:
+            warn(warning)
     if summary.limit and summary.stopped:  # `limits.on_exhausted: stop`: ended as configured
         terminal_console(stderr=as_json).print(f"Raise the limit and continue with: {_resume_hint(summary)}")
         return
