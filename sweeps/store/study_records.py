@@ -57,19 +57,19 @@ def trial_record(result: dict[str, Any] | None, error: bool, metric: str) -> dic
 
 def recorded_brackets(frozen_trials: list[Any]) -> dict[str, int]:
     """Trial id → the bracket the study recorded for it (trials drawn into none are left out)."""
-    brackets = {}
-    for frozen in frozen_trials:
-        trial_id, bracket = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR), frozen.user_attrs.get(BRACKET_ATTR)
-        if trial_id is not None and isinstance(bracket, int):
-            brackets[str(trial_id)] = bracket
-    return brackets
+    return _recorded(frozen_trials, BRACKET_ATTR, int)
 
 
 def recorded_stops(frozen_trials: list[Any]) -> dict[str, dict[str, Any]]:
     """Trial id → why ASHA stopped it, as the study recorded (trials it did not stop are left out)."""
-    stops = {}
+    return _recorded(frozen_trials, STOPPED_ATTR, dict)
+
+
+def _recorded(frozen_trials: list[Any], attr: str, kind: type) -> dict[str, Any]:
+    """Trial id → the user attribute ``attr`` of each trial that has one of type ``kind``."""
+    found = {}
     for frozen in frozen_trials:
-        trial_id, stop = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR), frozen.user_attrs.get(STOPPED_ATTR)
-        if trial_id is not None and isinstance(stop, dict):
-            stops[str(trial_id)] = stop
-    return stops
+        trial_id, value = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR), frozen.user_attrs.get(attr)
+        if trial_id is not None and isinstance(value, kind):
+            found[str(trial_id)] = value
+    return found
