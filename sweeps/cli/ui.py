@@ -52,7 +52,11 @@ def ui_command(
     address = f"http://{HOST}:{port}"
     # `mlflow ui` and the processes it starts form one group that ends with this command,
     # however it ends (sweeps/cli/process_group.py): SIGTERM, SIGINT, SIGHUP, or SIGKILL.
-    previous = {signum: signal.signal(signum, _stop_on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT gets a handler too: a process started with SIGINT ignored (`sweep ui &` in a
+    # script, or under a CI runner that ignores it) keeps that disposition, and Python then
+    # never raises KeyboardInterrupt, so `kill -INT` would leave the UI running.
+    stop_signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, _stop_on_signal) for signum in stop_signals}
     guard = None
     try:
         with open(log_path, "ab") as log:
@@ -60,8 +64,6 @@ def ui_command(
         _wait_until_answering(guard, address, log_path)
         print(f"MLflow UI for {paths.storage}: {address}  (Ctrl-C stops it)", flush=True)
         guard.wait()
-    except KeyboardInterrupt:
-        raise typer.Exit(128 + signal.SIGINT) from None
     except _Stopped as stopped:
         raise typer.Exit(128 + stopped.signum) from None
     finally:
@@ -78,7 +80,8 @@ class _Stopped(Exception):
 
 
 def _stop_on_signal(signum: int, frame: object) -> None:
-    # Python's default for SIGTERM and SIGHUP ends the process at once, without `finally`.
+    # Python's default for SIGTERM and SIGHUP ends the process at once, without `finally`;
+    # its SIGINT default may be no handler at all (see ui_command).
     raise _Stopped(signum)
 
 

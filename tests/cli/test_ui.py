@@ -81,8 +81,12 @@ def _live_members(pgid: int) -> list[Any]:
     return members
 
 
-def _start_ui(store: Path) -> tuple[Any, int, int]:
-    """`sweep ui` through the installed script; returns it, its port and the UI's process group."""
+def _start_ui(store: Path, sigint_ignored: bool = False) -> tuple[Any, int, int]:
+    """`sweep ui` through the installed script; returns it, its port and the UI's process group.
+
+    ``sigint_ignored`` starts it as a script's background job starts (`sweep ui &`): with
+    SIGINT ignored, which Python keeps unless told otherwise.
+    """
     import selectors
     import shutil
     import subprocess
@@ -96,8 +100,10 @@ def _start_ui(store: Path) -> tuple[Any, int, int]:
     script = shutil.which("sweep", path=str(Path(sys.executable).parent))
     assert script is not None
     # Its own session, so that this test can clean up whatever a failure leaves.
-    ui = subprocess.Popen([script, "ui", "--storage", str(store), "--port", str(port)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, start_new_session=True)
+    command = [script, "ui", "--storage", str(store), "--port", str(port)]
+    if sigint_ignored:  # the shell's `trap '' INT` is inherited through its exec
+        command = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', *command]
+    ui = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     selector = selectors.DefaultSelector()
     selector.register(ui.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + 240
@@ -110,10 +116,12 @@ def _start_ui(store: Path) -> tuple[Any, int, int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129),
-                                              (signal.SIGKILL, -9)], ids=["TERM", "INT", "HUP", "KILL-parent"])
-def test_the_ui_and_every_process_it_started_end_with_sweep_ui(ui_store: Path, signum: int, code: int) -> None:
-    ui, port, group = _start_ui(ui_store)
+@pytest.mark.parametrize(("signum", "code", "sigint_ignored"), [
+    (signal.SIGTERM, 143, False), (signal.SIGINT, 130, False), (signal.SIGINT, 130, True), (signal.SIGHUP, 129, False),
+    (signal.SIGKILL, -9, False)], ids=["TERM", "INT", "INT-started-ignoring-it", "HUP", "KILL-parent"])
+def test_the_ui_and_every_process_it_started_end_with_sweep_ui(ui_store: Path, signum: int, code: int,
+                                                               sigint_ignored: bool) -> None:
+    ui, port, group = _start_ui(ui_store, sigint_ignored)
     try:
         assert _answers(port)
         assert len(_live_members(group)) >= 3, "mlflow ui, its server and its job runner"
