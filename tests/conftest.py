@@ -65,3 +65,10 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[Any]) -> None:
+    """The longest test files first (tests/file_durations.py says why)."""
+    from tests.file_durations import order_by_file_duration, read_table
+
+    items[:] = order_by_file_duration(items, read_table())

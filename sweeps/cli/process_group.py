@@ -41,12 +41,16 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _ENDING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def start_guarded(command: list[str], output: IO[Any]) -> subprocess.Popen[bytes]:
-    """Start ``command`` under a guard in a new session; the guard's pid is the group's id."""
+def start_guarded(command: list[str], output: IO[Any],
+                  environment: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``command`` under a guard in a new session; the guard's pid is the group's id.
+
+    ``environment`` adds variables to this process's own for the command (and the guard).
+    """
     # -I: the guard imports the standard library only, never a module beside this file.
     guard = [sys.executable, "-I", os.path.abspath(__file__), str(os.getpid()), "--", *command]
     return subprocess.Popen(guard, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, env={**os.environ, **(environment or {})})
 
 
 def stop_guarded(guard: subprocess.Popen[bytes]) -> None:

@@ -19,9 +19,10 @@ import pandas as pd
 import pytest
 
 from sweeps.analysis import load
+from sweeps.cli.ui import UI_ENVIRONMENT  # no job runner: see its comment
 from sweeps.errors import StateError, SweepError, TrackingError
-from sweeps.outcomes import OUTCOMES
 from sweeps.iterations import TrialShape
+from sweeps.outcomes import OUTCOMES
 from tests.analysis.conftest import FinishedSweep
 from tests.ports import free_port
 
@@ -111,7 +112,8 @@ def tracking_server(finished_sweep: FinishedSweep, tmp_path_factory: pytest.Temp
         "--backend-store-uri", f"sqlite:///{finished_sweep.storage / 'mlflow.db'}", "--workers", "1",
     ]
     with log.open("wb") as stream:
-        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, **UI_ENVIRONMENT})
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90

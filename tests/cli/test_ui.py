@@ -44,6 +44,7 @@ def test_the_ui_serves_the_embedded_store_on_loopback(tmp_path: Path) -> None:
     assert command[command.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
     assert command[command.index("--default-artifact-root") + 1] == (tmp_path.resolve() / "mlartifacts").as_uri()
     assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert command[command.index("--workers") + 1] == "1"
 
 
 # -- the UI's whole process group ends with `sweep ui` (issue 12, 4) --------------------------
@@ -124,7 +125,10 @@ def test_the_ui_and_every_process_it_started_end_with_sweep_ui(ui_store: Path, s
     ui, port, group = _start_ui(ui_store, sigint_ignored)
     try:
         assert _answers(port)
-        assert len(_live_members(group)) >= 3, "mlflow ui, its server and its job runner"
+        members = [" ".join(p.cmdline()) for p in _live_members(group)]
+        assert len(members) >= 3, f"the guard, mlflow ui and its uvicorn server: {members}"
+        # One viewer: one uvicorn worker and no job runner (sweeps/cli/ui.py says why).
+        assert len(members) <= 4 and not [m for m in members if "huey" in m or "job" in m], members
         ui.send_signal(signum)
         assert ui.wait(timeout=60) == code, ui.stderr.read()[-2000:]
         deadline = time.monotonic() + 30  # the guard gives the group 5 s before SIGKILL

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import psutil
 
+from sweeps.cli.ui import UI_ENVIRONMENT  # no job runner: see its comment
 from tests.ports import free_port, free_ports
 
 VENV_BIN = Path(sys.executable).parent
@@ -193,7 +194,8 @@ class MlflowServer:
             "--artifacts-destination", str(self.root / "mlartifacts"), "--workers", "1",
         ]
         with log.open("wb") as stream:
-            self.process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True,
+                                            env={**os.environ, **UI_ENVIRONMENT})
         return self
 
     def wait_ready(self, timeout: float = 90) -> MlflowServer:

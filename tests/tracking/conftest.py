@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ray.tune import Callback
 
+from sweeps.cli.ui import UI_ENVIRONMENT  # no job runner: see its comment
 from tests.ports import free_port  # the suite's one helper: no port handed out twice
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -39,7 +40,8 @@ class MlflowServer:
         ]
         with open(self.log, "ab") as log:
             # Its own session, so stop() ends the server and its uvicorn worker, nothing else.
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                            env={**os.environ, **UI_ENVIRONMENT})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
