@@ -39,7 +39,7 @@ sweep: install
 test: install system-deps
 	$(BIN)/ruff check sweeps trainables
 	$(BIN)/mypy sweeps trainables
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -146,87 +146,118 @@ def plan_spec(loaded: LoadedSpec, *, reject_impossible: bool = True) -> tuple[Re
 
 def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
     """Compute the plan of ``spec`` for a trainable with training-set size ``dataset_size``."""
-    unit = spec.budget_unit
-    scale = learning_rate_scale(spec)
     batch_sizes = sorted(set(possible_values(spec.search_space["batch_size"])))
     epochs = sorted(set(possible_values(spec.search_space["epochs"])))
     # Optuna's own notes on the sampler's options (it ignores some it still accepts).
     warnings: list[str] = sampler_warnings(spec.sampler.type, spec.sampler.options)
-    too_large = [b for b in batch_sizes if b > dataset_size]
-    if too_large:
-        warnings.append(
-            f"batch_size {', '.join(map(str, too_large))} is larger than the training set "
-            f"(N = {dataset_size}); such a trial would have "
-            f"{'no iterations at all' if drop_last else 'one short batch per epoch'}. "
-            "Remove those choices."
-        )
+    warnings += _oversized_batch_warnings(batch_sizes, dataset_size, drop_last)
     usable = [b for b in batch_sizes if b <= dataset_size] or batch_sizes
     shapes = {
         (b, e): TrialShape(dataset_size, b, e, drop_last)
         for b, e in itertools.product(usable, epochs)
         if TrialShape(dataset_size, b, e, drop_last).iterations_per_epoch > 0
     }
-    rows = [
-        BatchSizeRow(
-            batch_size=b,
-            iterations_per_epoch=TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch,
-            samples_per_iteration=b,
-            min_total_iterations=min(epochs) * TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch,
-            max_total_iterations=max(epochs) * TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch,
-            learning_rate_range=learning_rate_range(*base_learning_rates(spec), scale, b),
-            per_worker_batch_size=b // spec.resources.workers,
-        )
-        for b in usable
-    ]
-    extras: dict[str, Any] = {"learning_rate_scale": scale.model_dump() if scale is not None else None}
     # Every (batch size, epochs) pair is taken as equally likely: a first-order estimate
     # that ignores how the sampler concentrates on good regions as the sweep goes on.
     weight = spec.num_samples / max(len(shapes), 1)
     worst_iterations = sum(s.total_iterations for s in shapes.values()) * weight
     worst_samples = sum(s.samples_at(s.total_iterations) for s in shapes.values()) * weight
-
-    scheduler = spec.scheduler
-    if not isinstance(scheduler, AshaSpec):
+    scale = learning_rate_scale(spec)
+    common: dict[str, Any] = {
+        "dataset_size": dataset_size, "drop_last": drop_last, "num_samples": spec.num_samples,
+        "budget_unit": spec.budget_unit, "epochs": epochs,
+        "batch_sizes": _batch_size_rows(spec, usable, epochs, dataset_size, drop_last),
+        "worst_case_iterations": worst_iterations, "worst_case_samples": worst_samples,
+        "learning_rate_scale": scale.model_dump() if scale is not None else None,
+        "workers": spec.resources.workers,
+    }
+    if not isinstance(spec.scheduler, AshaSpec):
         return SweepPlan(
-            dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "none", None, None,
-            None, [], worst_iterations, worst_iterations, worst_samples, worst_samples, warnings,
-            limit_coverage(spec, worst_iterations, worst_samples), **extras,
-            workers=spec.resources.workers,
+            **common, scheduler="none", grace_period=None, reduction_factor=None, max_t=None, rungs=[],
+            expected_iterations=worst_iterations, expected_samples=worst_samples, warnings=warnings,
+            limits=limit_coverage(spec, worst_iterations, worst_samples),
         )
+    return _asha_plan(spec, spec.scheduler, shapes, weight, warnings, common)
 
+
+def _oversized_batch_warnings(batch_sizes: list[int], dataset_size: int, drop_last: bool) -> list[str]:
+    too_large = [b for b in batch_sizes if b > dataset_size]
+    if not too_large:
+        return []
+    outcome = "no iterations at all" if drop_last else "one short batch per epoch"
+    return [(
+        f"batch_size {', '.join(map(str, too_large))} is larger than the training set "
+        f"(N = {dataset_size}); such a trial would have {outcome}. Remove those choices."
+    )]
+
+
+def _batch_size_rows(spec: SweepSpec, usable: list[int], epochs: list[int], dataset_size: int,
+                     drop_last: bool) -> list[BatchSizeRow]:
+    scale = learning_rate_scale(spec)
+    rows = []
+    for b in usable:
+        per_epoch = TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch
+        rows.append(BatchSizeRow(
+            batch_size=b, iterations_per_epoch=per_epoch, samples_per_iteration=b,
+            min_total_iterations=min(epochs) * per_epoch, max_total_iterations=max(epochs) * per_epoch,
+            learning_rate_range=learning_rate_range(*base_learning_rates(spec), scale, b),
+            per_worker_batch_size=b // spec.resources.workers,
+        ))
+    return rows
+
+
+def _asha_plan(spec: SweepSpec, scheduler: AshaSpec, shapes: dict[tuple[int, int], TrialShape], weight: float,
+               warnings: list[str], common: dict[str, Any]) -> SweepPlan:
+    """The plan under ASHA: its rungs, each bracket's share and cost, and what to warn of."""
+    unit = spec.budget_unit
     largest = max(s.total_budget(unit) for s in shapes.values())
-    smallest_shape = min(shapes.values(), key=lambda s: s.total_budget(unit))
     max_t = largest if scheduler.max_t == "auto" else float(scheduler.max_t)
     eta = scheduler.reduction_factor
     auto = scheduler.grace_period == "auto"
-    grace = auto_grace_period(max_t, eta) if scheduler.grace_period == "auto" else float(scheduler.grace_period)
+    grace = auto_grace_period(max_t, eta) if auto else float(scheduler.grace_period)
     # Every bracket's milestones are among the first bracket's (bracket s drops its s lowest).
     brackets = bracket_plans(shapes, grace, max_t, eta, scheduler.brackets, weight, unit)
-    milestones = brackets[0].milestones
-
-    rungs = []
-    for k, milestone in enumerate(milestones):
-        reaching = sum(1 for s in shapes.values() if s.total_budget(unit) >= milestone)
-        rungs.append(
-            Rung(
-                milestone=milestone,
-                milestone_iterations_by_batch_size={
-                    b: TrialShape(dataset_size, b, max(epochs), drop_last).first_iteration_reaching(milestone, unit)
-                    for b in usable
-                },
-                # Rung k of the first bracket is rung k - s of bracket s (when s <= k).
-                expected_trials=sum(weight * reaching * b.probability / eta ** (k - b.bracket)
-                                    for b in brackets if b.bracket <= k),
-            )
-        )
+    rungs = _rungs(shapes, brackets, weight, eta, unit, common)
     expected = sum(b.expected_iterations for b in brackets)
     expected_samples = sum(b.expected_samples for b in brackets)
+    warnings = warnings + _asha_warnings(shapes, grace, auto, max_t, brackets[0].milestones, unit)
+    return SweepPlan(
+        **common, scheduler="asha", grace_period=grace, reduction_factor=eta, max_t=max_t, rungs=rungs,
+        expected_iterations=expected, expected_samples=expected_samples, warnings=warnings,
+        limits=limit_coverage(spec, expected, expected_samples), grace_period_auto=auto, brackets=brackets,
+    )
 
-    unit_name = unit
+
+def _rungs(shapes: dict[tuple[int, int], TrialShape], brackets: list[BracketPlan], weight: float, eta: float,
+           unit: str, common: dict[str, Any]) -> list[Rung]:
+    """The first bracket's rungs: where each batch size reaches them, and how many trials do."""
+    longest_epochs = max(common["epochs"])
+    rungs = []
+    for k, milestone in enumerate(brackets[0].milestones):
+        reaching = sum(1 for s in shapes.values() if s.total_budget(unit) >= milestone)
+        rungs.append(Rung(
+            milestone=milestone,
+            milestone_iterations_by_batch_size={
+                row.batch_size: TrialShape(common["dataset_size"], row.batch_size, longest_epochs,
+                                           common["drop_last"]).first_iteration_reaching(milestone, unit)
+                for row in common["batch_sizes"]
+            },
+            # Rung k of the first bracket is rung k - s of bracket s (when s <= k).
+            expected_trials=sum(weight * reaching * b.probability / eta ** (k - b.bracket)
+                                for b in brackets if b.bracket <= k),
+        ))
+    return rungs
+
+
+def _asha_warnings(shapes: dict[tuple[int, int], TrialShape], grace: float, auto: bool, max_t: float,
+                   milestones: list[float], unit: str) -> list[str]:
+    warnings = []
+    largest = max(s.total_budget(unit) for s in shapes.values())
+    smallest_shape = min(shapes.values(), key=lambda s: s.total_budget(unit))
     if grace > smallest_shape.total_budget(unit):
         warnings.append(
-            f"grace_period ({grace:g} {unit_name}) is beyond what the shortest config reaches "
-            f"({smallest_shape.total_budget(unit):g} {unit_name} at batch_size="
+            f"grace_period ({grace:g} {unit}) is beyond what the shortest config reaches "
+            f"({smallest_shape.total_budget(unit):g} {unit} at batch_size="
             f"{smallest_shape.batch_size}, epochs={smallest_shape.epochs}): such trials end "
             "before the first rung, so ASHA can never stop them. "
             + ("`grace_period: auto` is derived from max_t; give a number to judge them sooner."
@@ -235,22 +266,17 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
     unreachable = [m for m in milestones if m > largest]
     if unreachable:
         warnings.append(
-            f"rung(s) at {', '.join(f'{m:g}' for m in unreachable)} {unit_name} cannot be reached "
+            f"rung(s) at {', '.join(f'{m:g}' for m in unreachable)} {unit} cannot be reached "
             f"by any config (the longest reaches {largest:g}). Lower max_t."
         )
     if max_t < largest:
         cut = sum(1 for s in shapes.values() if s.total_budget(unit) > max_t)
         warnings.append(
-            f"max_t ({max_t:g} {unit_name}) is smaller than the length of {cut} of "
+            f"max_t ({max_t:g} {unit}) is smaller than the length of {cut} of "
             f"{len(shapes)} (batch_size, epochs) configs (up to {largest:g}); ASHA would "
             "silently cut them short. Use `max_t: auto`."
         )
-    return SweepPlan(
-        dataset_size, drop_last, spec.num_samples, unit, rows, epochs, "asha", grace, eta,
-        max_t, rungs, worst_iterations, expected, worst_samples, expected_samples, warnings,
-        limit_coverage(spec, expected, expected_samples), **extras,
-        workers=spec.resources.workers, grace_period_auto=auto, brackets=brackets,
-    )
+    return warnings
 
 
 def bracket_plans(shapes: dict[tuple[int, int], TrialShape], grace: float, max_t: float, eta: float, count: int,
