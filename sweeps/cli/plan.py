@@ -55,15 +55,44 @@ def print_plan(plan: SweepPlan, name: str) -> None:
         f"{'drops' if plan.drop_last else 'keeps'} the last partial batch "
         f"(drop_last={plan.drop_last}); {plan.num_samples} trials; epochs {min(plan.epochs)}–{max(plan.epochs)}."
     )
-    distributed = plan.workers > 1
-    if distributed:
+    if plan.workers > 1:
         console.print(
             f"Each trial trains data-parallel on [bold]{plan.workers} workers[/]: the batch size is the "
             f"global batch of one iteration, and each worker takes batch size / {plan.workers} of it."
         )
-    table = Table(title="Iterations per batch size (one iteration = one optimizer step on one batch)")
+    console.print(batch_size_table(plan))
     scale = plan.learning_rate_scale
-    rate_column = "learning rate" if scale is None else "effective learning rate"
+    if scale is not None:
+        formula = "bs / ref" if scale["rule"] == "linear" else "sqrt(bs / ref)"
+        console.print(
+            f"The learning rate scales with the batch size (rule [bold]{scale['rule']}[/]): Optuna samples "
+            f"the base learning rate at reference_batch_size ref = {scale['reference_batch_size']}, and a "
+            f"trial trains with base × {formula}."
+        )
+    if plan.scheduler == "asha":
+        console.print(asha_summary(plan))
+        console.print(rungs_table(plan))
+        if len(plan.brackets) > 1:
+            console.print(brackets_table(plan))
+        console.print(UNIT_EXPLANATIONS[plan.budget_unit])
+    else:
+        console.print("No early stopping (scheduler: none): every trial runs to completion.")
+    console.print(budget_line(plan))
+    for limit, coverage in plan.limits.items():
+        unit = limit.removeprefix("max_")
+        console.print(
+            f"limits.{limit} = {coverage['limit']:,.0f} {unit}: enough for about {coverage['expected_trials']:.1f} "
+            f"of the {plan.num_samples} trials at the expected cost per trial; then no new trial starts."
+        )
+    for warning in plan.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}")
+
+
+def batch_size_table(plan: SweepPlan) -> Table:
+    """Each batch size's iterations per epoch and in total, and the learning rates it trains with."""
+    distributed = plan.workers > 1
+    table = Table(title="Iterations per batch size (one iteration = one optimizer step on one batch)")
+    rate_column = "learning rate" if plan.learning_rate_scale is None else "effective learning rate"
     columns = ["batch size", *(["per-worker batch"] if distributed else []), "iterations/epoch",
                "samples/iteration", "total iterations", rate_column]
     for column in columns:
@@ -76,52 +105,36 @@ def print_plan(plan: SweepPlan, name: str) -> None:
             f"{row.min_total_iterations:,}–{row.max_total_iterations:,}",
             f"{low:.3g}" if low == high else f"{low:.3g}–{high:.3g}",
         )
-    console.print(table)
-    if scale is not None:
-        formula = "bs / ref" if scale["rule"] == "linear" else "sqrt(bs / ref)"
-        console.print(
-            f"The learning rate scales with the batch size (rule [bold]{scale['rule']}[/]): Optuna samples "
-            f"the base learning rate at reference_batch_size ref = {scale['reference_batch_size']}, and a "
-            f"trial trains with base × {formula}."
+    return table
+
+
+def rungs_table(plan: SweepPlan) -> Table:
+    """ASHA's rungs: each milestone, the iteration each batch size reaches it at, and the trials expected there."""
+    rungs = Table(title="ASHA rungs")
+    rungs.add_column(f"milestone ({plan.budget_unit})", justify="right")
+    rungs.add_column("iterations by batch size")
+    rungs.add_column("expected trials", justify="right")
+    for rung in plan.rungs:
+        by_batch = ", ".join(
+            f"bs {b}: {i:,}" if i is not None else f"bs {b}: never"
+            for b, i in rung.milestone_iterations_by_batch_size.items()
         )
-    if plan.scheduler == "asha":
-        console.print(asha_summary(plan))
-        rungs = Table(title="ASHA rungs")
-        rungs.add_column(f"milestone ({plan.budget_unit})", justify="right")
-        rungs.add_column("iterations by batch size")
-        rungs.add_column("expected trials", justify="right")
-        for rung in plan.rungs:
-            by_batch = ", ".join(
-                f"bs {b}: {i:,}" if i is not None else f"bs {b}: never"
-                for b, i in rung.milestone_iterations_by_batch_size.items()
-            )
-            rungs.add_row(f"{rung.milestone:g}", by_batch, f"{rung.expected_trials:.1f}")
-        console.print(rungs)
-        if len(plan.brackets) > 1:
-            console.print(brackets_table(plan))
-        console.print(UNIT_EXPLANATIONS[plan.budget_unit])
-    else:
-        console.print("No early stopping (scheduler: none): every trial runs to completion.")
+        rungs.add_row(f"{rung.milestone:g}", by_batch, f"{rung.expected_trials:.1f}")
+    return rungs
+
+
+def budget_line(plan: SweepPlan) -> str:
     if plan.scheduler != "asha":
-        console.print(
+        return (
             f"Budget: {plan.worst_case_iterations:,.0f} iterations ({plan.worst_case_samples:,.0f} samples), "
             "every trial run to completion."
         )
-    else:
-        console.print(
-            f"Budget: worst case {plan.worst_case_iterations:,.0f} iterations "
-            f"({plan.worst_case_samples:,.0f} samples) if every trial ran to completion; "
-            f"expected under ASHA {plan.expected_iterations:,.0f} iterations "
-            f"({plan.expected_samples:,.0f} samples): {plan.saving_ratio:.1f}× less."
-        )
-    for limit, coverage in plan.limits.items():
-        unit = limit.removeprefix("max_")
-        console.print(
-            f"limits.{limit} = {coverage['limit']:,.0f} {unit}: enough for about {coverage['expected_trials']:.1f} "
-            f"of the {plan.num_samples} trials at the expected cost per trial; then no new trial starts."
-        )
-    for warning in plan.warnings:
-        console.print(f"[bold yellow]warning:[/] {warning}")
+    return (
+        f"Budget: worst case {plan.worst_case_iterations:,.0f} iterations "
+        f"({plan.worst_case_samples:,.0f} samples) if every trial ran to completion; "
+        f"expected under ASHA {plan.expected_iterations:,.0f} iterations "
+        f"({plan.expected_samples:,.0f} samples): {plan.saving_ratio:.1f}× less."
+    )
 
 
 def asha_summary(plan: SweepPlan) -> str:
