@@ -53,13 +53,7 @@ def fit(
     """
     shape = ctx.shape
     ctx.check_dataset_size(_dataset_length(train_data))
-    state = ctx.load_checkpoint()
-    iteration = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        iteration = int(state["iteration"])
+    iteration = _restore(ctx, model, optimizer)
     device = torch.device(ctx.device)
     model.to(device)
     ctx.set_model(model)  # the module itself: what `tracking.log_model` logs as an MLflow model
@@ -67,10 +61,7 @@ def fit(
     # checkpoint see, so rank 0 evaluates without a collective the other ranks would wait on.
     trained = ctx.prepare_model(model)
     batches = _batches_per_epoch(train_data, shape.batch_size, shape.drop_last, device, ctx)
-    # Summed as a tensor and read once per report: `.item()` on every step would force a
-    # device synchronisation per iteration.
-    loss_sum = torch.zeros((), device=device)
-    losses_since_report = 0
+    losses = _LossMeter(device)
     for epoch in range(iteration // shape.iterations_per_epoch, shape.epochs):
         skip = iteration - epoch * shape.iterations_per_epoch
         # A per-epoch generator makes the shuffle a function of (seed, epoch) alone, so a
@@ -88,33 +79,67 @@ def fit(
             (loss * weight if weight != 1.0 else loss).backward()
             optimizer.step()
             iteration += 1
-            loss_sum += loss.detach()
-            losses_since_report += 1
+            losses.add(loss)
             if not ctx.should_report(iteration):
                 continue
-            if ctx.rank != 0:
-                # Only rank 0 reports (and evaluates, and checkpoints): the ranks hold the same weights.
-                loss_sum.zero_()
-                losses_since_report = 0
-                continue
-            model.eval()
-            with torch.no_grad():
-                metrics = evaluate()
-            model.train()
-            train_loss = (loss_sum / losses_since_report).item()
-            loss_sum.zero_()
-            losses_since_report = 0
-            if ctx.should_checkpoint(iteration):
-                ctx.save_checkpoint(
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "iteration": iteration,
-                        "epoch": iteration / shape.iterations_per_epoch,
-                        "torch_rng": torch.get_rng_state(),
-                    }
-                )
-            ctx.report(iteration=iteration, train_loss=train_loss, **metrics)
+            train_loss = losses.take_mean()
+            # Only rank 0 reports (and evaluates, and checkpoints): the ranks hold the same weights.
+            if ctx.rank == 0:
+                _report(ctx, model, optimizer, evaluate, iteration, train_loss)
+
+
+def _restore(ctx: TrainContext, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Load the trial's last checkpoint into ``model`` and ``optimizer``; the iteration it holds (0 without one)."""
+    state = ctx.load_checkpoint()
+    if state is None:
+        return 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["iteration"])
+
+
+class _LossMeter:
+    """The mean training loss since the last report.
+
+    Summed as a tensor and read once per report: `.item()` on every step would force a
+    device synchronisation per iteration.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self._sum = torch.zeros((), device=device)
+        self._count = 0
+
+    def add(self, loss: torch.Tensor) -> None:
+        self._sum += loss.detach()
+        self._count += 1
+
+    def take_mean(self) -> torch.Tensor:
+        """The mean since the last call (a 0-d tensor, not yet read), and start again."""
+        mean = self._sum / self._count  # a new tensor: zeroing the sum leaves it as it is
+        self._sum.zero_()
+        self._count = 0
+        return mean
+
+
+def _report(ctx: TrainContext, model: torch.nn.Module, optimizer: torch.optim.Optimizer, evaluate: Evaluate,
+            iteration: int, train_loss: torch.Tensor) -> None:
+    """Evaluate, checkpoint when due, and report (rank 0, at a report point)."""
+    model.eval()
+    with torch.no_grad():
+        metrics = evaluate()
+    model.train()
+    if ctx.should_checkpoint(iteration):
+        ctx.save_checkpoint(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "iteration": iteration,
+                "epoch": iteration / ctx.shape.iterations_per_epoch,
+                "torch_rng": torch.get_rng_state(),
+            }
+        )
+    ctx.report(iteration=iteration, train_loss=train_loss.item(), **metrics)
 
 
 def _dataset_length(train_data: tuple[torch.Tensor, torch.Tensor] | torch.utils.data.Dataset[Any]) -> int:
