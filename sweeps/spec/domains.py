@@ -26,27 +26,36 @@ DOMAIN_ERROR = "hyperparameter_domain"
 _EXAMPLES = {"batch_size": "batch_size: 64", "epochs": "epochs: 5", "learning_rate": "learning_rate: 1.0e-3"}
 
 
+def _kind(param: Any) -> str | None:
+    """A distribution's ``type`` (``float``, ``int``, ``categorical``), or None for a fixed value.
+
+    Read from the field rather than by ``isinstance`` on :mod:`sweeps.spec.models`' classes,
+    which validate with this module: importing them here would make the two import each other.
+    """
+    kind = getattr(param, "type", None)
+    return kind if isinstance(kind, str) else None
+
+
 def domain_error(name: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(DOMAIN_ERROR, "{message}", {"parameter": name, "message": message})
 
 
 def check_count(name: str, param: Any) -> None:
     """``batch_size`` and ``epochs`` count things: every value they can take is an int >= 1."""
-    from sweeps.spec.models import CategoricalParam, FloatParam, IntParam
-
-    if isinstance(param, FloatParam):
+    kind = _kind(param)
+    if kind == "float":
         raise domain_error(name, (
             f"`{name}` takes whole numbers, but it is a float range (`type: float`, low {param.low}, "
             f"high {param.high}); use `type: int` or a categorical of whole numbers"
         ))
-    if isinstance(param, IntParam):
+    if kind == "int":
         if param.low < 1:
             raise domain_error(name, (
                 f"`{name}` must be at least 1, but its range starts at `low: {param.low}`; raise "
                 "its lower bound `low` to 1"
             ))
         return
-    values = param.values if isinstance(param, CategoricalParam) else [param]
+    values = param.values if kind == "categorical" else [param]
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int):
             raise domain_error(name, (
@@ -54,7 +63,7 @@ def check_count(name: str, param: Any) -> None:
                 f"`{_EXAMPLES[name]}`"
             ))
         if value < 1:
-            raise domain_error(name, _below_one(name, value, categorical=isinstance(param, CategoricalParam)))
+            raise domain_error(name, _below_one(name, value, categorical=kind == "categorical"))
 
 
 def _below_one(name: str, value: int, categorical: bool) -> str:
@@ -71,10 +80,9 @@ def _below_one(name: str, value: int, categorical: bool) -> str:
 
 def check_learning_rate(param: Any) -> None:
     """Every learning rate a trial can get is a finite number greater than 0."""
-    from sweeps.spec.models import CategoricalParam, FloatParam, IntParam
-
     name = "learning_rate"
-    if isinstance(param, (FloatParam, IntParam)):
+    kind = _kind(param)
+    if kind in ("float", "int"):
         # `low < high` was checked by the distribution itself, so `low > 0` covers the range.
         if not param.low > 0:
             raise domain_error(name, (
@@ -82,7 +90,7 @@ def check_learning_rate(param: Any) -> None:
                 "use a positive lower bound such as `low: 1.0e-5` (with `log: true`)"
             ))
         return
-    categorical = isinstance(param, CategoricalParam)
+    categorical = kind == "categorical"
     for value in param.values if categorical else [param]:
         where = f"its `values` include {value!r}" if categorical else f"it is fixed at {value!r}"
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -17,7 +17,15 @@ from pydantic import BaseModel, ValidationError
 
 from sweeps.errors import SpecError
 from sweeps.spec.domains import DOMAIN_ERROR
-from sweeps.spec.models import SweepSpec
+from sweeps.spec.models import (
+    AshaSpec,
+    CategoricalParam,
+    FloatParam,
+    IntParam,
+    LearningRateScale,
+    NoSchedulerSpec,
+    SweepSpec,
+)
 from sweeps.spec.sampler_options import SAMPLER_OPTION_ERROR
 
 #: What a spec needs at the least, for messages about a file that is not a spec at all.
@@ -229,22 +237,20 @@ def _missing_type_sentence(field_path: str, error: Any) -> str:
 def _child_model(
     model: type[BaseModel] | None, part: str, node: Any, inside_space: bool
 ) -> type[BaseModel] | None:
-    from sweeps.spec import models
-
     if part == "scale" and model is not None and "scale" in model.model_fields:
-        return models.LearningRateScale
+        return LearningRateScale
     if inside_space and isinstance(node, dict):  # a distribution inside search_space
         distributions: dict[Any, type[BaseModel]] = {
-            "float": models.FloatParam,
-            "int": models.IntParam,
-            "categorical": models.CategoricalParam,
+            "float": FloatParam,
+            "int": IntParam,
+            "categorical": CategoricalParam,
         }
         return distributions.get(node.get("type"))
     if model is None or part == "search_space":
         return None
     if model is SweepSpec and part == "scheduler":
         kind = node.get("type") if isinstance(node, dict) else None
-        return models.NoSchedulerSpec if kind == "none" else models.AshaSpec
+        return NoSchedulerSpec if kind == "none" else AshaSpec
     field = model.model_fields.get(part)
     annotation = field.annotation if field is not None else None
     # A section whose field is one model (sampler, resources, tracking, failure, limits...).
