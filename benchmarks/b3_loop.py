@@ -48,9 +48,9 @@ def _setup(batch_size: int) -> tuple[Any, ...]:
 
 def run_fit(batch_size: int, epochs: int) -> float:
     """Seconds ``fit`` takes for ``epochs`` epochs."""
+    from sweeps import fit
     from sweeps.iterations import TrialShape
     from sweeps.training.context import LocalContext
-    from sweeps.training.loop import fit
 
     model, optimizer, loss_fn, data, evaluate = _setup(batch_size)
     ctx = LocalContext(TrialShape(len(data[0]), batch_size, epochs), metric="val_accuracy",

@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sweeps import trainable
 from sweeps.training.context import TrainContext
-from sweeps.training.registry import trainable
 
 BRANIN_MINIMUM = 0.397887
 BRANIN_BOUNDS = {"x1": (-5.0, 10.0), "x2": (0.0, 15.0)}

@@ -36,8 +36,8 @@ from typing import Any
 import yaml
 
 from benchmarks.harness import Scenario, python_module, ratio, run_process, sweep_command
+from sweeps import trainable
 from sweeps.training.context import TrainContext
-from sweeps.training.registry import trainable
 
 N_SAMPLES, FEATURES, BATCH, EPOCHS, LEARNING_RATE = 20_480, 64, 128, 6, 0.05
 SWEEPS_1, SWEEPS_2 = "sweeps, workers: 1", "sweeps, workers: 2"

@@ -24,8 +24,8 @@ import time
 import uuid
 from typing import Any
 
+from sweeps import trainable
 from sweeps.training.context import TrainContext
-from sweeps.training.registry import trainable
 
 
 def _digits_size() -> int:

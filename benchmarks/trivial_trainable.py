@@ -11,8 +11,8 @@ from typing import Any
 
 import torch  # noqa: F401 - every real trainable's module imports torch
 
+from sweeps import trainable
 from sweeps.training.context import TrainContext
-from sweeps.training.registry import trainable
 
 
 @trainable(dataset_size=10)

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from sweeps import trainable
 from sweeps.iterations import TrialShape
 from sweeps.training.context import TrainContext
-from sweeps.training.registry import trainable
 
 NOOP_SIZE = 10
 

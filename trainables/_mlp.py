@@ -1,4 +1,4 @@
-"""A small MLP classifier trained with :func:`sweeps.training.loop.fit`, shared by built-ins.
+"""A small MLP classifier trained with :func:`sweeps.fit`, shared by built-ins.
 
 Config keys (hyperparameters): ``batch_size``, ``epochs``, ``learning_rate`` and optionally
 ``weight_decay``, ``hidden_size`` and ``dropout``. ``trainable_args`` provide the fixed
@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
+from sweeps import fit
 from sweeps.training.context import TrainContext
-from sweeps.training.loop import fit
 
 
 def make_mlp(n_features: int, n_classes: int, hidden_sizes: list[int], dropout: float) -> torch.nn.Module:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from sweeps import trainable
 from sweeps.training.context import TrainContext
-from sweeps.training.registry import trainable
 
 DIGITS_SIZE = 1797
 # A fixed fifth of the data is held out for validation, with its own seed, so every trial

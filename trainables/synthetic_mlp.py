@@ -10,8 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from sweeps import trainable
 from sweeps.training.context import TrainContext
-from sweeps.training.registry import trainable
 
 DEFAULT_SIZE = 10_000
 
