@@ -17,6 +17,8 @@ from sweeps.cli.console import console
 from sweeps.cli.usage import ABORT, CLICK_EXCEPTIONS, EXIT
 from sweeps.errors import SweepError
 
+__all__ = ["USAGE_ERROR_EXIT", "entry_point", "main"]
+
 USAGE_ERROR_EXIT = 2
 
 
