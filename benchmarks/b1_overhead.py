@@ -79,8 +79,8 @@ def run_project(trials: int, workdir: Path, tracking: bool = True) -> dict[str, 
         raise RuntimeError(f"B1: `sweep run` finished {done} of {trials} trials: {summary}")
     return {
         "trials": trials,
-        "ray_start_s": summary["ray_start_seconds"],
-        "up_s": summary["wall_seconds"] - summary["ray_start_seconds"],
+        "ray_start_s": summary["start_seconds"],
+        "up_s": summary["wall_seconds"] - summary["start_seconds"],
         "e2e_s": process.wall_s,
         "rss_mb": process.peak_rss_mb,
     }
@@ -140,7 +140,7 @@ def run(reps: int, workdir: Path) -> Scenario:
     scenario.notes.append(
         "B1: every contender samples at random and runs trials that only report 3 times; "
         "'once up' excludes interpreter start, imports, Ray start-up and shut-down (Ray Tune: "
-        "`ray.init()`, `ray.shutdown()`; sweeps: `ray_start_seconds` of its JSON summary, whose wall "
+        "`ray.init()`, `ray.shutdown()`; sweeps: `start_seconds` of its JSON summary, whose wall "
         "ends before `ray.shutdown()`). Ray Tune and sweeps run 2 trials at a "
         f"time (2 CPUs); Optuna runs them one after another. Ray Tune defaults ran {RAY_DEFAULT_TRIALS} "
         "trials (a fresh worker process per trial); its per-trial figures compare, its wall and "

@@ -94,7 +94,7 @@ def run_project(seed: int, workdir: Path, overrides: tuple[str, ...] = ()) -> di
     process = run_process(sweep_command("run", str(spec_path), "--json", "--overwrite", *sets))
     summary = process.last_json()
     return {
-        "up_s": summary["wall_seconds"] - summary["ray_start_seconds"],
+        "up_s": summary["wall_seconds"] - summary["start_seconds"],
         "e2e_s": process.wall_s,
         "best": summary["best"]["value"] if summary["best"] else None,
         "workers": WORKERS,

@@ -80,7 +80,7 @@ def run_sweeps(workdir: Path, name: str, seed: int, report_every: int, same_conf
     path.write_text(yaml.safe_dump(spec(name, workdir / "sweeps", timing, seed, report_every, same_configs=same_configs)))
     process = run_process(sweep_command("run", str(path), "--json", "--overwrite"), sample_cpu=True)
     summary = process.last_json()
-    up = summary["wall_seconds"] - summary["ray_start_seconds"]
+    up = summary["wall_seconds"] - summary["start_seconds"]
     return {"e2e_s": process.wall_s, "up_s": up, "driver_cpu_s": summary.get("driver_cpu_seconds"),
             "best": summary["best"]["value"] if summary["best"] else None, "usage": process.cpu,
             **read_clocks(str(timing))}

@@ -34,6 +34,7 @@ PROBE = str(Path(__file__).resolve().parents[1] / "tests" / "ray_backend" / "ddp
 
 def _sweep(name: str, resources: dict[str, Any], num_samples: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """Run the probe; return the trial counts and every rank's record."""
+    from sweeps.ray_backend import RayBackend
     from sweeps.runner.runner import RunOptions, run_sweep
     from sweeps.spec.loading import load_spec
 
@@ -48,7 +49,7 @@ def _sweep(name: str, resources: dict[str, Any], num_samples: int) -> tuple[dict
         "storage": str(work / "results"), "tracking": {"enabled": False},
     }
     (work / "spec.yaml").write_text(yaml.safe_dump(spec))
-    summary = run_sweep(load_spec(work / "spec.yaml", []), RunOptions(live=False))
+    summary = run_sweep(load_spec(work / "spec.yaml", []), RunOptions(RayBackend(), live=False))
     records = [json.loads(p.read_text()) for p in probe.glob("*-rank*.json")]
     return summary.trials, records
 

@@ -32,6 +32,7 @@ def timeline(seed: int = 0) -> None:
 
     from benchmarks.b2_compute import project_spec
     from benchmarks.workloads import read_compute_seconds
+    from sweeps.ray_backend import RayBackend
     from sweeps.runner import runner
     from sweeps.spec.loading import load_spec
 
@@ -78,7 +79,7 @@ def timeline(seed: int = 0) -> None:
     timing.mkdir()
     spec_path = work / "b2.yaml"
     spec_path.write_text(yaml.safe_dump(project_spec(seed, work / "sweeps", timing)))
-    summary = runner.run_sweep(load_spec(spec_path, []), runner.RunOptions(live=False, overwrite=True, callbacks=[Marks()]))
+    summary = runner.run_sweep(load_spec(spec_path, []), runner.RunOptions(RayBackend(callbacks=[Marks()]), live=False, overwrite=True))
     mark("summary written")
     for at, name in marks:
         print(f"{at:7.2f} s  {name}")
@@ -94,7 +95,7 @@ def timeline(seed: int = 0) -> None:
               f"compute {compute:.1f} s, blocked in report {blocked:.1f} s ({1000 * blocked / max(reports, 1):.0f} ms × "
               f"{reports}), checkpoints {sum(r['checkpoint_s'] for r in records):.1f} s")
     print(f"wall {summary.wall_seconds:.2f} s (to the summary, before ray.shutdown), of which Ray start-up "
-          f"{summary.ray_start_seconds:.2f} s")
+          f"{summary.start_seconds:.2f} s")
 
 
 def memory(small: int = 200, large: int = 1000) -> None:
@@ -103,6 +104,7 @@ def memory(small: int = 200, large: int = 1000) -> None:
     from ray.tune import Callback
 
     from benchmarks.b1_overhead import project_spec
+    from sweeps.ray_backend import RayBackend
     from sweeps.runner.runner import RunOptions, run_sweep
     from sweeps.spec.loading import load_spec
 
@@ -120,7 +122,7 @@ def memory(small: int = 200, large: int = 1000) -> None:
     work = Path(tempfile.mkdtemp(prefix="sweeps-memory-"))
     spec_path = work / "b1.yaml"
     spec_path.write_text(yaml.safe_dump(project_spec(large, work / "sweeps")))
-    run_sweep(load_spec(spec_path, []), RunOptions(live=False, overwrite=True, callbacks=[Snapshots()]))
+    run_sweep(load_spec(spec_path, []), RunOptions(RayBackend(callbacks=[Snapshots()]), live=False, overwrite=True))
     ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
     before, after = (snapshots[n].filter_traces(ignore) for n in (small, large))
     per_trial = 1024 * (large - small)

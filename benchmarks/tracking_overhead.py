@@ -147,6 +147,7 @@ def run_once(contender: str, storage: Path, rep: int = 0) -> dict[str, Any]:
     """One sweep in this process; the parent process times and compares them."""
     import resource
 
+    from sweeps.ray_backend import RayBackend
     from sweeps.runner.runner import RunOptions, run_sweep
     from sweeps.spec.loading import load_spec
 
@@ -164,14 +165,14 @@ def run_once(contender: str, storage: Path, rep: int = 0) -> dict[str, Any]:
             tracking_uri=f"sqlite:///{storage / 'mlflow.db'}", experiment_name=f"b4-{contender}",
             save_artifact=False,
         ))
-    summary = run_sweep(loaded, RunOptions(live=False, callbacks=callbacks))
+    summary = run_sweep(loaded, RunOptions(RayBackend(callbacks=callbacks), live=False))
     wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "contender": contender,
         "wall_s": wall,
         "driver_cpu_s": usage.ru_utime + usage.ru_stime,
-        "ray_start_s": getattr(summary, "ray_start_seconds", 0.0),
+        "ray_start_s": getattr(summary, "start_seconds", 0.0),
         "iterations": summary.iterations_used,
         "trials": summary.trials,
     }

@@ -1,6 +1,9 @@
 """The architecture's rules, checked by walking the package's source (fast: no imports run).
 
-- Ray is behind one seam: only ``sweeps/ray_backend/`` imports ``ray``.
+- Ray is behind one seam: only ``sweeps/ray_backend/`` imports ``ray``, and the runner
+  talks to it only through :class:`sweeps.backend.Backend`: nothing in ``sweeps/runner/``
+  imports ``sweeps.ray_backend`` (resume included: Ray's snapshot is behind
+  ``Backend.saved_sweep`` and ``Backend.prepare_resume``).
 - The subpackages form layers (README's Layout): each imports only from the layers below
   it, so there is no import cycle between them, counting imports inside functions and
   type-only ones, which would only hide a cycle.
@@ -19,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sweeps"
 SEAM = "ray_backend"
 #: The layers, lowest first, as README.md's Layout section lists them: each may import only
 #: from layers before it (``errors`` and ``sqlite`` are leaves anyone may import).
-LAYERS = ["errors", "sqlite", "numbers", "spec", "iterations", "training", "plan", "outcomes", "store", "backend", "search",
+LAYERS = ["errors", "sqlite", "numbers", "spec", "iterations", "training", "plan", "outcomes", "store", "search", "backend",
           "ray_backend", "tracking", "runner", "analysis", "cli", "__main__"]
 LONGEST_RUNNER_FUNCTION = 60
 
@@ -91,6 +94,55 @@ def test_only_the_seam_imports_ray() -> None:
         if subpackage(name) != SEAM and any(m == "ray" or m.startswith("ray.") for m in imported(tree))
     )
     assert outside == [], f"these modules import ray outside sweeps/{SEAM}/: {outside}"
+
+
+def runner_imports_of_the_seam(sources: dict[str, ast.Module]) -> list[str]:
+    """``module: imported`` for each import of ``sweeps.ray_backend`` (or ``ray``) by a runner
+    module, wherever the import statement is (inside functions, type-only ones too)."""
+    found = []
+    for name, tree in sources.items():
+        if subpackage(name) != "runner":
+            continue
+        for target in imported(tree):
+            if target in ("ray", f"sweeps.{SEAM}") or target.startswith(("ray.", f"sweeps.{SEAM}.")):
+                found.append(f"{name}: {target}")
+        for node in ast.walk(tree):  # `from sweeps import ray_backend`
+            if isinstance(node, ast.ImportFrom) and node.module == "sweeps" and any(a.name == SEAM for a in node.names):
+                found.append(f"{name}: sweeps.{SEAM}")
+    return found
+
+
+def test_the_runner_never_imports_the_ray_seam() -> None:
+    found = runner_imports_of_the_seam(dict(modules()))
+    assert found == [], f"the runner must reach Ray only through sweeps.backend.Backend: {found}"
+
+
+@pytest.mark.parametrize("statement", [
+    "from sweeps import ray_backend",
+    "from sweeps.ray_backend.snapshot import load_experiment_state",
+    "import sweeps.ray_backend.backend",
+    "def f():\n    from sweeps.ray_backend import RayBackend",
+    "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sweeps.ray_backend.restore import continue_tuner",
+])
+def test_the_runner_rule_fails_on_an_import_of_the_seam(statement: str) -> None:
+    sources = dict(modules())
+    sources["sweeps.runner.runner"] = ast.parse(statement)
+    found = runner_imports_of_the_seam(sources)
+    assert found and all(f.startswith("sweeps.runner.runner: sweeps.ray_backend") for f in found), found
+
+
+def test_the_runner_names_nothing_of_ray_in_its_record() -> None:
+    # The summary's start time is the backend's (`start_seconds`), and SIGTERM is taken over
+    # as the start-up ends, whatever the backend: no Ray-named field or workaround in the runner.
+    sources = dict(modules())
+    named = sorted(
+        f"{name}: {node.attr if isinstance(node, ast.Attribute) else node.id}"
+        for name, tree in sources.items() if subpackage(name) == "runner"
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Attribute) and node.attr in ("ray_start_seconds", "take_over_sigterm"))
+        or (isinstance(node, ast.Name) and node.id in ("ray_start_seconds", "take_over_sigterm"))
+    )
+    assert named == [], named
 
 
 def test_the_seam_is_where_the_ray_code_is() -> None:

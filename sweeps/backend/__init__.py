@@ -3,10 +3,11 @@
 The runner's record keepers (the result journal, the ledger, the live view, the report
 alignment check and the MLflow tracker) are :class:`SweepListener` s, and its reasons to
 end a sweep early (a graceful stop, too many failed trials) are :class:`StopRule` s. A
-backend (:mod:`sweeps.ray_backend`, or a simulated one in the tests) runs a :class:`SweepJob`
+backend (:mod:`sweeps.ray_backend`, or :mod:`sweeps.backend.simulated` without Ray) runs a :class:`SweepJob`
 and calls both on the driver thread, listeners in the order given, so that one listener may
 read what an earlier one recorded (the live view reads the ledger). What a backend's nodes
-offer, and how many trials fit, is :mod:`sweeps.backend.resources`.
+offer, and how many trials fit, is :mod:`sweeps.backend.resources`; how a stopped sweep
+continues, with the backend's own record of it, is :mod:`sweeps.backend.resume`.
 
 None of it knows Ray: a trial is its id, its config and its latest result, and a report
 is a plain dict with the trainable's metrics and the context keys of
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sweeps.backend.resources import NodeShape
+    from sweeps.backend.resume import ResumePlan, ResumeState, SavedSweep
     from sweeps.plan.planner import SweepPlan
     from sweeps.spec.models import SweepSpec
     from sweeps.store.state import SweepPaths
@@ -110,16 +112,9 @@ class SweepJob:
     trials_to_create: int
     #: Trials created before this run (a resumed sweep): the sampler's seed moves past them.
     trials_so_far: int = 0
-    #: A resumed sweep (`sweep resume`): its trials so far are in `delivered` and `journal`.
-    resumed: bool = False
-    #: Continue the backend's own snapshot of the sweep (resumed only), not start afresh.
-    restore: bool = False
-    #: Trial id → the last iteration it delivered before (a resumed sweep): not delivered twice.
-    delivered: dict[str, int] = field(default_factory=dict)
-    #: Every result delivered before (the result journal): the scheduler's rungs start from it.
-    journal: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    #: Trial id → the Hyperband bracket it was drawn into before (a resumed sweep).
-    brackets: dict[str, int] = field(default_factory=dict)
+    #: A resumed sweep (`sweep resume`): how the backend continues it, as its own
+    #: :meth:`Backend.prepare_resume` said. None: a new sweep.
+    resume: ResumeState | None = None
 
 
 class Backend(Protocol):
@@ -141,3 +136,12 @@ class Backend(Protocol):
 
     def shutdown(self) -> None:
         """Stop what :meth:`start` started."""
+
+    def starting(self) -> str:
+        """What starting this backend is, as the start-up says it ("starting Ray (local, 2 CPUs)")."""
+
+    def saved_sweep(self, paths: SweepPaths) -> SavedSweep:
+        """This backend's own record of a stopped sweep (:mod:`sweeps.backend.resume`); needs no :meth:`start`."""
+
+    def prepare_resume(self, plan: ResumePlan) -> ResumeState:
+        """Bring this backend's record in line with ``plan`` and say how :meth:`run` continues it."""

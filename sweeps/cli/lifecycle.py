@@ -19,7 +19,7 @@ from rich.text import Text
 
 from sweeps.cli.app import DEFAULT_STORAGE, SET_HELP, app
 from sweeps.cli.console import console
-from sweeps.cli.launch import run_resumed
+from sweeps.cli.launch import ray_backend, run_resumed
 from sweeps.numbers import compact
 
 STORAGE_HELP = "The storage folder the sweep was run with."
@@ -37,7 +37,8 @@ def resume_command(
     """Continue a sweep whose driver died, was stopped or whose machine rebooted."""
     from sweeps.runner.resume import prepare_resume  # here: see sweeps/cli/launch.py
 
-    loaded, resumption = prepare_resume(storage, name, list(set_ or []), force=force)
+    # Reading Ray's snapshot starts nothing; run_resumed builds the backend that runs the sweep.
+    loaded, resumption = prepare_resume(storage, name, list(set_ or []), force=force, backend=ray_backend(None, address))
     run_resumed(loaded, resumption, address, as_json, storage)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from sweeps.cli.app import SET_HELP, app
-from sweeps.cli.launch import announce, resume_existing, run_and_report
+from sweeps.cli.launch import announce, ray_backend, resume_existing, run_and_report
 from sweeps.spec.loading import load_spec
 
 
@@ -43,4 +43,4 @@ def run_command(
     lines = announce(loaded, address, as_json)
     from sweeps.runner.runner import RunOptions  # here: see sweeps/cli/launch.py
 
-    run_and_report(loaded, RunOptions(address=address, overwrite=overwrite), as_json, lines)
+    run_and_report(loaded, RunOptions(ray_backend(loaded, address), address=address, overwrite=overwrite), as_json, lines)

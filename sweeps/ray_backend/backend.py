@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from sweeps.backend import StopRule, SweepJob, SweepListener
-from sweeps.backend.resources import NodeShape
+from sweeps.backend.resources import NodeShape, local_cpus
+from sweeps.backend.resume import ResumePlan, ResumeState, SavedSweep
 from sweeps.ray_backend.embedded import RayStarter, worker_preload_modules
+from sweeps.store.state import SweepPaths
 
 
 class RayBackend:
@@ -60,6 +62,23 @@ class RayBackend:
         if self._starter is not None:
             self._starter.stop()
             self._starter = None
+
+    def starting(self) -> str:
+        if self.address:
+            return f"joining the Ray cluster at {self.address}"
+        return f"starting Ray (local, {local_cpus()} CPUs)"
+
+    def saved_sweep(self, paths: SweepPaths) -> SavedSweep:
+        """Ray's experiment snapshot of the sweep (:mod:`~sweeps.ray_backend.resume`)."""
+        from sweeps.ray_backend import resume
+
+        return resume.saved_sweep(paths)
+
+    def prepare_resume(self, plan: ResumePlan) -> ResumeState:
+        """Ray's snapshot corrected as ``plan`` says, for ``Tuner.restore`` (:mod:`~sweeps.ray_backend.restore`)."""
+        from sweeps.ray_backend import resume
+
+        return resume.prepare_resume(plan)
 
 
 def start_ray(address: str | None) -> None:

@@ -68,7 +68,7 @@ def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]
 
 def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None,
                scheduler: TrialScheduler | None = None, error_of: Callable[[str], str | None] | None = None) -> Any:
-    """The ``Tuner`` of ``job``: a fresh one, or Ray's snapshot continued (``job.restore``).
+    """The ``Tuner`` of ``job``: a fresh one, or Ray's snapshot continued (``job.resume``).
 
     ``scheduler`` is the one whose notes the listener bridge shows (made here if not given);
     ``error_of`` gives the searcher a failed trial's error text."""
@@ -91,7 +91,7 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
         checkpoint_every_epochs=spec.checkpoint.every_epochs,
         cpus=spec.resources.cpu,
         extra_pythonpath=(os.getcwd(),),
-        delivered=dict(job.delivered),
+        delivered=dict(job.resume.delivered) if job.resume else {},
         stop_file=str(paths.stop_request_file),
         workers=spec.resources.workers,
         gpus=spec.resources.gpu,
@@ -127,8 +127,8 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
             checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.keep),
         ),
     )
-    if job.resumed:
-        tuner = continue_tuner(tuner, job, trainable)
+    if job.resume is not None:
+        tuner = continue_tuner(tuner, job, job.resume, trainable)
     return tuner
 
 

@@ -8,9 +8,10 @@
 - :mod:`~sweeps.runner.stopping` and :mod:`~sweeps.runner.abort`: stopping on purpose
   (signals, ``sweep stop``) and because the sweep cannot succeed;
 - :mod:`~sweeps.runner.resume` and :mod:`~sweeps.runner.reconcile`: continuing a sweep
-  from its study, journal and the backend's snapshot;
+  from its study, journal and the backend's own record (:mod:`sweeps.backend.resume`);
 - :mod:`~sweeps.runner.summary`: what ``sweep run`` reports.
 
-It talks to Ray only through :mod:`sweeps.ray_backend`, the default
-:class:`~sweeps.backend.Backend`.
+It never imports Ray nor :mod:`sweeps.ray_backend`: it runs on the
+:class:`~sweeps.backend.Backend` it is given (the CLI gives Ray's; fast tests give
+:mod:`sweeps.backend.simulated`).
 """

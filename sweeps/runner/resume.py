@@ -3,15 +3,17 @@
 Three records survive a driver, each with its own lag:
 
 - the **Optuna study** (SQLite, written synchronously): which trials exist, their
-  configs, and which finished, with their outcome (:mod:`sweeps.ray_backend.searcher`);
+  configs, and which finished, with their outcome (:mod:`sweeps.search.truthful_study`);
 - the **result journal** (:mod:`sweeps.store.journal`): every result the driver received;
-- **Ray's experiment snapshot** (:mod:`sweeps.ray_backend.snapshot`): trials and checkpoints,
-  up to one checkpoint period old.
+- the **backend's own record** (:meth:`sweeps.backend.Backend.saved_sweep`; for Ray its
+  experiment snapshot, :mod:`sweeps.ray_backend.resume`): trials and checkpoints, up to
+  one checkpoint period old.
 
-Reconciling them, the study and the journal win: a trial the study or the journal shows
-finished is not rerun (and the study is told, if the driver died before telling it); a
-trial the snapshot shows unfinished restarts from its last checkpoint; a trial the
-snapshot never saw is added back under its own id, from its last completed checkpoint.
+Reconciling them (:mod:`sweeps.runner.reconcile`), the study and the journal win: a trial
+the study or the journal shows finished is not rerun (and the study is told, if the
+driver died before telling it); a trial the backend's record shows unfinished restarts
+from its last checkpoint; a trial that record never saw is added back under its own id,
+from its last completed checkpoint (:meth:`sweeps.backend.Backend.prepare_resume`).
 So the sweep ends with exactly ``num_samples`` trials, no config twice, and each trial's
 MLflow run continues with no step repeated (the worker skips iterations the journal
 already holds).
@@ -27,6 +29,7 @@ from typing import Any
 
 import optuna
 
+from sweeps.backend import Backend
 from sweeps.errors import StateError
 from sweeps.runner.limits import spent_before
 from sweeps.runner.reconcile import Resumption, reconcile
@@ -48,9 +51,10 @@ from sweeps.tracking.recovery import rebase_embedded_store
 
 def prepare_resume(
     storage: str | Path, name: str, overrides: list[str] | None = None, given: LoadedSpec | None = None,
-    force: bool = False,
+    force: bool = False, *, backend: Backend,
 ) -> tuple[LoadedSpec, Resumption]:
-    """Check that ``name`` can be resumed, reconcile its records, and return its spec and plan.
+    """Check that ``name`` can be resumed, reconcile its records with ``backend``'s, and
+    return its spec and plan (run it on the same kind of backend).
 
     ``given`` is a spec passed on the command line (``sweep run SPEC --resume``); without
     it the sweep's own spec is used, with any edits of its spec file. ``force`` resumes a
@@ -69,7 +73,7 @@ def prepare_resume(
     trials_so_far = len(study.get_trials(deepcopy=False))
     # A finished sweep goes on only with num_samples raised above the trials it has.
     check_transition(paths, state, SweepState.RUNNING, num_samples=loaded.spec.num_samples)
-    resumption = reconcile(paths, loaded, study, read_journal(paths.directory / JOURNAL_FILE))
+    resumption = reconcile(paths, loaded, study, read_journal(paths.directory / JOURNAL_FILE), backend)
     resumption.notes[:0] = notes
     resumption.trials_so_far = trials_so_far
     return loaded, resumption

@@ -1,7 +1,7 @@
 """The runner: one sweep from a validated spec to its summary, on a backend.
 
-It claims the sweep's folder, starts the backend (:mod:`sweeps.ray_backend` unless told
-otherwise), checks what the compute can hold, builds the sweep's record keepers (the
+It claims the sweep's folder, starts the backend it is given (:mod:`sweeps.ray_backend`
+from the CLI, :mod:`sweeps.backend.simulated` in fast tests), checks what the compute can hold, builds the sweep's record keepers (the
 journal, the ledger, MLflow, the live view) and stop rules, runs the job, and finishes
 the record however the run ended. It knows nothing of Ray.
 """
@@ -21,16 +21,15 @@ from typing import Any
 
 from rich.console import Console
 
-from sweeps import ray_backend
 from sweeps.backend import Backend, StopRule, SweepJob, SweepListener
-from sweeps.backend.resources import check_resources, local_cpus
+from sweeps.backend.resources import check_resources
 from sweeps.errors import ResourceError, SweepError, TrainableError
 from sweeps.plan.planner import SweepPlan, plan_spec
 from sweeps.runner.disk_watch import DISK_REASON, disk_full_message, where_raised
 from sweeps.runner.reconcile import Resumption
 from sweeps.runner.recorders import SweepRecorders
 from sweeps.runner.resume import reclaim_sweep_directory
-from sweeps.runner.stopping import interruptible, interruptible_start_up, take_over_sigterm
+from sweeps.runner.stopping import interruptible, interruptible_start_up
 from sweeps.runner.summary import SweepSummary, summarize
 from sweeps.runner.timeline import Timeline
 from sweeps.spec.loading import LoadedSpec
@@ -51,7 +50,10 @@ from sweeps.training.registry import ResolvedTrainable
 
 @dataclass
 class RunOptions:
-    address: str | None = None  # None: start an embedded local Ray
+    #: Where the trials run (the CLI gives a :class:`~sweeps.ray_backend.RayBackend`).
+    backend: Backend
+    #: The cluster the backend joins (recorded in sweep.json, so a resume finds it); None: local.
+    address: str | None = None
     live: bool = True
     # A plain progress line every PLAIN_EVERY_SECONDS and one per ended trial, on stdout
     # (for logs: the CLI sets it when stdout is not a terminal).
@@ -59,17 +61,12 @@ class RunOptions:
     overwrite: bool = False
     #: More listeners of the sweep's trial events, after the sweep's own.
     listeners: list[SweepListener] = field(default_factory=list)
-    #: Backend-specific hooks, handed to the default backend as they are (Ray Tune
-    #: callbacks: tests and benchmarks use them to watch Tune's own trials).
-    callbacks: list[Any] = field(default_factory=list)
-    #: Where the trials run; None: a RayBackend on `address`.
-    backend: Backend | None = None
-    # Called with the summary once the sweep's record is complete and before the Ray this
-    # sweep started shuts down (about 1.4 s on 2 cores): the CLI prints the summary and
-    # decides its exit code there, so neither waits for `ray.shutdown()`.
+    # Called with the summary once the sweep's record is complete and before the backend
+    # this sweep started shuts down (Ray: about 1.4 s on 2 cores): the CLI prints the summary
+    # and decides its exit code there, so neither waits for the shut-down.
     on_summary: Any = None
-    #: The caller ends the process right after the summary (the CLI): Ray is not shut down
-    #: (1.1-1.4 s on 2 cores); its processes die with the driver (their parent-death signal).
+    #: The caller ends the process right after the summary (the CLI): the backend is not shut
+    #: down (Ray: 1.1-1.4 s on 2 cores; its processes die with the driver, their parent-death signal).
     exit_after: bool = False
     # Continue this sweep (`sweep resume`).
     resume: Resumption | None = None
@@ -78,13 +75,11 @@ class RunOptions:
     on_phase: Callable[[str], None] | None = None
 
 
-def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSummary:
-    """Run the sweep of ``loaded`` to the end and return its summary."""
-    options = options or RunOptions()
+def run_sweep(loaded: LoadedSpec, options: RunOptions) -> SweepSummary:
+    """Run the sweep of ``loaded`` on ``options.backend`` to the end and return its summary."""
     started, timeline = time.monotonic(), Timeline()
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
     backend, started_backend, resolved, plan = _start(loaded, paths, options, timeline)
-    take_over_sigterm()  # before anything else: Ray's core worker aborts on SIGTERM (stopping.py)
     start_seconds = time.monotonic() - started
     # Ctrl-C handling lives from the start of the run until the summary is written.
     with ExitStack() as signal_scope:
@@ -112,7 +107,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
                 sweep.close_tracking_after(sys.exc_info()[1])
         try:
             summary = summarize(loaded.spec, sweep.ledger, paths, time.monotonic() - started, sweep.abort.reason)
-            summary.ray_start_seconds, summary.driver_cpu_seconds = start_seconds, fit_cpu_seconds
+            summary.start_seconds, summary.driver_cpu_seconds = start_seconds, fit_cpu_seconds
             summary.stopped = sweep.graceful.reason if sweep.graceful.interrupted else None
             summary.limit = sweep.limits.reason
             summary.warnings = [sweep.alignment.warning] if sweep.alignment.warning else []
@@ -131,7 +126,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions | None = None) -> SweepSum
 
 
 def _run_job(backend: Backend, job: SweepJob, sweep: SweepRecorders, options: RunOptions, paths: SweepPaths) -> None:
-    """Run the job; a disk error raised out of it (Optuna's study, Ray's own snapshot) ends
+    """Run the job; a disk error raised out of it (Optuna's study, the backend's own record) ends
     it as a disk error noted during the run does: stopped, and resumable."""
     # The disk first: it asks the graceful stop, next, to stop at once.
     rules: list[StopRule] = [sweep.disk, sweep.abort, sweep.graceful, sweep.limits]
@@ -177,40 +172,36 @@ def _try(write: Any) -> bool:
 def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
            timeline: Timeline) -> tuple[Backend, bool, ResolvedTrainable, SweepPlan]:
     """Start the backend while the driver does its own start-up; True: this run started it."""
-    # What can refuse the sweep at once comes before Ray starts: a name already taken, an
-    # unreachable tracking server (whose check also begins opening MLflow on a thread).
+    # What can refuse the sweep at once comes before the backend starts: a name already
+    # taken, an unreachable tracking server (whose check also begins opening MLflow on a thread).
     _check_claim(paths, loaded, options)
-    if options.backend is None:
-        _tell(options, f"joining the Ray cluster at {options.address}" if options.address
-              else f"starting Ray (local, {local_cpus()} CPUs)")
-    with timeline.step("Ray import"):
-        # Looked up here, not imported above: importing Ray takes a second that the CLI's
-        # read-only commands, which import this module, should not pay.
-        backend = options.backend or ray_backend.RayBackend(options.address, options.callbacks, loaded.spec.trainable)
+    backend = options.backend
+    _tell(options, backend.starting())
+    with timeline.step("backend start begun"):
         backend.begin_start()
-    # Ray's processes start on the other core while this thread loads the trainable (torch),
-    # claims the folder and imports Ray Tune.
-    timeline.begin("Ray start (overlapped)")
+    # The backend starts (Ray: its processes, on the other core) while this thread loads
+    # the trainable (torch), claims the folder and sets up the backend (Ray Tune's import).
+    timeline.begin("backend start (overlapped)")
     claimed = False
     try:
         with interruptible_start_up(paths, resumed=options.resume is not None) as signals:
             with timeline.step("spec and trainable"):
-                _tell(options, f"loading the trainable {_short_reference(loaded.spec.trainable)} while Ray starts")
+                _tell(options, f"loading the trainable {_short_reference(loaded.spec.trainable)} while the backend starts")
                 resolved, plan = plan_spec(loaded)
                 signals.check()
                 _claim(paths, loaded, options)
                 claimed = True
                 _hold_space(paths, loaded)
                 signals.check()
-            with timeline.step("backend set-up, then the wait for Ray"):
-                _tell(options, "importing Ray Tune, then waiting for Ray")
+            with timeline.step("backend set-up, then the wait for it"):
+                _tell(options, "setting up the backend, then waiting for it to start")
                 started_backend = backend.start()
     except BaseException:
-        backend.shutdown()  # a Ray begun for nothing (a bad trainable, Ctrl-C) ends with the error
+        backend.shutdown()  # a backend begun for nothing (a bad trainable, Ctrl-C) ends with the error
         if claimed:
             _remove_unrun_sweep(paths, options)
         raise
-    timeline.end("Ray start (overlapped)")
+    timeline.end("backend start (overlapped)")
     return backend, started_backend, resolved, plan
 
 
@@ -285,8 +276,7 @@ def _job(loaded: LoadedSpec, plan: SweepPlan, resolved: ResolvedTrainable, paths
     if resume is None:
         return SweepJob(spec, plan, resolved, paths, concurrency, trials_to_create=spec.num_samples)
     return SweepJob(spec, plan, resolved, paths, concurrency, trials_to_create=resume.remaining,
-                    trials_so_far=resume.trials_so_far, resumed=True, restore=resume.restore,
-                    delivered=dict(resume.delivered), journal=resume.journal, brackets=dict(resume.brackets))
+                    trials_so_far=resume.trials_so_far, resume=resume.state)
 
 
 def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:

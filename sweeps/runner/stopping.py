@@ -2,9 +2,10 @@
 
 SIGTERM is how Slurm, Kubernetes, ``ray job stop``, systemd and ``timeout`` stop a
 program, so it is treated as Ctrl-C is, and the process exits with 143 (128 + 15)
-instead of 130. Ray's C++ core worker installs a failure-signal handler for SIGTERM in
-``ray.init`` that prints a stack dump and aborts (exit 134, state ``crashed``):
-:func:`take_over_sigterm` replaces it right after ``ray.init``, before anything else.
+instead of 130. A backend may install a SIGTERM handler of its own as it starts (Ray's C++
+core worker does in ``ray.init``: it prints a stack dump and aborts, exit 134, state
+``crashed``): :func:`interruptible_start_up` replaces it as the start-up ends, before
+anything else.
 
 A graceful stop, from Ctrl-C, SIGTERM or ``sweep stop NAME`` in another terminal (which
 writes ``<storage>/<name>/stop-requested``), goes in two steps:
@@ -54,7 +55,7 @@ _WAIT_NOTE_SECONDS = 5.0
 #: reports a process ended by that signal (`sweep stop` and Ctrl-C: 130).
 SIGTERM_REASON = "SIGTERM"
 _EXIT_CODES = {SIGTERM_REASON: 128 + signal.SIGTERM}
-#: SIGTERMs that arrived between ``ray.init`` and :func:`interruptible` (see take_over_sigterm).
+#: SIGTERMs that arrived between the start-up's end and :func:`interruptible` (see interruptible_start_up).
 _early_sigterm = threading.Event()
 
 
@@ -199,10 +200,13 @@ def interruptible_start_up(paths: SweepPaths, resumed: bool) -> Iterator[StartUp
     down the Ray it began and removes a new sweep's folder, so the same command starts it
     again. Noted rather than raised from the handler: an exception raised in the middle of
     importing torch or Ray Tune, while Ray starts on another thread, once left the driver
-    hanging (a SIGTERM in the test suite). From ``ray.init``'s core worker until
-    :func:`take_over_sigterm` (at most the rest of the driver's own start-up, usually
-    nothing: Ray is up last), a SIGTERM meets Ray's handler instead, which ends the driver
-    (143) as ``kill -9`` would (docs/reliability.md).
+    hanging (a SIGTERM in the test suite). From ``ray.init``'s core worker until the
+    start-up's end (at most the rest of the driver's own start-up, usually nothing: Ray is
+    up last), a SIGTERM meets Ray's handler instead, which ends the driver (143) as
+    ``kill -9`` would (docs/reliability.md).
+
+    A start-up that succeeds ends by taking SIGTERM over (:func:`_take_over_sigterm`);
+    one that fails restores the handlers it found.
     """
     signals = StartUpSignals(paths, resumed)
     if threading.current_thread() is not threading.main_thread():
@@ -218,23 +222,25 @@ def interruptible_start_up(paths: SweepPaths, resumed: bool) -> Iterator[StartUp
     try:
         yield signals
         signals.check()
-    finally:
-        for number, handler in previous.items():  # SIGTERM: take_over_sigterm follows
+    except BaseException:
+        for number, handler in previous.items():
             signal.signal(number, handler)
+        raise
+    signal.signal(signal.SIGINT, previous[signal.SIGINT])
+    _take_over_sigterm()
 
 
-def take_over_sigterm() -> None:
-    """Replace the SIGTERM handler ``ray.init`` left with one that only takes note.
+def _take_over_sigterm() -> None:
+    """Replace the SIGTERM handler the backend's start left with one that only takes note.
 
-    Call right after ``ray.init``. Ray's C++ core worker installs a failure-signal handler
-    for SIGTERM that dumps a stack trace and aborts the driver (measured on Ray 2.60:
-    "*** SIGTERM received at ...", exit 134). ``signal.signal`` replaces it at the OS
-    level; a SIGTERM that arrives before :func:`interruptible` is entered (while
-    tracking starts and the tuner is built) is acted on when it is.
+    Ray's C++ core worker installs a failure-signal handler for SIGTERM in ``ray.init`` that
+    dumps a stack trace and aborts the driver (measured on Ray 2.60: "*** SIGTERM received
+    at ...", exit 134). ``signal.signal`` replaces it at the OS level; a SIGTERM that
+    arrives before :func:`interruptible` is entered (while tracking starts and the backend
+    builds its run) is acted on when it is.
     """
-    if threading.current_thread() is threading.main_thread():
-        _early_sigterm.clear()
-        signal.signal(signal.SIGTERM, lambda signum, frame: _early_sigterm.set())
+    _early_sigterm.clear()
+    signal.signal(signal.SIGTERM, lambda signum, frame: _early_sigterm.set())
 
 
 @contextmanager

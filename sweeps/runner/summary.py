@@ -39,11 +39,11 @@ class SweepSummary:
     aborted: str | None = None
     # Why the sweep stopped before its end (Ctrl-C, `sweep stop`); it can be resumed.
     stopped: str | None = None
-    # Seconds spent starting (or joining) Ray. The wall ends when the summary is complete,
-    # before the Ray this sweep started shuts down (RunOptions.on_summary), so
-    # `wall_seconds - ray_start_seconds` is the sweep once Ray is up, the figure `make bench`
+    # Seconds spent starting (or joining) the backend (Ray). The wall ends when the summary is
+    # complete, before the backend this sweep started shuts down (RunOptions.on_summary), so
+    # `wall_seconds - start_seconds` is the sweep once the backend is up, the figure `make bench`
     # (B1, B2) compares with Ray Tune's `Tuner.fit()` and Optuna's `optimize`.
-    ray_start_seconds: float = 0.0
+    start_seconds: float = 0.0
     #: CPU seconds of the driver process (all its threads: Tune's loop, the callbacks, the
     #: MLflow writer) during `fit()`: what orchestrating the trials takes from the workers
     #: on a shared machine (`make bench`, B2R: per 1,000 results).
@@ -70,7 +70,7 @@ class SweepSummary:
             "wall_seconds": round(self.wall_seconds, 2),
             "aborted": self.aborted,
             "stopped": self.stopped,
-            "ray_start_seconds": round(self.ray_start_seconds, 2),
+            "start_seconds": round(self.start_seconds, 2),
             "driver_cpu_seconds": round(self.driver_cpu_seconds, 2),
             "limit": self.limit,
             "warnings": self.warnings,

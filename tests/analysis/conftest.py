@@ -24,6 +24,7 @@ class FinishedSweep:
 @pytest.fixture(scope="session")
 def finished_sweep(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> FinishedSweep:
     """A digits sweep of 8 trials (batch size 64/128, 1-3 epochs) with ASHA at 10, 20, 40 iterations."""
+    from sweeps.ray_backend import RayBackend
     from sweeps.runner.runner import RunOptions, run_sweep
     from sweeps.spec.loading import load_spec
 
@@ -32,7 +33,7 @@ def finished_sweep(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -
     spec = small_spec(name=SWEEP_NAME, num_samples=8, storage=str(storage))
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    summary = run_sweep(load_spec(path), RunOptions(live=False))
+    summary = run_sweep(load_spec(path), RunOptions(RayBackend(), live=False))
     assert sum(summary.trials.values()) == 8, summary.trials
     return FinishedSweep(storage, SWEEP_NAME, summary)
 

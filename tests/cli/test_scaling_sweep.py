@@ -138,10 +138,11 @@ def test_status_the_analysis_frames_and_the_report_show_both_rates(
 
 
 def test_a_resume_rebuilds_each_config_from_the_study_by_the_rule(scaled_sweep: dict[str, Any]) -> None:
+    from sweeps.ray_backend import RayBackend
     from sweeps.runner.resume import prepare_resume
 
     # Asking for more trials than the finished sweep has makes it resumable; nothing runs here.
-    _, resumption = prepare_resume(scaled_sweep["storage"], scaled_sweep["name"], ["num_samples=7"])
+    _, resumption = prepare_resume(scaled_sweep["storage"], scaled_sweep["name"], ["num_samples=7"], backend=RayBackend())
     runs = child_runs(scaled_sweep)
     assert len(resumption.trials) == 5 and len(resumption.records) == 5
     rebuilt = dict(resumption.trials)

@@ -7,6 +7,7 @@ import math
 import pytest
 from ray.tune.schedulers.async_hyperband import _Bracket
 
+from sweeps.iterations import TrialShape
 from sweeps.plan.asha import (
     AUTO_GRACE_RUNGS,
     auto_grace_period,
@@ -16,7 +17,6 @@ from sweeps.plan.asha import (
     most_brackets,
     rung_milestones,
 )
-from sweeps.iterations import TrialShape
 
 
 @pytest.mark.parametrize(

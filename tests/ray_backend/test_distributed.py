@@ -21,8 +21,9 @@ import yaml
 
 from sweeps.backend import SweepListener, TrialInfo
 from sweeps.cli import main
-from sweeps.ray_backend.trial import trial_seed
 from sweeps.iterations import TrialShape
+from sweeps.ray_backend import RayBackend
+from sweeps.ray_backend.trial import trial_seed
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.training.context import LocalContext
@@ -60,7 +61,7 @@ def rank_records(probe_dir: Path) -> dict[str, list[dict[str, Any]]]:
 def test_a_two_worker_trial_splits_every_global_batch_and_trains_as_one_process(ray_session: Any, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    summary = run_sweep(load_spec(probe_spec(tmp_path, "ddp"), []), RunOptions(live=False, overwrite=True))
+    summary = run_sweep(load_spec(probe_spec(tmp_path, "ddp"), []), RunOptions(RayBackend(), live=False, overwrite=True))
     # The iteration arithmetic is that of the global batch: ceil(1438 / 64) = 23 per epoch.
     iterations_per_epoch = math.ceil(TRAINING_SIZE / BATCH)
     assert summary.trials["completed"] == 1, summary.trials
@@ -129,7 +130,7 @@ def test_asha_stopping_a_distributed_trial_ends_all_its_workers(ray_session: Any
     watcher = WorkerWatcher(tmp_path / "probe")
     ended = EndTimes()
     with watcher:
-        summary = run_sweep(load_spec(spec, []), RunOptions(live=False, overwrite=True, listeners=[ended]))
+        summary = run_sweep(load_spec(spec, []), RunOptions(RayBackend(), live=False, overwrite=True, listeners=[ended]))
         deadline = time.monotonic() + 15
         while len(watcher.gone) < len(watcher.pids) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -155,7 +156,7 @@ def test_a_worker_that_dies_retries_the_trial_from_its_checkpoint_with_all_its_w
     spec = probe_spec(tmp_path, "ddp-retry", search_space={"batch_size": BATCH, "epochs": 2, "learning_rate": 0.1},
                       trainable_args={"probe_dir": str(probe_dir), "rank1_dies_at": 30},
                       failure={"max_retries": 1}, tracking={"enabled": False})
-    summary = run_sweep(load_spec(spec, []), RunOptions(live=False, overwrite=True))
+    summary = run_sweep(load_spec(spec, []), RunOptions(RayBackend(), live=False, overwrite=True))
     assert (probe_dir / "died").exists()
     assert summary.trials["completed"] == 1 and summary.trials["failed"] == 0, summary.trials
     assert summary.iterations_used == 46

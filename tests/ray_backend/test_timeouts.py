@@ -20,6 +20,7 @@ import yaml
 
 from sweeps.cli import main
 from sweeps.errors import SpecError
+from sweeps.ray_backend import RayBackend
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from tests.conftest import small_spec
@@ -56,7 +57,7 @@ def test_a_hung_trial_is_stopped_failed_with_its_reason_and_retried(
 
     loaded = load_spec(hanging_spec(tmp_path, trial_timeout=TIMEOUT), [])
     started = time.monotonic()
-    summary = run_sweep(loaded, RunOptions(live=False, overwrite=True))
+    summary = run_sweep(loaded, RunOptions(RayBackend(), live=False, overwrite=True))
     wall = time.monotonic() - started
     assert summary.trials["failed"] == 2 and summary.aborted is None, summary.trials
     # 1 attempt + max_retries = 1 retry each: a timeout is retried like any failure.

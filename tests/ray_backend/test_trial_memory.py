@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from ray.tune import Callback
 
+from sweeps.ray_backend import RayBackend
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from tests.conftest import small_spec
@@ -34,7 +35,7 @@ def test_finished_trials_forget_every_metric_but_the_sweeps(ray_session: Any, tm
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(small_spec(name="memory", storage=str(tmp_path / "results"), num_samples=4)))
     recorder = AnalysisRecorder()
-    summary = run_sweep(load_spec(path, []), RunOptions(live=False, callbacks=[recorder]))
+    summary = run_sweep(load_spec(path, []), RunOptions(RayBackend(callbacks=[recorder]), live=False))
     assert sum(summary.trials.values()) == 4
     assert len(recorder.at_end) == 4
     assert {"val_accuracy", "epoch", "iteration"} <= recorder.while_running, recorder.while_running

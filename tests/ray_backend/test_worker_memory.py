@@ -42,6 +42,7 @@ TRIALS = 12
 def test_reused_worker_keeps_no_model_optimizer_or_heap_from_earlier_trials(
     ray_session: Any, tmp_path: Path, write_spec: Callable[..., Path],
 ) -> None:
+    from sweeps.ray_backend import RayBackend
     from sweeps.runner.runner import RunOptions, run_sweep
     from sweeps.spec.loading import load_spec
 
@@ -57,7 +58,7 @@ def test_reused_worker_keeps_no_model_optimizer_or_heap_from_earlier_trials(
         scheduler={"type": "none"},
         tracking={"enabled": False},
     )
-    summary = run_sweep(load_spec(spec), RunOptions(live=False))
+    summary = run_sweep(load_spec(spec), RunOptions(RayBackend(), live=False))
     assert summary.trials["completed"] == TRIALS
 
     records = [json.loads(line) for line in log.read_text().splitlines()]

@@ -56,7 +56,7 @@ class FillTheDisk(SweepListener):
 def main(spec: str, when: str) -> int:
     from rich.console import Console
 
-    from sweeps.cli.launch import end_process, run_and_report
+    from sweeps.cli.launch import end_process, ray_backend, run_and_report
     from sweeps.cli.usage import EXIT
     from sweeps.errors import SweepError
     from sweeps.runner.runner import RunOptions
@@ -66,7 +66,7 @@ def main(spec: str, when: str) -> int:
     storage = Path(loaded.spec.storage)
     code = 0
     try:
-        run_and_report(loaded, RunOptions(listeners=[FillTheDisk(storage, when)]), as_json=True)
+        run_and_report(loaded, RunOptions(ray_backend(loaded, None), listeners=[FillTheDisk(storage, when)]), as_json=True)
     except SweepError as exc:  # as sweeps.cli.main
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         code = 2

@@ -11,6 +11,7 @@ from ray.tune import Callback
 
 from sweeps.iterations import BUDGET_RESULT_KEY, TrialShape
 from sweeps.plan.planner import plan_spec
+from sweeps.ray_backend import RayBackend
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec import load_spec
 
@@ -48,7 +49,7 @@ def test_reports_land_on_every_rung_in_each_unit(ray_session: Any, write_spec: A
     loaded = load_spec(spec_path)
     _, plan = plan_spec(loaded)
     log = ResultLog()
-    summary = run_sweep(loaded, RunOptions(live=False, callbacks=[log]))
+    summary = run_sweep(loaded, RunOptions(RayBackend(callbacks=[log]), live=False))
     assert sum(summary.trials.values()) == 6
 
     key = BUDGET_RESULT_KEY[unit]
@@ -95,7 +96,7 @@ def test_rung_counts_match_the_plan_within_asha_asynchrony(ray_session: Any, wri
     loaded = load_spec(spec_path)
     _, plan = plan_spec(loaded)
     log = ResultLog()
-    run_sweep(loaded, RunOptions(live=False, callbacks=[log]))
+    run_sweep(loaded, RunOptions(RayBackend(callbacks=[log]), live=False))
     reached = [
         sum(1 for results in log.results.values() if max(r["iteration"] for r in results) >= rung.milestone)
         for rung in plan.rungs

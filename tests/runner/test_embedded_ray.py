@@ -43,18 +43,20 @@ def test_sweep_run_on_embedded_ray_imports_a_trainable_from_the_working_folder(t
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["trials"]["completed"] == 2
-    assert summary["ray_start_seconds"] > 0 and "ray_stop_seconds" not in summary
+    assert summary["start_seconds"] > 0 and "ray_stop_seconds" not in summary
 
 
 DRIVER = '''
 import json, sys
 import ray
 from sweeps.runner.runner import RunOptions, run_sweep
+from sweeps.ray_backend import RayBackend
 from sweeps.spec.loading import load_spec
 
 seen = []
-summary = run_sweep(load_spec(sys.argv[1], []),
-                    RunOptions(live=False, on_summary=lambda s: seen.append(ray.is_initialized())))
+loaded = load_spec(sys.argv[1], [])
+summary = run_sweep(loaded, RunOptions(RayBackend(trainable=loaded.spec.trainable), live=False,
+                                       on_summary=lambda s: seen.append(ray.is_initialized())))
 print(json.dumps({"ray_up_at_summary": seen, "ray_up_after": ray.is_initialized()}))
 '''
 

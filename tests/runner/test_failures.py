@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from sweeps.cli import main
+from sweeps.ray_backend import RayBackend
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.store.state import read_state, sweep_paths
@@ -37,7 +38,7 @@ def run(folder: Path, spec: dict[str, Any]) -> tuple[Any, Any]:
     path = folder / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     loaded = load_spec(path, [])
-    return loaded, run_sweep(loaded, RunOptions(live=False, overwrite=True))
+    return loaded, run_sweep(loaded, RunOptions(RayBackend(), live=False, overwrite=True))
 
 
 def study_trials(storage: Path, name: str) -> list[Any]:

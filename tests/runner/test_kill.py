@@ -117,7 +117,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path, worklo
         "study_at_kill": before["states"],
         "driver_killed_after_s": round(killed_at, 1),
         "resume_wall_s": round(resume_seconds, 1),
-        "resume_ray_start_s": summary.get("ray_start_seconds"),
+        "resume_ray_start_s": summary.get("start_seconds"),
         "resume_notes": notes,
         "best_before": before["best"],
         "best_after": figures["best"],

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import yaml
 
+from sweeps.backend.simulated import SimulatedBackend
 from sweeps.runner.resume import prepare_resume
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.store.state import read_state, sweep_paths
 from tests.conftest import small_spec
-from tests.runner.simulated_backend import SimulatedBackend
 
 
 def spec_file(tmp_path: Path, **changes: object) -> Path:
@@ -41,7 +41,7 @@ def test_no_trial_starts_once_max_iterations_is_spent_and_a_resume_counts_it(tmp
     assert read_state(sweep_paths(tmp_path / "results", "tiny"))["state"] == "finished"
 
     # Raised on resume: the sweep goes on from what it spent, not from zero.
-    loaded, resumption = prepare_resume(tmp_path / "results", "tiny", ["limits.max_iterations=400"])
+    loaded, resumption = prepare_resume(tmp_path / "results", "tiny", ["limits.max_iterations=400"], backend=SimulatedBackend())
     resumed = run_sweep(loaded, RunOptions(live=False, resume=resumption, backend=SimulatedBackend()))
     assert ran < sum(resumed.trials.values()) < 20
     assert resumed.limit is not None

@@ -19,7 +19,9 @@ import pytest
 from optuna.trial import TrialState
 
 from sweeps.outcomes import Outcome
-from sweeps.runner.reconcile import LOST_WITH_DRIVER, Resumption, delivered_for, reconcile, record_from_study
+from sweeps.backend.resume import delivered_for
+from sweeps.ray_backend import RayBackend
+from sweeps.runner.reconcile import LOST_WITH_DRIVER, Resumption, reconcile, record_from_study
 from sweeps.runner.resume import open_study
 from sweeps.search.truthful_study import TruthfulStudy, open_truthful_study
 from sweeps.spec.loading import LoadedSpec, validate_spec
@@ -63,7 +65,7 @@ class Sweep:
     def reconcile(self) -> Resumption:
         self.journal.close()
         return reconcile(self.paths, self.loaded, open_study(self.paths, self.loaded),
-                         read_journal(self.paths.directory / JOURNAL_FILE))
+                         read_journal(self.paths.directory / JOURNAL_FILE), RayBackend())
 
     def study(self) -> dict[str, optuna.trial.FrozenTrial]:
         """The study's trials by Ray trial id, as a fresh reader sees them."""
@@ -97,7 +99,7 @@ def test_without_a_snapshot_trials_finished_by_the_journal_are_told_and_the_rest
         "error": LOST_WITH_DRIVER}
     assert study["tnew"].user_attrs[RECORD_ATTR] == {"outcome": "failed", "error": LOST_WITH_DRIVER}
 
-    assert (resumption.restore, resumption.remaining, resumption.trials_so_far) == (False, 1, 6)
+    assert (resumption.state.restore, resumption.remaining, resumption.trials_so_far) == (False, 1, 6)
     assert resumption.delivered == {}  # nothing continues: a fresh run creates the remaining trial
     assert resumption.trials == [(k, {"epochs": 2, **c}) for k, c in configs.items()]
     records = {r.trial_id: r for r in resumption.records}
@@ -231,7 +233,7 @@ def test_a_snapshot_without_the_generators_state_is_not_restored(tmp_path: Path)
     sweep.trial("t1", result(10, 0.4))
     write_snapshot(sweep, "2026-12-01_10-00-00", [("t1", "RUNNING", result(10, 0.4))], generator=False)
     resumption = sweep.reconcile()
-    assert not resumption.restore and resumption.remaining == 1
+    assert not resumption.state.restore and resumption.remaining == 1
     assert sweep.study()["t1"].user_attrs[RECORD_ATTR]["error"] == LOST_WITH_DRIVER
 
 
@@ -242,7 +244,7 @@ def test_a_torn_newer_snapshot_is_set_aside_and_the_older_one_read(tmp_path: Pat
     resumption = sweep.reconcile()
     torn = sweep.paths.ray_directory / "experiment_state-2026-12-01_10-00-009.json.torn"
     assert torn.is_file() and f"set aside a torn Ray snapshot: {torn.name}" in resumption.notes
-    assert resumption.restore and resumption.delivered == {"t1": 10}  # continued from the older snapshot
+    assert resumption.state.restore and resumption.delivered == {"t1": 10}  # continued from the older snapshot
 
 
 def test_a_snapshot_is_corrected_to_what_the_study_and_the_journal_know(tmp_path: Path) -> None:
@@ -279,7 +281,7 @@ def test_a_snapshot_is_corrected_to_what_the_study_and_the_journal_know(tmp_path
     assert generator["name:ConcurrencyLimiter"] == {"live_trials": {"trun", "tgone"}, "num_unfinished_live_trials": 2,
                                                     "cached_results": {}}
 
-    assert (resumption.restore, resumption.trials_so_far, resumption.remaining) == (True, 5, 1)
+    assert (resumption.state.restore, resumption.trials_so_far, resumption.remaining) == (True, 5, 1)
     assert resumption.delivered == {"trun": 20, "tgone": 15}
     assert {r.trial_id: r.outcome for r in resumption.records} == {"tdone": "completed", "tlate": "completed", "terr": "failed"}
     # trun restarts from Ray's last checkpoint (an estimate: all 20 again, no checkpoint seen

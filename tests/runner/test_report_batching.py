@@ -12,6 +12,7 @@ import yaml
 from ray.tune import Callback
 
 from sweeps.iterations import TrialShape
+from sweeps.ray_backend import RayBackend
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.store.journal import read_journal
@@ -37,7 +38,7 @@ def run_counted(folder: Path, spec: dict[str, Any]) -> tuple[Any, Any, CrossingC
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     loaded = load_spec(path, [])
     counter = CrossingCounter()
-    summary = run_sweep(loaded, RunOptions(live=False, overwrite=True, callbacks=[counter]))
+    summary = run_sweep(loaded, RunOptions(RayBackend(callbacks=[counter]), live=False, overwrite=True))
     return loaded, summary, counter
 
 

@@ -14,6 +14,7 @@ from ray.tune import Callback
 
 from sweeps.cli import main
 from sweeps.errors import SpecError
+from sweeps.ray_backend import RayBackend
 from sweeps.runner.resume import prepare_resume
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
@@ -62,7 +63,7 @@ class StopAfter(Callback):
 def run_until_stopped(folder: Path, spec: dict[str, Any], results: int = 6) -> Any:
     loaded = load_spec(write(folder, spec), [])
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
-    summary = run_sweep(loaded, RunOptions(live=False, overwrite=True, callbacks=[StopAfter(results, paths)]))
+    summary = run_sweep(loaded, RunOptions(RayBackend(callbacks=[StopAfter(results, paths)]), live=False, overwrite=True))
     return loaded, paths, summary
 
 
@@ -100,8 +101,8 @@ def test_stopped_sweep_resumes_to_exactly_num_samples_keeping_its_runs(stopped_s
 
     storage = copy_of(stopped_sweep, tmp_path)
     killed_before = _runs_by_status(storage, "KILLED")
-    loaded, resumption = prepare_resume(storage, "lifecycle")
-    summary = run_sweep(loaded, RunOptions(live=False, resume=resumption))
+    loaded, resumption = prepare_resume(storage, "lifecycle", backend=RayBackend())
+    summary = run_sweep(loaded, RunOptions(RayBackend(), live=False, resume=resumption))
     assert summary.stopped is None and sum(summary.trials.values()) == 8, summary.trials
     figures = check_sweep_integrity(storage, "lifecycle", 8, "val_accuracy")
     assert figures["best"] >= (stopped_sweep["summary"].best or {"value": 0})["value"]
@@ -118,9 +119,9 @@ def test_torn_ray_snapshot_is_set_aside_and_the_sweep_still_ends_with_num_sample
     storage = copy_of(stopped_sweep, tmp_path)
     for snapshot in (storage / "lifecycle" / "ray").glob("experiment_state-*.json"):
         snapshot.write_text(snapshot.read_text()[:200])  # a driver killed while Ray wrote it
-    loaded, resumption = prepare_resume(storage, "lifecycle")
+    loaded, resumption = prepare_resume(storage, "lifecycle", backend=RayBackend())
     assert not resumption.restore and any("torn" in note for note in resumption.notes)
-    run_sweep(loaded, RunOptions(live=False, resume=resumption))
+    run_sweep(loaded, RunOptions(RayBackend(), live=False, resume=resumption))
     check_sweep_integrity(storage, "lifecycle", 8, "val_accuracy")
 
 
@@ -136,8 +137,8 @@ def test_a_trial_the_driver_died_sampling_gets_its_missing_parameters_and_runs(
     partial = study.ask()
     partial.suggest_categorical("batch_size", [50, 100])  # killed before epochs and learning_rate
     total = len(study.get_trials())
-    loaded, resumption = prepare_resume(storage, "lifecycle", [f"num_samples={total}"])
-    run_sweep(loaded, RunOptions(live=False, resume=resumption))
+    loaded, resumption = prepare_resume(storage, "lifecycle", [f"num_samples={total}"], backend=RayBackend())
+    run_sweep(loaded, RunOptions(RayBackend(), live=False, resume=resumption))
     check_sweep_integrity(storage, "lifecycle", total, "val_accuracy")
     trial = optuna.load_study(study_name="lifecycle", storage=url).trials[partial.number]
     assert set(trial.params) == {"batch_size", "epochs", "learning_rate"}, trial.params
@@ -192,9 +193,9 @@ def test_a_changed_search_space_is_refused_naming_the_field(stopped_sweep: dict[
     storage = copy_of(stopped_sweep, tmp_path)
     before = (storage / "lifecycle" / "sweep.json").read_text()
     with pytest.raises(SpecError, match=r"field `search_space\.learning_rate\.high` changed from 1\.0 to 0\.5"):
-        prepare_resume(storage, "lifecycle", ["search_space.learning_rate.high=0.5"])
+        prepare_resume(storage, "lifecycle", ["search_space.learning_rate.high=0.5"], backend=RayBackend())
     with pytest.raises(SpecError, match=r"field `num_samples` is 2, but the sweep `lifecycle` already has"):
-        prepare_resume(storage, "lifecycle", ["num_samples=2"])
+        prepare_resume(storage, "lifecycle", ["num_samples=2"], backend=RayBackend())
     assert (storage / "lifecycle" / "sweep.json").read_text() == before
 
 
@@ -205,12 +206,12 @@ def test_an_edited_spec_file_is_checked_and_harmless_edits_are_taken(stopped_swe
     edited = dict(state["spec"], num_samples=9, max_concurrent=1)
     state["spec_path"] = str(write(tmp_path, edited))
     write_state(sweep_paths(storage, "lifecycle"), state)
-    loaded, resumption = prepare_resume(storage, "lifecycle")
+    loaded, resumption = prepare_resume(storage, "lifecycle", backend=RayBackend())
     assert loaded.spec.num_samples == 9
     assert any("max_concurrent" in note for note in resumption.notes)
     write(tmp_path, dict(edited, metric="val_loss"))
     with pytest.raises(SpecError, match="field `metric` changed"):
-        prepare_resume(storage, "lifecycle")
+        prepare_resume(storage, "lifecycle", backend=RayBackend())
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not json", "no spec"])

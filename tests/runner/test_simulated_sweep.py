@@ -11,13 +11,13 @@ import optuna
 import pytest
 import yaml
 
+from sweeps.backend.simulated import SimulatedBackend
 from sweeps.iterations import BUDGET_RESULT_KEY
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.store.journal import read_journal
 from sweeps.store.state import read_state, sweep_paths
 from tests.conftest import small_spec
-from tests.runner.simulated_backend import SimulatedBackend
 
 
 def simulated_sweep(tmp_path: Path, budget: str, mode: str = "max") -> tuple[object, SimulatedBackend, object]:

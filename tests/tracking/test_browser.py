@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from sweeps.ray_backend import RayBackend
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.store.state import sweep_paths
@@ -45,7 +46,7 @@ def swept_store(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> P
              "learning_rate": {"type": "float", "low": 3e-3, "high": 3e-2, "log": True}}
     spec.write_text(yaml.safe_dump(small_spec(name="ui-sweep", storage=str(folder / "results"), seed=1,
                                               search_space=space, scheduler={"type": "none"}), sort_keys=False))
-    run_sweep(load_spec(spec, []), RunOptions(live=False))
+    run_sweep(load_spec(spec, []), RunOptions(RayBackend(), live=False))
     return folder / "results"
 
 

@@ -13,6 +13,7 @@ import yaml
 from ray.tune import Callback
 
 from sweeps.plan.planner import plan_spec
+from sweeps.ray_backend import RayBackend
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.store.state import sweep_paths
@@ -30,7 +31,7 @@ def _run(folder: Path, spec: dict[str, Any], *callbacks: Any) -> tuple[Any, Any]
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     loaded = load_spec(path, [])
-    return loaded, run_sweep(loaded, RunOptions(live=False, overwrite=True, callbacks=list(callbacks)))
+    return loaded, run_sweep(loaded, RunOptions(RayBackend(callbacks=list(callbacks)), live=False, overwrite=True))
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +79,8 @@ def test_artifacts_land_next_to_the_embedded_store(digits_sweep: dict[str, Any])
 
 @pytest.mark.slow
 def test_best_trial_model_weights_are_stored(digits_sweep: dict[str, Any]) -> None:
-    import torch
-
     import mlflow.pytorch
+    import torch
 
     record = read_sweep(digits_sweep["uri"], "tiny")
     best = record.child(digits_sweep["summary"].best["trial_id"])

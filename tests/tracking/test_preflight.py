@@ -63,11 +63,12 @@ def test_a_server_that_is_not_mlflow_is_refused(write_spec: Callable[..., Path],
 
 @pytest.mark.slow
 def test_disabled_tracking_needs_no_server(write_spec: Callable[..., Path], ray_session: Any) -> None:
+    from sweeps.ray_backend import RayBackend
     from sweeps.runner.runner import RunOptions, run_sweep
 
     uri = f"http://127.0.0.1:{free_port()}"
     loaded = load_spec(write_spec(num_samples=2), [f"tracking.uri={uri}", "tracking.enabled=false"])
-    summary = run_sweep(loaded, RunOptions(live=False))
+    summary = run_sweep(loaded, RunOptions(RayBackend(), live=False))
     assert sum(summary.trials.values()) == 2
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
     assert not (paths.directory / "mlflow_runs.json").exists()

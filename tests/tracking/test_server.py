@@ -13,6 +13,7 @@ import yaml
 from ray.tune import Callback
 
 from sweeps.plan.planner import plan_spec
+from sweeps.ray_backend import RayBackend
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.store.state import sweep_paths
@@ -42,7 +43,7 @@ def test_sweep_logs_to_a_tracking_server(ray_session: Any, mlflow_server: Mlflow
 
     loaded = load_spec(_spec("served", tmp_path, mlflow_server, num_samples=4), [])
     recorder = ResultRecorder()
-    summary = run_sweep(loaded, RunOptions(live=False, callbacks=[recorder]))
+    summary = run_sweep(loaded, RunOptions(RayBackend(callbacks=[recorder]), live=False))
     record = read_sweep(mlflow_server.uri, "served", experiment="served")
     check_contract(record, summary, recorder.results, "val_accuracy", plan_spec(loaded)[1].milestones(), DATASET_SIZE)
     check_runs_file(sweep_paths(loaded.spec.storage, "served").directory, record, mlflow_server.uri)
@@ -93,7 +94,7 @@ def test_nothing_is_lost_when_the_server_goes_away_mid_sweep(
     recorder = ResultRecorder()
     outage = _Outage(mlflow_server, after=2, seconds=4.0)
     with caplog.at_level(logging.WARNING, logger="sweeps.tracking"):
-        summary = run_sweep(loaded, RunOptions(live=False, callbacks=[recorder, outage]))
+        summary = run_sweep(loaded, RunOptions(RayBackend(callbacks=[recorder, outage]), live=False))
     assert outage.thread is not None
     outage.thread.join(timeout=300)
     assert mlflow_server.answers()
