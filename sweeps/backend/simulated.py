@@ -68,7 +68,8 @@ class SimulatedBackend:
         self.cpus = cpus
         #: Reports between two saves of the simulator's record (its snapshot period).
         self.save_every = save_every
-        #: Die after this many reports in this run (a driver killed mid-sweep); None: never.
+        #: Die as this run's report of this number reaches the listeners (a driver killed
+        #: mid-sweep); None: never.
         self.crash_after = crash_after
         self.started = self.stopped = False
         #: Whether the runner began the start before its own start-up (the overlap).
@@ -195,14 +196,16 @@ class SimulatedBackend:
     def _deliver(self, job: SweepJob, info: TrialInfo, done: bool, study: TruthfulStudy,
                  listeners: list[SweepListener], rules: list[StopRule]) -> None:
         trial_id, result = info.trial_id, info.last_result or {}
-        if self.crash_after is not None and self._reports >= self.crash_after:
-            raise SimulatedCrash(f"the simulated driver died after {self._reports} reports")
         self._reports += 1
         if not done:
             study.report(trial_id, [result])
         self.delivered.append((trial_id, int(result["iteration"])))
         for listener in listeners:
             listener.trial_reported(info, [result])
+        if self.crash_after is not None and self._reports >= self.crash_after:
+            # As Tune shows a result to the callbacks (the journal) before the searcher hears
+            # of the trial's end: a driver killed here leaves the journal ahead of the study.
+            raise SimulatedCrash(f"the simulated driver died at its report {self._reports}")
         for rule in rules:
             rule.observe(trial_id, result)
         # Each report is a checkpoint: the record's last result is the trial's state.
