@@ -7,8 +7,10 @@
 - :mod:`~sweeps.ray_backend.trial`: the function each trial runs in its Ray worker;
 - :mod:`~sweeps.ray_backend.searcher` and :mod:`~sweeps.ray_backend.scheduler`: Optuna and
   ASHA as Tune's searcher and scheduler;
-- :mod:`~sweeps.ray_backend.snapshot`, :mod:`~sweeps.ray_backend.restore` and
-  :mod:`~sweeps.ray_backend.rungs`: Ray's experiment snapshot, corrected and continued;
+- :mod:`~sweeps.ray_backend.resume`, :mod:`~sweeps.ray_backend.snapshot` and
+  :mod:`~sweeps.ray_backend.restore`: the Ray half of ``sweep resume`` behind
+  ``Backend.saved_sweep`` and ``Backend.prepare_resume``: Ray's experiment snapshot read,
+  corrected as the runner's reconcile decided, and continued;
 - :mod:`~sweeps.ray_backend.cluster`, :mod:`~sweeps.ray_backend.timeouts` and
   :mod:`~sweeps.ray_backend.trial_memory`: node shapes, hung trials, and the driver's memory.
 

@@ -9,8 +9,9 @@ Ray writes, under ``<storage>/<name>/ray/``, one set of files per driver session
 - ``searcher-state-<session>.pkl``: the pickled searcher, which we never read (the
   Optuna study is the truth, see :mod:`sweeps.ray_backend.searcher`).
 
-The snapshot lags the study by up to a checkpoint period, so before Ray restores it we
-mark the trials the study finished as TERMINATED, add the trials Ray never recorded
+The snapshot lags the study by up to a checkpoint period, so before Ray restores it
+(:mod:`~sweeps.ray_backend.resume`, as the runner's reconcile decided) we mark the trials
+the study finished as TERMINATED, add the trials Ray never recorded
 (with their original ids, so Optuna, MLflow and the journal keep matching them), set the
 generator's totals, and drop the pickled stopper, which would replace the live one.
 Everything Ray-version-specific about resuming lives in this module.
@@ -229,13 +230,6 @@ def clear_driver_staging(ray_directory: Path) -> None:
         for pattern in (EXPERIMENT_STATE_GLOB, GENERATOR_STATE_GLOB, "searcher-state-*.pkl"):
             for stale in staging.glob(pattern):
                 stale.unlink(missing_ok=True)
-
-
-def new_trial_id() -> str:
-    """A fresh Ray trial id, as Tune makes them."""
-    from ray.tune.experiment.trial import Trial
-
-    return str(Trial.generate_id())  # type: ignore[no-untyped-call]  # unannotated in Ray
 
 
 def has_generator_state(ray_directory: Path) -> bool:

@@ -54,6 +54,10 @@ class Resumption:
     state: ResumeState
     remaining: int  # trials still to create
     trials_so_far: int
+    #: Every result delivered before (the result journal).
+    journal: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: Trial id → the last iteration a continued trial delivered before: not recorded twice.
+    delivered: dict[str, int] = field(default_factory=dict)
     records: list[TrialRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     #: Every trial of the study, in order: (trial id, config).
@@ -62,16 +66,6 @@ class Resumption:
     brackets: dict[str, int] = field(default_factory=dict)
     #: Trial id → why ASHA stopped it (rung, value, cut-off), as the study recorded it.
     stops: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def delivered(self) -> dict[str, int]:
-        """Trial id → the last iteration a continued trial delivered before: not recorded twice."""
-        return self.state.delivered
-
-    @property
-    def journal(self) -> dict[str, list[dict[str, Any]]]:
-        """Every result delivered before (the result journal)."""
-        return self.state.journal
 
     def schedule(self, trial_id: str) -> dict[str, Any]:
         """What the scheduler said of a trial before: its bracket and why it stopped it."""
@@ -111,6 +105,8 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
         state=state,
         remaining=loaded.spec.num_samples - len(trials),
         trials_so_far=len(trials),
+        journal=journal,
+        delivered=dict(state.delivered),
         records=records,
         notes=notes,
         trials=[(str(t.user_attrs[RAY_TRIAL_ID_ATTR]), trial_config(t.params, fixed, scale)) for t in trials],
