@@ -17,7 +17,8 @@ The promises:
   running trial, and the resume counted what was spent before;
 - the resume went on where the stop left off: no finished trial ran again, each
   unfinished one continued after its last delivered iteration (none delivered twice),
-  and only the missing trials were created;
+  and only the missing trials were created; a trial the driver died sampling (some
+  parameters, no trial id) gets the rest of its parameters and runs;
 - the journal, the study and the ledger (the summary) tell the same story, and so does
   MLflow (:func:`tests.runner.integrity.check_sweep_integrity`): the stop marked the
   running trials' runs KILLED, and the resume reopened and finished those same runs.
@@ -99,6 +100,8 @@ class ContractRun:
     #: MLflow trial run id → its status, at the stop and after the resume (empty without tracking).
     runs_at_stop: dict[str, str]
     runs: dict[str, str]
+    #: The study number of the trial added half-sampled at the stop (add_a_half_sampled_trial).
+    partial_number: int
 
 
 def trial_runs(paths: SweepPaths, name: str) -> dict[str, str]:
@@ -129,13 +132,23 @@ def run_contract_sweep(folder: Path, make_backend: Callable[[], Backend], tracki
     journal_at_stop = copy.deepcopy(read_journal(paths.directory / JOURNAL_FILE))
     study_at_stop = study_view(loaded, paths)
     runs_at_stop = trial_runs(paths, loaded.spec.name) if tracking else {}
+    partial_number = add_a_half_sampled_trial(loaded, paths)
     backend = make_backend()
     loaded, resumption = prepare_resume(paths.storage, paths.name, ["limits.max_iterations=100000"], backend=backend)
     resumed = run_sweep(loaded, RunOptions(backend, live=False, resume=resumption))
     integrity = check_sweep_integrity(paths.storage, paths.name, NUM_SAMPLES, loaded.spec.metric) if tracking else None
     return ContractRun(loaded, paths, stopped, state_at_stop, journal_at_stop, study_at_stop, resumed,
                        read_journal(paths.directory / JOURNAL_FILE), study_view(loaded, paths), integrity,
-                       runs_at_stop, trial_runs(paths, loaded.spec.name) if tracking else {})
+                       runs_at_stop, trial_runs(paths, loaded.spec.name) if tracking else {}, partial_number)
+
+
+def add_a_half_sampled_trial(loaded: LoadedSpec, paths: SweepPaths) -> int:
+    """A trial as a driver killed inside Optuna's ``ask`` leaves it: some parameters, no trial
+    id (the backend never saw it). The resume must complete its config and run it; returns its number."""
+    study = optuna.load_study(study_name=loaded.spec.name, storage=paths.optuna_url)
+    partial = study.ask()
+    partial.suggest_categorical("batch_size", [50, 100])  # killed before epochs and learning_rate
+    return int(partial.number)
 
 
 FINISHED = {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL}
@@ -235,3 +248,12 @@ class BackendContract:
         assert killed and "RUNNING" not in run.runs_at_stop.values(), run.runs_at_stop
         assert all(run.runs[run_id] == "FINISHED" for run_id in killed)  # the same runs, reopened and ended
         assert set(run.runs_at_stop) < set(run.runs) and len(run.runs) == NUM_SAMPLES
+
+    def test_a_trial_the_driver_died_sampling_gets_its_missing_parameters_and_runs(self, contract_run: ContractRun) -> None:
+        run = contract_run
+        study = optuna.load_study(study_name=run.loaded.spec.name, storage=run.paths.optuna_url)
+        trial = study.trials[run.partial_number]
+        assert set(trial.params) == {"batch_size", "epochs", "learning_rate"}, trial.params
+        assert trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED), trial.state
+        trial_id = str(trial.user_attrs[RAY_TRIAL_ID_ATTR])
+        assert trial_id not in run.study_at_stop and run.journal[trial_id], "it ran under a new id of its own"

@@ -113,24 +113,10 @@ def test_torn_ray_snapshot_is_set_aside_and_the_sweep_still_ends_with_num_sample
     check_sweep_integrity(storage, "lifecycle", 8, "val_accuracy")
 
 
-@pytest.mark.slow
-def test_a_trial_the_driver_died_sampling_gets_its_missing_parameters_and_runs(
-    stopped_sweep: dict[str, Any], tmp_path: Path,
-) -> None:
-    import optuna
-
-    storage = copy_of(stopped_sweep, tmp_path)
-    url = f"sqlite:///{storage / 'lifecycle' / 'optuna.db'}"
-    study = optuna.load_study(study_name="lifecycle", storage=url)
-    partial = study.ask()
-    partial.suggest_categorical("batch_size", [50, 100])  # killed before epochs and learning_rate
-    total = len(study.get_trials())
-    loaded, resumption = prepare_resume(storage, "lifecycle", [f"num_samples={total}"], backend=RayBackend())
-    run_sweep(loaded, RunOptions(RayBackend(), live=False, resume=resumption))
-    check_sweep_integrity(storage, "lifecycle", total, "val_accuracy")
-    trial = optuna.load_study(study_name="lifecycle", storage=url).trials[partial.number]
-    assert set(trial.params) == {"batch_size", "epochs", "learning_rate"}, trial.params
-    assert trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED), trial.state
+# A trial the driver died sampling (some parameters, no trial id) gets its missing
+# parameters and runs when the sweep resumes: the backend contract checks it on its Ray
+# sweep and on the simulator (tests/backend/contract.py); reconcile's part of it is in
+# tests/runner/test_reconcile.py.
 
 
 @pytest.mark.slow
