@@ -129,11 +129,14 @@ class SimulatedBackend:
         if rungs is not None and resume is not None:  # the journal holds the rungs a resumed sweep reached
             rungs.replay(resume.journal, job.spec.metric, job.spec.budget_unit, resume.brackets)
         with self._interruptible():
-            trials = [(t, self._record[t]["config"], self._record[t]["last_result"]) for t in (resume.continued if resume and resume.restore else [])]
+            # First the trials that continue (from their checkpoint in the record), then new ones.
+            continued = resume.continued if resume is not None and resume.restore else []
+            trials = [(t, self._record[t]["config"], self._record[t]["last_result"]) for t in continued]
             trials += [(f"sim{job.trials_so_far + n:04d}", None, {}) for n in range(job.trials_to_create)]
             for trial_id, config, checkpoint in trials:
                 stop = [rule.stop_all() for rule in rules]  # every rule asked, as the Ray backend does
-                if any(stop) or self._interrupted or not all(rule.allows_new_trials() for rule in rules):
+                new = config is None  # a continued trial is not new: the rules' limit on new ones spares it
+                if any(stop) or self._interrupted or (new and not all(rule.allows_new_trials() for rule in rules)):
                     break
                 config = config if config is not None else study.ask(trial_id)
                 self._run_trial(job, trial_id, config, checkpoint, study, rungs, listeners, rules)
