@@ -7,7 +7,6 @@ import math
 import pytest
 from ray.tune.schedulers.async_hyperband import _Bracket
 
-from sweeps.iterations import TrialShape
 from sweeps.plan.asha import (
     AUTO_GRACE_RUNGS,
     auto_grace_period,
@@ -17,6 +16,7 @@ from sweeps.plan.asha import (
     most_brackets,
     rung_milestones,
 )
+from sweeps.iterations import TrialShape
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from typing import Any, Callable
 import pytest
 
 from sweeps.cli import USAGE_ERROR_EXIT, main
-from sweeps.search.multi_fidelity import MultiFidelityTPESampler
 from sweeps.search.space import make_sampler
 from sweeps.spec import load_spec
+from sweeps.search.multi_fidelity import MultiFidelityTPESampler
 from sweeps.spec.sampler_options import sampler_class, settable_options
 
 #: The options README documents per sampler; Optuna must keep offering each of them.
