@@ -6,7 +6,6 @@ leaves no MLflow run RUNNING and records the ending in ``sweep.json``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +26,7 @@ from sweeps.runner.summary import SweepSummary
 from sweeps.spec.loading import LoadedSpec
 from sweeps.store.journal import JOURNAL_FILE, ResultJournal
 from sweeps.store.lifecycle import SweepState, transition
-from sweeps.store.state import SweepPaths, read_state
+from sweeps.store.state import SweepPaths, read_state, utc_now
 from sweeps.tracking.callback import MlflowTracker
 from sweeps.tracking.recovery import recover_runs
 from sweeps.tracking.session import start_tracking
@@ -143,11 +142,7 @@ class SweepRecorders:
         """Record how the sweep ended in ``sweep.json`` (raises OSError when it cannot be written)."""
         spent = {"spent_seconds": self.limits.spent_seconds, "spent_through_run": self._run}
         if summary.stopped:
-            transition(self._paths, SweepState.STOPPED, summary=summary.to_json(), stopped_at=now(), **spent)
+            transition(self._paths, SweepState.STOPPED, summary=summary.to_json(), stopped_at=utc_now(), **spent)
         else:
             transition(self._paths, SweepState.ABORTED if summary.aborted else SweepState.FINISHED,
-                       summary=summary.to_json(), finished_at=now(), **spent)
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+                       summary=summary.to_json(), finished_at=utc_now(), **spent)

@@ -21,7 +21,6 @@ already holds).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import socket
 from pathlib import Path
@@ -44,7 +43,7 @@ from sweeps.store.lifecycle import (
     rewrite_unchanged,
     transition,
 )
-from sweeps.store.state import SweepPaths, read_state, sweep_paths
+from sweeps.store.state import SweepPaths, read_state, sweep_paths, utc_now
 from sweeps.store.stop_request import clear_stop_request
 from sweeps.tracking.recovery import rebase_embedded_store
 
@@ -158,7 +157,7 @@ def reclaim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, address: str 
         transition(
             paths, SweepState.RUNNING, spec=loaded.raw, overrides=list(loaded.overrides), address=address,
             num_samples=loaded.spec.num_samples, driver_pid=os.getpid(), driver_host=socket.gethostname(),
-            resumed_at=_now(), resumes=resumes, spent_seconds=spent,
+            resumed_at=utc_now(), resumes=resumes, spent_seconds=spent,
         )
         clear_stop_request(paths)
     except OSError as exc:
@@ -166,7 +165,3 @@ def reclaim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, address: str 
             f"{paths.directory}: the sweep's folder cannot be written ({exc.strerror}). "
             "Make it writable or free some space, then resume again."
         ) from None
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -8,7 +8,6 @@ the record however the run ended. It knows nothing of Ray.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import shutil
 import socket
@@ -43,7 +42,7 @@ from sweeps.store.disk_errors import (
 )
 from sweeps.store.lifecycle import SweepState, transition
 from sweeps.store.space import space_warning
-from sweeps.store.state import SweepPaths, sweep_paths
+from sweeps.store.state import SweepPaths, sweep_paths, utc_now
 from sweeps.tracking.preflight import preflight
 from sweeps.training.registry import ResolvedTrainable
 
@@ -291,7 +290,7 @@ def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOp
             overrides=list(loaded.overrides),
             address=options.address,
             num_samples=loaded.spec.num_samples,
-            started_at=_now(),
+            started_at=utc_now(),
             driver_pid=os.getpid(),
             driver_host=socket.gethostname(),
         )
@@ -301,7 +300,3 @@ def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOp
             f"folder {paths.directory} cannot be written ({exc.strerror}). Choose a writable "
             "folder with enough free space (`--storage PATH`)."
         ) from None
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -27,7 +27,6 @@ enough to resume.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import sys
@@ -40,7 +39,7 @@ from typing import Any
 from sweeps.errors import SweepInterrupted
 from sweeps.runner.ledger import TrialLedger
 from sweeps.store.lifecycle import SweepState, transition
-from sweeps.store.state import SweepPaths
+from sweeps.store.state import SweepPaths, utc_now
 from sweeps.store.stop_request import read_stop_reason, write_stop_request
 
 #: Longest wait for running trials to report their stop checkpoint (a trial in the
@@ -280,7 +279,7 @@ def interruptible(graceful: GracefulStop, paths: SweepPaths) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        transition(paths, SweepState.INTERRUPTED, stopped_at=_now())
+        transition(paths, SweepState.INTERRUPTED, stopped_at=utc_now())
         message = (
             f"Sweep `{paths.name}` stopped at once. Trials that were running restart from their "
             f"last checkpoint when you resume it: {resume_command(paths)}"
@@ -303,7 +302,3 @@ def interruptible(graceful: GracefulStop, paths: SweepPaths) -> Iterator[None]:
 def _is_ours_or_rays(handler: Any) -> bool:
     module = getattr(handler, "__module__", "") or ""
     return module == __name__ or module.startswith("ray.")
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -14,6 +14,7 @@ a truncated file behind. Its ``state`` field changes only through
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,4 +114,6 @@ def read_state(paths: SweepPaths) -> dict[str, Any]:
     return state
 
 
-
+def utc_now() -> str:
+    """The time, as sweep.json records it (``started_at``, ``stopped_at``...): UTC, to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
