@@ -190,7 +190,7 @@ def context_for(
     milestones: list[float], budget_unit: str, seed: int, args: dict[str, Any], **extra: Any,
 ) -> TrainContext:
     """A context shaped like the one our runner builds for ``config`` (same reports, same seed)."""
-    from sweeps.ray_backend.trial import trial_seed
+    from sweeps.ray_backend.worker import trial_seed
 
     shape = TrialShape(dataset_size, int(config["batch_size"]), int(config["epochs"]), False)
     return cls(

@@ -49,6 +49,25 @@ class TrialInfo:
     schedule: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+@dataclass(frozen=True)
+class TrialError:
+    """Why a trial raised or failed, as a backend tells its listeners."""
+
+    #: The error as the backend recorded it (a traceback): what users read, in `sweep status`
+    #: and MLflow's ``error.txt``.
+    text: str
+    #: The class of the exception the trial raised, when the backend recovered it (None: the
+    #: worker died, or the class cannot be loaded on the driver). Tells a contract error
+    #: (:mod:`sweeps.errors`) from any other without reading the text.
+    exception: type[BaseException] | None = None
+    #: The exception's own message, without the traceback ("" when ``exception`` is None).
+    message: str = ""
+
+    def raised(self, *kinds: type[BaseException]) -> bool:
+        """Whether the trial raised one of ``kinds`` (or a subclass)."""
+        return self.exception is not None and issubclass(self.exception, kinds)
+
+
 class SweepListener:
     """Hooks a backend calls as trials start, report and end; each does nothing by default."""
 
@@ -68,12 +87,12 @@ class SweepListener:
     def trial_completed(self, trial: TrialInfo) -> None:
         """The trial ended without an error: it ran to its end, or the scheduler stopped it."""
 
-    def trial_failed(self, trial: TrialInfo, error: str) -> None:
-        """The trial raised (after its retries), or its worker died; ``error`` is the traceback text."""
+    def trial_failed(self, trial: TrialInfo, error: TrialError) -> None:
+        """The trial raised (after its retries), or its worker died; ``error`` says what."""
 
-    def trial_raised(self, trial: TrialInfo, error: str) -> None:
+    def trial_raised(self, trial: TrialInfo, error: TrialError) -> None:
         """The trial raised, or its worker died, and it will be retried (``trial_retried``
-        follows); ``error`` is the traceback text."""
+        follows); ``error`` says what."""
 
     def trial_retried(self, trial: TrialInfo) -> None:
         """The trial's worker died or it raised, and it is queued to restart from its last checkpoint."""

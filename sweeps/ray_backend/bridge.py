@@ -17,7 +17,7 @@ from typing import Any
 
 from ray import tune
 
-from sweeps.backend import StopRule, SweepListener, TrialInfo
+from sweeps.backend import StopRule, SweepListener, TrialError, TrialInfo
 from sweeps.training.batching import points_in
 
 
@@ -71,7 +71,7 @@ class ListenerBridge(tune.Callback):
             listener.trial_completed(shown)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        shown, error = trial_info(trial, self.notes), read_trial_error(trial)
+        shown, error = trial_info(trial, self.notes), trial_error(trial)
         for listener in self.listeners:
             listener.trial_failed(shown, error)
 
@@ -82,7 +82,7 @@ class ListenerBridge(tune.Callback):
         raised = [listener for listener in self.listeners
                   if type(listener).trial_raised is not SweepListener.trial_raised]
         if raised:
-            error = read_trial_error(trial)
+            error = trial_error(trial)
             for listener in raised:
                 listener.trial_raised(shown, error)
         for listener in self.listeners:
@@ -136,6 +136,26 @@ def read_trial_error(trial: Any) -> str:
         except OSError:
             pass
     return "unknown error (Ray recorded no error file)"
+
+
+def trial_error(trial: Any) -> TrialError:
+    """A failed trial's error: Tune's ``error.txt``, and the exception it pickled beside it."""
+    exception = raised_exception(trial)
+    return TrialError(read_trial_error(trial), type(exception) if exception is not None else None,
+                      str(exception) if exception is not None else "")
+
+
+def raised_exception(trial: Any) -> BaseException | None:
+    """What the trial's function raised, unwrapped from Ray's ``RayTaskError``, or None
+    (its worker died; or the class, the user's, cannot be loaded here)."""
+    try:
+        error: Any = trial.get_pickled_error()
+    except Exception:  # noqa: BLE001 - unpickling runs the user's classes: anything may fail
+        return None
+    # RayTaskError (and Ray Train's wrappers of a worker's error) keep the original as `cause`.
+    while isinstance(getattr(error, "cause", None), BaseException):
+        error = error.cause
+    return error if isinstance(error, BaseException) else None
 
 
 def _local_checkpoint(trial: Any) -> str | None:

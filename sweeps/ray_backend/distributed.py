@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -42,15 +41,14 @@ import ray
 from ray import tune
 
 from sweeps.ray_backend.train_runs import record_placement_group, trial_nodes
-from sweeps.ray_backend.trial import (
+from sweeps.ray_backend.worker import (
     RayTrialContext,
     TrialSettings,
     add_pythonpath,
-    check_trial_ended_properly,
     report_to_tune,
+    run_trainable,
     trial_output_folder,
-    trial_seed,
-    trial_shape,
+    worker_context,
 )
 from sweeps.store.trial_output import captured_output
 from sweeps.training.context import TrialDiverged
@@ -86,23 +84,9 @@ class RayTrainWorkerContext(RayTrialContext):
     """The context of one worker of a distributed trial: rank 0 reports through the relay."""
 
     relay: Any = None
-    checkpoint: Any = None
-    staging: str | None = None
 
     def _deliver(self, sent: dict[str, Any], checkpoint: str | None) -> None:
         ray.get(self.relay.deliver.remote(sent, checkpoint))
-
-    def _ray_checkpoint(self) -> Any:
-        return self.checkpoint
-
-    def _store_checkpoint(self, state: dict[str, Any]) -> Any:
-        import torch
-
-        # Under the sweep's folder, not this node's /tmp: the Tune trial that hands it to
-        # Tune may run on another node (the sweep's storage is shared, as Tune needs).
-        directory = tempfile.mkdtemp(prefix="sweeps-checkpoint-", dir=self.staging)
-        torch.save(state, os.path.join(directory, "state.pt"))
-        return directory
 
     def prepare_model(self, model: Any) -> Any:
         from ray.train.torch import prepare_model
@@ -196,45 +180,29 @@ def _worker_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None
         add_pythonpath(settings)
         config = loop_config["config"]
         train_context = ray.train.get_context()
-        shape, milestone_iterations = trial_shape(settings, config)
         device = ray.train.torch.get_device() if settings.gpus > 0 else None
-        ctx = RayTrainWorkerContext(
-            shape=shape,
-            metric=settings.metric,
-            args=dict(settings.trainable_args),
-            seed=trial_seed(settings.seed, config),
+        ctx = worker_context(
+            RayTrainWorkerContext, settings, config, loop_config["trial_id"],
             # Each worker's own GPU (cuda:N), as Ray Train assigned it.
             device=str(device) if device is not None else "cpu",
-            cpus=settings.cpus,
-            report_iterations=milestone_iterations,
-            milestone_iterations=milestone_iterations,
-            checkpoint_every_epochs=settings.checkpoint_every_epochs,
-            keep_model=settings.keep_model,
+            node_id=ray.get_runtime_context().get_node_id(),
+            restored=loop_config["checkpoint"],
+            # Checkpoints go under the sweep's folder, not this node's /tmp: the Tune trial
+            # that hands them to Tune may run on another node (the sweep's storage is
+            # shared, as Tune needs).
+            staging=os.path.dirname(settings.stop_file) if settings.stop_file else None,
             world_size=train_context.get_world_size(),
             rank=train_context.get_world_rank(),
-            node_id=ray.get_runtime_context().get_node_id(),
-            delivered_through=settings.delivered.get(loop_config["trial_id"], -1),
-            stop_file=settings.stop_file,
             relay=loop_config["relay"],
-            checkpoint=loop_config["checkpoint"],
-            staging=os.path.dirname(settings.stop_file) if settings.stop_file else None,
         )
         if ctx.rank == 0:
             record_placement_group(settings.train_storage, loop_config["trial_id"])
             ctx.node_id = trial_nodes(ctx.node_id)
         resolved = resolve_trainable(settings.trainable, source="trial")
         with captured_output(loop_config.get("trial_dir"), ctx.rank):
-            try:
-                returned = resolved.function(dict(config), ctx)
-            except TrialDiverged:
-                # Raised, not returned: rank 0 stopping alone would leave the other ranks waiting
-                # in DDP's all-reduce; a failed worker makes Ray Train end them all.
-                raise
-            except Exception:
-                ctx.flush()
-                raise
-            ctx.flush()
-            if ctx.rank == 0:  # the other ranks report nothing, by design
-                check_trial_ended_properly(ctx, returned, resumed=loop_config["checkpoint"] is not None)
+            # TrialDiverged is raised, not returned: rank 0 stopping alone would leave the other
+            # ranks waiting in DDP's all-reduce; a failed worker makes Ray Train end them all.
+            # Only rank 0's end is checked: the other ranks report nothing, by design.
+            run_trainable(resolved.function, config, ctx, check=ctx.rank == 0)
 
     return run_worker

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sweeps.errors import DatasetSizeError, MetricNotReportedError, TrialEndedEarlyError
 from sweeps.outcomes import Outcome
 from sweeps.runner.ledger import TrialLedger
 from sweeps.spec.models import SweepSpec
 
-#: The errors that prove the trainable or its declaration wrong (sweeps.errors).
-CONTRACT_ERRORS = ("MetricNotReportedError", "DatasetSizeError", "TrialEndedEarlyError")
+#: The errors that prove the trainable or its declaration wrong.
+CONTRACT_ERRORS: tuple[type[Exception], ...] = (MetricNotReportedError, DatasetSizeError, TrialEndedEarlyError)
 
 
 class AbortRule:
@@ -43,10 +44,10 @@ class AbortRule:
         if self._ledger.errors_seen == self._errors_checked:
             return False
         self._errors_checked = self._ledger.errors_seen
-        for record in self._ledger.trials.values():
-            contract_error = contract_error_in(record.error) if record.outcome == Outcome.FAILED else None
-            if contract_error:
-                self.reason = f"the trainable broke its contract in trial {record.trial_id}: {contract_error}"
+        for trial_id, error in self._ledger.failures.items():
+            record = self._ledger.trials.get(trial_id)
+            if record is not None and record.outcome == Outcome.FAILED and error.raised(*CONTRACT_ERRORS):
+                self.reason = f"the trainable broke its contract in trial {trial_id}: {error.message}"
                 self.contract_broken = True
                 return True
         failed = self._ledger.counts()["failed"]
@@ -58,13 +59,3 @@ class AbortRule:
             return True
         return False
 
-
-def contract_error_in(error: str | None) -> str | None:
-    """The message of a contract error in a trial's traceback text, or None."""
-    if not error:
-        return None
-    for line in reversed(error.strip().splitlines()):
-        for name in CONTRACT_ERRORS:
-            if f"{name}: " in line:
-                return line.split(f"{name}: ", 1)[1]
-    return None

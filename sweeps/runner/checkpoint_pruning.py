@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from sweeps.backend import SweepListener, TrialInfo
+from sweeps.backend import SweepListener, TrialError, TrialInfo
 from sweeps.outcomes import Outcome
 from sweeps.runner.ledger import TrialLedger
 from sweeps.spec.models import CheckpointSpec
@@ -48,7 +48,7 @@ class CheckpointPruner(SweepListener):
     def trial_completed(self, trial: TrialInfo) -> None:
         self._trial_ended(trial.trial_id)
 
-    def trial_failed(self, trial: TrialInfo, error: str) -> None:
+    def trial_failed(self, trial: TrialInfo, error: TrialError) -> None:
         self._trial_ended(trial.trial_id)
 
     def _trial_ended(self, trial_id: str) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sweeps.backend import SweepListener, TrialInfo
+from sweeps.backend import SweepListener, TrialError, TrialInfo
 from sweeps.runner.stopping import GracefulStop, resume_command
 from sweeps.store.disk_errors import (
     DiskProblem,
@@ -56,14 +56,14 @@ class DiskWatch(SweepListener):
 
     # -- where the errors come from ------------------------------------------------------------
 
-    def trial_raised(self, trial: TrialInfo, error: str) -> None:
-        found = disk_error_in_text(error)
+    def trial_raised(self, trial: TrialInfo, error: TrialError) -> None:
+        found = disk_error_in_text(error.text)
         if found is not None:
             # Most often its checkpoint, which Ray copies under the sweep's Ray folder; a
             # trainable's own writes elsewhere (a full /tmp) end here too, and stop it alike.
             self.problems.note(f"trial {trial.trial_id}'s worker, saving its checkpoint or its own files", found)
 
-    def trial_failed(self, trial: TrialInfo, error: str) -> None:
+    def trial_failed(self, trial: TrialInfo, error: TrialError) -> None:
         self.trial_raised(trial, error)
 
     def note_exception(self, where: str, error: BaseException | None) -> bool:

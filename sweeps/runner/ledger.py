@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.backend import SweepListener, TrialInfo
+from sweeps.backend import SweepListener, TrialError, TrialInfo
 from sweeps.outcomes import OUTCOMES, Outcome, TrialRecord, best_trial, classify_outcome
 
 
@@ -21,6 +21,9 @@ class TrialLedger(SweepListener):
     errors_seen: int = 0
     #: Trial id → checkpoints the backend has registered for it (what a restart starts from).
     checkpoints: dict[str, int] = field(default_factory=dict)
+    #: Trial id → why it failed, as the backend said in this run (a resumed sweep's earlier
+    #: failures keep only their text, in their records).
+    failures: dict[str, TrialError] = field(default_factory=dict)
 
     def trial_started(self, trial: TrialInfo) -> None:
         self._record(trial).outcome = None
@@ -37,10 +40,11 @@ class TrialLedger(SweepListener):
         record = self._record(trial)
         record.outcome = classify_outcome(record.last_result, error=False)
 
-    def trial_failed(self, trial: TrialInfo, error: str) -> None:
+    def trial_failed(self, trial: TrialInfo, error: TrialError) -> None:
         record = self._record(trial)
         record.outcome = Outcome.FAILED
-        record.error = error
+        record.error = error.text
+        self.failures[trial.trial_id] = error
         self.errors_seen += 1
 
     def _record(self, trial: TrialInfo) -> TrialRecord:

@@ -22,7 +22,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sweeps.backend import SweepListener, TrialInfo
+from sweeps.backend import SweepListener, TrialError, TrialInfo
 from sweeps.numbers import compact
 from sweeps.outcomes import OUTCOMES
 from sweeps.runner.ledger import TrialLedger
@@ -90,7 +90,7 @@ class LiveView(SweepListener):
     def trial_completed(self, trial: TrialInfo) -> None:
         self._trial_ended(trial.trial_id)
 
-    def trial_failed(self, trial: TrialInfo, error: str) -> None:
+    def trial_failed(self, trial: TrialInfo, error: TrialError) -> None:
         self._trial_ended(trial.trial_id)
 
     def _trial_ended(self, trial_id: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sweeps.backend import SweepListener, TrialInfo
+from sweeps.backend import SweepListener, TrialError, TrialInfo
 from sweeps.iterations import TrialShape
 
 
@@ -44,7 +44,7 @@ class ReportAlignment(SweepListener):
     def trial_completed(self, trial: TrialInfo) -> None:
         self._last_iteration.pop(trial.trial_id, None)
 
-    def trial_failed(self, trial: TrialInfo, error: str) -> None:
+    def trial_failed(self, trial: TrialInfo, error: TrialError) -> None:
         self._last_iteration.pop(trial.trial_id, None)
 
     def _milestone_iterations(self, batch_size: int, epochs: int) -> tuple[int, ...]:

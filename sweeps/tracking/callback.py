@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweeps.backend import SweepListener, TrialInfo
+from sweeps.backend import SweepListener, TrialError, TrialInfo
 from sweeps.outcomes import Outcome, classify_outcome
 from sweeps.store.journal import BACKEND_RESULT_KEYS
 from sweeps.store.trial_output import output_files
@@ -178,11 +178,11 @@ class MlflowTracker(SweepListener):
                     f"{run.last_result['iteration']}\n"
         self._end(trial.trial_id, run, outcome, error)
 
-    def trial_failed(self, trial: TrialInfo, error: str) -> None:
+    def trial_failed(self, trial: TrialInfo, error: TrialError) -> None:
         run = self.trials.get(trial.trial_id)
         if run is not None:
             run.checkpoint = trial.latest_checkpoint
-            self._end(trial.trial_id, run, "failed", error)
+            self._end(trial.trial_id, run, "failed", error.text)
 
     # -- the end of the sweep (called by the runner) ----------------------------------------------
 

@@ -25,6 +25,7 @@ from sweeps.iterations import TrialShape
 from sweeps.spec.models import CategoricalParam, FloatParam, IntParam, SweepSpec
 from sweeps.training import memory
 from sweeps.training.context import LocalContext, TrialDiverged
+from sweeps.training.contract import check_trial_ended_properly
 from sweeps.training.registry import ResolvedTrainable
 
 
@@ -76,7 +77,7 @@ class DryRunContext(LocalContext):
 
 
 def serialized_size(state: dict[str, Any]) -> int:
-    """The bytes of ``state`` as a trial's checkpoint holds it (``state.pt``, sweeps.ray_backend.trial)."""
+    """The bytes of ``state`` as a trial's checkpoint holds it (sweeps.ray_backend.worker)."""
     import io
 
     import torch
@@ -176,13 +177,13 @@ def dry_run(
     ctx.report_iterations = ctx.report_iterations | {target}
     where = f"trainable `{spec.trainable}` with config {config}"
     watch = memory.PeakMemory(device)
-    diverged = False
+    diverged = stopped = False
     _use_the_trials_threads(ctx.num_threads)
     ctx.started = time.perf_counter()
     try:
         returned = resolved.function(dict(config), ctx)
     except _StopDryRun:
-        returned = None
+        returned, stopped = None, True
     except TrialDiverged:
         diverged = True
         returned = None
@@ -192,22 +193,13 @@ def dry_run(
         raise TrainableError(_raised_message(where, exc, ctx)) from None
     seconds = time.perf_counter() - ctx.started
     peak, growth, gpu_peak = watch.measure()
+    if not stopped and not (diverged and ctx.last_reported_iteration):
+        # It returned by itself: the check every trial's end passes (sweeps.training.contract).
+        try:
+            check_trial_ended_properly(ctx, returned)
+        except SweepError as exc:
+            raise TrainableError(f"{where}: {exc}") from None
     last = ctx.last_reported_iteration
-    if last == 0:
-        what = "returned a value" if returned is not None else "returned"
-        raise TrainableError(
-            f"{where}: the trainable {what} without ever calling ctx.report, so a sweep would have no "
-            f"`{spec.metric}` for it. Report as it trains: `ctx.report(iteration=i, {spec.metric}=...)` "
-            "when `ctx.should_report(i)`, or use `sweeps.training.loop.fit`, which does."
-        )
-    if last < target and not diverged:
-        raise TrainableError(
-            f"{where}: the trainable returned after reporting iteration {last:,}, but its config implies "
-            f"{shape.total_iterations:,} iterations (epochs={shape.epochs} × {shape.iterations_per_epoch:,} "
-            f"iterations per epoch at batch_size={shape.batch_size}, dataset_size={dataset_size:,}, "
-            f"drop_last={shape.drop_last}); a sweep would count it as stopped early. Train for "
-            "`config['epochs']` epochs over the declared dataset_size, and report the final iteration."
-        )
     # Diverged at the last iteration, the stop raised in `_emit` comes before TrialDiverged.
     diverged = diverged or any(result["diverged"] for result in ctx.results)
     reported = {int(result["iteration"]) for result in ctx.results}

@@ -23,7 +23,7 @@ from sweeps.backend import SweepListener, TrialInfo
 from sweeps.cli import main
 from sweeps.iterations import TrialShape
 from sweeps.ray_backend import RayBackend
-from sweeps.ray_backend.trial import trial_seed
+from sweeps.ray_backend.worker import trial_seed
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.training.context import LocalContext

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.backend import TrialInfo
+from sweeps.backend import TrialError, TrialInfo
 from sweeps.runner.checkpoint_pruning import CheckpointPruner
 from sweeps.runner.ledger import TrialLedger
 from sweeps.spec.models import CheckpointSpec
@@ -39,7 +39,7 @@ class Sweep:
         for listener in self.listeners:
             listener.trial_reported(trial, [result])
         for listener in self.listeners:
-            listener.trial_failed(trial, "RuntimeError: boom") if failed else listener.trial_completed(trial)
+            listener.trial_failed(trial, TrialError("RuntimeError: boom")) if failed else listener.trial_completed(trial)
 
     def kept(self) -> dict[str, list[int]]:
         folders = self.paths.ray_directory.glob("*_*_*")
@@ -101,7 +101,7 @@ def test_a_trial_being_retried_keeps_its_checkpoints_to_restart_from(tmp_path: P
     sweep.end("a", TOTAL, 0.8)
     flaky = TrialInfo("flaky", {}, {"iteration": 12, "total_iterations": TOTAL, "val_accuracy": 0.5})
     for listener in sweep.listeners:  # as the backend says a worker died and the trial restarts
-        listener.trial_raised(flaky, "RuntimeError: worker died")
+        listener.trial_raised(flaky, TrialError("RuntimeError: worker died"))
         listener.trial_retried(flaky)
     sweep.pruner.trial_completed(TrialInfo("a", {}))  # another end (a duplicate) prunes nothing of a running trial
     assert sweep.kept()["flaky"] == [1, 2]

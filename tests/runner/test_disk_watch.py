@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 from sqlalchemy.exc import OperationalError
 
-from sweeps.backend import TrialInfo
+from sweeps.backend import TrialError, TrialInfo
 from sweeps.runner.disk_watch import DISK_REASON, DiskWatch, disk_full_message, where_raised
 from sweeps.runner.ledger import TrialLedger
 from sweeps.runner.stopping import GracefulStop
@@ -41,9 +41,9 @@ def test_a_trials_failed_checkpoint_write_stops_the_sweep_at_once_without_stop_c
     (trial,) = running(ledger, "t1")
     running(ledger, "t2")
     assert disk.allows_new_trials() and disk.stop_all() is False and interrupts == []
-    disk.trial_raised(trial, "Traceback ...\nRuntimeError: CUDA out of memory\n")  # not a disk error
+    disk.trial_raised(trial, TrialError("Traceback ...\nRuntimeError: CUDA out of memory\n"))  # not a disk error
     assert disk.problem is None
-    disk.trial_raised(trial, TRACEBACK)  # its first failure, before Ray retries it
+    disk.trial_raised(trial, TrialError(TRACEBACK))  # its first failure, before Ray retries it
     assert disk.problem is not None and "No space left on device" in disk.problem.error
     assert "trial t1's worker" in disk.problem.where
     # The stop's reserve is back at once; sweep.json's waits for the state to be written.
@@ -64,7 +64,7 @@ def test_the_first_error_is_the_one_told_whichever_thread_notes_it(tmp_path: Pat
         "the MLflow store", OperationalError("INSERT", {}, Exception("database or disk is full"))))
     mlflow.start()
     mlflow.join()
-    disk.trial_failed(TrialInfo("t1", {}), TRACEBACK)
+    disk.trial_failed(TrialInfo("t1", {}), TrialError(TRACEBACK))
     assert disk.problem is not None and disk.problem.where == "the MLflow store"
     assert not disk.note_exception("elsewhere", ValueError("not the disk"))
 
@@ -84,7 +84,7 @@ def test_where_an_error_out_of_the_run_was_raised(tmp_path: Path) -> None:
 
 def test_the_paragraph_names_the_path_the_error_the_space_used_and_the_resume_command(tmp_path: Path) -> None:
     disk, _, _ = watched(tmp_path)
-    disk.trial_raised(TrialInfo("t1", {}), TRACEBACK)
+    disk.trial_raised(TrialInfo("t1", {}), TrialError(TRACEBACK))
     assert disk.problem is not None
     message = disk_full_message(disk.paths, disk.problem, state_written=True)
     assert message.startswith("Sweep `s` stopped: a disk it writes to is full or cannot be written (OSError: [Errno 28]")

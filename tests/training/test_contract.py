@@ -6,7 +6,7 @@ import pytest
 
 from sweeps.errors import MetricNotReportedError, TrialEndedEarlyError
 from sweeps.iterations import TrialShape
-from sweeps.ray_backend.trial import check_trial_ended_properly
+from sweeps.training.contract import check_trial_ended_properly
 from sweeps.training.context import LocalContext
 
 
