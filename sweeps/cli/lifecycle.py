@@ -79,12 +79,13 @@ def stop_command(
 @app.command("list")
 def list_command(storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help="The storage folder.")) -> None:
     """The sweeps under a storage folder: state, trials done, best value, start time."""
+    from sweeps.ray_backend.formats import ray_trial_files
     from sweeps.store.catalog import list_sweeps
 
     table = Table(title=f"Sweeps in {Path(storage).expanduser().resolve()}")
     for column in ("name", "state", "trials done", "best", "started"):
         table.add_column(column, justify="right" if column in ("trials done", "best") else "left")
-    for info in list_sweeps(storage):
+    for info in list_sweeps(storage, ray_trial_files):
         best = info.best()
         table.add_row(
             info.name, info.state, f"{info.done}/{info.num_samples}",
@@ -101,12 +102,13 @@ def status_command(
     wide: bool = typer.Option(False, "--wide", help="One line per trial, however wide (for grep and logs)."),
 ) -> None:
     """One sweep: its state and every trial with its outcome, value and iterations."""
+    from sweeps.ray_backend.formats import ray_trial_files
     from sweeps.runner.stopping import resume_command
     from sweeps.store.catalog import RESUMABLE, aborted_advice, describe_sweep
     from sweeps.store.space import checkpoint_status_line
     from sweeps.store.state import sweep_paths
 
-    info = describe_sweep(storage, name)
+    info = describe_sweep(storage, name, ray_trial_files)
     # --wide: a console as wide as the widest row, so no cell wraps.
     console = Console(width=WIDE_COLUMNS) if wide else Console()
     best = info.best()
@@ -117,7 +119,8 @@ def status_command(
         soft_wrap=wide,
     )
     console.print(trials_table(info, wrap=not wide))
-    console.print(checkpoint_status_line(sweep_paths(storage, name)), highlight=False)
+    paths = sweep_paths(storage, name)
+    console.print(checkpoint_status_line(paths, ray_trial_files(paths)), highlight=False)
     # Lines that carry a command are never broken by rich: a long path was cut mid-word,
     # and a command must paste whole (a terminal still wraps what is too long for it).
     if info.state in RESUMABLE:
@@ -202,11 +205,12 @@ def best_command(
     import yaml
 
     from sweeps.errors import SweepError
+    from sweeps.ray_backend.formats import ray_trial_files
     from sweeps.store.catalog import best_trial_export
 
     if format_ not in ("yaml", "json", "spec"):
         raise SweepError(f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best config again).")
-    export = best_trial_export(storage, name)
+    export = best_trial_export(storage, name, ray_trial_files)
     if format_ == "spec":
         from sweeps.cli.best_spec import one_trial_spec, one_trial_spec_text
         from sweeps.store.state import read_state, sweep_paths

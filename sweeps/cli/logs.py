@@ -25,11 +25,12 @@ def logs_command(
 ) -> None:
     """The last lines a trial printed to stdout and stderr (kept in its trial folder)."""
     from sweeps.errors import StateError
+    from sweeps.ray_backend.formats import ray_trial_files
     from sweeps.store.catalog import describe_sweep
     from sweeps.store.state import sweep_paths
     from sweeps.store.trial_output import last_lines, output_files
 
-    info = describe_sweep(storage, name)
+    info = describe_sweep(storage, name, ray_trial_files)
     found = [t for t in info.trials if trial in (t.trial_id, str(t.number))]
     if not found:
         known = ", ".join(t.trial_id for t in info.trials[:5]) + (", ..." if len(info.trials) > 5 else "")

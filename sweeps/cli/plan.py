@@ -11,8 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from sweeps.cli.app import SET_HELP, app
+from sweeps.ray_backend.formats import ray_trial_files
 from sweeps.spec.loading import load_spec
 from sweeps.store.space import checkpoint_plan_line, planned_checkpoint_space
+from sweeps.store.state import sweep_paths
 
 if TYPE_CHECKING:  # imported where used: the planner brings NumPy (0.2 s; see cli/console.py)
     from sweeps.plan.planner import SweepPlan
@@ -29,11 +31,13 @@ def plan_command(
 
     loaded = load_spec(spec, list(set_ or []))
     _, plan = plan_spec(loaded, reject_impossible=False)
+    # The sweep's own checkpoints, when it has run (their size beats a `sweep check` measure).
+    files = ray_trial_files(sweep_paths(Path(loaded.spec.storage).expanduser(), loaded.spec.name))
     if as_json:
-        print(json.dumps({**plan.to_json(), "checkpoints": planned_checkpoint_space(loaded.spec)}))
+        print(json.dumps({**plan.to_json(), "checkpoints": planned_checkpoint_space(loaded.spec, files)}))
         return
     print_plan(plan, loaded.spec.name)
-    Console().print(checkpoint_plan_line(loaded.spec), highlight=False)
+    Console().print(checkpoint_plan_line(loaded.spec, files), highlight=False)
 
 
 #: How the budget unit changes which batch sizes ASHA favours (printed with the plan).

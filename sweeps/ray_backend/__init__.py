@@ -4,7 +4,9 @@
   starts or joins Ray, builds the ``Tuner`` of a job, runs it;
 - :mod:`~sweeps.ray_backend.bridge`: Tune's callback and stopper hooks turned into the
   sweep's listeners and stop rules;
-- :mod:`~sweeps.ray_backend.trial`: the function each trial runs in its Ray worker;
+- :mod:`~sweeps.ray_backend.trial`, :mod:`~sweeps.ray_backend.distributed` and
+  :mod:`~sweeps.ray_backend.worker`: the function each trial runs in its Ray worker(s);
+- :mod:`~sweeps.ray_backend.formats`: Ray's files and result keys (:func:`ray_trial_files`);
 - :mod:`~sweeps.ray_backend.searcher` and :mod:`~sweeps.ray_backend.scheduler`: Optuna and
   ASHA as Tune's searcher and scheduler;
 - :mod:`~sweeps.ray_backend.resume`, :mod:`~sweeps.ray_backend.snapshot` and
@@ -22,10 +24,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sweeps.ray_backend.formats import RayTrialFiles, ray_trial_files
+
 if TYPE_CHECKING:
     from sweeps.ray_backend.backend import RayBackend
 
-__all__ = ["RayBackend"]
+__all__ = ["RayBackend", "RayTrialFiles", "ray_trial_files"]
 
 
 def __getattr__(name: str) -> Any:

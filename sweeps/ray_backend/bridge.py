@@ -3,8 +3,9 @@
 Tune calls a callback with its own ``Trial`` objects and the raw result, held reports
 included. :class:`ListenerBridge` is the one Tune callback that carries the sweep's
 record keepers (:class:`~sweeps.backend.SweepListener`): it unpacks each delivery
-once (:func:`~sweeps.training.batching.points_in`), shows each listener the same
-:class:`~sweeps.backend.TrialInfo`, and reads a failed trial's error file once.
+once (:func:`~sweeps.training.batching.points_in`) without Ray's bookkeeping keys
+(:func:`~sweeps.ray_backend.formats.without_ray_keys`), shows each listener the same
+:class:`~sweeps.backend.TrialInfo`, and reads a failed trial's error once.
 :class:`StopBridge` is the one Tune stopper that asks the sweep's stop rules.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from ray import tune
 
 from sweeps.backend import StopRule, SweepListener, TrialError, TrialInfo
+from sweeps.ray_backend.formats import without_ray_keys
 from sweeps.training.batching import points_in
 
 
@@ -53,7 +55,7 @@ class ListenerBridge(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
                         **info: Any) -> None:
-        shown, points = trial_info(trial, self.notes), points_in(result)
+        shown, points = trial_info(trial, self.notes), points_in(without_ray_keys(result))
         for listener in self.listeners:
             listener.trial_reported(shown, points)
 
@@ -107,8 +109,9 @@ class StopBridge(tune.Stopper):
         return {"rules": []}  # Ray pickles stoppers into its snapshot; a resumed sweep builds its own
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        shown = without_ray_keys(result)
         for rule in self.rules:
-            rule.observe(trial_id, result)
+            rule.observe(trial_id, shown)
         return False
 
     def stop_all(self) -> bool:
@@ -122,7 +125,8 @@ class StopBridge(tune.Stopper):
 
 def trial_info(trial: Any, notes: Callable[[str], dict[str, Any]] | None = None) -> TrialInfo:
     """A Tune ``Trial`` as the sweep's listeners see it (with the scheduler's ``notes`` on it)."""
-    return TrialInfo(trial.trial_id, trial.config, trial.last_result or None, lambda: _local_checkpoint(trial),
+    last = without_ray_keys(trial.last_result) if trial.last_result else None
+    return TrialInfo(trial.trial_id, trial.config, last, lambda: _local_checkpoint(trial),
                      notes(trial.trial_id) if notes is not None else {})
 
 
@@ -148,8 +152,16 @@ def trial_error(trial: Any) -> TrialError:
 def raised_exception(trial: Any) -> BaseException | None:
     """What the trial's function raised, unwrapped from Ray's ``RayTaskError``, or None
     (its worker died; or the class, the user's, cannot be loaded here)."""
+    # Tune pickles it beside error.txt in the trial's local folder before it calls the
+    # callbacks (its `get_pickled_error` reads the storage copy, not there yet).
+    from ray import cloudpickle
+
     try:
-        error: Any = trial.get_pickled_error()
+        path = trial.pickled_error_file
+        if not path or not os.path.isfile(path):
+            return None
+        with open(path, "rb") as stream:
+            error: Any = cloudpickle.load(stream)
     except Exception:  # noqa: BLE001 - unpickling runs the user's classes: anything may fail
         return None
     # RayTaskError (and Ray Train's wrappers of a worker's error) keep the original as `cause`.

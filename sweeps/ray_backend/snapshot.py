@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweeps.ray_backend.formats import RayTrialFiles
 from sweeps.store.atomic import write_atomically
-from sweeps.store.checkpoints import last_checkpoint_index, trial_folder
 from sweeps.store.state import RAY_FOLDER
 
 EXPERIMENT_STATE_GLOB = "experiment_state-*.json"
@@ -100,12 +100,13 @@ def orphan_trial_json(
     from ray.tune.execution.placement_groups import resource_dict_to_pg_factory
     from ray.tune.experiment.trial import Trial
 
-    ray_directory = paths_directory / RAY_FOLDER
-    folder = trial_folder(ray_directory, trial_id)
+    files = RayTrialFiles(paths_directory / RAY_FOLDER)
+    folder = files.current_folder(trial_id)
     storage = StorageContext(
         storage_path=str(paths_directory), experiment_dir_name=RAY_FOLDER,
         trial_dir_name=folder.name if folder else None,
-        current_checkpoint_index=last_checkpoint_index(folder) + 1 if folder else -1,
+        # One past its highest checkpoint in any of its folders (sweeps.ray_backend.formats).
+        current_checkpoint_index=files.next_checkpoint_index(trial_id) if folder else -1,
     )
     trial = Trial(
         template["trainable_name"], config=config, trial_id=trial_id, storage=storage,

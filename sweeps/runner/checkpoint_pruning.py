@@ -25,8 +25,7 @@ from sweeps.backend import SweepListener, TrialError, TrialInfo
 from sweeps.outcomes import Outcome
 from sweeps.runner.ledger import TrialLedger
 from sweeps.spec.models import CheckpointSpec
-from sweeps.store.checkpoints import prune_ended_trial
-from sweeps.store.state import SweepPaths
+from sweeps.store.checkpoints import TrialFiles, prune_ended_trial
 
 _logger = logging.getLogger(__name__)
 
@@ -34,9 +33,9 @@ _logger = logging.getLogger(__name__)
 class CheckpointPruner(SweepListener):
     """Keeps only the checkpoints an ended trial can still be of use for (see the module)."""
 
-    def __init__(self, ledger: TrialLedger, paths: SweepPaths, settings: CheckpointSpec) -> None:
+    def __init__(self, ledger: TrialLedger, files: TrialFiles, settings: CheckpointSpec) -> None:
         self._ledger = ledger
-        self._ray_directory = paths.ray_directory
+        self._files = files  # where the backend keeps the trials' checkpoints
         self._keep_pruned = settings.keep_pruned
         #: The trial whose last checkpoint is kept as the best's (None before any ended; a
         #: resumed sweep's best so far otherwise, which a better trial's end then replaces).
@@ -66,6 +65,6 @@ class CheckpointPruner(SweepListener):
 
     def _prune(self, trial_id: str, *, keep_last: bool) -> None:
         try:
-            self.freed_bytes += prune_ended_trial(self._ray_directory, trial_id, keep_last=keep_last)
+            self.freed_bytes += prune_ended_trial(self._files, trial_id, keep_last=keep_last)
         except OSError as exc:  # a folder that cannot be listed: its checkpoints stay, the sweep goes on
             _logger.warning("Could not remove the checkpoints of ended trial %s: %s", trial_id, exc)

@@ -35,8 +35,9 @@ from sweeps.store.journal import JOURNAL_FILE, journal_brackets
 from sweeps.store.state import SweepPaths
 from sweeps.store.study import write_intermediate_values
 from sweeps.store.study_records import (
-    RAY_TRIAL_ID_ATTR,
+    BACKEND_TRIAL_ID_ATTR,
     RECORD_ATTR,
+    backend_trial_id,
     classify_trial,
     recorded_brackets,
     recorded_stops,
@@ -84,13 +85,13 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
     brackets = {**journal_brackets(paths.directory / JOURNAL_FILE), **recorded_brackets(trials)}
     # Trials added back are the backend's now; those that finished outside its view are
     # not, and it must create that many fewer.
-    outside = sum(1 for t in trials if t.state.is_finished() and t.user_attrs.get(RAY_TRIAL_ID_ATTR) not in saved.trials)
+    outside = sum(1 for t in trials if t.state.is_finished() and backend_trial_id(t) not in saved.trials)
     state = backend.prepare_resume(ResumePlan(
         spec=loaded.spec, paths=paths, saved=saved, finished=groups.finished, added=groups.added,
         backend_total=loaded.spec.num_samples - outside, journal=journal, brackets=brackets,
     ))
     records = [
-        record_from_study(t, trial_config(t.params, fixed, scale), journal.get(t.user_attrs.get(RAY_TRIAL_ID_ATTR, ""), []), loaded.spec.metric)
+        record_from_study(t, trial_config(t.params, fixed, scale), journal.get(backend_trial_id(t) or "", []), loaded.spec.metric)
         for t in trials if t.state.is_finished()
     ]
     notes = list(saved.notes)
@@ -109,7 +110,7 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
         delivered=dict(state.delivered),
         records=records,
         notes=notes,
-        trials=[(str(t.user_attrs[RAY_TRIAL_ID_ATTR]), trial_config(t.params, fixed, scale)) for t in trials],
+        trials=[(str(backend_trial_id(t)), trial_config(t.params, fixed, scale)) for t in trials],
         brackets=brackets,
         stops=recorded_stops(trials),
     )
@@ -129,12 +130,12 @@ def _sort_trials(loaded: LoadedSpec, study: Any, journal: dict[str, list[dict[st
     fixed, distributions, scale = fixed_values(spec), optuna_distributions(spec), learning_rate_scale(spec)
     groups = _Groups()
     for frozen in study.get_trials(deepcopy=False):
-        trial_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
+        trial_id = backend_trial_id(frozen)
         if trial_id is None:  # the driver died between Optuna's ask and the backend's trial
             trial_id = new_trial_id()
             if not frozen.state.is_finished():
                 frozen = _with_every_parameter(study, frozen, distributions)
-            study._storage.set_trial_user_attr(frozen._trial_id, RAY_TRIAL_ID_ATTR, trial_id)
+            study._storage.set_trial_user_attr(frozen._trial_id, BACKEND_TRIAL_ID_ATTR, trial_id)
         results = journal.get(trial_id, [])
         known = saved.trials.get(trial_id) if saved.continuable else None
         if not frozen.state.is_finished():
@@ -233,7 +234,7 @@ def record_from_study(frozen: Any, config: dict[str, Any], journal: list[dict[st
             last[metric] = record["value"]
     outcome = record.get("outcome") or classify_outcome(last or None, error=not frozen.state.is_finished())
     return TrialRecord(
-        trial_id=frozen.user_attrs.get(RAY_TRIAL_ID_ATTR) or f"optuna-{frozen.number}",
+        trial_id=backend_trial_id(frozen) or f"optuna-{frozen.number}",
         config=config,
         last_result=last or None,
         outcome=outcome,

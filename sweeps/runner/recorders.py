@@ -24,6 +24,7 @@ from sweeps.runner.report_alignment import ReportAlignment
 from sweeps.runner.stopping import GracefulStop
 from sweeps.runner.summary import SweepSummary
 from sweeps.spec.loading import LoadedSpec
+from sweeps.store.checkpoints import TrialFiles
 from sweeps.store.journal import JOURNAL_FILE, ResultJournal
 from sweeps.store.lifecycle import SweepState, transition
 from sweeps.store.state import SweepPaths, read_state, utc_now
@@ -73,7 +74,7 @@ class SweepRecorders:
     """The listeners and stop rules of one run of a sweep, and how its record is finished."""
 
     def __init__(self, loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resume: Resumption | None,
-                 *, live: bool, progress_lines: bool) -> None:
+                 *, live: bool, progress_lines: bool, files: TrialFiles) -> None:
         spec = loaded.spec
         self._loaded, self._plan, self._paths, self._resume = loaded, plan, paths, resume
         self.ledger = TrialLedger(metric=spec.metric, mode=spec.mode)
@@ -82,7 +83,7 @@ class SweepRecorders:
         self.abort = AbortRule(self.ledger, spec)
         self.graceful = GracefulStop(self.ledger, paths)
         self.disk = DiskWatch(paths, self.graceful)
-        self.pruner = CheckpointPruner(self.ledger, paths, spec.checkpoint)
+        self.pruner = CheckpointPruner(self.ledger, files, spec.checkpoint)
         self.journal = ResultJournal(paths.directory / JOURNAL_FILE, resume.delivered if resume else None)
         state = read_state(paths)
         self._run = int(state.get("resumes", 0))

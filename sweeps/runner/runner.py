@@ -85,7 +85,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions) -> SweepSummary:
         if started_backend and not options.exit_after:  # last of all, however the sweep ends
             signal_scope.callback(backend.shutdown)
         sweep = SweepRecorders(loaded, plan, paths, options.resume, live=options.live,
-                               progress_lines=options.progress_lines)
+                               progress_lines=options.progress_lines, files=ray_backend.ray_trial_files(paths))
         try:
             concurrency = _concurrency(loaded, paths, backend, options)
             with timeline.step("MLflow parent run"):
@@ -247,7 +247,7 @@ def _hold_space(paths: SweepPaths, loaded: LoadedSpec) -> None:
             "could be claimed). Choose a writable folder with enough free space (`--storage PATH`), "
             "or free some space there."
         ) from None
-    warning = space_warning(loaded.spec, paths.storage)
+    warning = space_warning(loaded.spec, paths.storage, ray_backend.ray_trial_files(paths))
     if warning:
         Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False)
 

@@ -40,11 +40,12 @@ from sweeps.store.state import SweepPaths
 from sweeps.store.study import open_study_storage, write_intermediate_values
 from sweeps.store.study_cache import WriteThroughStorage
 from sweeps.store.study_records import (
+    BACKEND_TRIAL_ID_ATTR,
     BRACKET_ATTR,
     ERROR_ATTR,
-    RAY_TRIAL_ID_ATTR,
     RECORD_ATTR,
     STOPPED_ATTR,
+    backend_trial_id,
     classify_trial,
     trial_record,
 )
@@ -103,7 +104,7 @@ class TruthfulStudy:
     def attach_existing_trials(self) -> None:
         """Bind the trials already in the study to their trial ids (a resumed sweep)."""
         for frozen in self.study.get_trials(deepcopy=False):
-            trial_id = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR)
+            trial_id = backend_trial_id(frozen)  # an older study's trials too (study_records)
             if trial_id is None:
                 continue
             # compat: optuna-storage-internals
@@ -119,7 +120,7 @@ class TruthfulStudy:
         trial = self._trials.get(trial_id)
         if trial is None:
             trial = self._trials[trial_id] = self.study.ask(fixed_distributions=self.space)
-            trial.set_user_attr(RAY_TRIAL_ID_ATTR, trial_id)
+            trial.set_user_attr(BACKEND_TRIAL_ID_ATTR, trial_id)
             self.optuna_numbers[trial_id] = trial.number
         return trial_config(trial.params, self._fixed, self._scale)
 

@@ -1,18 +1,22 @@
 """Reading the sweeps under a storage folder, for ``sweep list``, ``status`` and ``best``.
 
 Nothing here starts Ray or writes anything: it reads ``sweep.json``, the Optuna study
-(whose trials carry their outcome, see :mod:`sweeps.ray_backend.searcher`) and Ray's trial
-folders for checkpoints, so it works while a sweep runs and on a read-only copy.
+(whose trials carry their outcome, see :mod:`sweeps.ray_backend.searcher`) and, through
+the :class:`~sweeps.store.checkpoints.TrialFiles` its caller names (for Ray,
+:func:`sweeps.ray_backend.formats.ray_trial_files`), the trials' checkpoints and error
+files, so it works while a sweep runs and on a read-only copy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sweeps.errors import StateError
 from sweeps.outcomes import best_trial, error_headline
+from sweeps.store.checkpoints import TrialFiles, latest_checkpoint
 from sweeps.store.lifecycle import SweepState, driver_alive, observed_state
 from sweeps.store.state import STATE_FILE, SweepPaths, read_state, sweep_paths
 
@@ -21,6 +25,9 @@ from sweeps.store.state import STATE_FILE, SweepPaths, read_state, sweep_paths
 #: the same way again, so its fix is in the trainable or the spec, and a new run (see
 #: ``aborted_advice``).
 RESUMABLE = (SweepState.CRASHED.value, SweepState.STOPPED.value, SweepState.INTERRUPTED.value)
+
+#: How to find a sweep's trial files (its checkpoints and errors) from its paths.
+TrialFilesOf = Callable[[SweepPaths], TrialFiles]
 
 
 @dataclass
@@ -65,7 +72,7 @@ class SweepInfo:
         return best_trial(self.trials, lambda t: t.state, lambda t: t.value, self.mode)
 
 
-def list_sweeps(storage: str | Path) -> list[SweepInfo]:
+def list_sweeps(storage: str | Path, files: TrialFilesOf) -> list[SweepInfo]:
     """Every sweep under ``storage`` (a sweep whose files cannot be read shows as `unreadable`)."""
     root = Path(storage).expanduser().resolve()
     if not root.is_dir():
@@ -76,13 +83,13 @@ def list_sweeps(storage: str | Path) -> list[SweepInfo]:
     sweeps = []
     for state_file in sorted(root.glob(f"*/{STATE_FILE}")):
         try:
-            sweeps.append(describe_sweep(root, state_file.parent.name))
+            sweeps.append(describe_sweep(root, state_file.parent.name, files))
         except StateError:
             sweeps.append(SweepInfo(state_file.parent.name, "unreadable", 0, "?", "max", None, state_file.parent))
     return sweeps
 
 
-def describe_sweep(storage: str | Path, name: str) -> SweepInfo:
+def describe_sweep(storage: str | Path, name: str, files: TrialFilesOf) -> SweepInfo:
     paths = sweep_paths(storage, name)
     state = read_state(paths)
     spec = state["spec"]
@@ -96,7 +103,7 @@ def describe_sweep(storage: str | Path, name: str) -> SweepInfo:
         spec_path=state.get("spec_path"), overrides=tuple(state.get("overrides") or ()),
         budget_unit=str((spec.get("scheduler") or {}).get("budget", "iterations")),
     )
-    info.trials = _trials(paths, name, spec, running_now=alive)
+    info.trials = _trials(paths, name, spec, running_now=alive, files=files(paths))
     return info
 
 
@@ -111,9 +118,9 @@ def aborted_advice(info: SweepInfo) -> str:
     )
 
 
-def best_trial_export(storage: str | Path, name: str) -> dict[str, Any]:
+def best_trial_export(storage: str | Path, name: str, files: TrialFilesOf) -> dict[str, Any]:
     """The best trial as fixed values for a spec's ``search_space``, and where its weights are."""
-    info = describe_sweep(storage, name)
+    info = describe_sweep(storage, name, files)
     best = info.best()
     if best is None:
         raise StateError(
@@ -140,7 +147,8 @@ def best_trial_export(storage: str | Path, name: str) -> dict[str, Any]:
     if scale is not None:
         export[BASE_LEARNING_RATE] = base
         export["learning_rate_scale"] = scale.model_dump()
-    export["checkpoint"] = latest_checkpoint(paths, best.trial_id)
+    checkpoint = latest_checkpoint(files(paths), best.trial_id)
+    export["checkpoint"] = str(checkpoint) if checkpoint is not None else None
     run_id = _mlflow_run_id(paths, best.trial_id)
     if run_id:
         export["mlflow_run_id"] = run_id
@@ -148,15 +156,8 @@ def best_trial_export(storage: str | Path, name: str) -> dict[str, Any]:
     return export
 
 
-def latest_checkpoint(paths: SweepPaths, trial_id: str) -> str | None:
-    """The trial's latest checkpoint, by the one rule of :func:`sweeps.store.checkpoints.latest_checkpoint`."""
-    from sweeps.store.checkpoints import latest_checkpoint as latest
-
-    found = latest(paths.ray_directory, trial_id)
-    return str(found) if found is not None else None
-
-
-def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: bool) -> list[TrialInfo]:
+def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: bool,
+            files: TrialFiles) -> list[TrialInfo]:
     import optuna
 
     from sweeps.spec.scaling import scale_from_raw, trial_config
@@ -164,9 +165,9 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
     from sweeps.store.study_records import (
         BRACKET_ATTR,
         ERROR_ATTR,
-        RAY_TRIAL_ID_ATTR,
         RECORD_ATTR,
         STOPPED_ATTR,
+        backend_trial_id,
     )
 
     database = paths.study_file
@@ -192,15 +193,16 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
         if value is None and steps:
             value = steps[max(steps)]
         iteration = record.get("iteration")
+        trial_id = backend_trial_id(frozen) or f"optuna-{frozen.number}"
         trials.append(TrialInfo(
             number=frozen.number,
-            trial_id=str(frozen.user_attrs.get(RAY_TRIAL_ID_ATTR, f"optuna-{frozen.number}")),
+            trial_id=trial_id,
             state=str(state),
             config=trial_config(frozen.params, fixed, scale),
             value=None if value is None else float(value),
             iteration=int(iteration) if iteration is not None else (max(steps) if steps else None),
             total_iterations=record.get("total_iterations"),
-            error=frozen.user_attrs.get(ERROR_ATTR) or (_first_error_line(paths, frozen) if state == "failed" else None),
+            error=frozen.user_attrs.get(ERROR_ATTR) or (_first_error_line(files, trial_id) if state == "failed" else None),
             bracket=frozen.user_attrs.get(BRACKET_ATTR),
             # Recorded when ASHA stopped it; a trial whose last report was also its end completed.
             stopped=frozen.user_attrs.get(STOPPED_ATTR) if state == "pruned" else None,
@@ -208,14 +210,9 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
     return trials
 
 
-def _first_error_line(paths: SweepPaths, frozen: Any) -> str | None:
-    from sweeps.store.checkpoints import trial_folder
-    from sweeps.store.study_records import RAY_TRIAL_ID_ATTR
-
-    folder = trial_folder(paths.ray_directory, str(frozen.user_attrs.get(RAY_TRIAL_ID_ATTR, "")))
-    if folder is None or not (folder / "error.txt").is_file():
-        return None
-    return error_headline((folder / "error.txt").read_text(errors="replace"))
+def _first_error_line(files: TrialFiles, trial_id: str) -> str | None:
+    text = files.error_text(trial_id)
+    return error_headline(text) if text is not None else None
 
 
 def _mlflow_run_id(paths: SweepPaths, trial_id: str) -> str | None:

@@ -31,29 +31,21 @@ from typing import IO, Any
 
 JOURNAL_FILE = "results.jsonl"
 
-#: Keys a backend adds to every result, which are bookkeeping, not what the trainable
-#: reported (Ray Tune's ``ray.tune.result.AUTO_RESULT_KEYS`` and friends). ``done`` (the
-#: backend ended the trial at this result) and ``checkpoint_dir_name`` (the result's
-#: checkpoint was written) are not among them: the journal keeps both.
-BACKEND_RESULT_KEYS = frozenset({
-    "training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore", "timestamp",
-    "date", "trial_id", "experiment_id", "experiment_tag", "pid", "hostname", "node_ip", "config",
-    "iterations_since_restore", "timesteps_since_restore", "timesteps_total", "episodes_total",
-    "should_checkpoint", "warmup_time",
-})
-
-#: The backend's keys worth keeping: `done` tells a trial the scheduler stopped (ASHA) from
-#: one cut by a crash, and `checkpoint_dir_name` that the result's checkpoint was fully written.
-_BACKEND_KEYS_KEPT = ("done", "checkpoint_dir_name")
+#: The keys a backend adds to a result that the journal keeps (a backend's own bookkeeping
+#: never reaches it: :func:`sweeps.ray_backend.formats.without_ray_keys`): ``done`` tells a
+#: trial the scheduler stopped (ASHA) from one cut by a crash, and ``checkpoint_dir_name``
+#: that the result's checkpoint was fully written.
+BACKEND_KEYS_KEPT = ("done", "checkpoint_dir_name")
 
 
 def journal_entry(result: dict[str, Any]) -> dict[str, Any]:
-    """The part of a Ray result worth keeping: the trainable's metrics and our context keys."""
+    """The part of a result worth keeping: the trainable's metrics, our context keys and
+    :data:`BACKEND_KEYS_KEPT`."""
     entry: dict[str, Any] = {}
     for key, value in result.items():
-        if key in BACKEND_RESULT_KEYS or "/" in key:
+        if "/" in key:
             continue
-        if key in _BACKEND_KEYS_KEPT or isinstance(value, (str, bool)) or value is None:
+        if key in BACKEND_KEYS_KEPT or isinstance(value, (str, bool)) or value is None:
             entry[key] = value
         elif isinstance(value, numbers.Real):
             # typeshed's numbers.Real has no __int__, although int, numpy's integers and every

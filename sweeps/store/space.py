@@ -18,9 +18,9 @@ from pathlib import Path
 
 from sweeps.spec.models import SweepSpec
 from sweeps.store.atomic import write_atomically
-from sweeps.store.checkpoints import checkpoint_bytes
+from sweeps.store.checkpoints import TrialFiles, checkpoint_bytes
 from sweeps.store.disk_errors import free_bytes, human_bytes
-from sweeps.store.state import SweepPaths, sweep_paths
+from sweeps.store.state import SweepPaths
 
 #: Where ``sweep check`` leaves its measurement, beside the sweeps of a storage folder.
 CHECK_FOLDER = ".sweep-check"
@@ -87,10 +87,10 @@ def expected_checkpoint_bytes(spec: SweepSpec, size: int) -> CheckpointSpace:
     return CheckpointSpace(size, count, count * size, concurrency)
 
 
-def space_warning(spec: SweepSpec, storage: Path) -> str | None:
-    """A warning when ``storage`` has less free space than the sweep is expected to write."""
-    ray_directory = sweep_paths(storage, spec.name).ray_directory
-    _, _, largest = checkpoint_bytes(ray_directory)
+def space_warning(spec: SweepSpec, storage: Path, files: TrialFiles) -> str | None:
+    """A warning when ``storage`` has less free space than the sweep is expected to write
+    (``files``: the sweep's trial files, whose largest checkpoint sizes one)."""
+    _, _, largest = checkpoint_bytes(files)
     size = largest or measured_checkpoint_size(storage, spec.name)
     if not size:
         return None
@@ -107,11 +107,11 @@ def space_warning(spec: SweepSpec, storage: Path) -> str | None:
     )
 
 
-def planned_checkpoint_space(spec: SweepSpec) -> dict[str, object]:
+def planned_checkpoint_space(spec: SweepSpec, files: TrialFiles) -> dict[str, object]:
     """``sweep plan``'s view: the measured checkpoint size (``sweep check``, or this sweep's
     own largest checkpoint when it has run), what the sweep keeps at once, and the free space."""
     storage = Path(spec.storage).expanduser()
-    _, _, largest = checkpoint_bytes(sweep_paths(storage, spec.name).ray_directory)
+    _, _, largest = checkpoint_bytes(files)
     size = largest or measured_checkpoint_size(storage, spec.name)
     free = free_bytes(storage)
     view: dict[str, object] = {"checkpoint_bytes": size, "keep": spec.checkpoint.keep,
@@ -123,11 +123,11 @@ def planned_checkpoint_space(spec: SweepSpec) -> dict[str, object]:
     return view
 
 
-def checkpoint_plan_line(spec: SweepSpec) -> str:
+def checkpoint_plan_line(spec: SweepSpec, files: TrialFiles) -> str:
     """One line for ``sweep plan``: the checkpoint space expected, or how to measure it."""
     if spec.checkpoint.every_epochs == 0:
         return "Checkpoints: none (`checkpoint.every_epochs: 0`): a stopped trial restarts from its beginning."
-    view = planned_checkpoint_space(spec)
+    view = planned_checkpoint_space(spec, files)
     size, free = view["checkpoint_bytes"], view["free_bytes"]
     keep = (f"`checkpoint.keep` = {spec.checkpoint.keep} per running trial; an ended trial keeps none but the "
             f"best trial's last{' (pruned ones keep theirs: `keep_pruned`)' if spec.checkpoint.keep_pruned else ''}")
@@ -139,9 +139,9 @@ def checkpoint_plan_line(spec: SweepSpec) -> str:
     return (f"Checkpoints: at most {space.describe()} ({keep}; {space.concurrency} trials at once){room}.")
 
 
-def checkpoint_status_line(paths: SweepPaths) -> str:
+def checkpoint_status_line(paths: SweepPaths, files: TrialFiles) -> str:
     """One line for ``sweep status``: what the sweep's checkpoints take now, and the free space."""
-    count, total, largest = checkpoint_bytes(paths.ray_directory)
+    count, total, largest = checkpoint_bytes(files)
     free = free_bytes(paths.directory)
     room = f"; {human_bytes(free)} free there" if free is not None else ""
     if not count:

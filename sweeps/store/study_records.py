@@ -1,4 +1,4 @@
-"""What the Optuna study records of each trial: its Ray trial id, its state and its outcome.
+"""What the Optuna study records of each trial: its backend's trial id, its state and its outcome.
 
 The study in SQLite is the sweep's durable ledger (see :mod:`sweeps.ray_backend.searcher`,
 which writes it): each Optuna trial carries the id of the backend trial it belongs to and,
@@ -15,8 +15,12 @@ from optuna.trial import TrialState
 
 from sweeps.outcomes import classify_outcome
 
-#: User attribute naming the Ray trial an Optuna trial belongs to.
-RAY_TRIAL_ID_ATTR = "ray_trial_id"
+#: User attribute naming the backend's trial an Optuna trial belongs to (read it with
+#: :func:`backend_trial_id`, which also reads older studies).
+BACKEND_TRIAL_ID_ATTR = "backend_trial_id"
+#: Its name in studies written before it was neutral. Optuna refuses to change a finished
+#: trial, so old studies are migrated as they are read, not rewritten.
+LEGACY_TRIAL_ID_ATTR = "ray_trial_id"
 #: User attribute holding a finished trial's outcome and last result (see `trial_record`).
 RECORD_ATTR = "sweep_record"
 #: User attribute holding the Hyperband bracket ASHA drew the trial into (with `brackets` > 1).
@@ -28,6 +32,13 @@ STOPPED_ATTR = "sweep.stopped"
 ERROR_ATTR = "error"
 #: Result keys kept in the record: enough for summaries, `sweep status` and `sweep best`.
 _RECORD_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
+
+
+def backend_trial_id(frozen: Any) -> str | None:
+    """The id of the backend trial ``frozen`` (an Optuna trial) belongs to, or None (not yet started)."""
+    attrs = frozen.user_attrs
+    trial_id = attrs.get(BACKEND_TRIAL_ID_ATTR, attrs.get(LEGACY_TRIAL_ID_ATTR))
+    return None if trial_id is None else str(trial_id)
 
 
 def classify_trial(result: dict[str, Any] | None, error: bool, metric: str) -> tuple[TrialState, float | None]:
@@ -69,7 +80,7 @@ def _recorded(frozen_trials: list[Any], attr: str, kind: type) -> dict[str, Any]
     """Trial id → the user attribute ``attr`` of each trial that has one of type ``kind``."""
     found = {}
     for frozen in frozen_trials:
-        trial_id, value = frozen.user_attrs.get(RAY_TRIAL_ID_ATTR), frozen.user_attrs.get(attr)
+        trial_id, value = backend_trial_id(frozen), frozen.user_attrs.get(attr)
         if trial_id is not None and isinstance(value, kind):
             found[str(trial_id)] = value
     return found

@@ -37,7 +37,7 @@ from typing import Any
 
 from sweeps.backend import SweepListener, TrialError, TrialInfo
 from sweeps.outcomes import Outcome, classify_outcome
-from sweeps.store.journal import BACKEND_RESULT_KEYS
+from sweeps.store.journal import BACKEND_KEYS_KEPT
 from sweeps.store.trial_output import output_files
 from sweeps.tracking.best_model import BestModel, prepare_best_model
 from sweeps.tracking.naming import run_name
@@ -50,7 +50,7 @@ PARENT = "parent"
 _CONTEXT_KEYS = frozenset({"iteration", "iterations_per_epoch", "total_iterations", "dataset_size",
                            "diverged", "node_id"})
 #: The backend's keys that are not metrics even though they are numbers.
-_BACKEND_KEYS = BACKEND_RESULT_KEYS | {"done", "checkpoint_dir_name"}
+_BACKEND_KEYS = frozenset(BACKEND_KEYS_KEPT)
 #: Both, for one lookup per key of every report.
 _NOT_METRICS = _CONTEXT_KEYS | _BACKEND_KEYS
 #: MLflow run status per trial outcome.

@@ -26,8 +26,8 @@ from typing import Any
 
 from sweeps.outcomes import Outcome, TrialRecord
 from sweeps.plan.planner import SweepPlan
+from sweeps.ray_backend.formats import ray_trial_files
 from sweeps.spec.loading import LoadedSpec
-from sweeps.store.checkpoints import trial_folder
 from sweeps.store.state import SweepPaths, is_embedded_tracking_uri
 from sweeps.tracking.callback import trial_metrics
 from sweeps.tracking.naming import run_name
@@ -114,9 +114,9 @@ def _close(client: Any, run_id: str, record: TrialRecord, milestones: list[float
 
 
 def _error_text(paths: SweepPaths, record: TrialRecord) -> str:
-    folder = trial_folder(paths.ray_directory, record.trial_id)
-    if folder is not None and (folder / "error.txt").is_file():
-        return (folder / "error.txt").read_text(errors="replace")
+    text = ray_trial_files(paths).error_text(record.trial_id)
+    if text is not None:
+        return text
     return (record.error or "the trial failed; its driver died before recording the error") + "\n"
 
 

@@ -7,15 +7,17 @@ trial runs. Everything after that goes through the background writer.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sweeps.errors import TrackingError
 from sweeps.plan.planner import SweepPlan
+from sweeps.ray_backend.formats import ray_trial_files
 from sweeps.spec.loading import LoadedSpec
 from sweeps.spec.sampler_options import effective_options
-from sweeps.store.catalog import latest_checkpoint
+from sweeps.store.checkpoints import latest_checkpoint
 from sweeps.store.state import SweepPaths
 from sweeps.tracking.callback import PARENT, MlflowTracker
 from sweeps.tracking.parent_sessions import (
@@ -85,7 +87,7 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths,
         workers=plan.workers,
         budget_unit=spec.budget_unit, log_model=spec.tracking.log_model,
         indices=runs.indices, on_index=runs.note_index,
-        find_checkpoint=lambda trial_id: latest_checkpoint(paths, trial_id),
+        find_checkpoint=lambda trial_id: _as_text(latest_checkpoint(ray_trial_files(paths), trial_id)),
         ended_before=ended_before, first_step=earlier.last_step if earlier else 0,
         find_trial_folder=lambda trial_id: paths.trials_directory / trial_id,
         model_folder=paths.directory / "best_model", checkpoint_every_epochs=spec.checkpoint.every_epochs,
@@ -139,3 +141,7 @@ def sweep_params(loaded: LoadedSpec, plan: SweepPlan) -> dict[str, Any]:
             "scheduler.brackets": len(plan.brackets),
         })
     return params
+
+
+def _as_text(path: Path | None) -> str | None:
+    return str(path) if path is not None else None

@@ -84,9 +84,10 @@ def test_status_at_80_columns_wraps_configs_without_cutting_them(
     finished: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: Any,
 ) -> None:
     """It used to cut each config to "batch_size=6…"; --wide keeps each trial on one line."""
+    from sweeps.ray_backend.formats import ray_trial_files
     from sweeps.store.catalog import describe_sweep
 
-    trials = describe_sweep(finished["storage"], "tiny").trials
+    trials = describe_sweep(finished["storage"], "tiny", ray_trial_files).trials
     items = {trial.trial_id: [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items()]
              for trial in trials}
     monkeypatch.setenv("COLUMNS", "80")

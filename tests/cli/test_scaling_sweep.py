@@ -67,14 +67,14 @@ def study_trials(sweep: dict[str, Any]) -> list[optuna.trial.FrozenTrial]:
 
 def test_mlflow_and_the_study_hold_effective_and_base_rates_by_the_rule(scaled_sweep: dict[str, Any]) -> None:
     runs, trials = child_runs(scaled_sweep), study_trials(scaled_sweep)
-    assert len(trials) == 5 and set(runs) == {t.user_attrs["ray_trial_id"] for t in trials}
+    assert len(trials) == 5 and set(runs) == {t.user_attrs["backend_trial_id"] for t in trials}
     for trial in trials:
         # The study samples (and keeps) the base value, over the spec's range.
         assert "learning_rate" not in trial.params
         base = trial.params["learning_rate_base"]
         distribution = trial.distributions["learning_rate_base"]
         assert (distribution.low, distribution.high, distribution.log) == (LOW, HIGH, True)
-        params = runs[trial.user_attrs["ray_trial_id"]]
+        params = runs[trial.user_attrs["backend_trial_id"]]
         batch_size = int(params["batch_size"])
         assert batch_size == trial.params["batch_size"]
         assert float(params["learning_rate_base"]) == base

@@ -114,6 +114,7 @@ def test_a_trial_s_output_is_in_its_folder_in_mlflow_and_in_sweep_logs(
     from mlflow.tracking import MlflowClient
 
     from sweeps.cli import main
+    from sweeps.ray_backend.formats import ray_trial_files
     from sweeps.store.catalog import describe_sweep
     from sweeps.store.state import sweep_paths
 
@@ -121,7 +122,7 @@ def test_a_trial_s_output_is_in_its_folder_in_mlflow_and_in_sweep_logs(
     assert isinstance(storage, Path)
     paths = sweep_paths(storage, "chatty")
     # A trial that ran to the end (ASHA may stop the others before their last lines).
-    trial = next(t for t in describe_sweep(storage, "chatty").trials if t.state == "completed")
+    trial = next(t for t in describe_sweep(storage, "chatty", ray_trial_files).trials if t.state == "completed")
     folder = paths.trials_directory / trial.trial_id
     stdout = (folder / "stdout.txt").read_text()
     assert stdout.startswith("chatty: training with learning rate") and "chatty: iteration 7 " in stdout

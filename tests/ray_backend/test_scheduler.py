@@ -17,7 +17,7 @@ from sweeps.ray_backend.tuner import make_tuner
 from sweeps.search.truthful_study import open_truthful_study
 from sweeps.spec.loading import load_spec
 from sweeps.store.state import sweep_paths
-from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, STOPPED_ATTR, recorded_brackets
+from sweeps.store.study_records import BACKEND_TRIAL_ID_ATTR, STOPPED_ATTR, recorded_brackets
 from tests.conftest import small_spec
 
 
@@ -98,7 +98,7 @@ def test_brackets_are_drawn_once_per_trial_recorded_in_the_study_and_shown_with_
     assert scheduler.on_trial_result(None, trials[in_first[1]], {"iteration": milestone + 1, "val_accuracy": 0.2}) == "STOP"
     why = {"stopped_at_rung": milestone, "rung_value": 0.2, "rung_cutoff": 0.9}
     assert scheduler.notes(in_first[1]) == {"bracket": 0, **why}
-    frozen = {t.user_attrs[RAY_TRIAL_ID_ATTR]: t for t in study.study.get_trials()}
+    frozen = {t.user_attrs[BACKEND_TRIAL_ID_ATTR]: t for t in study.study.get_trials()}
     assert frozen[in_first[1]].user_attrs[STOPPED_ATTR] == why
     # Its end, told to the scheduler as Tune does, changes nothing of the record.
     scheduler.on_trial_complete(None, trials[in_first[1]], {"iteration": milestone + 1, "val_accuracy": 0.2})

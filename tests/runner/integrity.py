@@ -51,7 +51,7 @@ def check_sweep_integrity(storage: Path, name: str, num_samples: int, metric: st
     assert len(children) == num_samples, Counter(r.data.tags.get("sweep.trial_id") for r in children)
     assert {r.data.tags.get("mlflow.parentRunId") for r in children} == {parents[0].info.run_id}
     assert "RUNNING" not in {r.info.status for r in [*parents, *children]}
-    ray_ids = {t.user_attrs["ray_trial_id"] for t in trials}
+    ray_ids = {t.user_attrs["backend_trial_id"] for t in trials}
     assert {r.data.tags["sweep.trial_id"] for r in children} == ray_ids
 
     journal = _journal(storage / name / "results.jsonl")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from sweeps.backend import TrialError, TrialInfo
+from sweeps.ray_backend.formats import RayTrialFiles
 from sweeps.runner.checkpoint_pruning import CheckpointPruner
 from sweeps.runner.ledger import TrialLedger
 from sweeps.spec.models import CheckpointSpec
-from sweeps.store.checkpoints import trial_checkpoints
 from sweeps.store.state import sweep_paths
 from tests.store.test_checkpoints import make_checkpoints
 
@@ -25,7 +25,7 @@ class Sweep:
     def __init__(self, tmp_path: Path, **settings: bool) -> None:
         self.paths = sweep_paths(tmp_path, "tiny")
         self.ledger = TrialLedger(metric="val_accuracy", mode="max")
-        self.pruner = CheckpointPruner(self.ledger, self.paths, CheckpointSpec(keep=2, **settings))
+        self.pruner = CheckpointPruner(self.ledger, RayTrialFiles(self.paths.ray_directory), CheckpointSpec(keep=2, **settings))
         self.listeners = [self.ledger, self.pruner]  # the runner's order: the ledger first
 
     def run(self, trial_id: str, checkpoints: list[int]) -> None:
@@ -44,7 +44,7 @@ class Sweep:
     def kept(self) -> dict[str, list[int]]:
         folders = self.paths.ray_directory.glob("*_*_*")
         ids = sorted({folder.name.split("_")[2] for folder in folders})
-        return {i: [n for n, _ in trial_checkpoints(self.paths.ray_directory, i)] for i in ids}
+        return {i: [n for n, _ in RayTrialFiles(self.paths.ray_directory).indexed_checkpoints(i)] for i in ids}
 
 
 def test_as_trials_end_only_the_best_trials_last_checkpoint_is_left(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_a_resumed_sweeps_best_so_far_is_replaced_by_a_better_trial(tmp_path: Pa
     sweep.ledger.mode = mode
     sweep.run("old", [1, 2])
     sweep.end("old", TOTAL, 0.5)
-    resumed = CheckpointPruner(sweep.ledger, sweep.paths, CheckpointSpec())  # the next run's, same ledger
+    resumed = CheckpointPruner(sweep.ledger, RayTrialFiles(sweep.paths.ray_directory), CheckpointSpec())  # the next run's, same ledger
     sweep.listeners = [sweep.ledger, resumed]
     assert resumed.kept_best == "old"
     sweep.run("new", [3])

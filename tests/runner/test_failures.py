@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +142,7 @@ def test_a_learning_rate_of_10_diverges_without_crashing_anything(ray_session: A
     assert all(t.state.name == "COMPLETE" for t in trials if t.params["learning_rate"] == 0.01)
     runs = {r.data.tags["sweep.trial_id"]: r for r in child_runs(storage, "lr10")}
     for trial in diverged:
-        run = runs[trial.user_attrs["ray_trial_id"]]
+        run = runs[trial.user_attrs["backend_trial_id"]]
         assert (run.data.tags["sweep.state"], run.info.status) == ("diverged", "FAILED")
         # Stopped at its first report (the end of epoch 1 here), not trained on to iteration 46.
         assert int(run.data.tags["sweep.stopped_at_iteration"]) == 23
@@ -153,7 +152,7 @@ def test_a_learning_rate_of_10_diverges_without_crashing_anything(ray_session: A
 
     data = load("lr10", storage=storage)
     marked = data.trials.set_index("trial_id")["diverged"]
-    assert {t.user_attrs["ray_trial_id"] for t in diverged} == set(marked[marked].index)
+    assert {t.user_attrs["backend_trial_id"] for t in diverged} == set(marked[marked].index)
     assert not data.trials.loc[data.trials["diverged"], "value"].map(math.isfinite).any()
     assert plots.parallel_coordinates(data).axes[0].get_title().endswith(
         f"{len(diverged)} diverged trial(s) not drawn: their final value is NaN or infinite")
@@ -183,7 +182,7 @@ def run_breaking_the_contract(tmp_path: Path, capsys: Any, behaviour: str, **arg
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     assert main(["run", str(path)]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    trial_ids = {t.user_attrs["ray_trial_id"] for t in study_trials(tmp_path / "results", spec["name"])}
+    trial_ids = {t.user_attrs["backend_trial_id"] for t in study_trials(tmp_path / "results", spec["name"])}
     assert any(f"trial {trial_id}" in err for trial_id in trial_ids), err
     assert "Traceback" not in err and "ray" not in err.lower().replace("array", ""), err
     assert read_state(sweep_paths(tmp_path / "results", spec["name"]))["state"] == "aborted"

@@ -133,7 +133,7 @@ def _assert_each_trial_reported_its_schedule(spec_path: Path, storage: Path) -> 
     loaded = load_spec(spec_path, [f"storage={storage}"])
     _, plan = plan_spec(loaded)
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{storage / 'tiny' / 'optuna.db'}")
-    configs = {t.user_attrs["ray_trial_id"]: t.params for t in study.get_trials()}
+    configs = {t.user_attrs["backend_trial_id"]: t.params for t in study.get_trials()}
     for trial_id, results in read_journal(storage / "tiny" / "results.jsonl").items():
         config = configs[trial_id]
         shape = TrialShape(plan.dataset_size, int(config["batch_size"]), int(config["epochs"]), plan.drop_last)
@@ -155,12 +155,12 @@ def _assert_brackets_survived_the_kill(spec_path: Path, storage: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     from sweeps.search.asha import STOP, asha_rungs_for
-    from sweeps.store.study_records import BRACKET_ATTR, RAY_TRIAL_ID_ATTR, STOPPED_ATTR
+    from sweeps.store.study_records import BACKEND_TRIAL_ID_ATTR, BRACKET_ATTR, STOPPED_ATTR
 
     loaded = load_spec(spec_path, [f"storage={storage}"])
     _, plan = plan_spec(loaded)
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{storage / 'tiny' / 'optuna.db'}")
-    trials = {t.user_attrs[RAY_TRIAL_ID_ATTR]: t for t in study.get_trials()}
+    trials = {t.user_attrs[BACKEND_TRIAL_ID_ATTR]: t for t in study.get_trials()}
     brackets = {trial_id: t.user_attrs[BRACKET_ATTR] for trial_id, t in trials.items()}
     assert len(brackets) == NUM_SAMPLES and set(brackets.values()) == {0, 1}, brackets
 

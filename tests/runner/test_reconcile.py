@@ -27,7 +27,7 @@ from sweeps.search.truthful_study import TruthfulStudy, open_truthful_study
 from sweeps.spec.loading import LoadedSpec, validate_spec
 from sweeps.store.journal import JOURNAL_FILE, ResultJournal, read_journal
 from sweeps.store.state import SweepPaths, sweep_paths
-from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR
+from sweeps.store.study_records import BACKEND_TRIAL_ID_ATTR, RECORD_ATTR
 from tests.conftest import small_spec
 
 TOTAL = 30
@@ -70,7 +70,7 @@ class Sweep:
     def study(self) -> dict[str, optuna.trial.FrozenTrial]:
         """The study's trials by Ray trial id, as a fresh reader sees them."""
         trials = open_study(self.paths, self.loaded).get_trials()
-        return {str(t.user_attrs.get(RAY_TRIAL_ID_ATTR, f"#{t.number}")): t for t in trials}
+        return {str(t.user_attrs.get(BACKEND_TRIAL_ID_ATTR, f"#{t.number}")): t for t in trials}
 
 
 # -- no Ray snapshot: the driver died before Ray's first one ----------------------------------
@@ -153,7 +153,7 @@ def test_a_trial_with_no_ray_id_yet_gets_one_and_every_parameter(tmp_path: Path)
     resumption = sweep.reconcile()
 
     trial = open_study(sweep.paths, sweep.loaded).get_trials()[1]
-    new_id = trial.user_attrs[RAY_TRIAL_ID_ATTR]
+    new_id = trial.user_attrs[BACKEND_TRIAL_ID_ATTR]
     assert isinstance(new_id, str) and new_id not in ("t1", "") and len(new_id) >= 5
     assert set(trial.params) == {"batch_size", "learning_rate"} and 1e-3 <= trial.params["learning_rate"] <= 1e-1
     assert resumption.trials[1] == (new_id, {"epochs": 2, **trial.params})

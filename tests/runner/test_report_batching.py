@@ -46,7 +46,7 @@ def assert_every_report_arrived_once(storage: Path, name: str, num_samples: int,
     """Journal, MLflow and Optuna each hold every report of every trial, once, in order."""
     figures = check_sweep_integrity(storage, name, num_samples, "val_accuracy")  # MLflow steps == journal
     journal = read_journal(storage / name / "results.jsonl")
-    trials = {t.user_attrs["ray_trial_id"]: t for t in study_trials(storage, name)}
+    trials = {t.user_attrs["backend_trial_id"]: t for t in study_trials(storage, name)}
     for trial_id, results in journal.items():
         iterations = [int(r["iteration"]) for r in results]
         last, total = iterations[-1], int(results[-1]["total_iterations"])

@@ -44,7 +44,7 @@ def test_a_simulated_sweep_tells_the_study_ledger_and_journal_the_same_story(tmp
 
     paths = sweep_paths(spec.storage, spec.name)
     study = optuna.load_study(study_name=spec.name, storage=paths.optuna_url)
-    states = {t.user_attrs["ray_trial_id"]: t.state for t in study.trials}
+    states = {t.user_attrs["backend_trial_id"]: t.state for t in study.trials}
     outcomes = {r["trial_id"]: r["outcome"] for r in summary.trial_records}  # type: ignore[attr-defined]
     expected = {"completed": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED}
     assert states == {trial_id: expected[outcome] for trial_id, outcome in outcomes.items()}
@@ -53,7 +53,7 @@ def test_a_simulated_sweep_tells_the_study_ledger_and_journal_the_same_story(tmp
     journal = read_journal(paths.directory / "results.jsonl")
     step_key = BUDGET_RESULT_KEY[budget] if budget != "epochs" else "iteration"
     for frozen in study.trials:
-        trial_id = frozen.user_attrs["ray_trial_id"]
+        trial_id = frozen.user_attrs["backend_trial_id"]
         iterations = [r["iteration"] for r in journal[trial_id]]
         assert iterations == sorted(set(iterations))
         assert set(frozen.intermediate_values) <= {int(r[step_key]) for r in journal[trial_id]}

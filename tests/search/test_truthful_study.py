@@ -22,7 +22,7 @@ from sweeps.search.truthful_study import TruthfulStudy, open_truthful_study
 from sweeps.spec.loading import validate_spec
 from sweeps.spec.models import SweepSpec
 from sweeps.store.state import sweep_paths
-from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR
+from sweeps.store.study_records import BACKEND_TRIAL_ID_ATTR, LEGACY_TRIAL_ID_ATTR, RECORD_ATTR, backend_trial_id
 from tests.conftest import REPO, small_spec
 
 TOTAL = 30  # the trial's own total_iterations in the points below
@@ -65,7 +65,7 @@ def test_ask_gives_a_config_of_the_space_with_the_fixed_values_and_binds_the_tri
     assert config["epochs"] == 2 and config["batch_size"] in (64, 128) and 1e-3 <= config["learning_rate"] <= 1e-1
     assert study.ask("t1") == config  # asked again (a retried trial): the same config, no new trial
     assert len(study.study.trials) == 1 and study.optuna_numbers == {"t1": 0}
-    assert reread(tmp_path).user_attrs[RAY_TRIAL_ID_ATTR] == "t1"
+    assert reread(tmp_path).user_attrs[BACKEND_TRIAL_ID_ATTR] == "t1"
     assert set(reread(tmp_path).params) == {"batch_size", "learning_rate"}
 
 
@@ -214,3 +214,32 @@ def test_what_a_killed_driver_wrote_is_all_in_the_file(tmp_path: Path) -> None:
     again.finish("running", None, error=False)
     assert (reread(tmp_path, 2).state, reread(tmp_path, 2).intermediate_values) == (
         TrialState.COMPLETE, {10: 0.3, 20: 0.35, TOTAL: 0.6})
+
+
+def as_written_before_the_rename(study_file: Path) -> None:
+    """Turn a study into one written before the trial id's attribute was neutral (``ray_trial_id``)."""
+    import sqlite3
+
+    with sqlite3.connect(study_file) as db:
+        renamed = db.execute("UPDATE trial_user_attributes SET key = ? WHERE key = ?",
+                             (LEGACY_TRIAL_ID_ATTR, BACKEND_TRIAL_ID_ATTR)).rowcount
+    assert renamed > 0
+
+
+def test_a_study_written_with_the_old_attribute_name_is_resumed(tmp_path: Path) -> None:
+    first = opened(tmp_path)
+    done, running = first.ask("done"), first.ask("running")
+    first.finish("done", [point(TOTAL, 0.8)], error=False)
+    first.report("running", [point(10, 0.5)])
+    as_written_before_the_rename(tmp_path / "tiny" / "optuna.db")
+    assert LEGACY_TRIAL_ID_ATTR in reread(tmp_path, 1).user_attrs
+
+    again = opened(tmp_path)  # read as the new name: every trial is re-attached, none asked anew
+    assert again.optuna_numbers == {"done": 0, "running": 1}
+    assert again.ask("done") == done and again.ask("running") == running and len(again.study.trials) == 2
+    again.report("running", [point(10, 0.9), point(20, 0.6)])
+    again.finish("running", [point(TOTAL, 0.7)], error=False)
+    resumed = reread(tmp_path, 1)
+    assert resumed.intermediate_values == {10: 0.5, 20: 0.6, TOTAL: 0.7}
+    assert (resumed.state, resumed.value) == (TrialState.COMPLETE, 0.7)
+    assert [backend_trial_id(t) for t in again.study.get_trials()] == ["done", "running"]

@@ -17,6 +17,7 @@ import optuna
 import pytest
 
 from sweeps.errors import StateError
+from sweeps.ray_backend.formats import ray_trial_files
 from sweeps.search.truthful_study import open_truthful_study
 from sweeps.spec.loading import validate_spec
 from sweeps.store.catalog import RESUMABLE, aborted_advice, best_trial_export, describe_sweep, list_sweeps
@@ -62,7 +63,7 @@ def trial_folder(paths: SweepPaths, trial_id: str, index: int = 0) -> Path:
 def test_status_shows_each_trial_with_its_outcome_value_iterations_and_config(tmp_path: Path) -> None:
     paths = build_sweep(tmp_path)
     (trial_folder(paths, "tfail") / "error.txt").write_text("Traceback (most recent call last):\n  ...\nValueError: lr too high\n\n")
-    info = describe_sweep(tmp_path, "tiny")
+    info = describe_sweep(tmp_path, "tiny", ray_trial_files)
     assert (info.name, info.state, info.num_samples, info.metric, info.mode) == ("tiny", "finished", 5, "val_accuracy", "max")
     assert info.started_at == "2026-12-01T10:00:00+00:00" and info.directory == paths.directory
     shown = {t.trial_id: (t.number, t.state, t.value, t.iteration, t.total_iterations) for t in info.trials}
@@ -78,11 +79,11 @@ def test_status_shows_each_trial_with_its_outcome_value_iterations_and_config(tm
 
 
 def test_the_best_trial_is_the_best_completed_one_never_a_pruned_one(tmp_path: Path) -> None:
-    info = describe_sweep(build_sweep(tmp_path).storage, "tiny")
+    info = describe_sweep(build_sweep(tmp_path).storage, "tiny", ray_trial_files)
     assert info.best() is not None and info.best().trial_id == "tbest"  # type: ignore[union-attr]
     assert dataclasses.replace(info, mode="min").best().trial_id == "tgood"  # type: ignore[union-attr]
     only_pruned = build_sweep(tmp_path / "p", trials={"ta": (10, 0.4, False), "tb": (12, 0.6, False), "tc": (3, 0.9, True)})
-    assert describe_sweep(only_pruned.storage, "tiny").best().trial_id == "tb"  # type: ignore[union-attr]
+    assert describe_sweep(only_pruned.storage, "tiny", ray_trial_files).best().trial_id == "tb"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("state", "alive", "reads", "unfinished"), [
@@ -96,7 +97,7 @@ def test_a_sweep_reads_as_its_driver_stands(tmp_path: Path, state: str, alive: b
     try:
         record: dict[str, Any] = {"driver_pid": driver.pid} if driver else {}
         build_sweep(tmp_path, state=state, **record)
-        info = describe_sweep(tmp_path, "tiny")
+        info = describe_sweep(tmp_path, "tiny", ray_trial_files)
         assert info.state == reads and info.trials[-1].state == unfinished
         assert (info.state in RESUMABLE) == (reads != "running")
     finally:
@@ -108,7 +109,7 @@ def test_a_sweep_reads_as_its_driver_stands(tmp_path: Path, state: str, alive: b
 def test_an_aborted_sweep_says_why_and_to_run_it_anew_not_to_resume(tmp_path: Path) -> None:
     build_sweep(tmp_path, state="aborted", spec_path="/specs/tiny.yaml", overrides=["num_samples=5"],
                 summary={"aborted": "3 trials failed, more than failure.max_failed_fraction allows (2)"})
-    info = describe_sweep(tmp_path, "tiny")
+    info = describe_sweep(tmp_path, "tiny", ray_trial_files)
     assert info.state == "aborted" and info.state not in RESUMABLE
     assert info.aborted_reason == "3 trials failed, more than failure.max_failed_fraction allows (2)"
     advice = aborted_advice(info)
@@ -125,22 +126,22 @@ def test_list_shows_every_sweep_and_an_unreadable_one_as_such(tmp_path: Path) ->
     fresh = sweep_paths(tmp_path, "fresh")  # claimed, no study yet
     write_state(fresh, {"name": "fresh", "spec": small_spec(name="fresh"), "state": "running", "num_samples": 6})
     (tmp_path / "not-a-sweep").mkdir()
-    listed = {i.name: (i.state, i.done, i.num_samples) for i in list_sweeps(tmp_path)}
+    listed = {i.name: (i.state, i.done, i.num_samples) for i in list_sweeps(tmp_path, ray_trial_files)}
     assert listed == {"alpha": ("finished", 4, 5), "beta": ("stopped", 1, 1), "broken": ("unreadable", 0, 0),
                       "fresh": ("crashed", 0, 6)}
 
 
 def test_list_of_a_missing_storage_folder_says_which_folder(tmp_path: Path) -> None:
     with pytest.raises(StateError, match=rf"{tmp_path / 'nowhere'}: no such storage folder.*--storage PATH"):
-        list_sweeps(tmp_path / "nowhere")
+        list_sweeps(tmp_path / "nowhere", ray_trial_files)
 
 
 def test_a_corrupt_study_is_a_state_error_naming_it(tmp_path: Path) -> None:
     paths = build_sweep(tmp_path, trials={})
     paths.study_file.write_bytes(b"SQLite format 3\x00" + b"\xff" * 300)
     with pytest.raises(StateError, match=r"optuna\.db: the Optuna study cannot be read"):
-        describe_sweep(tmp_path, "tiny")
-    assert [i.state for i in list_sweeps(tmp_path)] == ["unreadable"]
+        describe_sweep(tmp_path, "tiny", ray_trial_files)
+    assert [i.state for i in list_sweeps(tmp_path, ray_trial_files)] == ["unreadable"]
 
 
 def test_best_exports_the_config_as_fixed_values_with_its_checkpoint_and_run(tmp_path: Path) -> None:
@@ -151,8 +152,8 @@ def test_best_exports_the_config_as_fixed_values_with_its_checkpoint_and_run(tmp
     (older / "checkpoint_000099").write_text("a file, not a checkpoint")
     (trial_folder(paths, "tgood") / "checkpoint_000050").mkdir()  # another trial's
     (paths.directory / "mlflow_runs.json").write_text(json.dumps({"parent": "p0", "trials": {"tbest": "run42"}}))
-    export = best_trial_export(tmp_path, "tiny")
-    best = next(t for t in describe_sweep(tmp_path, "tiny").trials if t.trial_id == "tbest")
+    export = best_trial_export(tmp_path, "tiny", ray_trial_files)
+    best = next(t for t in describe_sweep(tmp_path, "tiny", ray_trial_files).trials if t.trial_id == "tbest")
     assert export == {
         "sweep": "tiny", "trial_id": "tbest", "state": "completed", "metric": "val_accuracy", "value": 0.9,
         "iterations": TOTAL, "search_space": best.config, "checkpoint": str(older / "checkpoint_000010"),
@@ -163,14 +164,14 @@ def test_best_exports_the_config_as_fixed_values_with_its_checkpoint_and_run(tmp
 
 def test_best_without_checkpoint_or_mlflow_run_says_so_with_none(tmp_path: Path) -> None:
     build_sweep(tmp_path)
-    export = best_trial_export(tmp_path, "tiny")
+    export = best_trial_export(tmp_path, "tiny", ray_trial_files)
     assert export["checkpoint"] is None and "mlflow_run_id" not in export
 
 
 def test_best_of_a_sweep_with_no_value_yet_names_the_metric(tmp_path: Path) -> None:
     build_sweep(tmp_path, state="running", trials={"t1": None, "t2": (3, 0.2, True)})
     with pytest.raises(StateError, match=r"no completed or pruned trial with a value of `val_accuracy` yet.*sweep status tiny"):
-        best_trial_export(tmp_path, "tiny")
+        best_trial_export(tmp_path, "tiny", ray_trial_files)
 
 
 @pytest.mark.parametrize("mode, sign", [("max", "<"), ("min", ">")])
@@ -192,7 +193,7 @@ def test_status_says_at_which_rung_a_pruned_trial_stopped_its_value_there_and_th
         study.trial_stopped(trial_id, why)
         study.finish(trial_id, [{"iteration": last, "total_iterations": TOTAL, "val_accuracy": 0.25}], False)
     study.trial_stopped("tcut", {**why, "rung_value": 9.0})  # the study keeps what it had at the end
-    trials = {t.trial_id: t for t in describe_sweep(tmp_path, "cut").trials}
+    trials = {t.trial_id: t for t in describe_sweep(tmp_path, "cut", ray_trial_files).trials}
     assert (trials["tcut"].state, trials["tcut"].stopped, trials["tcut"].bracket) == ("pruned", why, 1)
     assert (trials["tdone"].state, trials["tdone"].stopped) == ("completed", None)  # not pruned: nothing to explain
     assert why_stopped(trials["tcut"], mode, "iterations") == f"bracket 1, rung 20 iterations: 0.2500 {sign} cut-off 0.5000"
@@ -222,3 +223,14 @@ def test_status_at_80_columns_shows_each_error_in_full_under_its_trial() -> None
     assert "RuntimeError" in " ".join(lines[row + 1:])  # below its trial's row
     assert "batch_size=256" in out and "weight_decay=1e-05" in out  # whole items
     assert "3.97e24" in out and "3970000" not in out  # a compact value
+
+
+def test_a_study_written_with_the_old_attribute_name_is_reported_the_same(tmp_path: Path) -> None:
+    from tests.search.test_truthful_study import as_written_before_the_rename
+
+    paths = build_sweep(tmp_path)
+    before = describe_sweep(tmp_path, "tiny", ray_trial_files)
+    as_written_before_the_rename(paths.study_file)
+    after = describe_sweep(tmp_path, "tiny", ray_trial_files)
+    assert [t.trial_id for t in after.trials] == list(TRIALS)
+    assert after.trials == before.trials and after.best() == before.best()

@@ -1,17 +1,12 @@
-"""A trial's checkpoints on disk (sweeps/store/checkpoints.py): one rule for "the latest", pruning, space."""
+"""A sweep's checkpoints (sweeps/store/checkpoints.py): the latest, pruning, space; read through
+the backend's TrialFiles (Ray's here; its naming rules are tested in tests/ray_backend/test_formats.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from sweeps.store.checkpoints import (
-    checkpoint_bytes,
-    latest_checkpoint,
-    prune_ended_trial,
-    trial_checkpoints,
-    trial_folder,
-)
+from sweeps.ray_backend.formats import RayTrialFiles
+from sweeps.store.checkpoints import checkpoint_bytes, latest_checkpoint, prune_ended_trial
 
 
 def make_checkpoints(ray: Path, trial_id: str, indices: list[int], folder_index: int = 0, size: int = 100) -> Path:
@@ -24,37 +19,29 @@ def make_checkpoints(ray: Path, trial_id: str, indices: list[int], folder_index:
     return folder
 
 
-def test_the_latest_checkpoint_is_the_highest_index_whatever_the_folders_times(tmp_path: Path) -> None:
-    """Issue 25: the catalog took the highest index and this module the newest folder; now one rule."""
+def test_the_latest_checkpoint_is_the_last_the_backend_lists(tmp_path: Path) -> None:
     first = make_checkpoints(tmp_path, "t1", [1, 2], folder_index=1)
-    second = make_checkpoints(tmp_path, "t1", [3, 4], folder_index=2)  # a resumed sweep's second folder
-    os.utime(second, (1_000, 1_000))  # a copy or a restore left it looking older
-    os.utime(first, (2_000, 2_000))
-    assert latest_checkpoint(tmp_path, "t1") == second / "checkpoint_000004"
-    assert [index for index, _ in trial_checkpoints(tmp_path, "t1")] == [1, 2, 3, 4]
-    assert trial_folder(tmp_path, "t1") == first  # the folder Ray writes to now: the newest
-    assert latest_checkpoint(tmp_path, "t2") is None
-
-
-def test_a_file_named_like_a_checkpoint_and_another_trials_are_not_its_checkpoints(tmp_path: Path) -> None:
-    folder = make_checkpoints(tmp_path, "t1", [1])
-    (folder / "checkpoint_000099").write_text("a file")
-    make_checkpoints(tmp_path, "t10", [50])  # an id that starts with the other's
-    assert latest_checkpoint(tmp_path, "t1") == folder / "checkpoint_000001"
+    second = make_checkpoints(tmp_path, "t1", [3, 4], folder_index=2)
+    files = RayTrialFiles(tmp_path)
+    assert files.checkpoints("t1") == [first / "checkpoint_000001", first / "checkpoint_000002",
+                                       second / "checkpoint_000003", second / "checkpoint_000004"]
+    assert latest_checkpoint(files, "t1") == second / "checkpoint_000004"
+    assert latest_checkpoint(files, "t2") is None
 
 
 def test_pruning_an_ended_trial_keeps_its_last_checkpoint_or_none(tmp_path: Path) -> None:
     make_checkpoints(tmp_path, "best", [1, 2, 3])
     make_checkpoints(tmp_path, "other", [4, 5])
-    assert prune_ended_trial(tmp_path, "best", keep_last=True) == 200
-    assert [i for i, _ in trial_checkpoints(tmp_path, "best")] == [3]
-    assert prune_ended_trial(tmp_path, "other", keep_last=False) == 200
-    assert trial_checkpoints(tmp_path, "other") == []
-    assert prune_ended_trial(tmp_path, "never-ran", keep_last=False) == 0
+    files = RayTrialFiles(tmp_path)
+    assert prune_ended_trial(files, "best", keep_last=True) == 200
+    assert [p.name for p in files.checkpoints("best")] == ["checkpoint_000003"]
+    assert prune_ended_trial(files, "other", keep_last=False) == 200
+    assert files.checkpoints("other") == []
+    assert prune_ended_trial(files, "never-ran", keep_last=False) == 0
 
 
 def test_the_space_of_every_checkpoint_is_counted(tmp_path: Path) -> None:
     make_checkpoints(tmp_path, "a", [1, 2], size=100)
     make_checkpoints(tmp_path, "b", [1], size=300)
-    assert checkpoint_bytes(tmp_path) == (3, 500, 300)
-    assert checkpoint_bytes(tmp_path / "missing") == (0, 0, 0)
+    assert checkpoint_bytes(RayTrialFiles(tmp_path)) == (3, 500, 300)
+    assert checkpoint_bytes(RayTrialFiles(tmp_path / "missing")) == (0, 0, 0)

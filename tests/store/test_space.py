@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sweeps.ray_backend.formats import RayTrialFiles
 from sweeps.spec.loading import validate_spec
 from sweeps.spec.models import SweepSpec
 from sweeps.store.space import (
@@ -42,11 +43,11 @@ def test_the_measurement_of_sweep_check_is_kept_by_sweep_name(tmp_path: Path) ->
 
 def test_the_warning_before_launch_comes_only_when_free_space_is_short(tmp_path: Path) -> None:
     spec = spec_of(storage=str(tmp_path), max_concurrent=2)
-    assert space_warning(spec, tmp_path) is None  # nothing measured: nothing to compare
+    assert space_warning(spec, tmp_path, RayTrialFiles(tmp_path / "tiny" / "ray")) is None  # nothing measured: nothing to compare
     record_checkpoint_size(tmp_path, "tiny", 1_000, {})
-    assert space_warning(spec, tmp_path) is None  # 5 KiB of checkpoints fit anywhere
+    assert space_warning(spec, tmp_path, RayTrialFiles(tmp_path / "tiny" / "ray")) is None  # 5 KiB of checkpoints fit anywhere
     record_checkpoint_size(tmp_path, "tiny", 10 ** 17, {})  # 100 PB: no disk here has that
-    warning = space_warning(spec, tmp_path)
+    warning = space_warning(spec, tmp_path, RayTrialFiles(tmp_path / "tiny" / "ray"))
     assert warning is not None and f"the storage {tmp_path} has" in warning
     assert "5 checkpoints of" in warning and "lower `checkpoint.keep` or `max_concurrent`" in warning
     assert RECORD_BYTES_PER_TRIAL > 0
@@ -56,4 +57,4 @@ def test_a_resumed_sweep_measures_its_own_largest_checkpoint(tmp_path: Path) -> 
     spec = spec_of(storage=str(tmp_path), max_concurrent=2)
     record_checkpoint_size(tmp_path, "tiny", 10 ** 17, {})
     make_checkpoints(tmp_path / "tiny" / "ray", "t1", [1], size=500)  # the sweep's own: what counts
-    assert space_warning(spec, tmp_path) is None
+    assert space_warning(spec, tmp_path, RayTrialFiles(tmp_path / "tiny" / "ray")) is None

@@ -6,8 +6,8 @@ import pytest
 
 from sweeps.errors import MetricNotReportedError, TrialEndedEarlyError
 from sweeps.iterations import TrialShape
-from sweeps.training.contract import check_trial_ended_properly
 from sweeps.training.context import LocalContext
+from sweeps.training.contract import check_trial_ended_properly
 
 
 def context(*reported: int) -> LocalContext:
