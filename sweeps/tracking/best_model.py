@@ -26,9 +26,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from sweeps.ray_backend.worker import STATE_FILE
 from sweeps.training.context import MODULE_KEY
-
-STATE_FILE = "state.pt"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,12 @@ from sweeps.search.truthful_study import TruthfulStudy, open_truthful_study
 from sweeps.spec.loading import validate_spec
 from sweeps.spec.models import SweepSpec
 from sweeps.store.state import sweep_paths
-from sweeps.store.study_records import BACKEND_TRIAL_ID_ATTR, LEGACY_TRIAL_ID_ATTR, RECORD_ATTR, backend_trial_id
+from sweeps.store.study_records import (
+    BACKEND_TRIAL_ID_ATTR,
+    LEGACY_TRIAL_ID_ATTR,
+    RECORD_ATTR,
+    backend_trial_id,
+)
 from tests.conftest import REPO, small_spec
 
 TOTAL = 30  # the trial's own total_iterations in the points below
