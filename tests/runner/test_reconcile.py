@@ -27,7 +27,7 @@ from sweeps.search.truthful_study import TruthfulStudy, open_truthful_study
 from sweeps.spec.loading import LoadedSpec, validate_spec
 from sweeps.store.journal import JOURNAL_FILE, ResultJournal, read_journal
 from sweeps.store.state import SweepPaths, sweep_paths
-from sweeps.store.study_records import BACKEND_TRIAL_ID_ATTR, RECORD_ATTR
+from sweeps.store.study_records import BACKEND_TRIAL_ID_ATTR, RECORD_ATTR, backend_trial_id
 from tests.conftest import small_spec
 
 TOTAL = 30
@@ -70,7 +70,7 @@ class Sweep:
     def study(self) -> dict[str, optuna.trial.FrozenTrial]:
         """The study's trials by Ray trial id, as a fresh reader sees them."""
         trials = open_study(self.paths, self.loaded).get_trials()
-        return {str(t.user_attrs.get(BACKEND_TRIAL_ID_ATTR, f"#{t.number}")): t for t in trials}
+        return {backend_trial_id(t) or f"#{t.number}": t for t in trials}
 
 
 # -- no Ray snapshot: the driver died before Ray's first one ----------------------------------
@@ -109,6 +109,24 @@ def test_without_a_snapshot_trials_finished_by_the_journal_are_told_and_the_rest
     assert records["tall"].last_result is not None and records["tall"].last_result["val_accuracy"] == 0.7
     assert f"2 trial(s) {LOST_WITH_DRIVER}; recorded as failed" in resumption.notes
     assert "6 trial(s) finished before; 0 continue from their last checkpoint" in resumption.notes[-1]
+
+
+def test_a_study_written_with_the_old_attribute_name_resumes_the_same(tmp_path: Path) -> None:
+    from tests.search.test_truthful_study import as_written_before_the_rename
+
+    sweep = Sweep(tmp_path, num_samples=4)
+    done = sweep.trial("tdone", result(10), result(TOTAL, 0.8), told=False)
+    sweep.trial("tasha", result(10, 0.3, done=True))  # ASHA stopped it; the study missed it
+    sweep.trial("tmid", result(10, 0.4))  # was running: nothing to restart it from
+    as_written_before_the_rename(sweep.paths.study_file)
+    resumption = sweep.reconcile()
+    study = sweep.study()
+    assert {k: t.user_attrs[RECORD_ATTR]["outcome"] for k, t in study.items()} == {
+        "tdone": "completed", "tasha": "pruned", "tmid": "failed"}
+    assert [trial_id for trial_id, _ in resumption.trials] == ["tdone", "tasha", "tmid"]
+    assert resumption.trials[0][1] == {"epochs": 2, **done}
+    assert {r.trial_id: r.outcome for r in resumption.records} == {"tdone": "completed", "tasha": "pruned", "tmid": "failed"}
+    assert (resumption.remaining, resumption.trials_so_far) == (1, 3)
 
 
 def test_the_journals_last_delivery_that_the_study_missed_is_written_before_the_trial_is_told(tmp_path: Path) -> None:
