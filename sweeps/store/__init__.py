@@ -7,7 +7,8 @@
 - :mod:`~sweeps.store.journal`: the result journal, every result the driver received;
 - :mod:`~sweeps.store.study` and :mod:`~sweeps.store.study_records`: the Optuna study's SQLite
   storage, and what it records of each trial;
-- :mod:`~sweeps.store.checkpoints`: the trials' folders and checkpoints;
+- :mod:`~sweeps.store.checkpoints`: the trials' checkpoints (the latest, what is kept, their
+  space), read through the backend's ``TrialFiles``: how a backend names its files, only it knows;
 - :mod:`~sweeps.store.stop_request`: a request to stop the sweep (``sweep stop``);
 - :mod:`~sweeps.store.catalog`: the read model of ``sweep list``, ``status`` and ``best``.
 
