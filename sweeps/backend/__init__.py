@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sweeps.backend.resume import ResumePlan, ResumeState, SavedSweep
     from sweeps.plan.planner import SweepPlan
     from sweeps.spec.models import SweepSpec
+    from sweeps.store.checkpoints import TrialFiles
     from sweeps.store.state import SweepPaths
     from sweeps.training.registry import ResolvedTrainable
 
@@ -164,3 +165,6 @@ class Backend(Protocol):
 
     def prepare_resume(self, plan: ResumePlan) -> ResumeState:
         """Bring this backend's record in line with ``plan`` and say how :meth:`run` continues it."""
+
+    def trial_files(self, paths: SweepPaths) -> TrialFiles:
+        """What this backend keeps on disk of the sweep's trials (checkpoints, errors); needs no :meth:`start`."""

@@ -43,6 +43,7 @@ from sweeps.iterations import BUDGET_RESULT_KEY, TrialShape
 from sweeps.search.asha import STOP, asha_rungs_for
 from sweeps.search.truthful_study import TruthfulStudy, open_truthful_study
 from sweeps.store.atomic import write_atomically
+from sweeps.store.checkpoints import NoTrialFiles
 from sweeps.store.state import SweepPaths
 
 #: The simulator's own record of a sweep, in the sweep's folder.
@@ -105,6 +106,9 @@ class SimulatedBackend:
         if record is None:
             return SavedSweep(continuable=False)
         return SavedSweep(True, {t: SavedTrial(r["status"], dict(r["last_result"])) for t, r in record.items()})
+
+    def trial_files(self, paths: SweepPaths) -> NoTrialFiles:
+        return NoTrialFiles()  # its checkpoints are its record's last results, not files
 
     def prepare_resume(self, plan: ResumePlan) -> ResumeState:
         record = _read_record(plan.paths)

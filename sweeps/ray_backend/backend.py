@@ -14,6 +14,7 @@ from sweeps.backend import StopRule, SweepJob, SweepListener
 from sweeps.backend.resources import NodeShape, local_cpus
 from sweeps.backend.resume import ResumePlan, ResumeState, SavedSweep
 from sweeps.ray_backend.embedded import RayStarter, worker_preload_modules
+from sweeps.ray_backend.formats import RayTrialFiles, ray_trial_files
 from sweeps.store.state import SweepPaths
 
 
@@ -79,6 +80,10 @@ class RayBackend:
         from sweeps.ray_backend import resume
 
         return resume.prepare_resume(plan)
+
+    def trial_files(self, paths: SweepPaths) -> RayTrialFiles:
+        """The sweep's trial folders under ``<sweep>/ray/`` (:mod:`~sweeps.ray_backend.formats`)."""
+        return ray_trial_files(paths)
 
 
 def start_ray(address: str | None) -> None:

@@ -24,6 +24,7 @@ from sweeps.backend.resume import (
     delivered_for,
     fresh_start,
 )
+from sweeps.ray_backend.formats import RayTrialFiles
 from sweeps.ray_backend.snapshot import (
     UNFINISHED,
     RayExperimentState,
@@ -32,7 +33,6 @@ from sweeps.ray_backend.snapshot import (
     orphan_trial_json,
     save_corrected_state,
 )
-from sweeps.store.checkpoints import checkpoint_path
 from sweeps.store.state import SweepPaths
 
 #: Ray's trial statuses as the runner's reconcile sees them.
@@ -82,7 +82,8 @@ def _added_back(plan: ResumePlan, experiment: RayExperimentState, trial: AddedTr
     spec, paths = plan.spec, plan.paths
     restore = None
     for result in reversed(trial.results):  # the last checkpoint whose result reached the driver
-        restore = checkpoint_path(paths.ray_directory, trial.trial_id, result.get("checkpoint_dir_name"))
+        found = RayTrialFiles(paths.ray_directory).checkpoint(trial.trial_id, result.get("checkpoint_dir_name"))
+        restore = str(found) if found is not None else None
         if restore:
             break
     template = {
@@ -110,7 +111,7 @@ def _iterations_to_redo(trial_id: str, results: list[dict[str, Any]], known: dic
     delivered = int(results[-1].get("iteration", 0))
     horizon = int(known.get("iteration", 0)) if known else delivered
     for result in reversed(results):
-        if int(result.get("iteration", 0)) <= horizon and checkpoint_path(
-                paths.ray_directory, trial_id, result.get("checkpoint_dir_name")) is not None:
+        if int(result.get("iteration", 0)) <= horizon and RayTrialFiles(paths.ray_directory).checkpoint(
+                trial_id, result.get("checkpoint_dir_name")) is not None:
             return delivered - int(result["iteration"])
     return delivered

@@ -85,7 +85,7 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions) -> SweepSummary:
         if started_backend and not options.exit_after:  # last of all, however the sweep ends
             signal_scope.callback(backend.shutdown)
         sweep = SweepRecorders(loaded, plan, paths, options.resume, live=options.live,
-                               progress_lines=options.progress_lines, files=ray_backend.ray_trial_files(paths))
+                               progress_lines=options.progress_lines, files=backend.trial_files(paths))
         try:
             concurrency = _concurrency(loaded, paths, backend, options)
             with timeline.step("MLflow parent run"):
@@ -190,7 +190,7 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
                 signals.check()
                 _claim(paths, loaded, options)
                 claimed = True
-                _hold_space(paths, loaded)
+                _hold_space(paths, loaded, backend)
                 signals.check()
             with timeline.step("backend set-up, then the wait for it"):
                 _tell(options, "setting up the backend, then waiting for it to start")
@@ -234,7 +234,7 @@ def _claim(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:
         reclaim_sweep_directory(paths, loaded, options.address)
 
 
-def _hold_space(paths: SweepPaths, loaded: LoadedSpec) -> None:
+def _hold_space(paths: SweepPaths, loaded: LoadedSpec, backend: Backend) -> None:
     """Claim the room to record a stop on a full disk (sweeps.store.disk_errors), and warn
     when the storage has less free space than the sweep's checkpoints are expected to take."""
     try:
@@ -247,7 +247,7 @@ def _hold_space(paths: SweepPaths, loaded: LoadedSpec) -> None:
             "could be claimed). Choose a writable folder with enough free space (`--storage PATH`), "
             "or free some space there."
         ) from None
-    warning = space_warning(loaded.spec, paths.storage, ray_backend.ray_trial_files(paths))
+    warning = space_warning(loaded.spec, paths.storage, backend.trial_files(paths))
     if warning:
         Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {warning}", highlight=False)
 

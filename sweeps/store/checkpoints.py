@@ -31,6 +31,19 @@ class TrialFiles(Protocol):
         """The error the backend recorded when the trial last failed, or None."""
 
 
+class NoTrialFiles:
+    """The :class:`TrialFiles` of a backend that keeps none on disk (the simulator)."""
+
+    def checkpoints(self, trial_id: str) -> list[Path]:
+        return []
+
+    def every_checkpoint(self) -> list[Path]:
+        return []
+
+    def error_text(self, trial_id: str) -> str | None:
+        return None
+
+
 def latest_checkpoint(files: TrialFiles, trial_id: str) -> Path | None:
     """The trial's latest checkpoint folder, or None."""
     checkpoints = files.checkpoints(trial_id)

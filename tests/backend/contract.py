@@ -44,7 +44,7 @@ from sweeps.runner.summary import SweepSummary
 from sweeps.spec.loading import LoadedSpec, load_spec
 from sweeps.store.journal import JOURNAL_FILE, read_journal
 from sweeps.store.state import SweepPaths, read_state, sweep_paths
-from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, recorded_stops
+from sweeps.store.study_records import backend_trial_id, recorded_stops
 from tests.conftest import small_spec
 from tests.runner.integrity import check_sweep_integrity
 
@@ -115,7 +115,7 @@ def trial_runs(paths: SweepPaths, name: str) -> dict[str, str]:
 def study_view(loaded: LoadedSpec, paths: SweepPaths) -> dict[str, TrialView]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=loaded.spec.name, storage=paths.optuna_url)
-    return {str(t.user_attrs[RAY_TRIAL_ID_ATTR]): TrialView(t.state, dict(t.params)) for t in study.trials}
+    return {str(backend_trial_id(t)): TrialView(t.state, dict(t.params)) for t in study.trials}
 
 
 def run_contract_sweep(folder: Path, make_backend: Callable[[], Backend], tracking: bool = True) -> ContractRun:
@@ -255,5 +255,5 @@ class BackendContract:
         trial = study.trials[run.partial_number]
         assert set(trial.params) == {"batch_size", "epochs", "learning_rate"}, trial.params
         assert trial.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED), trial.state
-        trial_id = str(trial.user_attrs[RAY_TRIAL_ID_ATTR])
+        trial_id = str(backend_trial_id(trial))
         assert trial_id not in run.study_at_stop and run.journal[trial_id], "it ran under a new id of its own"

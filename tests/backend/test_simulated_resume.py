@@ -26,7 +26,7 @@ from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import LoadedSpec, load_spec
 from sweeps.store.journal import JOURNAL_FILE, read_journal
 from sweeps.store.state import SweepPaths, read_state, sweep_paths
-from sweeps.store.study_records import RAY_TRIAL_ID_ATTR, RECORD_ATTR
+from sweeps.store.study_records import RECORD_ATTR, backend_trial_id
 from tests.conftest import small_spec
 
 NUM_SAMPLES = 6
@@ -70,7 +70,7 @@ class Crashed:
     def study(self) -> dict[str, optuna.trial.FrozenTrial]:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         study = optuna.load_study(study_name="tiny", storage=self.paths.optuna_url)
-        return {str(t.user_attrs[RAY_TRIAL_ID_ATTR]): t for t in study.trials}
+        return {str(backend_trial_id(t)): t for t in study.trials}
 
     def check_every_resume_promise(self) -> None:
         study = self.study()
