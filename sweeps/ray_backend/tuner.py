@@ -79,26 +79,7 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
     scheduler = scheduler if scheduler is not None else make_scheduler(spec, plan)
     if isinstance(scheduler, AshaScheduler):
         scheduler.recorder = study  # each trial's bracket and why it stopped, in the study
-    settings = TrialSettings(
-        trainable=job.trainable.reference,
-        trainable_args=dict(spec.trainable_args),
-        metric=spec.metric,
-        seed=spec.seed,
-        dataset_size=plan.dataset_size,
-        drop_last=plan.drop_last,
-        budget_unit=spec.budget_unit,
-        milestones=tuple(plan.milestones()),
-        checkpoint_every_epochs=spec.checkpoint.every_epochs,
-        cpus=spec.resources.cpu,
-        extra_pythonpath=(os.getcwd(),),
-        delivered=dict(job.resume.delivered) if job.resume else {},
-        stop_file=str(paths.stop_request_file),
-        workers=spec.resources.workers,
-        gpus=spec.resources.gpu,
-        train_storage=train_storage(job),
-        keep_model=spec.tracking.enabled and spec.tracking.log_model,
-        trials_directory=str(paths.trials_directory),
-    )
+    settings = trial_settings(job)
     trainable = tune.with_resources(make_trial_function(settings), trial_resources(spec))
     tuner = tune.Tuner(
         trainable,
@@ -130,6 +111,31 @@ def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules
     if job.resume is not None:
         tuner = continue_tuner(tuner, job, job.resume, trainable)
     return tuner
+
+
+def trial_settings(job: SweepJob) -> TrialSettings:
+    """What each trial's worker is told of the sweep (it reads neither the spec nor the plan)."""
+    spec, plan, paths = job.spec, job.plan, job.paths
+    return TrialSettings(
+        trainable=job.trainable.reference,
+        trainable_args=dict(spec.trainable_args),
+        metric=spec.metric,
+        seed=spec.seed,
+        dataset_size=plan.dataset_size,
+        drop_last=plan.drop_last,
+        budget_unit=spec.budget_unit,
+        milestones=tuple(plan.milestones()),
+        checkpoint_every_epochs=spec.checkpoint.every_epochs,
+        cpus=spec.resources.cpu,
+        extra_pythonpath=(os.getcwd(),),
+        delivered=dict(job.resume.delivered) if job.resume else {},
+        stop_file=str(paths.stop_request_file),
+        workers=spec.resources.workers,
+        gpus=spec.resources.gpu,
+        train_storage=train_storage(job),
+        keep_model=spec.tracking.enabled and spec.tracking.log_model,
+        trials_directory=str(paths.trials_directory),
+    )
 
 
 def train_storage(job: SweepJob) -> str:
