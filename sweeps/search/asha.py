@@ -42,8 +42,8 @@ no scheduler state of Ray's needs saving or writing. The scheduler Tune runs is
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
