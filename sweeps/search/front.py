@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
-
-from optuna.trial import FrozenTrial, TrialState
+from typing import TYPE_CHECKING, Any
 
 from sweeps.search.pareto import pareto_front
 from sweeps.spec.objectives import Constraint
+
+if TYPE_CHECKING:  # the driver's ledger reads this module, and `sweep plan` must not import Optuna
+    from optuna.trial import FrozenTrial
 
 
 def objective_values(result: dict[str, Any] | None, metrics: Sequence[str]) -> list[float] | None:
@@ -53,6 +54,8 @@ def feasible(trial: FrozenTrial) -> bool:
 
 def front_trials(trials: Sequence[FrozenTrial], modes: Sequence[str]) -> list[FrozenTrial]:
     """The feasible COMPLETE trials no other such trial dominates, best first by the first objective."""
+    from optuna.trial import TrialState
+
     candidates = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None
                   and len(t.values) == len(modes) and feasible(t)]
     signs = [1.0 if mode == "max" else -1.0 for mode in modes]

@@ -76,3 +76,31 @@ def test_the_best_trial_is_the_best_completed_one(tmp_path: Path) -> None:
     completed = [r for r in records if r["outcome"] == "completed"]
     best = summary.best  # type: ignore[attr-defined]
     assert best is not None and best["trial_id"] in {r["trial_id"] for r in completed}
+
+
+def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary_and_study(tmp_path: Path) -> None:
+    """MOASHA, the multi-objective study and the summary's front, end to end without Ray."""
+    spec = small_spec(
+        num_samples=12, storage=str(tmp_path / "results"), tracking={"enabled": False},
+        metric=["val_accuracy", "cost"], mode=["max", "min"], constraints=["batch_width <= 64"],
+        scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2},
+    )
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    loaded = load_spec(path, [])
+    summary = run_sweep(loaded, RunOptions(live=False, backend=SimulatedBackend()))
+    assert summary.trials["pruned"] > 0 and summary.trials["completed"] > 0
+    front = summary.to_json()["pareto_front"]
+    assert front and summary.best is not None and summary.best["trial_id"] == front[0]["trial_id"]
+    accuracies = [member["values"]["val_accuracy"] for member in front]
+    assert accuracies == sorted(accuracies, reverse=True)  # best first by the first objective
+    assert all(member["config"]["batch_size"] <= 64 for member in front)  # infeasible trials never on it
+
+    paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
+    study = optuna.load_study(study_name=loaded.spec.name, storage=paths.optuna_url)
+    assert len(study.directions) == 2
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned and all(t.intermediate_values and t.user_attrs["sweep.objectives"] for t in pruned)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert complete and all(len(t.values) == 2 for t in complete)
+    assert {t.user_attrs["ray_trial_id"] for t in study.best_trials} == {m["trial_id"] for m in front}

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from sweeps.search.front import constraint_violations, front_trials
@@ -64,3 +65,15 @@ def test_a_missing_constrained_metric_is_infeasible() -> None:
     assert constraint_violations({"other": 1}, [constraint]) == [math.inf]
     assert constraint_violations(None, [constraint]) == [math.inf]
     assert constraint_violations({"latency_ms": 2}, [constraint]) == [-3.0]
+
+
+@pytest.mark.parametrize("avoid", [True, False])
+def test_tpe_learns_from_pruned_trials_of_a_multi_objective_study(tmp_path: Path, avoid: bool) -> None:
+    """Optuna's TPE asks `study.direction` to rank pruned trials, which a multi-objective study
+    refuses: our samplers rank them by the first objective, the study's intermediate value."""
+    study = opened(tmp_path, failure={"avoid": avoid}, sampler={"type": "tpe", "n_startup_trials": 2}, **TWO)
+    for number in range(4):
+        study.ask(f"t{number}")
+        study.finish(f"t{number}", [point(10 + number, 0.1 * number, parameters=5)], error=False)  # pruned
+    assert all(t.state == TrialState.PRUNED for t in study.study.trials)
+    assert set(study.ask("after")) >= {"batch_size", "learning_rate"}  # TPE past its start-up
