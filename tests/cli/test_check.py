@@ -108,6 +108,8 @@ def test_check_imports_neither_ray_nor_mlflow() -> None:
         ({"behaviour": "string_metric"}, [], ["metrics must be real numbers", "`val_accuracy` = '"]),
         ({"behaviour": "no_iteration"}, [], ["without `iteration=`"]),
         ({"behaviour": "ok"}, ["--set", "metric=val_f1"], ["never the sweep's metric `val_f1`"]),
+        ({"behaviour": "ok"}, ["--set", "metric=[val_accuracy, latency_ms]", "--set", "mode=[max, min]"],
+         ["never the sweep's objective(s) `latency_ms`"]),
         ({"behaviour": "drop_metric"}, ["--set", "search_space.epochs=2", "--iterations", "24"],
          ["at iteration 20", "never the sweep's metric `val_accuracy`"]),
         ({"behaviour": "raise_above", "threshold": 0}, [],
@@ -115,7 +117,8 @@ def test_check_imports_neither_ray_nor_mlflow() -> None:
         ({"behaviour": "short_data"}, ["--iterations", "100"],
          ["returned after reporting iteration 10", "implies 16 iterations"]),
     ],
-    ids=["never-reports", "returns-a-value", "non-number", "no-iteration", "missing-metric", "drops-the-metric",
+    ids=["never-reports", "returns-a-value", "non-number", "no-iteration", "missing-metric", "missing-objective",
+         "drops-the-metric",
          "raises", "ends-early"],
 )
 def test_a_trainable_that_breaks_the_contract_is_exit_2_with_one_paragraph(
