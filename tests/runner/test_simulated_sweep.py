@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import optuna
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 from sweeps.backend.simulated import SimulatedBackend
 from sweeps.iterations import BUDGET_RESULT_KEY
@@ -81,7 +84,7 @@ def test_the_best_trial_is_the_best_completed_one(tmp_path: Path) -> None:
 def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary_and_study(tmp_path: Path) -> None:
     """MOASHA, the multi-objective study and the summary's front, end to end without Ray."""
     spec = small_spec(
-        num_samples=12, storage=str(tmp_path / "results"), tracking={"enabled": False},
+        num_samples=12, storage=str(tmp_path / "results"), tracking={"log_model": False},
         metric=["val_accuracy", "cost"], mode=["max", "min"], constraints=["batch_width <= 64"],
         scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2},
     )
@@ -104,3 +107,13 @@ def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert complete and all(len(t.values) == 2 for t in complete)
     assert {t.user_attrs["ray_trial_id"] for t in study.best_trials} == {m["trial_id"] for m in front}
+
+    # MLflow: the front's runs are tagged, and the parent run holds the front as a table.
+    client = MlflowClient(paths.embedded_tracking_uri)
+    experiment = client.get_experiment_by_name(loaded.spec.name)
+    tagged = client.search_runs([experiment.experiment_id], "tags.`sweep.pareto` = 'true'")
+    assert sorted(r.data.tags["sweep.trial_id"] for r in tagged) == sorted(m["trial_id"] for m in front)
+    parent = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'parent'")[0]
+    table = json.loads(Path(client.download_artifacts(parent.info.run_id, "pareto_front.json", str(tmp_path))).read_text())
+    assert table["columns"][:4] == ["trial_id", "run_name", "val_accuracy", "cost"]
+    assert [row[0] for row in table["data"]] == [m["trial_id"] for m in front]
