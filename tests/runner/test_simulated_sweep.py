@@ -5,9 +5,8 @@ Fast: each sweep takes well under a second once the trainable's module is import
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import optuna
 import pytest
@@ -15,6 +14,7 @@ import yaml
 from mlflow import MlflowClient
 
 from sweeps.backend.simulated import SimulatedBackend
+from sweeps.cli import main
 from sweeps.iterations import BUDGET_RESULT_KEY
 from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
@@ -81,7 +81,8 @@ def test_the_best_trial_is_the_best_completed_one(tmp_path: Path) -> None:
     assert best is not None and best["trial_id"] in {r["trial_id"] for r in completed}
 
 
-def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary_and_study(tmp_path: Path) -> None:
+def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary_and_study(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """MOASHA, the multi-objective study and the summary's front, end to end without Ray."""
     spec = small_spec(
         num_samples=12, storage=str(tmp_path / "results"), tracking={"log_model": False},
@@ -117,3 +118,20 @@ def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary
     table = json.loads(Path(client.download_artifacts(parent.info.run_id, "pareto_front.json", str(tmp_path))).read_text())
     assert table["columns"][:4] == ["trial_id", "run_name", "val_accuracy", "cost"]
     assert [row[0] for row in table["data"]] == [m["trial_id"] for m in front]
+
+    # `sweep best`: the front as a table (the default), one config per member as YAML; `status` marks it.
+    storage = str(tmp_path / "results")
+    capsys.readouterr()
+    assert main(["best", "tiny", "--storage", storage]) == 0
+    table = capsys.readouterr().out
+    assert "Pareto front of tiny" in table and "val_accuracy (max)" in table and "cost (min)" in table
+    assert [line.split()[1] for line in table.splitlines() if line.split()[1:2] and line.split()[1].startswith("sim")] \
+        == [m["trial_id"] for m in front]
+    assert main(["best", "tiny", "--storage", storage, "--format", "yaml"]) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["trial_id"] for d in documents] == [m["trial_id"] for m in front]
+    assert documents[0]["search_space"]["batch_size"] <= 64 and set(documents[0]["values"]) == {"val_accuracy", "cost"}
+    assert main(["status", "tiny", "--storage", storage, "--wide"]) == 0
+    status = capsys.readouterr().out
+    marked = {line.split()[1] for line in status.splitlines() if " * " in line and line.split()[1:2]}
+    assert marked == {m["trial_id"] for m in front} and f"Pareto front: {len(front)} trials" in status
