@@ -13,6 +13,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from sweeps.analysis import pareto_front
 from sweeps.backend.simulated import SimulatedBackend
 from sweeps.cli import main
 from sweeps.iterations import BUDGET_RESULT_KEY
@@ -135,3 +136,9 @@ def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary
     status = capsys.readouterr().out
     marked = {line.split()[1] for line in status.splitlines() if " * " in line and line.split()[1:2]}
     assert marked == {m["trial_id"] for m in front} and f"Pareto front: {len(front)} trials" in status
+
+    # sweeps.analysis.pareto_front(): the same front as a DataFrame.
+    frame = pareto_front("tiny", storage)
+    assert list(frame["trial_id"]) == [m["trial_id"] for m in front]
+    assert list(frame.columns[:4]) == ["trial_id", "number", "val_accuracy", "cost"]
+    assert list(frame["val_accuracy"]) == [m["values"]["val_accuracy"] for m in front]
