@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweeps.errors import SweepError
-from sweeps.store.front_reader import read_front
+from sweeps.runner.front_reader import read_front
 
 DEFAULT_STORAGE = "./sweep_results"
 

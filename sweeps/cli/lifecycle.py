@@ -101,9 +101,9 @@ def status_command(
     wide: bool = typer.Option(False, "--wide", help="One line per trial, however wide (for grep and logs)."),
 ) -> None:
     """One sweep: its state and every trial with its outcome, value and iterations."""
+    from sweeps.runner.front_reader import read_front
     from sweeps.runner.stopping import resume_command
     from sweeps.store.catalog import RESUMABLE, aborted_advice, describe_sweep
-    from sweeps.store.front_reader import read_front
     from sweeps.store.space import checkpoint_status_line
     from sweeps.store.state import sweep_paths
 
@@ -194,8 +194,12 @@ def why_stopped(trial: Any, mode: str, unit: str) -> str:
     if not stop:
         return bracket
     below = "<" if mode == "max" else ">"  # what failing the cut-off means in this mode
-    reason = (f"rung {stop['stopped_at_rung']:g} {unit}: {compact(stop['rung_value'])} {below} "
-              f"cut-off {compact(stop['rung_cutoff'])}")
+    if "rung_rank" in stop:  # several objectives (MOASHA): its Pareto rank among the rung's trials
+        reason = (f"rung {stop['stopped_at_rung']:g} {unit}: Pareto rank {int(stop['rung_rank']) + 1}, "
+                  f"only the top {stop['rung_kept']} go on")
+    else:
+        reason = (f"rung {stop['stopped_at_rung']:g} {unit}: {compact(stop['rung_value'])} {below} "
+                  f"cut-off {compact(stop['rung_cutoff'])}")
     return f"{bracket}, {reason}" if bracket else reason
 
 
@@ -215,8 +219,8 @@ def best_command(
     import yaml
 
     from sweeps.errors import SweepError
+    from sweeps.runner.front_reader import read_front
     from sweeps.store.catalog import best_trial_export
-    from sweeps.store.front_reader import read_front
 
     objectives, front = read_front(storage, name)
     several = len(objectives) > 1

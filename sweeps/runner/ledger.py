@@ -7,9 +7,7 @@ from typing import Any
 
 from sweeps.backend import SweepListener, TrialInfo
 from sweeps.outcomes import OUTCOMES, Outcome, TrialRecord, best_trial, classify_outcome
-from sweeps.search.front import constraint_violations, objective_values
-from sweeps.search.pareto import pareto_front
-from sweeps.spec.objectives import Constraint
+from sweeps.spec.objectives import Constraint, constraint_violations, objective_values
 
 
 @dataclass
@@ -81,6 +79,8 @@ class TrialLedger(SweepListener):
     def front(self) -> list[TrialRecord]:
         """The completed, feasible trials that no other one dominates in every objective,
         best first by the first objective (:mod:`sweeps.search.pareto`)."""
+        from sweeps.search.pareto import pareto_front  # here: importing sweeps.search imports Optuna
+
         metrics = [m for m, _ in self.objectives]
         signs = [1.0 if mode == "max" else -1.0 for _, mode in self.objectives]
         candidates, signed = [], []

@@ -19,32 +19,13 @@ yaml`` for one objective) shows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sweeps.search.pareto import pareto_front
-from sweeps.spec.objectives import Constraint
 
 if TYPE_CHECKING:  # the driver's ledger reads this module, and `sweep plan` must not import Optuna
     from optuna.trial import FrozenTrial
-
-
-def objective_values(result: dict[str, Any] | None, metrics: Sequence[str]) -> list[float] | None:
-    """Every objective's value in ``result``, in order; None unless all are there and finite."""
-    if not result:
-        return None
-    values = [result.get(metric) for metric in metrics]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-        return None
-    return [float(v) for v in values]  # type: ignore[arg-type]  # checked above
-
-
-def constraint_violations(result: dict[str, Any] | None, constraints: Sequence[Constraint]) -> list[float]:
-    """Each constraint's violation on ``result`` (<= 0: satisfied; infinity: the metric is missing)."""
-    found = result or {}
-    return [c.violation(float(found[c.metric])) if isinstance(found.get(c.metric), (int, float)) else math.inf
-            for c in constraints]
 
 
 def feasible(trial: FrozenTrial) -> bool:

@@ -43,10 +43,9 @@ from typing import Any
 import optuna
 
 from sweeps.outcomes import error_headline
-from sweeps.search.front import constraint_violations, objective_values
 from sweeps.search.space import fixed_values, make_sampler, optuna_distributions
 from sweeps.spec.models import LearningRateScale, SweepSpec
-from sweeps.spec.objectives import Constraint
+from sweeps.spec.objectives import Constraint, constraint_violations, objective_values
 from sweeps.spec.scaling import learning_rate_scale, trial_config
 from sweeps.store.state import SweepPaths
 from sweeps.store.study import open_study_storage, write_intermediate_values

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,6 +124,31 @@ def normalize_objectives(data: dict[str, Any]) -> dict[str, Any]:
             "or turn some into `constraints` (e.g. `\"latency_ms <= 5\"`)"
         ))
     return {**data, "metric": metric[0], "mode": mode[0], "metrics": metric, "modes": mode}
+
+
+def objectives_of(raw_spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(metric, mode) of each objective of a stored spec (raw YAML: lists, or one metric)."""
+    metric, mode = raw_spec.get("metric"), raw_spec.get("mode")
+    if isinstance(metric, list) and isinstance(mode, list):
+        return [(str(m), str(d)) for m, d in zip(metric, mode, strict=False)]
+    return [(str(metric), str(mode))]
+
+
+def objective_values(result: dict[str, Any] | None, metrics: Sequence[str]) -> list[float] | None:
+    """Every objective's value in ``result``, in order; None unless all are there and finite."""
+    if not result:
+        return None
+    values = [result.get(metric) for metric in metrics]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        return None
+    return [float(v) for v in values]  # type: ignore[arg-type]  # checked above
+
+
+def constraint_violations(result: dict[str, Any] | None, constraints: Sequence[Constraint]) -> list[float]:
+    """Each constraint's violation on ``result`` (<= 0: satisfied; infinity: the metric is missing)."""
+    found = result or {}
+    return [c.violation(float(found[c.metric])) if isinstance(found.get(c.metric), (int, float)) else math.inf
+            for c in constraints]
 
 
 def _number(text: str) -> float | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sweeps.errors import StateError
 from sweeps.outcomes import best_trial, error_headline
-from sweeps.store.front_reader import objectives_of
+from sweeps.spec.objectives import objectives_of
 from sweeps.store.lifecycle import SweepState, driver_alive, observed_state
 from sweeps.store.state import STATE_FILE, SweepPaths, read_state, sweep_paths
 

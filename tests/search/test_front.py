@@ -10,8 +10,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweeps.search.front import constraint_violations, front_trials
-from sweeps.spec.objectives import parse_constraint
+from sweeps.search.front import front_trials
+from sweeps.spec.objectives import constraint_violations, parse_constraint
 from sweeps.store.study_records import OBJECTIVES_ATTR
 from tests.search.test_truthful_study import TOTAL, opened, point, reread
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sweeps.spec.objectives import objectives_of
 from sweeps.store.state import read_state, sweep_paths
 from sweeps.store.study_records import RAY_TRIAL_ID_ATTR
 
@@ -23,14 +24,6 @@ class FrontMember:
     config: dict[str, Any]
     #: Metric → the trial's final value, in the spec's order of objectives.
     values: dict[str, float]
-
-
-def objectives_of(raw_spec: dict[str, Any]) -> list[tuple[str, str]]:
-    """(metric, mode) of each objective of a stored spec (raw YAML: lists, or one metric)."""
-    metric, mode = raw_spec.get("metric"), raw_spec.get("mode")
-    if isinstance(metric, list) and isinstance(mode, list):
-        return [(str(m), str(d)) for m, d in zip(metric, mode, strict=False)]
-    return [(str(metric), str(mode))]
 
 
 def read_front(storage: str | Path, name: str) -> tuple[list[tuple[str, str]], list[FrontMember]]:
