@@ -222,10 +222,13 @@ def best_command(
     from sweeps.runner.front_reader import read_front
     from sweeps.store.catalog import best_trial_export
 
+    if format_ not in (None, "yaml", "json", "spec", "table"):
+        raise SweepError(f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best "
+                         "config again), or `table` for a sweep with several objectives.")
     objectives, front = read_front(storage, name)
     several = len(objectives) > 1
     format_ = format_ or ("table" if several else "yaml")
-    if format_ not in ("yaml", "json", "spec", "table") or (format_ == "table" and not several):
+    if format_ == "table" and not several:
         raise SweepError(f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best "
                          "config again), or `table` for a sweep with several objectives.")
     if several and format_ != "spec":
