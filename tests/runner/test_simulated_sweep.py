@@ -142,3 +142,8 @@ def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary
     assert list(frame["trial_id"]) == [m["trial_id"] for m in front]
     assert list(frame.columns[:4]) == ["trial_id", "number", "val_accuracy", "cost"]
     assert list(frame["val_accuracy"]) == [m["values"]["val_accuracy"] for m in front]
+
+    # `sweep report` draws the front (its members, the pruned trials marked) before the other plots.
+    assert main(["report", "tiny", "--storage", storage, "--output", str(tmp_path / "report")]) == 0
+    html = (tmp_path / "report" / "index.html").read_text()
+    assert (tmp_path / "report" / "pareto_front.png").stat().st_size > 10_000 and "pareto_front.png" in html
