@@ -7,5 +7,6 @@ Example:
 """
 
 from sweeps.analysis.loading import SweepData, load
+from sweeps.analysis.pareto import pareto_front
 
-__all__ = ["SweepData", "load"]
+__all__ = ["SweepData", "load", "pareto_front"]

@@ -70,7 +70,9 @@ def param_importances(data: SweepData, evaluator: Any = None) -> Importances:
         )
     if used < 2:
         return Importances({}, name, f"not enough trials to rank hyperparameters ({basis})", used)
-    importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    # Several objectives: importance for the first one (the value every single-valued view shows).
+    target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
+    importances = optuna.importance.get_param_importances(study, evaluator=evaluator, target=target)
     ranked = dict(sorted(importances.items(), key=lambda item: -item[1]))
     return Importances(ranked, name, basis, used)
 
@@ -79,9 +81,12 @@ def _with_pruned_as_complete(study: Any, completed: list[Any], pruned: list[Any]
     """An in-memory copy of ``study`` in which pruned trials count as complete at their last value."""
     import optuna
 
-    copy = optuna.create_study(direction=study.direction)
+    # Several objectives: the pruned trials' intermediate values are the first objective's,
+    # so the copy ranks by the first objective alone.
+    copy = optuna.create_study(direction=study.directions[0])
     for trial in completed:
-        copy.add_trial(trial)
+        copy.add_trial(trial if len(study.directions) == 1 else optuna.trial.create_trial(
+            params=trial.params, distributions=trial.distributions, value=trial.values[0]))
     for trial in pruned:
         last_step = max(trial.intermediate_values)
         copy.add_trial(optuna.trial.create_trial(

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from sweeps.analysis.front_plot import has_front, pareto_front_plot
 from sweeps.analysis.loading import SweepData
 from sweeps.analysis.plots import ALL_PLOTS
 from sweeps.errors import SweepError
@@ -66,7 +67,8 @@ def write_report(
     """Write ``index.html`` and one PNG per plot into ``output``; return the HTML's path.
 
     ``on_step(description)`` is called before each plot and before the HTML is written,
-    ``len(ALL_PLOTS) + 1`` times in all, so a caller can drive a progress bar.
+    ``len(ALL_PLOTS) + 1`` times in all (one more with several objectives: the front), so a
+    caller can drive a progress bar.
     """
     output = Path(output)
     try:
@@ -77,7 +79,10 @@ def write_report(
             "Choose a writable folder."
         ) from None
     figures: list[tuple[str, str, str | None]] = []  # (file name, title, note if it failed)
-    for stem, title, draw in ALL_PLOTS:
+    plots = list(ALL_PLOTS)
+    if has_front(data):  # several objectives: the front first (sweeps/analysis/front_plot.py)
+        plots.insert(0, ("pareto_front", "Pareto front", pareto_front_plot))
+    for stem, title, draw in plots:
         if on_step:
             on_step(f"plotting {title.lower()}")
         try:

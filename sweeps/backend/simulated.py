@@ -179,9 +179,14 @@ class SimulatedBackend:
                 "iterations_per_epoch": shape.iterations_per_epoch, "total_iterations": shape.total_iterations,
                 "dataset_size": shape.dataset_size,
             }
+            for metric in spec.metrics[1:]:  # further objectives: a cost that grows with the learning rate
+                last[metric] = 100.0 * float(config["learning_rate"])
+            for constraint in spec.parsed_constraints:  # a constrained metric the objectives lack
+                last.setdefault(constraint.metric, float(config["batch_size"]))
             decision = "continue"
-            if rungs is not None:
-                judged = rungs.judge(trial_id, last[BUDGET_RESULT_KEY[spec.budget_unit]], last[spec.metric])
+            judged = None if rungs is None else rungs.judge_result(
+                trial_id, last[BUDGET_RESULT_KEY[spec.budget_unit]], last, spec.metric)
+            if judged is not None:
                 decision = judged.action if iteration < shape.total_iterations else "continue"
                 if decision == STOP:  # before the study ends the trial, as the Ray scheduler does
                     schedule.update(judged.explanation())

@@ -103,22 +103,28 @@ def status_command(
 ) -> None:
     """One sweep: its state and every trial with its outcome, value and iterations."""
     from sweeps.ray_backend.formats import ray_trial_files
+    from sweeps.runner.front_reader import read_front
     from sweeps.runner.stopping import resume_command
     from sweeps.store.catalog import RESUMABLE, aborted_advice, describe_sweep
     from sweeps.store.space import checkpoint_status_line
     from sweeps.store.state import sweep_paths
 
     info = describe_sweep(storage, name, ray_trial_files)
+    objectives, front = read_front(storage, name)
     # --wide: a console as wide as the widest row, so no cell wraps.
     console = Console(width=WIDE_COLUMNS) if wide else Console()
     best = info.best()
+    if len(objectives) > 1:  # several objectives: the front, marked `*` in the table
+        headline = f"; Pareto front: {len(front)} trials (marked *)" if front else "; no Pareto front yet"
+    else:
+        headline = (f"; best {info.metric} = {compact(best.value)} (trial {best.trial_id})"
+                    if best and best.value is not None else "")
     console.print(
         f"[bold]Sweep {name}[/]: {info.state}, {info.done}/{info.num_samples} trials done, started "
-        f"{info.started_at or '?'}" + (f"; best {info.metric} = {compact(best.value)} (trial {best.trial_id})"
-                                       if best and best.value is not None else ""),
+        f"{info.started_at or '?'}" + headline,
         soft_wrap=wide,
     )
-    console.print(trials_table(info, wrap=not wide))
+    console.print(trials_table(info, wrap=not wide, front={m.trial_id for m in front}))
     paths = sweep_paths(storage, name)
     console.print(checkpoint_status_line(paths, ray_trial_files(paths)), highlight=False)
     # Lines that carry a command are never broken by rich: a long path was cut mid-word,
@@ -133,7 +139,7 @@ def status_command(
 WIDE_COLUMNS = 10_000
 
 
-def trials_table(info: Any, wrap: bool) -> RenderableType:
+def trials_table(info: Any, wrap: bool, front: set[str] | frozenset[str] = frozenset()) -> RenderableType:
     """The trials of ``info`` (a SweepInfo), one row each; a failed trial's error under it.
 
     At 80 columns the config column is what gives way: it wraps between its `key=value`
@@ -147,7 +153,9 @@ def trials_table(info: Any, wrap: bool) -> RenderableType:
     configs = [", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
                for trial in info.trials]
     longest_item = max((len(item) + 1 for config in configs for item in config.split(", ")), default=6)
-    rows = [[str(trial.number), trial.trial_id, trial.state, compact(trial.value),
+    # A member of a multi-objective sweep's Pareto front is marked `*` after its state.
+    rows = [[str(trial.number), trial.trial_id, trial.state + (" *" if trial.trial_id in front else ""),
+             compact(trial.value),
              "-" if trial.iteration is None else (f"{trial.iteration}/{trial.total_iterations}"
                                                   if trial.total_iterations else str(trial.iteration)), config]
             for trial, config in zip(info.trials, configs)]
@@ -189,8 +197,12 @@ def why_stopped(trial: Any, mode: str, unit: str) -> str:
     if not stop:
         return bracket
     below = "<" if mode == "max" else ">"  # what failing the cut-off means in this mode
-    reason = (f"rung {stop['stopped_at_rung']:g} {unit}: {compact(stop['rung_value'])} {below} "
-              f"cut-off {compact(stop['rung_cutoff'])}")
+    if "rung_rank" in stop:  # several objectives (MOASHA): its Pareto rank among the rung's trials
+        reason = (f"rung {stop['stopped_at_rung']:g} {unit}: Pareto rank {int(stop['rung_rank']) + 1}, "
+                  f"only the top {stop['rung_kept']} go on")
+    else:
+        reason = (f"rung {stop['stopped_at_rung']:g} {unit}: {compact(stop['rung_value'])} {below} "
+                  f"cut-off {compact(stop['rung_cutoff'])}")
     return f"{bracket}, {reason}" if bracket else reason
 
 
@@ -198,18 +210,38 @@ def why_stopped(trial: Any, mode: str, unit: str) -> str:
 def best_command(
     name: str = typer.Argument(..., help="The sweep's name."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
-    format_: str = typer.Option("yaml", "--format", help="yaml | json | spec (a runnable one-trial spec of the config)"),
+    format_: str | None = typer.Option(
+        None, "--format",
+        help="yaml | json | spec (a runnable one-trial spec of the config) | table (several objectives: "
+             "the Pareto front, the default there; yaml is the default otherwise)"),
     output: Path | None = typer.Option(None, "--output", help="Write to this file instead of printing."),
 ) -> None:
-    """The best trial's config as fixed values for a spec's search_space, and its checkpoint."""
+    """The best trial's config as fixed values for a spec's search_space, and its checkpoint.
+
+    With several objectives: the Pareto front, as a table, or one config per member."""
     import yaml
 
     from sweeps.errors import SweepError
     from sweeps.ray_backend.formats import ray_trial_files
+    from sweeps.runner.front_reader import read_front
     from sweeps.store.catalog import best_trial_export
 
-    if format_ not in ("yaml", "json", "spec"):
-        raise SweepError(f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best config again).")
+    if format_ not in (None, "yaml", "json", "spec", "table"):
+        raise SweepError(f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best "
+                         "config again), or `table` for a sweep with several objectives.")
+    objectives, front = read_front(storage, name)
+    several = len(objectives) > 1
+    format_ = format_ or ("table" if several else "yaml")
+    if format_ == "table" and not several:
+        raise SweepError(f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best "
+                         "config again), or `table` for a sweep with several objectives.")
+    if several and format_ != "spec":
+        text = front_text(name, objectives, front, format_)
+        if output is None:
+            print(text, end="")
+            return
+        _write_output(output, text, f"the Pareto front of {name}")
+        return
     export = best_trial_export(storage, name, ray_trial_files)
     if format_ == "spec":
         from sweeps.cli.best_spec import one_trial_spec, one_trial_spec_text
@@ -234,10 +266,45 @@ def best_command(
     if output is None:
         print(text, end="")
         return
+    what = "a one-trial spec of the best config" if format_ == "spec" else "the best config"
+    _write_output(output, text, f"{what} of {name}",
+                  f"; train it again with `sweep run {output}`" if format_ == "spec" else "")
+
+
+def _write_output(output: Path, text: str, what: str, hint: str = "") -> None:
+    from sweeps.errors import SweepError
+
     try:
         output.write_text(text)
     except OSError as exc:
         raise SweepError(f"--output {output}: cannot write the file ({exc.strerror}).") from None
-    what = "a one-trial spec of the best config" if format_ == "spec" else "the best config"
-    console(stderr=True).print(f"Wrote {what} of {name} to {output}" + (
-        f"; train it again with `sweep run {output}`" if format_ == "spec" else ""))
+    console(stderr=True).print(f"Wrote {what} to {output}{hint}")
+
+
+def front_text(name: str, objectives: list[tuple[str, str]], front: list[Any], format_: str) -> str:
+    """A multi-objective sweep's front: a table, YAML documents (one config each) or JSON."""
+    import yaml
+
+    from sweeps.errors import StateError
+
+    if not front:
+        raise StateError(f"the sweep `{name}` has no completed, feasible trial with every objective yet, so no "
+                         f"Pareto front. See `sweep status {name}` for its trials.")
+    members = [{"trial_id": m.trial_id, "values": m.values, "search_space": m.config} for m in front]
+    if format_ == "json":
+        return json.dumps(members, indent=2) + "\n"
+    if format_ == "yaml":
+        head = (f"# The Pareto front of sweep {name} ({len(front)} trials, best first by {objectives[0][0]}): "
+                "one config per document; paste a `search_space` into a spec to train it again.\n")
+        return head + yaml.safe_dump_all(members, sort_keys=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False,
+                  title=f"Pareto front of {name}: {len(front)} trials, best first by {objectives[0][0]}")
+    for column in ["#", "trial", *(f"{m} ({mode})" for m, mode in objectives), "config"]:
+        table.add_column(column, overflow="fold")
+    for member in front:
+        config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in member.config.items())
+        table.add_row(str(member.number), member.trial_id, *(compact(member.values[m]) for m, _ in objectives), config)
+    capture = console(stderr=False)
+    with capture.capture() as captured:
+        capture.print(table)
+    return captured.get()

@@ -36,7 +36,9 @@ def report_command(
             progress.update(reading, completed=done, total=total)
 
         data = load(name, storage=storage, tracking_uri=tracking_uri, progress=read)
-        drawing = progress.add_task("plotting", total=len(ALL_PLOTS) + 1)
+        from sweeps.analysis.front_plot import has_front
+
+        drawing = progress.add_task("plotting", total=len(ALL_PLOTS) + 1 + has_front(data))
         steps = 0
 
         def step(description: str) -> None:

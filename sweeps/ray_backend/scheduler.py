@@ -31,6 +31,7 @@ class AshaScheduler(FIFOScheduler):
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in Ray
         self.rungs = rungs
         self._metric = metric
+        self._sweep_metric = metric  # typed str (Ray declares `_metric` optional)
         self._time_attr = BUDGET_RESULT_KEY[budget_unit]
         #: Told of each new bracket and each stop (the study); set by the tuner.
         self.recorder: ScheduleRecorder | None = None
@@ -53,9 +54,12 @@ class AshaScheduler(FIFOScheduler):
             self.recorder.bracket_assigned(trial.trial_id, bracket)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        if self._time_attr not in result or self._metric not in result:
+        if self._time_attr not in result:
             return str(TrialScheduler.CONTINUE)
-        decision = self.rungs.judge(trial.trial_id, result[self._time_attr], result[self._metric])
+        # One objective: the metric's value; several: all of them (MOASHA), or no decision.
+        decision = self.rungs.judge_result(trial.trial_id, result[self._time_attr], result, self._sweep_metric)
+        if decision is None:
+            return str(TrialScheduler.CONTINUE)
         explanation = decision.explanation()
         if explanation:
             self._stops[trial.trial_id] = explanation
@@ -67,8 +71,8 @@ class AshaScheduler(FIFOScheduler):
         # A trial's last result reaches the scheduler here, not in `on_trial_result`: it
         # counts in the rungs it reached, as every other result does (a trial that ran to
         # its end is not "stopped", whatever the rung says).
-        if self._time_attr in result and self._metric in result:
-            self.rungs.judge(trial.trial_id, result[self._time_attr], result[self._metric])
+        if self._time_attr in result:
+            self.rungs.judge_result(trial.trial_id, result[self._time_attr], result, self._sweep_metric)
 
     def notes(self, trial_id: str) -> dict[str, Any]:
         """What the scheduler says of a trial: its bracket (with brackets), and why it stopped it."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from sweeps.backend import SweepListener, TrialError, TrialInfo
 from sweeps.outcomes import OUTCOMES, Outcome, TrialRecord, best_trial, classify_outcome
+from sweeps.spec.objectives import Constraint, constraint_violations, objective_values
 
 
 @dataclass
@@ -16,6 +17,10 @@ class TrialLedger(SweepListener):
     metric: str
     mode: str
     trials: dict[str, TrialRecord] = field(default_factory=dict)
+    #: (metric, mode) of every objective when there are several (see :meth:`front`).
+    objectives: tuple[tuple[str, str], ...] = ()
+    #: Feasibility limits: a trial whose last result breaks one is never the best nor on the front.
+    constraints: tuple[Constraint, ...] = ()
     #: Trial errors seen so far: lets per-step checks skip a scan of every trial when it
     #: has not changed (Ray Tune asks its stoppers at every step of its loop).
     errors_seen: int = 0
@@ -59,12 +64,42 @@ class TrialLedger(SweepListener):
         return counts
 
     def best(self) -> TrialRecord | None:
-        """The best trial so far, by :func:`sweeps.outcomes.best_trial`."""
+        """The best trial so far, by :func:`sweeps.outcomes.best_trial`; with several objectives
+        the front's first (best by the first objective), else the first objective's best."""
+        front = self.front() if len(self.objectives) > 1 else []
+        if front:
+            return front[0]
         return best_trial(self.trials.values(), lambda r: r.outcome, self._value, self.mode)
 
     def _value(self, record: TrialRecord) -> float | None:
         value = record.last_result.get(self.metric) if record.last_result else None
+        if self.constraints and not self.feasible(record):
+            return None  # infeasible: never the best
         return float(value) if isinstance(value, (int, float)) else None
+
+    def feasible(self, record: TrialRecord) -> bool:
+        return all(v <= 0 for v in constraint_violations(record.last_result, self.constraints))
+
+    def front(self) -> list[TrialRecord]:
+        """The completed, feasible trials that no other one dominates in every objective,
+        best first by the first objective (:mod:`sweeps.search.pareto`)."""
+        from sweeps.search.pareto import pareto_front  # here: importing sweeps.search imports Optuna
+
+        metrics = [m for m, _ in self.objectives]
+        signs = [1.0 if mode == "max" else -1.0 for _, mode in self.objectives]
+        candidates, signed = [], []
+        for record in self.trials.values():
+            values = objective_values(record.last_result, metrics)
+            if record.outcome == Outcome.COMPLETED and values is not None and self.feasible(record):
+                candidates.append((record, values))
+                signed.append([s * v for s, v in zip(signs, values, strict=True)])
+        members = [candidates[i] for i in pareto_front(signed)]
+        return [record for record, values in sorted(members, key=lambda m: -signs[0] * m[1][0])]
+
+    def objective_values(self, record: TrialRecord) -> dict[str, float]:
+        """Metric → the record's last value of each objective (those it reported)."""
+        values = (record.last_result or {})
+        return {m: float(values[m]) for m, _ in self.objectives if isinstance(values.get(m), (int, float))}
 
     def best_running_value(self) -> float | None:
         values: list[float] = [

@@ -111,13 +111,28 @@ class LiveView(SweepListener):
         done = sum(counts[k] for k in OUTCOMES)
         states = ", ".join(f"{counts[k]} {k}" for k in OUTCOMES)
         best = self._ledger.best()
-        if best is not None and best.last_result:
+        if len(self._ledger.objectives) > 1:
+            best_text = self.front_text()
+        elif best is not None and best.last_result:
             best_text = f"best {self._ledger.metric} {compact(best.last_result[self._ledger.metric])} (trial {best.trial_id})"
         else:
             best_text = f"best {self._ledger.metric} -"
         iterations = sum(r.iterations for r in self._ledger.trials.values())
         return (f"{done}/{self._num_samples} done: {states}, {counts['running']} running | {best_text} | "
                 f"{iterations:,} iterations")
+
+    def front_text(self) -> str:
+        """Several objectives: the front's size and its extremes, the best reached in each
+        objective by a member, instead of one best value: ``front 3: val_accuracy 0.95..0.81,
+        parameters 1.2e+04..3.1e+03``, each range from the best-in-the-first-objective end."""
+        front = self._ledger.front()
+        if not front:
+            return "front -"
+        extremes = []
+        for metric, _ in self._ledger.objectives:
+            values = [self._ledger.objective_values(r)[metric] for r in front]
+            extremes.append(f"{metric} {compact(values[0])}..{compact(values[-1])}")
+        return f"front {len(front)}: " + ", ".join(extremes)
 
     def _write(self, text: str) -> None:
         assert self._lines is not None
@@ -149,7 +164,9 @@ class LiveView(SweepListener):
             # first column's width and broke over three lines.
             best_line = f"best {self._ledger.metric} [bold]{compact(value)}[/] ({config})"
         parts: list[Any] = [self._progress, table]
-        if best is not None and best.last_result:
+        if len(self._ledger.objectives) > 1:
+            parts.append(f"Pareto {self.front_text()}")
+        elif best is not None and best.last_result:
             parts.append(best_line)
         limit = self._limit_line()
         if limit:

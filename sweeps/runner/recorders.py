@@ -77,7 +77,8 @@ class SweepRecorders:
                  *, live: bool, progress_lines: bool, files: TrialFiles) -> None:
         spec = loaded.spec
         self._loaded, self._plan, self._paths, self._resume = loaded, plan, paths, resume
-        self.ledger = TrialLedger(metric=spec.metric, mode=spec.mode)
+        self.ledger = TrialLedger(metric=spec.metric, mode=spec.mode, objectives=spec.objectives,
+                                  constraints=spec.parsed_constraints)
         if resume is not None:  # trials that finished before: the summary spans every run
             self.ledger.trials.update({r.trial_id: r for r in resume.records})
         self.abort = AbortRule(self.ledger, spec)

@@ -20,6 +20,14 @@ class BestTrial(TypedDict):
     iterations: int
 
 
+class FrontMember(TypedDict):
+    """A trial on the Pareto front of a multi-objective sweep: every objective's final value."""
+
+    trial_id: str
+    config: dict[str, Any]
+    values: dict[str, float]
+
+
 class TrialSummary(TypedDict):
     trial_id: str
     config: dict[str, Any]
@@ -58,8 +66,12 @@ class SweepSummary:
     failures: list[str] = field(default_factory=list)
     #: Step → [start, end], seconds since the driver process started (:mod:`sweeps.runner.timeline`).
     timeline: dict[str, list[float]] = field(default_factory=dict)
+    #: Several objectives only: the Pareto front, best first by the first objective (whose
+    #: first member is `best`); None for one objective, where `pareto_front` is left out.
+    pareto_front: list[FrontMember] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        front = {} if self.pareto_front is None else {"pareto_front": self.pareto_front}
         return {
             "name": self.name,
             "best": self.best,
@@ -76,6 +88,7 @@ class SweepSummary:
             "warnings": self.warnings,
             "failures": self.failures,
             "timeline": self.timeline,
+            **front,
         }
 
 
@@ -92,6 +105,9 @@ def summarize(spec: SweepSpec, ledger: TrialLedger, paths: SweepPaths, wall: flo
             "iterations": best.iterations,
         },
         trials={k: counts[k] for k in ("completed", "pruned", "diverged", "failed")},
+        pareto_front=[
+            {"trial_id": r.trial_id, "config": r.config, "values": ledger.objective_values(r)} for r in ledger.front()
+        ] if spec.multi_objective else None,
         iterations_used=sum(r.iterations for r in records),
         iterations_worst_case=sum(int(r.last_result["total_iterations"]) for r in records if r.last_result),
         storage=str(paths.directory),

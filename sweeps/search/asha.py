@@ -42,6 +42,7 @@ no scheduler state of Ray's needs saving or writing. The scheduler Tune runs is
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -50,6 +51,7 @@ import numpy as np
 from sweeps.iterations import BUDGET_RESULT_KEY
 from sweeps.plan.asha import bracket_probabilities
 from sweeps.plan.planner import SweepPlan
+from sweeps.search.pareto import pareto_order
 from sweeps.spec.models import AshaSpec, SweepSpec
 
 CONTINUE = "continue"
@@ -95,11 +97,19 @@ class Decision:
     cutoff: float | None = None
     #: BELOW_CUTOFF or AT_MAX_T for a STOP, else None.
     reason: str | None = None
+    #: Several objectives only: the trial's values there (as reported), its Pareto rank among
+    #: the rung's trials (0 = first) and how many of them continue.
+    values: tuple[float, ...] | None = None
+    rank: int | None = None
+    kept: int | None = None
 
     def explanation(self) -> dict[str, Any]:
         """The record of a stop below a cut-off (empty for any other decision): rung, value, cut-off."""
         if self.reason != BELOW_CUTOFF:
             return {}
+        if self.values is not None:
+            return {"stopped_at_rung": self.milestone, "rung_value": self.value, "rung_values": list(self.values),
+                    "rung_rank": self.rank, "rung_kept": self.kept}
         # The bracket is recorded apart, for every trial, and only when there are several.
         return {"stopped_at_rung": self.milestone, "rung_value": self.value, "rung_cutoff": self.cutoff}
 
@@ -184,12 +194,85 @@ class AshaRungs:
         return recorded
 
 
+class ParetoRungs(AshaRungs):
+    """MOASHA's rungs (Schmucker et al. 2021): a trial continues at a rung when it is in the
+    top 1/η of the trials recorded there, itself included (k = max(1, ⌊n/η⌋), as the strict
+    rule), ranked by non-dominated sorting with the crowding-distance tie-break of
+    :func:`sweeps.search.pareto.pareto_order`. Values are vectors, one per objective."""
+
+    def __init__(self, milestones: list[float], reduction_factor: float, max_t: float, modes: Sequence[str],
+                 metrics: Sequence[str], bracket: int = 0) -> None:
+        super().__init__(milestones, reduction_factor, max_t, modes[0], bracket, STRICT_RULE)
+        self.metrics = tuple(metrics)
+        self._signs = tuple(1.0 if mode == "max" else -1.0 for mode in modes)
+        #: milestone → trial id → its signed vector there (``Rung.recorded`` holds the first objective).
+        self.vectors: dict[float, dict[str, tuple[float, ...]]] = {r.milestone: {} for r in self.rungs}
+
+    def values_of(self, result: dict[str, Any]) -> tuple[float, ...] | None:
+        """The result's objectives, in the spec's order; None unless all are reported and finite."""
+        values = [result.get(metric) for metric in self.metrics]
+        if not all(_finite(v) for v in values):
+            return None
+        return tuple(float(v) for v in values)  # type: ignore[arg-type]  # checked finite above
+
+    def judge_vector(self, trial_id: str, budget: float, values: Sequence[float]) -> Decision:
+        """Record the trial's objectives at ``budget`` and decide on them."""
+        shown = tuple(float(v) for v in values)
+        if budget >= self.max_t:
+            return Decision(STOP, self.bracket, self.max_t, shown[0], None, AT_MAX_T, shown)
+        for rung in self.rungs:
+            if budget < rung.milestone or trial_id in rung.recorded:
+                continue
+            self._record(rung, trial_id, shown)
+            vectors = self.vectors[rung.milestone]
+            order = list(vectors)
+            ranked = pareto_order([vectors[t] for t in order])
+            rank = ranked.index(order.index(trial_id))
+            kept = max(1, int(len(order) // self.reduction_factor))
+            if rank >= kept:
+                return Decision(STOP, self.bracket, rung.milestone, shown[0], None, BELOW_CUTOFF, shown, rank, kept)
+            return Decision(CONTINUE, self.bracket, rung.milestone, shown[0], None, None, shown, rank, kept)
+        return Decision(CONTINUE, self.bracket)
+
+    def judge(self, trial_id: str, budget: float, value: float) -> Decision:
+        raise TypeError("a multi-objective rung judges vectors: call judge_vector")
+
+    def replay(self, journal: dict[str, list[dict[str, Any]]], metric: str, budget_unit: str) -> int:
+        """As :meth:`AshaRungs.replay`, on every objective (``metric``, the first, is implied)."""
+        key = BUDGET_RESULT_KEY[budget_unit]
+        recorded = 0
+        for trial_id, results in journal.items():
+            for result in results:
+                values, spent = self.values_of(result), result.get(key)
+                if values is None or not isinstance(spent, (int, float)) or result.get("diverged"):
+                    continue
+                for rung in self.rungs:
+                    if spent < rung.milestone or trial_id in rung.recorded:
+                        continue
+                    self._record(rung, trial_id, values)
+                    recorded += 1
+                    break
+        return recorded
+
+    def _record(self, rung: Rung, trial_id: str, values: tuple[float, ...]) -> None:
+        signed = tuple(sign * v for sign, v in zip(self._signs, values, strict=True))
+        rung.recorded[trial_id] = signed[0]
+        self.vectors[rung.milestone][trial_id] = signed
+
+
 class AshaBrackets:
     """K brackets of rungs (one for plain ASHA): each trial is drawn into one and judged there."""
 
     def __init__(self, ladders: list[list[float]], reduction_factor: float, max_t: float, mode: str,
-                 seed: int = 0, promotion: str = STRICT_RULE) -> None:
-        self.brackets = [AshaRungs(m, reduction_factor, max_t, mode, s, promotion) for s, m in enumerate(ladders)]
+                 seed: int = 0, promotion: str = STRICT_RULE,
+                 objectives: Sequence[tuple[str, str]] = ()) -> None:
+        # `objectives`: (metric, mode) pairs; two or more make MOASHA's rungs (`mode` is the first's).
+        self.brackets: list[AshaRungs] = (
+            [ParetoRungs(m, reduction_factor, max_t, [o[1] for o in objectives], [o[0] for o in objectives], s)
+             for s, m in enumerate(ladders)]
+            if len(objectives) > 1 else
+            [AshaRungs(m, reduction_factor, max_t, mode, s, promotion) for s, m in enumerate(ladders)]
+        )
         self.probabilities = bracket_probabilities([len(m) for m in ladders])
         self.seed = seed
         #: Trial id → its bracket, in the order drawn.
@@ -217,6 +300,18 @@ class AshaBrackets:
     def judge(self, trial_id: str, budget: float, value: float) -> Decision:
         return self.brackets[self.assign(trial_id)].judge(trial_id, budget, value)
 
+    @property
+    def multi_objective(self) -> bool:
+        return isinstance(self.brackets[0], ParetoRungs)
+
+    def judge_result(self, trial_id: str, budget: float, result: dict[str, Any], metric: str) -> Decision | None:
+        """Judge a reported result: its ``metric`` (one objective) or every objective; None if absent."""
+        bracket = self.brackets[self.assign(trial_id)]
+        if isinstance(bracket, ParetoRungs):
+            values = bracket.values_of(result)
+            return None if values is None else bracket.judge_vector(trial_id, budget, values)
+        return None if metric not in result else bracket.judge(trial_id, budget, result[metric])
+
     def decide(self, trial_id: str, budget: float, value: float) -> str:
         return self.judge(trial_id, budget, value).action
 
@@ -241,7 +336,7 @@ def asha_rungs_for(spec: SweepSpec, plan: SweepPlan) -> AshaBrackets | None:
     # rung; the plan warns), ASHA stops nothing.
     return AshaBrackets(plan.bracket_milestones() or [plan.milestones()], plan.reduction_factor,
                         max(plan.max_t, plan.grace_period or 0), spec.mode, spec.seed,
-                        spec.scheduler.promotion)
+                        spec.scheduler.promotion, spec.objectives)
 
 
 def _finite(value: Any) -> bool:

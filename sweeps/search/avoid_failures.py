@@ -49,14 +49,31 @@ class FailureAvoidingTPESampler(optuna.samplers.TPESampler):
         [<TrialState.PRUNED: 2>]
     """
 
+    #: Whether TPE's view shows FAIL trials as infeasible (False: only the direction fix below).
+    failed_as_infeasible = True
+
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return super().sample_relative(_FailedAsInfeasible(study), trial, search_space)  # type: ignore[arg-type]
+        view = _FailedAsInfeasible(study, self.failed_as_infeasible)
+        return super().sample_relative(view, trial, search_space)  # type: ignore[arg-type]
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        return super().sample_independent(
-            _FailedAsInfeasible(study), trial, param_name, param_distribution)  # type: ignore[arg-type]
+        view = _FailedAsInfeasible(study, self.failed_as_infeasible)
+        return super().sample_independent(view, trial, param_name, param_distribution)  # type: ignore[arg-type]
+
+
+class MultiObjectivePrunedTPESampler(FailureAvoidingTPESampler):
+    """A ``TPESampler`` for a multi-objective study with PRUNED trials (``failure.avoid: false``).
+
+    Optuna's TPE ranks a pruned trial by its last intermediate value in ``study.direction``,
+    which raises on a multi-objective study (Optuna's pruners refuse such studies, so it
+    never meets one, optuna/optuna#3450). Our study keeps the first objective as the
+    intermediate value (:mod:`sweeps.search.truthful_study`), so the view ranks pruned
+    trials in the first objective's direction; FailureAvoidingTPESampler does the same.
+    """
+
+    failed_as_infeasible = False
 
 
 class _FailedAsInfeasible:  # compat: optuna-tpe-get-trials
@@ -66,14 +83,23 @@ class _FailedAsInfeasible:  # compat: optuna-tpe-get-trials
     everything else (direction, storage) from the study itself, which this view forwards.
     """
 
-    def __init__(self, study: optuna.Study) -> None:
+    def __init__(self, study: optuna.Study, failed_as_infeasible: bool = True) -> None:
         self._study = study
+        self._failed_as_infeasible = failed_as_infeasible
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
+    @property
+    def direction(self) -> optuna.study.StudyDirection:
+        # A multi-objective study has no single direction; TPE asks for one only to rank
+        # pruned trials by their intermediate values, which are the first objective's.
+        return self._study.directions[0]
+
     def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
                     use_cache: bool = False) -> list[FrozenTrial]:
+        if not self._failed_as_infeasible:
+            return self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
         trials = self._study._get_trials(deepcopy=False, states=None, use_cache=use_cache)
         view = []
         for trial in trials:

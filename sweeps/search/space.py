@@ -7,7 +7,7 @@ from typing import Any
 
 import optuna
 
-from sweeps.search.avoid_failures import FailureAvoidingTPESampler
+from sweeps.search.avoid_failures import FailureAvoidingTPESampler, MultiObjectivePrunedTPESampler
 from sweeps.search.multi_fidelity import MultiFidelityTPESampler
 from sweeps.spec.models import CategoricalParam, FloatParam, IntParam, SweepSpec
 from sweeps.spec.sampler_options import sampler_arguments, sampler_class
@@ -66,6 +66,7 @@ def make_sampler(spec: SweepSpec, trials_so_far: int = 0, milestones: Sequence[f
     # `failure.avoid` (on by default for TPE): failed trials count as infeasible configs.
     avoid = kind == "tpe" and spec.failure.avoid is not False
     constructor = (FailureAvoidingTPESampler if avoid else
+                   MultiObjectivePrunedTPESampler if kind == "tpe" and spec.multi_objective else
                    MultiFidelityTPESampler if kind == "multi_fidelity" else sampler_class(kind))
     # The options were checked against this constructor when the spec was validated.
     arguments = sampler_arguments(kind, spec.sampler.options)

@@ -10,6 +10,16 @@ competes as if finished) and keys intermediate values by report count. Here:
 - a trial that ran all its iterations is COMPLETE with its final value;
 - a trial that raised, or whose metric diverged, is FAIL (:mod:`sweeps.outcomes`).
 
+With several objectives (``metric: [a, b]``) the study is created with ``directions``, a
+COMPLETE trial is told every objective's final value, and a trial missing one is FAIL.
+Optuna keeps one intermediate value per step, so a step's intermediate value is the
+first objective's, and the user attribute ``sweep.objectives`` holds every objective's
+value at each step (step → list, in the spec's order): a PRUNED trial keeps what each
+objective was at the rung that stopped it. Under ``constraints`` each finished trial
+gets each constraint's violation (``Trial.set_constraint``, Optuna's successor of
+``constraints_func``) before it is told, for the sampler and the front
+(:mod:`sweeps.search.front`).
+
 The study in SQLite is also the sweep's durable ledger: each Optuna trial carries the id
 of the backend trial it belongs to and, once finished, its outcome and last result (user
 attributes written just before ``tell``, :mod:`sweeps.store.study_records`). ``sweep
@@ -35,6 +45,7 @@ import optuna
 from sweeps.outcomes import error_headline
 from sweeps.search.space import fixed_values, make_sampler, optuna_distributions
 from sweeps.spec.models import LearningRateScale, SweepSpec
+from sweeps.spec.objectives import Constraint, constraint_violations, objective_values
 from sweeps.spec.scaling import learning_rate_scale, trial_config
 from sweeps.store.state import SweepPaths
 from sweeps.store.study import open_study_storage, write_intermediate_values
@@ -43,6 +54,7 @@ from sweeps.store.study_records import (
     BACKEND_TRIAL_ID_ATTR,
     BRACKET_ATTR,
     ERROR_ATTR,
+    OBJECTIVES_ATTR,
     RECORD_ATTR,
     STOPPED_ATTR,
     backend_trial_id,
@@ -82,14 +94,20 @@ class TruthfulStudy:
         self, *, space: dict[str, optuna.distributions.BaseDistribution], metric: str, mode: str,
         sampler: optuna.samplers.BaseSampler, study_name: str, storage: optuna.storages.BaseStorage,
         budget_unit: str, fixed: dict[str, Any], scale: LearningRateScale | None = None,
+        objectives: Sequence[tuple[str, str]] = (), constraints: Sequence[Constraint] = (),
     ) -> None:
         self.metric = metric
+        #: Every objective's metric, the first (``metric``) included; one for a single objective.
+        self.metrics = [m for m, _ in objectives] or [metric]
+        self.constraints = list(constraints)
         self.space = dict(space)
         self.storage = storage
+        modes = [m for _, m in objectives] or [mode]
         self.study = optuna.create_study(
             storage=storage, sampler=sampler, pruner=optuna.pruners.NopPruner(), study_name=study_name,
-            load_if_exists=True, direction="maximize" if mode == "max" else "minimize",
+            load_if_exists=True, directions=["maximize" if m == "max" else "minimize" for m in modes],
         )
+        self._objective_steps: dict[str, dict[str, list[float]]] = {}
         self._step_key = step_key(budget_unit)
         self._fixed = dict(fixed)
         self._scale = scale
@@ -112,6 +130,9 @@ class TruthfulStudy:
             self.optuna_numbers[trial_id] = frozen.number
             # A trial resumed from a checkpoint repeats the steps it reported after it.
             self._reported_steps[trial_id] = set(frozen.intermediate_values)
+            steps = frozen.user_attrs.get(OBJECTIVES_ATTR)
+            if isinstance(steps, dict):
+                self._objective_steps[trial_id] = dict(steps)
             if frozen.state.is_finished():
                 self._finished.add(trial_id)
 
@@ -130,9 +151,23 @@ class TruthfulStudy:
             return
         self._last_results[trial_id] = points[-1]
         reported = self._reported_steps.setdefault(trial_id, set())
+        if len(self.metrics) > 1:
+            # Only steps with every objective count, so the intermediate values and the
+            # per-step objectives cover the same steps.
+            points = [p for p in points if objective_values(p, self.metrics) is not None]
         values = new_intermediate_values(points, self.metric, self._step_key, reported)
         if values:
             write_intermediate_values(self.storage, self._trials[trial_id]._trial_id, values)  # compat: optuna-storage-internals
+            if len(self.metrics) > 1:
+                self._record_objective_steps(trial_id, points, set(values))
+
+    def _record_objective_steps(self, trial_id: str, points: list[dict[str, Any]], steps: set[int]) -> None:
+        recorded = self._objective_steps.setdefault(trial_id, {})
+        for point in points:
+            step = int(point[self._step_key])
+            if step in steps:
+                recorded[str(step)] = objective_values(point, self.metrics) or []
+        self._trials[trial_id].set_user_attr(OBJECTIVES_ATTR, dict(recorded))
 
     def bracket_assigned(self, trial_id: str, bracket: int) -> None:
         """Record the trial's Hyperband bracket (a :class:`~sweeps.search.asha.ScheduleRecorder`):
@@ -158,14 +193,22 @@ class TruthfulStudy:
             self.report(trial_id, points)
         last = points[-1] if points else self._last_results.get(trial_id)
         state, value = classify_trial(last, error, self.metric)
+        told: float | list[float] | None = value
+        if len(self.metrics) > 1 and state == optuna.trial.TrialState.COMPLETE:
+            told = objective_values(last, self.metrics)
+            if told is None:  # an objective missing or not finite: nothing the sampler can rank
+                state = optuna.trial.TrialState.FAIL
         trial = self._trials[trial_id]
         try:
             # Written before `tell`, so a finished trial in the study always has its record.
             trial.set_user_attr(RECORD_ATTR, trial_record(last, error, self.metric))
+            for constraint, violation in zip(self.constraints, constraint_violations(last, self.constraints),
+                                             strict=True):
+                trial.set_constraint(str(constraint), violation)
             headline = error_headline(error_text) if error else None
             if headline:
                 trial.set_user_attr(ERROR_ATTR, headline)
-            self.study.tell(trial, value, state=state)
+            self.study.tell(trial, told, state=state)
         except Exception as exc:  # noqa: BLE001 - a bad value must not stop the sweep
             logger.warning("Optuna could not record trial %s: %s", trial_id, exc)
         self._finished.add(trial_id)
@@ -189,4 +232,6 @@ def open_truthful_study(
         budget_unit=spec.budget_unit,
         fixed=fixed_values(spec),
         scale=learning_rate_scale(spec),
+        objectives=spec.objectives,
+        constraints=spec.parsed_constraints,
     )

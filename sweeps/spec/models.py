@@ -15,6 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sweeps.spec.domains import check_count, check_learning_rate, check_scale, domain_error
 from sweeps.spec.limits import LimitsSpec
+from sweeps.spec.objectives import (
+    MAX_OBJECTIVES,
+    SINGLE_OBJECTIVE_SAMPLERS,
+    Constraint,
+    normalize_objectives,
+    parse_constraint,
+)
 from sweeps.spec.sampler_options import SAMPLER_CLASSES, check_sampler_options
 
 #: The hyperparameters this product exists for: every search space must define them.
@@ -337,8 +344,14 @@ class SweepSpec(_Strict):
     name: str
     trainable: str
     trainable_args: dict[str, Any] = Field(default_factory=dict)
+    #: The first objective (`metric: [a, b]` in YAML lists several: see sweeps.spec.objectives).
     metric: str
     mode: Literal["max", "min"]
+    #: Every objective, the first included (filled from `metric`/`mode`, not written in YAML).
+    metrics: tuple[str, ...] = ()
+    modes: tuple[Literal["max", "min"], ...] = ()
+    #: Feasibility limits on reported metrics, e.g. "latency_ms <= 5".
+    constraints: tuple[str, ...] = ()
     num_samples: int = Field(ge=1)
     max_concurrent: int | Literal["auto"] = "auto"
     seed: int = 0
@@ -361,6 +374,49 @@ class SweepSpec(_Strict):
         if isinstance(data, dict) and isinstance(data.get("scheduler"), dict) and "type" not in data["scheduler"]:
             data = {**data, "scheduler": {"type": "asha", **data["scheduler"]}}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objectives_from_metric_and_mode(cls, data: Any) -> Any:
+        return normalize_objectives(data) if isinstance(data, dict) else data
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints_parse(cls, constraints: tuple[str, ...]) -> tuple[str, ...]:
+        for position, text in enumerate(constraints):
+            parse_constraint(text, position)
+        return constraints
+
+    @model_validator(mode="after")
+    def _several_objectives_fit_the_search(self) -> SweepSpec:
+        if not self.multi_objective:
+            return self
+        if self.sampler.type in SINGLE_OBJECTIVE_SAMPLERS:
+            raise domain_error("sampler.type", (
+                f"`metric` lists {len(self.metrics)} objectives, but `sampler.type: {self.sampler.type}` "
+                "optimises one value only. Use `sampler: {type: tpe}` (the default), `random`, `qmc` or `gp`, "
+                f"or one objective (at most {MAX_OBJECTIVES} in all)"
+            ))
+        if isinstance(self.scheduler, AshaSpec) and self.scheduler.promotion == "ray":
+            raise domain_error("scheduler.promotion", (
+                f"`metric` lists {len(self.metrics)} objectives, but `scheduler.promotion: ray` is a quantile "
+                "of one value. Several objectives are ranked by non-dominated sorting, keeping the top 1/η "
+                "(the `strict` rule): use `promotion: strict` (the default)"
+            ))
+        return self
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
+    @property
+    def objectives(self) -> tuple[tuple[str, str], ...]:
+        """(metric, mode) of each objective, the first first; one pair for a single objective."""
+        return tuple(zip(self.metrics, self.modes, strict=True)) or ((self.metric, self.mode),)
+
+    @property
+    def parsed_constraints(self) -> tuple[Constraint, ...]:
+        return tuple(parse_constraint(text, i) for i, text in enumerate(self.constraints))
 
     @model_validator(mode="after")
     def _avoid_needs_tpe(self) -> SweepSpec:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sweeps.errors import StateError
 from sweeps.outcomes import best_trial, error_headline
+from sweeps.spec.objectives import objectives_of
 from sweeps.store.checkpoints import TrialFiles, latest_checkpoint
 from sweeps.store.lifecycle import SweepState, driver_alive, observed_state
 from sweeps.store.state import STATE_FILE, SweepPaths, read_state, sweep_paths
@@ -97,7 +98,9 @@ def describe_sweep(storage: str | Path, name: str, files: TrialFilesOf) -> Sweep
     alive = driver_alive(state)
     info = SweepInfo(
         name=name, state=status, num_samples=int(state.get("num_samples") or spec.get("num_samples") or 0),
-        metric=str(spec.get("metric")), mode=str(spec.get("mode", "max")), started_at=state.get("started_at"),
+        # Several objectives (`metric: [a, b]`): the first is the one a single value shows.
+        metric=objectives_of(spec)[0][0], mode=objectives_of(spec)[0][1] if "mode" in spec else "max",
+        started_at=state.get("started_at"),
         directory=paths.directory,
         aborted_reason=(state.get("summary") or {}).get("aborted") if status == SweepState.ABORTED.value else None,
         spec_path=state.get("spec_path"), overrides=tuple(state.get("overrides") or ()),
@@ -189,7 +192,7 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
             state = record.get("outcome") or frozen.state.name.lower()
         else:
             state = "running" if running_now else "interrupted"
-        value = frozen.value if frozen.value is not None else record.get("value")
+        value = frozen.values[0] if frozen.values is not None else record.get("value")  # the first objective
         if value is None and steps:
             value = steps[max(steps)]
         iteration = record.get("iteration")

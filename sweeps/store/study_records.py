@@ -30,6 +30,9 @@ STOPPED_ATTR = "sweep.stopped"
 #: User attribute holding a failed trial's error, its first line (:func:`sweeps.outcomes.error_headline`):
 #: what a FAIL trial in the study, optuna-dashboard included, says of why it failed.
 ERROR_ATTR = "error"
+#: User attribute of a multi-objective trial: step → every objective's value there, in the spec's
+#: order (Optuna keeps one intermediate value per step: the first objective's).
+OBJECTIVES_ATTR = "sweep.objectives"
 #: Result keys kept in the record: enough for summaries, `sweep status` and `sweep best`.
 _RECORD_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
 

@@ -27,6 +27,7 @@ stays RUNNING however the sweep ended. All MLflow calls happen on the
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import tempfile
@@ -216,6 +217,8 @@ class MlflowTracker(SweepListener):
                     self._store_model(best["trial_id"], self._find_checkpoint(best["trial_id"]),
                                       best["config"].get("epochs"))
         self._close_open_trials()
+        if getattr(summary, "pareto_front", None) is not None:
+            self._log_front(summary.pareto_front)
         self.writer.log(PARENT, metrics=metrics, step=self._first_step + self._ended, tags=tags)
         self.writer.end_run(PARENT, {"aborted": "FAILED", "interrupted": "KILLED"}.get(state, "FINISHED"))
         self._closed = True
@@ -236,6 +239,28 @@ class MlflowTracker(SweepListener):
         return self.writer.run_id(PARENT)
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _log_front(self, front: list[dict[str, Any]]) -> None:
+        """A multi-objective sweep's front: the parent's ``pareto_front.json`` table (MLflow's
+        ``log_table`` format: columns and rows, shown as a table in the UI), and the tag
+        ``sweep.pareto=true`` on each member's run, to filter for in the MLflow UI."""
+        objectives = list(front[0]["values"]) if front else []
+        params = sorted({name for member in front for name in member["config"]})
+        table = {
+            "columns": ["trial_id", "run_name", *objectives, *params],
+            "data": [[member["trial_id"], self._run_name_of(member["trial_id"], member["config"]),
+                      *(member["values"].get(o) for o in objectives),
+                      *(member["config"].get(p) for p in params)] for member in front],
+        }
+        self.writer.log_text(PARENT, json.dumps(table, indent=1, default=str), "pareto_front.json")
+        self.writer.log(PARENT, tags={"sweep.pareto_front_size": len(front)})
+        for member in front:
+            if member["trial_id"] in self.trials:  # a run of this session (earlier ones: see docs/tracking.md)
+                self.writer.log(member["trial_id"], tags={"sweep.pareto": "true"})
+
+    def _run_name_of(self, trial_id: str, config: dict[str, Any]) -> str | None:
+        index = self._indices.get(trial_id)
+        return None if index is None else run_name(index, config)
 
     def _end(self, key: str, run: _TrialRun, outcome: str, error: str | None) -> None:
         if run.outcome is not None:

@@ -8,6 +8,7 @@ has the same name, tags, params and end, so the UI cannot tell them apart.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sweeps.iterations import TrialShape
@@ -53,7 +54,12 @@ def schedule_tags(schedule: dict[str, Any], outcome: str | None = None) -> dict[
     tags: dict[str, str] = {}
     if "bracket" in schedule:
         tags["sweep.bracket"] = str(schedule["bracket"])
-    if outcome == Outcome.PRUNED.value and "stopped_at_rung" in schedule:
+    if outcome == Outcome.PRUNED.value and "rung_rank" in schedule:
+        # Several objectives (MOASHA): no cut-off, but its rank at the rung and how many went on.
+        tags.update({"sweep.stopped_at_rung": f"{schedule['stopped_at_rung']:.12g}",
+                     "sweep.rung_values": json.dumps([float(v) for v in schedule["rung_values"]]),
+                     "sweep.rung_rank": str(schedule["rung_rank"]), "sweep.rung_kept": str(schedule["rung_kept"])})
+    elif outcome == Outcome.PRUNED.value and "stopped_at_rung" in schedule:
         # repr-exact numbers: the tag reads back as the very value ASHA compared.
         tags.update({"sweep.stopped_at_rung": f"{schedule['stopped_at_rung']:.12g}",
                      "sweep.rung_value": repr(float(schedule["rung_value"])),

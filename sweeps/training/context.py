@@ -45,6 +45,8 @@ class TrainContext:
     Args:
         shape: The trial's dataset size, batch size, epochs and drop_last.
         metric: The sweep's metric; every report must include it.
+        objectives: With several objectives, every objective's metric (``metric`` first);
+            every report must include them all.
         args: The spec's ``trainable_args`` (fixed settings such as ``n_samples``).
         report_iterations: Iterations at which the loop must report (rung milestones,
             epoch ends and the final iteration are always added).
@@ -55,6 +57,7 @@ class TrainContext:
 
     shape: TrialShape
     metric: str
+    objectives: tuple[str, ...] = ()
     args: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str = "cpu"
@@ -139,6 +142,15 @@ class TrainContext:
                 f"{iteration}, but never the sweep's metric `{self.metric}`. Report it, e.g. "
                 f"`ctx.report(iteration=i, {self.metric}=...)`, or set `metric:` in the spec "
                 "to one of the reported keys."
+            )
+        missing = [m for m in self.objectives if m not in metrics]
+        if missing:
+            raise MetricNotReportedError(
+                f"the trainable reported {sorted(metrics)} at iteration {iteration}, but never the "
+                f"sweep's objective(s) {', '.join(f'`{m}`' for m in missing)} (`metric` lists "
+                f"{', '.join(self.objectives)}). Report every objective in each report, e.g. "
+                f"`ctx.report(iteration=i, {', '.join(f'{m}=...' for m in self.objectives)})`, or drop it "
+                "from `metric` and `mode` in the spec."
             )
         for key in metrics:
             if key in DERIVED_KEYS:

@@ -167,7 +167,8 @@ def dry_run(
         i for i in (shape.first_iteration_reaching(m, spec.budget_unit) for m in milestones) if i is not None
     )
     ctx = DryRunContext(
-        shape=shape, metric=spec.metric, args=dict(spec.trainable_args), seed=spec.seed, device=device,
+        shape=shape, metric=spec.metric, objectives=spec.metrics if spec.multi_objective else (),
+        args=dict(spec.trainable_args), seed=spec.seed, device=device,
         cpus=spec.resources.cpu, report_iterations=frozenset(milestone_iterations),
         checkpoint_every_epochs=spec.checkpoint.every_epochs,
     )

@@ -154,3 +154,28 @@ def test_a_trial_the_record_holds_behind_the_journal_continues_from_its_checkpoi
     assert sweep.journal[trial_id][:len(before)] == before
     assert min(i for t, i in sweep.backend.delivered if t == trial_id) > before[-1]["iteration"]
     sweep.check_every_resume_promise()
+
+
+def test_a_killed_two_objective_sweep_resumes_with_its_rungs_and_front(tmp_path: Path) -> None:
+    """A killed 2-objective sweep resumes to its end, and the resumed summary's front is the
+    study's (feasible, non-dominated, best first by the first objective). The replay of MOASHA's
+    rungs itself is checked decision by decision in tests/search/test_pareto.py."""
+    from sweeps.search.front import front_trials
+
+    spec = small_spec(num_samples=NUM_SAMPLES, seed=5, storage=str(tmp_path / "results"), tracking={"enabled": False},
+                      metric=["val_accuracy", "cost"], mode=["max", "min"])
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    paths = sweep_paths(tmp_path / "results", "tiny")
+    with pytest.raises(SimulatedCrash):
+        run_sweep(load_spec(path, []), RunOptions(SimulatedBackend(crash_after=12), live=False))
+    journal_at_crash = read_journal(paths.directory / JOURNAL_FILE)
+    backend = SimulatedBackend()
+    loaded, resumption = prepare_resume(paths.storage, paths.name, backend=backend)
+    summary = run_sweep(loaded, RunOptions(backend, live=False, resume=resumption))
+    study = optuna.load_study(study_name="tiny", storage=paths.optuna_url)
+    assert len(study.directions) == 2 and all(t.state.is_finished() for t in study.trials)
+    assert len(study.trials) == NUM_SAMPLES
+    front = summary.to_json()["pareto_front"]
+    assert [m["trial_id"] for m in front] == [backend_trial_id(t) for t in front_trials(study.trials, ["max", "min"])]
+    assert journal_at_crash  # the crash came after trials reported: there were rungs to replay

@@ -109,6 +109,8 @@ def test_check_imports_neither_ray_nor_mlflow() -> None:
         ({"behaviour": "string_metric"}, [], ["metrics must be real numbers", "`val_accuracy` = '"]),
         ({"behaviour": "no_iteration"}, [], ["without `iteration=`"]),
         ({"behaviour": "ok"}, ["--set", "metric=val_f1"], ["never the sweep's metric `val_f1`"]),
+        ({"behaviour": "ok"}, ["--set", "metric=[val_accuracy, latency_ms]", "--set", "mode=[max, min]"],
+         ["never the sweep's objective(s) `latency_ms`"]),
         ({"behaviour": "drop_metric"}, ["--set", "search_space.epochs=2", "--iterations", "24"],
          ["at iteration 20", "never the sweep's metric `val_accuracy`"]),
         ({"behaviour": "raise_above", "threshold": 0}, [],
@@ -117,7 +119,8 @@ def test_check_imports_neither_ray_nor_mlflow() -> None:
          # The words a trial would fail with (one check: sweeps.training.contract).
          ["reported last at iteration 10 of its 16", "would count as stopped early"]),
     ],
-    ids=["never-reports", "returns-a-value", "non-number", "no-iteration", "missing-metric", "drops-the-metric",
+    ids=["never-reports", "returns-a-value", "non-number", "no-iteration", "missing-metric", "missing-objective",
+         "drops-the-metric",
          "raises", "ends-early"],
 )
 def test_a_trainable_that_breaks_the_contract_is_exit_2_with_one_paragraph(

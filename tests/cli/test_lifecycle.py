@@ -340,3 +340,9 @@ def test_status_tells_how_to_go_on_and_never_to_resume_an_aborted_sweep(tmp_path
         assert f"sweep run {spec_path} --set num_samples=4 --overwrite" in out
     else:
         assert f"sweep resume gone --storage {tmp_path}" in out
+
+
+def test_best_as_a_table_needs_several_objectives(tmp_path: Path, capsys: Any) -> None:
+    write_state(sweep_paths(tmp_path, "one"), {"name": "one", "spec": small_spec(name="one"), "state": "running"})
+    assert main(["best", "one", "--storage", str(tmp_path), "--format", "table"]) == 2
+    assert "several objectives" in " ".join(capsys.readouterr().err.split())

@@ -200,3 +200,42 @@ def test_json_stdout_holds_only_the_summary_though_ray_prints_a_dead_workers_err
     assert "A worker died or was killed" in process.stderr  # Ray did print it: it went to stderr
     [line] = process.stdout.splitlines()
     assert json.loads(line)["trials"]["completed"] == 1
+
+
+def test_a_two_objective_sweep_with_a_constraint_end_to_end(ray_session, write_spec, capsys) -> None:
+    """One real sweep (local Ray, MOASHA, MLflow) with two objectives and a constraint: the study
+    has two directions, truthful PRUNED trials with every objective per step and COMPLETE ones
+    with both values; `--json` has the front; MLflow tags its runs and holds it as a table."""
+    from mlflow import MlflowClient
+
+    from sweeps.store.state import sweep_paths
+
+    spec = write_spec(name="tradeoff", num_samples=6, metric=["val_accuracy", "train_loss"], mode=["max", "min"],
+                      constraints=["val_loss <= 1000"], tracking={"log_model": False})
+    code, out, _ = run_cli(capsys, "run", str(spec), "--json")
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    front = summary["pareto_front"]
+    assert front and summary["best"]["trial_id"] == front[0]["trial_id"]
+    assert all(set(member["values"]) == {"val_accuracy", "train_loss"} for member in front)
+
+    paths = sweep_paths(summary["storage"].rsplit("/", 1)[0], "tradeoff")
+    study = optuna.load_study(study_name="tradeoff", storage=paths.optuna_url)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    states = {t.state for t in study.trials}
+    assert optuna.trial.TrialState.PRUNED in states, "ASHA pruned nothing: the sweep checks no PRUNED trial"
+    for trial in study.trials:
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            assert trial.intermediate_values and trial.user_attrs["sweep.objectives"]
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert len(trial.values) == 2
+            assert list(trial.constraints) == ["val_loss <= 1000"] and trial.constraints["val_loss <= 1000"] <= 0
+    assert {t.user_attrs["ray_trial_id"] for t in study.best_trials} == {m["trial_id"] for m in front}
+
+    client = MlflowClient(paths.embedded_tracking_uri)
+    experiment = client.get_experiment_by_name("tradeoff")
+    tagged = client.search_runs([experiment.experiment_id], "tags.`sweep.pareto` = 'true'")
+    assert sorted(r.data.tags["sweep.trial_id"] for r in tagged) == sorted(m["trial_id"] for m in front)
+    parent = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'parent'")[0]
+    local = client.download_artifacts(parent.info.run_id, "pareto_front.json", str(paths.directory))
+    assert [row[0] for row in json.loads(Path(local).read_text())["data"]] == [m["trial_id"] for m in front]

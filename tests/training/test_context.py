@@ -39,6 +39,14 @@ def test_report_without_the_metric_names_it_and_what_was_reported() -> None:
         context().report(iteration=1, loss=0.3)
 
 
+def test_report_without_every_objective_names_the_missing_one() -> None:
+    ctx = LocalContext(TrialShape(1000, 64, 3), metric="val_accuracy", objectives=("val_accuracy", "latency_ms"))
+    with pytest.raises(MetricNotReportedError, match=r"objective\(s\) `latency_ms`"):
+        ctx.report(iteration=1, val_accuracy=0.3)
+    ctx.report(iteration=1, val_accuracy=0.3, latency_ms=2.0)
+    assert ctx.results[-1]["latency_ms"] == 2.0
+
+
 def test_report_with_a_non_numeric_metric_names_the_key() -> None:
     with pytest.raises(MetricNotReportedError, match="`val_accuracy` = 'high'"):
         context().report(iteration=1, val_accuracy="high")
