@@ -10,6 +10,7 @@ import yaml
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from sweeps.backend import SweepJob
+from sweeps.backend.resume import ResumeState
 from sweeps.plan.planner import plan_spec
 from sweeps.ray_backend.bridge import StopBridge
 from sweeps.ray_backend.scheduler import AshaScheduler, make_scheduler
@@ -120,8 +121,8 @@ def test_a_resumed_job_judges_each_trial_in_the_bracket_recorded_for_it_not_a_ne
     assert isinstance(scheduler, AshaScheduler)
     recorded = {"ta": 1 - scheduler.rungs.draw(0), "tb": 1 - scheduler.rungs.draw(1)}  # what no fresh draw gives
     journal = {"ta": [{"iteration": 40, "val_accuracy": 0.5}], "tb": [{"iteration": 40, "val_accuracy": 0.4}]}
-    job = SweepJob(loaded.spec, plan, resolved, paths, concurrency=1, trials_to_create=0, resumed=True,
-                   journal=journal, brackets=recorded)
+    job = SweepJob(loaded.spec, plan, resolved, paths, concurrency=1, trials_to_create=0,
+                   resume=ResumeState(restore=False, journal=journal, brackets=recorded))
     make_tuner(job, [], StopBridge([]), [], scheduler)
     assert scheduler.rungs.assignments == recorded
     by_bracket = [{r.milestone: r.recorded for r in bracket.rungs} for bracket in scheduler.rungs.brackets]
