@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from sweeps.cli import main
+from sweeps.store.study_records import backend_trial_id
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -230,7 +231,7 @@ def test_a_two_objective_sweep_with_a_constraint_end_to_end(ray_session, write_s
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert len(trial.values) == 2
             assert list(trial.constraints) == ["val_loss <= 1000"] and trial.constraints["val_loss <= 1000"] <= 0
-    assert {t.user_attrs["ray_trial_id"] for t in study.best_trials} == {m["trial_id"] for m in front}
+    assert {backend_trial_id(t) for t in study.best_trials} == {m["trial_id"] for m in front}
 
     client = MlflowClient(paths.embedded_tracking_uri)
     experiment = client.get_experiment_by_name("tradeoff")

@@ -21,6 +21,7 @@ from sweeps.runner.runner import RunOptions, run_sweep
 from sweeps.spec.loading import load_spec
 from sweeps.store.journal import read_journal
 from sweeps.store.state import read_state, sweep_paths
+from sweeps.store.study_records import backend_trial_id
 from tests.conftest import small_spec
 
 
@@ -108,7 +109,7 @@ def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary
     assert pruned and all(t.intermediate_values and t.user_attrs["sweep.objectives"] for t in pruned)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert complete and all(len(t.values) == 2 for t in complete)
-    assert {t.user_attrs["ray_trial_id"] for t in study.best_trials} == {m["trial_id"] for m in front}
+    assert {backend_trial_id(t) for t in study.best_trials} == {m["trial_id"] for m in front}
 
     # MLflow: the front's runs are tagged, and the parent run holds the front as a table.
     client = MlflowClient(paths.embedded_tracking_uri)

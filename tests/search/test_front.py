@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from sweeps.search.front import front_trials
 from sweeps.spec.objectives import constraint_violations, parse_constraint
-from sweeps.store.study_records import OBJECTIVES_ATTR
+from sweeps.store.study_records import OBJECTIVES_ATTR, backend_trial_id
 from tests.search.test_truthful_study import TOTAL, opened, point, reread
 
 TWO = {"metric": ["val_accuracy", "parameters"], "mode": ["max", "min"]}
@@ -56,7 +56,7 @@ def test_constraints_reach_the_sampler_and_keep_infeasible_trials_off_the_front(
     # Optuna's own record of each trial's feasibility, which its samplers read.
     assert [t.constraints for t in trials] == [{"latency_ms <= 5": v} for v in (-1.0, 4.0, -4.0, 0.0)]
     front = front_trials(trials, ["max", "min"])
-    assert [t.user_attrs["ray_trial_id"] for t in front] == ["other", "fast"]  # best first by accuracy
+    assert [backend_trial_id(t) for t in front] == ["other", "fast"]  # best first by accuracy
     assert {t.number for t in study.study.best_trials} == {t.number for t in front}  # Optuna agrees
 
 
