@@ -30,10 +30,21 @@ SCENARIOS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("scenarios", nargs="*", metavar="ID", help=f"scenarios to run (default: all of {', '.join(SCENARIOS)})")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions per contender; medians are reported (default 3)")
-    parser.add_argument("--json", dest="json_path", help="also write every repetition's values to this JSON file")
-    parser.add_argument("--workdir", help="where contenders write their sweeps (default: a fresh temporary folder)")
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="ID",
+        help=f"scenarios to run (default: all of {', '.join(SCENARIOS)})",
+    )
+    parser.add_argument(
+        "--reps", type=int, default=3, help="repetitions per contender; medians are reported (default 3)"
+    )
+    parser.add_argument(
+        "--json", dest="json_path", help="also write every repetition's values to this JSON file"
+    )
+    parser.add_argument(
+        "--workdir", help="where contenders write their sweeps (default: a fresh temporary folder)"
+    )
     args = parser.parse_args(argv)
     chosen = [s.upper() for s in args.scenarios] or list(SCENARIOS)
     unknown = [s for s in chosen if s not in SCENARIOS]
@@ -52,13 +63,18 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             print(f"running {scenario_id} ({args.reps} rep(s)) ...", file=sys.stderr, flush=True)
             scenarios.append(module.run(args.reps, folder))
-            print(f"  {scenario_id} took {time.perf_counter() - started:.0f} s; load average {load_average()}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {scenario_id} took {time.perf_counter() - started:.0f} s; load average {load_average()}",
+                file=sys.stderr,
+                flush=True,
+            )
             # Each scenario's rows as soon as they exist: a long run shows progress, and a
             # run cut short keeps what it measured.
             print(render_table(scenarios[-1:]), file=sys.stderr, flush=True)
-    print(f"\nMachine: {machine_description()}. Load average (1/5/15 min) after the run: {load_average()}. "
-          f"Medians of {args.reps} repetition(s).\n")
+    print(
+        f"\nMachine: {machine_description()}. Load average (1/5/15 min) after the run: {load_average()}. "
+        f"Medians of {args.reps} repetition(s).\n"
+    )
     print(render_table(scenarios))
     notes = [note for scenario in scenarios for note in scenario.notes]
     if notes:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from typing_extensions import Self
 
 from benchmarks.harness import PYTHON, REPO, Scenario, ratio, sweep_command
 from benchmarks.process_cpu import ProcessTreeSampler
@@ -47,8 +48,11 @@ def spec(storage: Path) -> dict[str, Any]:
         "mode": "max",
         "num_samples": 2,
         "seed": 0,
-        "search_space": {"batch_size": 10, "epochs": 1,
-                         "learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}},
+        "search_space": {
+            "batch_size": 10,
+            "epochs": 1,
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "log": True},
+        },
         "sampler": {"type": "random"},
         "scheduler": {"type": "none"},
         "storage": str(storage),
@@ -65,22 +69,42 @@ class WarmHead:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(self.token), "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env = {
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN_PATH": str(self.token),
+            "RAY_USAGE_STATS_ENABLED": "0",
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> WarmHead:
+    def __enter__(self) -> Self:
         log = self.root / "head.log"
         ray = str(Path(PYTHON).with_name("ray"))
         with log.open("wb") as stream:
             self.process = subprocess.Popen(
-                [ray, "start", "--head", "--block", f"--port={self.port}", "--num-cpus=2", "--num-gpus=0",
-                 "--include-dashboard=false", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
-                 f"--temp-dir={self.root / 'ray'}"],
-                stdout=stream, stderr=subprocess.STDOUT, env={**os.environ, **self.env}, start_new_session=True)
+                [
+                    ray,
+                    "start",
+                    "--head",
+                    "--block",
+                    f"--port={self.port}",
+                    "--num-cpus=2",
+                    "--num-gpus=0",
+                    "--include-dashboard=false",
+                    "--node-ip-address=127.0.0.1",
+                    "--disable-usage-stats",
+                    f"--temp-dir={self.root / 'ray'}",
+                ],
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 90
         while "Ray runtime started." not in log.read_text(errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"B0: `ray start --head` failed: {log.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"B0: `ray start --head` failed: {log.read_text(errors='replace')[-2000:]}"
+                )
             time.sleep(0.2)
         return self
 
@@ -99,8 +123,14 @@ def run_sweep_once(workdir: Path, warm: WarmHead | None = None) -> dict[str, Any
     env = {"RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO), **(warm.env if warm else {})}
     address = ["--address", f"127.0.0.1:{warm.port}"] if warm else []
     started = time.perf_counter()
-    process = subprocess.Popen(sweep_command("run", str(path), "--json", "--overwrite", *address), cwd=REPO,
-                               env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        sweep_command("run", str(path), "--json", "--overwrite", *address),
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     sampler = ProcessTreeSampler([process.pid], driver=process.pid, interval=0.1).start()
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -113,8 +143,13 @@ def run_sweep_once(workdir: Path, warm: WarmHead | None = None) -> dict[str, Any
     summary = json.loads(line)
     if sum(summary["trials"].values()) != 2:
         raise RuntimeError(f"B0: the sweep did not finish its 2 trials: {summary}")
-    return {"wall_s": wall, "summary_at_s": summary_at, "timeline": summary["timeline"],
-            "cpu": dict(usage.by_class), "cpu_total": usage.total()}
+    return {
+        "wall_s": wall,
+        "summary_at_s": summary_at,
+        "timeline": summary["timeline"],
+        "cpu": dict(usage.by_class),
+        "cpu_total": usage.total(),
+    }
 
 
 def run_bare_once() -> float:
@@ -144,16 +179,25 @@ def run(reps: int, workdir: Path) -> Scenario:
             scenario.row("summary printed at s").add(WARM, measured["summary_at_s"])
     wall = scenario.row("end-to-end wall s (process)")
     times = ratio(wall.median(SWEEP), wall.median(BARE))
-    scenario.check(wall.figure, "sweep/bare {:.2f}×" + (f", warm/bare {ratio(wall.median(WARM), wall.median(BARE)) or 0:.2f}×"),
-                   times, f"≤ {TARGET:.1f}×", None if times is None else times <= TARGET)
+    scenario.check(
+        wall.figure,
+        "sweep/bare {:.2f}×" + (f", warm/bare {ratio(wall.median(WARM), wall.median(BARE)) or 0:.2f}×"),
+        times,
+        f"≤ {TARGET:.1f}×",
+        None if times is None else times <= TARGET,
+    )
     typical = sorted(sweeps, key=lambda s: s["wall_s"])[len(sweeps) // 2]
     steps = "; ".join(f"{name} {a:.2f}→{b:.2f}" for name, (a, b) in typical["timeline"].items())
     scenario.notes.append(
         f"B0 timeline of the median sweep (s since its process started): {steps}; summary line read at "
         f"{typical['summary_at_s']:.2f}; process ended at {typical['wall_s']:.2f}."
     )
-    cpu = ", ".join(f"{kind} {seconds:.2f}" for kind, seconds in sorted(typical["cpu"].items(), key=lambda kv: -kv[1]))
+    cpu = ", ".join(
+        f"{kind} {seconds:.2f}" for kind, seconds in sorted(typical["cpu"].items(), key=lambda kv: -kv[1])
+    )
     scenario.notes.append(f"B0 CPU seconds of the median sweep's processes (sampled every 0.1 s): {cpu}.")
     spread = [round(s["wall_s"], 2) for s in sweeps]
-    scenario.notes.append(f"B0 sweep walls of every repetition: {spread} (median {statistics.median(spread):.2f} s).")
+    scenario.notes.append(
+        f"B0 sweep walls of every repetition: {spread} (median {statistics.median(spread):.2f} s)."
+    )
     return scenario

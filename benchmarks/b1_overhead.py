@@ -88,8 +88,18 @@ def run_project(trials: int, workdir: Path, tracking: bool = True) -> dict[str, 
 
 def run_contender(name: str, trials: int, workdir: Path) -> dict[str, float]:
     out = workdir / f"{name}.json"
-    process = run_process(python_module("benchmarks.b1_overhead", name, "--trials", str(trials),
-                                        "--out", str(out), "--storage", str(workdir / name)))
+    process = run_process(
+        python_module(
+            "benchmarks.b1_overhead",
+            name,
+            "--trials",
+            str(trials),
+            "--out",
+            str(out),
+            "--storage",
+            str(workdir / name),
+        )
+    )
     import json
 
     result = json.loads(out.read_text())
@@ -97,9 +107,12 @@ def run_contender(name: str, trials: int, workdir: Path) -> dict[str, float]:
 
 
 def run(reps: int, workdir: Path) -> Scenario:
-    scenario = Scenario("B1", f"orchestration overhead, {TRIALS} near-no-op trials",
-                        [SWEEPS, SWEEPS_UNTRACKED, RAY, RAY_REUSE, OPTUNA])
-    for rep in range(reps):
+    scenario = Scenario(
+        "B1",
+        f"orchestration overhead, {TRIALS} near-no-op trials",
+        [SWEEPS, SWEEPS_UNTRACKED, RAY, RAY_REUSE, OPTUNA],
+    )
+    for _rep in range(reps):
         measured = {
             SWEEPS: run_project(TRIALS, workdir),
             SWEEPS_UNTRACKED: run_project(TRIALS, workdir, tracking=False),
@@ -120,23 +133,37 @@ def run(reps: int, workdir: Path) -> Scenario:
     large = run_project(LARGE_TRIALS, workdir)
     scenario.row(f"driver peak RSS MiB, {LARGE_TRIALS} trials (1 run)", "{:.0f}").add(SWEEPS, large["rss_mb"])
     scenario.row(f"overhead ms/trial once up, {LARGE_TRIALS} trials (1 run)", "{:.1f}").add(
-        SWEEPS, 1000 * large["up_s"] / LARGE_TRIALS)
+        SWEEPS, 1000 * large["up_s"] / LARGE_TRIALS
+    )
     for n, ms in tpe_suggest_cost().items():
         scenario.row(f"TPE suggest ms at n={n} (sampler alone)", "{:.1f}").add(OPTUNA, ms)
 
     overhead = scenario.row("overhead ms/trial once up")
     ours = overhead.median(SWEEPS)
-    scenario.check("overhead ms/trial once up", "Ray defaults/sweeps {:.1f}×", ratio(overhead.median(RAY), ours),
-                   "≤ 50 ms", None if ours is None else ours <= 50)
+    scenario.check(
+        "overhead ms/trial once up",
+        "Ray defaults/sweeps {:.1f}×",
+        ratio(overhead.median(RAY), ours),
+        "≤ 50 ms",
+        None if ours is None else ours <= 50,
+    )
     start = scenario.row("Ray start-up s").median(SWEEPS)
     scenario.check("Ray start-up s", "", None, "≤ 5 s", None if start is None else start <= 5)
     rss_small = scenario.row("driver peak RSS MiB").median(SWEEPS)
     rss_large = scenario.row(f"driver peak RSS MiB, {LARGE_TRIALS} trials (1 run)").median(SWEEPS)
     growth = ratio(rss_large, rss_small)
-    per_trial_kib = None if rss_large is None or rss_small is None else (rss_large - rss_small) * 1024 / (LARGE_TRIALS - TRIALS)
-    scenario.check(f"driver peak RSS MiB, {LARGE_TRIALS} trials (1 run)",
-                   f"{{:.2f}}× the {TRIALS}-trial peak, +{per_trial_kib or 0:.0f} KiB/trial", growth,
-                   "flat (≤ 1.10×)", None if growth is None else growth <= 1.10)
+    per_trial_kib = (
+        None
+        if rss_large is None or rss_small is None
+        else (rss_large - rss_small) * 1024 / (LARGE_TRIALS - TRIALS)
+    )
+    scenario.check(
+        f"driver peak RSS MiB, {LARGE_TRIALS} trials (1 run)",
+        f"{{:.2f}}× the {TRIALS}-trial peak, +{per_trial_kib or 0:.0f} KiB/trial",
+        growth,
+        "flat (≤ 1.10×)",
+        None if growth is None else growth <= 1.10,
+    )
     scenario.notes.append(
         "B1: every contender samples at random and runs trials that only report 3 times; "
         "'once up' excludes interpreter start, imports, Ray start-up and shut-down (Ray Tune: "
@@ -159,8 +186,9 @@ def tpe_suggest_cost(sizes: tuple[int, ...] = TPE_SIZES) -> dict[int, float]:
         "epochs": optuna.distributions.IntDistribution(1, 10),
         "learning_rate": optuna.distributions.FloatDistribution(1e-4, 1.0, log=True),
     }
-    study = optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=0, constant_liar=True))
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=0, constant_liar=True)
+    )
     costs: dict[int, float] = {}
     for n in range(1, max(sizes) + 1):
         started = time.perf_counter()
@@ -173,6 +201,7 @@ def tpe_suggest_cost(sizes: tuple[int, ...] = TPE_SIZES) -> dict[int, float]:
 
 
 # ---- contender processes -----------------------------------------------------------------
+
 
 def ray_noop(config: dict[str, Any]) -> None:
     """The near-no-op trainable as a Ray Tune user writes it."""
@@ -193,7 +222,9 @@ def _ray_tune(trials: int, storage: str, reuse_actors: bool = False) -> dict[str
     tuner = tune.Tuner(
         ray_noop,
         param_space={"learning_rate": tune.loguniform(1e-4, 1.0)},
-        tune_config=tune.TuneConfig(num_samples=trials, metric="score", mode="max", reuse_actors=reuse_actors),
+        tune_config=tune.TuneConfig(
+            num_samples=trials, metric="score", mode="max", reuse_actors=reuse_actors
+        ),
         run_config=tune.RunConfig(name="b1", storage_path=storage),
     )
     results = tuner.fit()

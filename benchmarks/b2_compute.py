@@ -19,6 +19,7 @@ handing a result to the orchestrator (see :class:`benchmarks.workloads.ComputeCl
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import time
@@ -53,9 +54,19 @@ def project_spec(seed: int, storage: Path, timing_dir: Path) -> dict[str, Any]:
         "search_space": {
             "batch_size": {"type": "categorical", "values": BATCH_SIZES},
             "epochs": {"type": "int", "low": EPOCHS[0], "high": EPOCHS[1]},
-            "learning_rate": {"type": "float", "low": LEARNING_RATE[0], "high": LEARNING_RATE[1], "log": True},
+            "learning_rate": {
+                "type": "float",
+                "low": LEARNING_RATE[0],
+                "high": LEARNING_RATE[1],
+                "log": True,
+            },
         },
-        "scheduler": {"type": "asha", "budget": "iterations", "grace_period": GRACE, "reduction_factor": REDUCTION},
+        "scheduler": {
+            "type": "asha",
+            "budget": "iterations",
+            "grace_period": GRACE,
+            "reduction_factor": REDUCTION,
+        },
         "resources": {"cpu": 1},
         "storage": str(storage),
     }
@@ -70,7 +81,9 @@ def _timings(timing_dir: Path) -> dict[str, Any]:
     # A reused worker's resident memory after its second trial and after its last one:
     # growth between them would be a leak of models, optimizers or data across trials.
     growth = [rs[-1]["rss_mb"] - rs[1]["rss_mb"] for rs in by_pid.values() if len(rs) >= 3]
-    gaps = [b["started"] - a.get("ended", a["at"]) for rs in by_pid.values() for a, b in zip(rs, rs[1:])]
+    gaps = [
+        b["started"] - a.get("ended", a["at"]) for rs in by_pid.values() for a, b in itertools.pairwise(rs)
+    ]
     return {
         "compute_s": sum(r["compute_s"] for r in records),
         "blocked_s": sum(r["blocked_s"] for r in records),
@@ -108,10 +121,18 @@ def run_contender(name: str, seed: int, workdir: Path) -> dict[str, Any]:
     spec_path = workdir / f"b2-{seed}.yaml"
     spec_path.write_text(yaml.safe_dump(project_spec(seed, workdir / "sweeps", timing_dir)))
     out = workdir / f"{name}-{seed}.json"
-    process = run_process(python_module(
-        "benchmarks.b2_compute", name, "--spec", str(spec_path), "--out", str(out),
-        "--storage", str(workdir / name),
-    ))
+    process = run_process(
+        python_module(
+            "benchmarks.b2_compute",
+            name,
+            "--spec",
+            str(spec_path),
+            "--out",
+            str(out),
+            "--storage",
+            str(workdir / name),
+        )
+    )
     return {**json.loads(out.read_text()), "e2e_s": process.wall_s, **_timings(timing_dir)}
 
 
@@ -128,37 +149,61 @@ def run(reps: int, workdir: Path) -> Scenario:
             scenario.row("end-to-end wall s (process)", "{:.1f}").add(contender, m["e2e_s"])
             scenario.row("Σ trial compute s", "{:.1f}").add(contender, m["compute_s"])
             scenario.row("parallel efficiency %", "{:.0f}").add(
-                contender, 100 * m["compute_s"] / (m["up_s"] * m["workers"]))
+                contender, 100 * m["compute_s"] / (m["up_s"] * m["workers"])
+            )
             # The contenders' samplers and pruners see results in different orders, so they
             # train different amounts: compare the work done and the rate, not only wall time.
             scenario.row("samples trained (thousands)", "{:,.0f}").add(contender, m["samples"] / 1000)
-            scenario.row("samples trained per wall s once up", "{:,.0f}").add(contender, m["samples"] / m["up_s"])
-            scenario.row("compute µs per sample", "{:.1f}").add(contender, 1e6 * m["compute_s"] / max(m["samples"], 1))
+            scenario.row("samples trained per wall s once up", "{:,.0f}").add(
+                contender, m["samples"] / m["up_s"]
+            )
+            scenario.row("compute µs per sample", "{:.1f}").add(
+                contender, 1e6 * m["compute_s"] / max(m["samples"], 1)
+            )
             scenario.row("best val_accuracy", "{:.4f}").add(contender, m["best"])
             if m["reports"]:
                 scenario.row("ms blocked in each report (driver round trip)", "{:.1f}").add(
-                    contender, 1000 * m["blocked_s"] / m["reports"])
+                    contender, 1000 * m["blocked_s"] / m["reports"]
+                )
             if m.get("worker_rss_growth_mb") is not None:
                 scenario.row("worker RSS growth MiB over reused trials", "{:.1f}").add(
-                    contender, m["worker_rss_growth_mb"])
+                    contender, m["worker_rss_growth_mb"]
+                )
         # The machine's own limit, measured between the contenders (see benchmarks/ceiling.py).
         limit = ceiling.measure(WORKERS, HIDDEN)
         scenario.row("bare training, samples/s alone", "{:,.0f}").add(OPTUNA, limit["alone"])
-        scenario.row("bare training, samples/s each of 2 side by side", "{:,.0f}").add(SWEEPS, limit["side_by_side"])
-        scenario.row("machine's speed-up ceiling, 2 workers vs serial", "{:.2f}").add(SWEEPS, limit["ceiling"])
+        scenario.row("bare training, samples/s each of 2 side by side", "{:,.0f}").add(
+            SWEEPS, limit["side_by_side"]
+        )
+        scenario.row("machine's speed-up ceiling, 2 workers vs serial", "{:.2f}").add(
+            SWEEPS, limit["ceiling"]
+        )
     wall = scenario.row("wall s once up")
     ours = wall.median(SWEEPS)
     vs_optuna, vs_ray = ratio(wall.median(OPTUNA), ours), ratio(wall.median(RAY), ours)
     efficiency = scenario.row("parallel efficiency %").median(SWEEPS)
-    scenario.check("wall s once up", f"Optuna/sweeps {vs_optuna or 0:.2f}×, Ray/sweeps {{:.2f}}×", vs_ray,
-                   "≥ 1.7× Optuna, ≥ 5× Ray Tune",
-                   None if vs_optuna is None or vs_ray is None else vs_optuna >= 1.7 and vs_ray >= 5)
-    scenario.check("parallel efficiency %", "", None, "≥ 85 %", None if efficiency is None else efficiency >= 85)
+    scenario.check(
+        "wall s once up",
+        f"Optuna/sweeps {vs_optuna or 0:.2f}×, Ray/sweeps {{:.2f}}×",
+        vs_ray,
+        "≥ 1.7× Optuna, ≥ 5× Ray Tune",
+        None if vs_optuna is None or vs_ray is None else vs_optuna >= 1.7 and vs_ray >= 5,
+    )
+    scenario.check(
+        "parallel efficiency %", "", None, "≥ 85 %", None if efficiency is None else efficiency >= 85
+    )
     rate = scenario.row("samples trained per wall s once up")
-    scenario.check(rate.figure, "sweeps/Optuna {:.2f}×", ratio(rate.median(SWEEPS), rate.median(OPTUNA)), "", None)
+    scenario.check(
+        rate.figure, "sweeps/Optuna {:.2f}×", ratio(rate.median(SWEEPS), rate.median(OPTUNA)), "", None
+    )
     e2e = scenario.row("end-to-end wall s (process)")
-    scenario.check("end-to-end wall s (process)", "Optuna/sweeps {:.2f}×",
-                   ratio(e2e.median(OPTUNA), e2e.median(SWEEPS)), "", None)
+    scenario.check(
+        "end-to-end wall s (process)",
+        "Optuna/sweeps {:.2f}×",
+        ratio(e2e.median(OPTUNA), e2e.median(SWEEPS)),
+        "",
+        None,
+    )
     scenario.notes.append(
         f"B2: search space batch_size {BATCH_SIZES}, epochs {EPOCHS[0]}–{EPOCHS[1]}, learning_rate "
         f"{LEARNING_RATE[0]:g}–{LEARNING_RATE[1]:g} (log); ASHA rungs from grace {GRACE} iterations, "
@@ -172,6 +217,7 @@ def run(reps: int, workdir: Path) -> Scenario:
 
 
 # ---- contender processes -----------------------------------------------------------------
+
 
 def _plan(spec_path: str) -> tuple[dict[str, Any], Any]:
     from sweeps.plan.planner import plan_spec
@@ -192,8 +238,12 @@ def ray_digits(config: dict[str, Any]) -> None:
 
 def _settings(spec: dict[str, Any], plan: Any) -> dict[str, Any]:
     return {
-        "dataset_size": plan.dataset_size, "metric": spec["metric"], "milestones": plan.milestones(),
-        "budget_unit": "iterations", "seed": spec["seed"], "args": spec["trainable_args"],
+        "dataset_size": plan.dataset_size,
+        "metric": spec["metric"],
+        "milestones": plan.milestones(),
+        "budget_unit": "iterations",
+        "seed": spec["seed"],
+        "args": spec["trainable_args"],
     }
 
 
@@ -217,14 +267,24 @@ def _ray_tune(spec_path: str, storage: str) -> dict[str, Any]:
             "learning_rate": tune.loguniform(*LEARNING_RATE),
         },
         tune_config=tune.TuneConfig(
-            metric="val_accuracy", mode="max", num_samples=TRIALS,
+            metric="val_accuracy",
+            mode="max",
+            num_samples=TRIALS,
             search_alg=OptunaSearch(seed=spec["seed"]),
-            scheduler=ASHAScheduler(time_attr="iteration", grace_period=plan.grace_period,
-                                    reduction_factor=plan.reduction_factor, max_t=plan.max_t),
+            scheduler=ASHAScheduler(
+                time_attr="iteration",
+                grace_period=plan.grace_period,
+                reduction_factor=plan.reduction_factor,
+                max_t=plan.max_t,
+            ),
         ),
-        run_config=tune.RunConfig(name="b2", storage_path=storage, callbacks=[
-            MLflowLoggerCallback(tracking_uri=f"sqlite:///{storage}/mlflow.db", experiment_name="b2"),
-        ]),
+        run_config=tune.RunConfig(
+            name="b2",
+            storage_path=storage,
+            callbacks=[
+                MLflowLoggerCallback(tracking_uri=f"sqlite:///{storage}/mlflow.db", experiment_name="b2"),
+            ],
+        ),
     )
     results = tuner.fit()
     up = time.perf_counter() - started
@@ -254,9 +314,11 @@ def _optuna(spec_path: str, storage: str) -> dict[str, Any]:
         return float(ctx.last_result[spec["metric"]])  # type: ignore[attr-defined]
 
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=spec["seed"]),
-        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=int(plan.grace_period),
-                                                      reduction_factor=int(plan.reduction_factor)),
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=spec["seed"]),
+        pruner=optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=int(plan.grace_period), reduction_factor=int(plan.reduction_factor)
+        ),
     )
     started = time.perf_counter()
     # A diverged trial is a FAIL, as in sweeps; it must not end the study.

@@ -53,8 +53,9 @@ def run_fit(batch_size: int, epochs: int) -> float:
     from sweeps.training.context import LocalContext
 
     model, optimizer, loss_fn, data, evaluate = _setup(batch_size)
-    ctx = LocalContext(TrialShape(len(data[0]), batch_size, epochs), metric="val_accuracy",
-                       seed=0, checkpoint_every_epochs=0)
+    ctx = LocalContext(
+        TrialShape(len(data[0]), batch_size, epochs), metric="val_accuracy", seed=0, checkpoint_every_epochs=0
+    )
     started = time.thread_time()
     fit(ctx, model, optimizer, loss_fn, data, evaluate)
     return time.thread_time() - started
@@ -71,7 +72,7 @@ def run_hand_written(batch_size: int, epochs: int) -> float:
         order = torch.randperm(size, generator=torch.Generator().manual_seed(epoch))
         model.train()
         for start in range(0, size, batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(inputs[index]), targets[index])
             loss.backward()
@@ -82,7 +83,9 @@ def run_hand_written(batch_size: int, epochs: int) -> float:
     return time.thread_time() - started
 
 
-def run(reps: int, workdir: Path, batch_sizes: tuple[int, ...] = BATCH_SIZES, samples: int = SAMPLES) -> Scenario:
+def run(
+    reps: int, workdir: Path, batch_sizes: tuple[int, ...] = BATCH_SIZES, samples: int = SAMPLES
+) -> Scenario:
     import torch
 
     from trainables.digits_mlp import TRAINING_SIZE

@@ -58,12 +58,18 @@ def to_scenario(returned: Any) -> Scenario:
                 row = scenario.row(str(figure))
                 for contender, value in values.items():
                     row.add(contender, float(value) if isinstance(value, numbers.Real) else None)
-            ours = [v for c, v in returned.get("added wall %", {}).items() if "sweeps" in c.lower() or "our" in c.lower()]
+            ours = [
+                v
+                for c, v in returned.get("added wall %", {}).items()
+                if "sweeps" in c.lower() or "our" in c.lower()
+            ]
             if ours and isinstance(ours[0], numbers.Real):
                 scenario.check("added wall %", "", None, "≤ 10 %", float(ours[0]) <= 10)
             return scenario
     scenario = Scenario("B4", TITLE, ["(see its own output above)"])
-    scenario.notes.append(f"B4: `{MODULE}.main()` printed its figures itself (it returned {type(returned).__name__}).")
+    scenario.notes.append(
+        f"B4: `{MODULE}.main()` printed its figures itself (it returned {type(returned).__name__})."
+    )
     return scenario
 
 

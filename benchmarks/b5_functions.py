@@ -48,4 +48,6 @@ def branin_trainable(config: dict[str, Any], ctx: TrainContext) -> None:
     max_t = max_t_of(ctx.args)
     for iteration in range(1, ctx.shape.total_iterations + 1):
         if ctx.should_report(iteration):
-            ctx.report(iteration=iteration, value=branin(float(config["x1"]), float(config["x2"]), iteration / max_t))
+            ctx.report(
+                iteration=iteration, value=branin(float(config["x1"]), float(config["x2"]), iteration / max_t)
+            )

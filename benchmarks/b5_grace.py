@@ -27,8 +27,13 @@ from typing import Any
 
 from benchmarks.b5_simulation import FULL_TRIALS, BraninProblem, Contender, Problem, search
 
-PROBLEMS = [BraninProblem(50), BraninProblem(1_000), BraninProblem(50, "log"), BraninProblem(1_000, "log"),
-            BraninProblem(100_000, "log")]
+PROBLEMS = [
+    BraninProblem(50),
+    BraninProblem(1_000),
+    BraninProblem(50, "log"),
+    BraninProblem(1_000, "log"),
+    BraninProblem(100_000, "log"),
+]
 CONTENDERS = [Contender(f"K={k}", grace=f"auto:{k}") for k in (1, 2, 3, 4, 5)] + [
     Contender("grace 20", grace="20"),
     Contender("K=3, 3 brackets", brackets=3),
@@ -53,16 +58,20 @@ def measure(seeds: int, problems: list[Problem], contenders: list[Contender]) ->
         row["mode"] = problem.mode
         for contender in contenders:
             runs = [search(problem, contender, seed) for seed in range(seeds)]
-            row[contender.name] = {f"{f:.0%}": [best_within(r["events"], f * budget, problem.mode) for r in runs]
-                                   for f in FRACTIONS}
+            row[contender.name] = {
+                f"{f:.0%}": [best_within(r["events"], f * budget, problem.mode) for r in runs]
+                for f in FRACTIONS
+            }
         print(f"{problem.name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return results
 
 
 def table(results: dict[str, Any], fraction: str, contenders: list[Contender]) -> str:
     names = [c.name for c in contenders]
-    lines = [f"| problem (median best at {fraction} of the budget) | " + " | ".join(names) + " |",
-             "|---|" + "---|" * len(names)]
+    lines = [
+        f"| problem (median best at {fraction} of the budget) | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for problem, row in results.items():
         medians = {name: statistics.median(row[name][fraction]) for name in names}
         best = (max if row["mode"] == "max" else min)(medians.values())
@@ -75,7 +84,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--out", help="write every seed's values to this JSON file")
-    parser.add_argument("--mlp", action="store_true", help="B5's synthetic MLP (max_t 128) instead of Branin; K >= 2")
+    parser.add_argument(
+        "--mlp", action="store_true", help="B5's synthetic MLP (max_t 128) instead of Branin; K >= 2"
+    )
     args = parser.parse_args(argv)
     problems, contenders = PROBLEMS, CONTENDERS
     if args.mlp:

@@ -53,6 +53,15 @@ class MLPProblem:
         from trainables.synthetic_mlp import train
 
         full = {**config, "batch_size": BATCH_SIZE, "epochs": EPOCHS}
-        ctx = context_for(_Reporting, full, dataset_size=N, metric="val_accuracy", milestones=[float(s) for s in steps],
-                          budget_unit="iterations", seed=0, args=ARGS, report=report)
+        ctx = context_for(
+            _Reporting,
+            full,
+            dataset_size=N,
+            metric="val_accuracy",
+            milestones=[float(s) for s in steps],
+            budget_unit="iterations",
+            seed=0,
+            args=ARGS,
+            report=report,
+        )
         train(full, ctx)

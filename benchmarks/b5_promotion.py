@@ -56,8 +56,10 @@ def table(workload: str, runs: list[dict[str, Any]]) -> str:
     task = problem(workload)
     budget = FULL_TRIALS[workload] * task.max_t
     worst = float("inf") if task.mode == "min" else 0.0  # a seed with no full-length trial yet
-    lines = [f"| {task.name} | " + " | ".join(f"{f:.0%}" for f in FRACTIONS) + " | trials |",
-             "|---|" + "---|" * (len(FRACTIONS) + 1)]
+    lines = [
+        f"| {task.name} | " + " | ".join(f"{f:.0%}" for f in FRACTIONS) + " | trials |",
+        "|---|" + "---|" * (len(FRACTIONS) + 1),
+    ]
     for name in CONTENDERS:
         mine = [r for r in runs if r["contender"] == name]
         cells = []
@@ -78,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     runs = measure(args.workload, args.seeds)
     print(table(args.workload, runs))
     if args.out:
-        Path(args.out).write_text(json.dumps({"workload": args.workload, "seeds": args.seeds, "runs": runs}) + "\n")
+        Path(args.out).write_text(
+            json.dumps({"workload": args.workload, "seeds": args.seeds, "runs": runs}) + "\n"
+        )
 
 
 if __name__ == "__main__":

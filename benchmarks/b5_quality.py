@@ -76,10 +76,25 @@ PLOT = REPO / "docs" / "b5_quality.png"
 #: The promotion rule the default spec does not use (`scheduler.promotion`), measured beside it.
 OTHER_RULE = "ray" if AshaSpec.model_fields["promotion"].default == "strict" else "strict"
 DEFAULT, GRACE_20, TUNED, BRACKETS, MULTI_FIDELITY = (
-    "default", "default, grace 20", "ASHA, tuned grace", "brackets: 3", "multi-fidelity")
+    "default",
+    "default, grace 20",
+    "ASHA, tuned grace",
+    "brackets: 3",
+    "multi-fidelity",
+)
 OTHER_PROMOTION = f"default, promotion: {OTHER_RULE}"
 OPTUNA_SH, OPTUNA_HB, RANDOM = "Optuna TPE + SH", "Optuna TPE + Hyperband", "random"
-CONTENDERS = [DEFAULT, OTHER_PROMOTION, GRACE_20, TUNED, BRACKETS, MULTI_FIDELITY, OPTUNA_SH, OPTUNA_HB, RANDOM]
+CONTENDERS = [
+    DEFAULT,
+    OTHER_PROMOTION,
+    GRACE_20,
+    TUNED,
+    BRACKETS,
+    MULTI_FIDELITY,
+    OPTUNA_SH,
+    OPTUNA_HB,
+    RANDOM,
+]
 OPTUNA_CONTENDERS = (OPTUNA_SH, OPTUNA_HB)
 SWEEP_RUN = "default, `sweep run`"
 
@@ -124,8 +139,10 @@ def _search_all(workload: str, name: str, seeds: int) -> list[dict[str, Any]]:
     budget = FULL_TRIALS[workload] * task.max_t
     started = time.perf_counter()
     # Random search runs past its budget, so its budget to the target is measured.
-    runs = [search(task, contender(name, workload), seed, budget * (2 if name == RANDOM else 1))
-            for seed in range(seeds)]
+    runs = [
+        search(task, contender(name, workload), seed, budget * (2 if name == RANDOM else 1))
+        for seed in range(seeds)
+    ]
     print(f"B5 {task.name}: {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return [{"events": r["events"], "trials": r["trials"]} for r in runs]
 
@@ -136,12 +153,16 @@ def run_workloads(seeds: dict[str, int], processes: int = 2) -> dict[str, dict[s
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(processes) as pool:
-        futures = {(w, name): pool.submit(_search_all, w, name, seeds[w]) for w in seeds for name in CONTENDERS}
+        futures = {
+            (w, name): pool.submit(_search_all, w, name, seeds[w]) for w in seeds for name in CONTENDERS
+        }
         measured: dict[str, dict[str, Any]] = {}
         for workload in seeds:
             task = problem(workload)
             measured[workload] = {
-                "name": task.name, "mode": task.mode, "budget": FULL_TRIALS[workload] * task.max_t,
+                "name": task.name,
+                "mode": task.mode,
+                "budget": FULL_TRIALS[workload] * task.max_t,
                 "max_t": task.max_t,
                 "contenders": {name: futures[workload, name].result() for name in CONTENDERS},
             }
@@ -160,11 +181,21 @@ def sweep_runs(seeds: int, storage: Path) -> list[dict[str, Any]]:
     for seed in range(seeds):
         name = f"b5-branin-{seed}"
         spec = {
-            "name": name, "trainable": "benchmarks.b5_functions:branin_trainable",
-            "trainable_args": {"max_t": task.max_t}, "metric": "value", "mode": "min", "seed": seed,
-            "storage": str(storage), "num_samples": 1000, "tracking": {"enabled": False},
-            "search_space": {**{k: {"type": "float", "low": lo, "high": hi} for k, (lo, hi) in BRANIN_BOUNDS.items()},
-                             "batch_size": 1, "epochs": 1, "learning_rate": 1.0},  # unused: every spec has one
+            "name": name,
+            "trainable": "benchmarks.b5_functions:branin_trainable",
+            "trainable_args": {"max_t": task.max_t},
+            "metric": "value",
+            "mode": "min",
+            "seed": seed,
+            "storage": str(storage),
+            "num_samples": 1000,
+            "tracking": {"enabled": False},
+            "search_space": {
+                **{k: {"type": "float", "low": lo, "high": hi} for k, (lo, hi) in BRANIN_BOUNDS.items()},
+                "batch_size": 1,
+                "epochs": 1,
+                "learning_rate": 1.0,
+            },  # unused: every spec has one
             "limits": {"max_iterations": budget},
         }
         path = storage / f"{name}.yaml"
@@ -174,8 +205,10 @@ def sweep_runs(seeds: int, storage: Path) -> list[dict[str, Any]]:
         run_process([*python_module("sweeps", "run", str(path), "--overwrite")], timeout=900)
         wall = time.perf_counter() - started
         study = optuna.load_study(study_name=name, storage=sweep_paths(storage, name).optuna_url)
-        finished = sorted((t for t in study.trials if t.state.is_finished() and t.intermediate_values),
-                          key=lambda t: t.datetime_complete or t.datetime_start)
+        finished = sorted(
+            (t for t in study.trials if t.state.is_finished() and t.intermediate_values),
+            key=lambda t: t.datetime_complete or t.datetime_start,
+        )
         spent, events = 0, []
         for t in finished:
             spent += max(t.intermediate_values)
@@ -188,9 +221,15 @@ def sweep_runs(seeds: int, storage: Path) -> list[dict[str, Any]]:
 
 def summarise(workloads: dict[str, dict[str, Any]], sweeps: list[dict[str, Any]] | None = None) -> Scenario:
     """The B5 table from every seed's curves (no search: unit-testable)."""
-    scenario = Scenario("B5", "search quality for the same budget in iterations (median over seeds)", CONTENDERS)
-    quartiles = ["B5 medians with their interquartile range [Q1–Q3] over seeds:", "",
-                 "| workload, figure | " + " | ".join(CONTENDERS) + " |", "|---|" + "---|" * len(CONTENDERS)]
+    scenario = Scenario(
+        "B5", "search quality for the same budget in iterations (median over seeds)", CONTENDERS
+    )
+    quartiles = [
+        "B5 medians with their interquartile range [Q1–Q3] over seeds:",
+        "",
+        "| workload, figure | " + " | ".join(CONTENDERS) + " |",
+        "|---|" + "---|" * len(CONTENDERS),
+    ]
     for workload, measured in workloads.items():
         mode, budget, runs = measured["mode"], measured["budget"], measured["contenders"]
         label = measured["name"]
@@ -223,7 +262,8 @@ def summarise(workloads: dict[str, dict[str, Any]], sweeps: list[dict[str, Any]]
                 f"{', '.join('none' if v is None else f'{v:.4f}' for v in finals)} "
                 f"({', '.join(str(r['trials']) for r in sweeps)} trials; "
                 f"{', '.join(str(r['wall_s']) for r in sweeps)} s); the simulated default's median is "
-                f"{_fmt(scenario.row(f'{label}: best at 100% of the budget ({better} is better)').median(DEFAULT))}.")
+                f"{_fmt(scenario.row(f'{label}: best at 100% of the budget ({better} is better)').median(DEFAULT))}."
+            )
     scenario.notes.insert(0, "\n".join(quartiles))
     return scenario
 
@@ -238,20 +278,34 @@ def _checks(scenario: Scenario, label: str, mode: str, to_target: str) -> None:
         best_name = max(OPTUNA_CONTENDERS, key=lambda n: sign * (row.median(n) or -sign * math.inf))
         peer = row.median(best_name)
         met = None if default is None or peer is None else sign * (default - peer) >= 0
-        scenario.check(figure, f"default − {best_name}: {{:+.4f}}", None if met is None else default - peer,  # type: ignore[operator]
-                       "default ≥ best plain Optuna", met)
+        scenario.check(
+            figure,
+            f"default − {best_name}: {{:+.4f}}",
+            None if met is None else default - peer,  # type: ignore[operator]
+            "default ≥ best plain Optuna",
+            met,
+        )
     row = scenario.row(to_target)
     default, random_search = row.median(DEFAULT), row.median(RANDOM)
     share = ratio(default, random_search)
-    scenario.check(to_target, "default: {:.2f}× random's", share, "default ≤ ½ of random",
-                   None if random_search is None else default is not None and share is not None and share <= 0.5)
+    scenario.check(
+        to_target,
+        "default: {:.2f}× random's",
+        share,
+        "default ≤ ½ of random",
+        None if random_search is None else default is not None and share is not None and share <= 0.5,
+    )
     if label.startswith("Branin"):
         full = scenario.row(f"{label}: best at 100% of the budget ({better} is better)")
         new, old = full.median(DEFAULT), full.median(GRACE_20)
         scenario.row(f"{label}: default (auto grace) against grace 20, at 100 %")  # a row for the check alone
-        scenario.check(f"{label}: default (auto grace) against grace 20, at 100 %", "auto − grace 20: {:+.4f}",
-                       None if new is None or old is None else new - old, "auto grace better than grace 20",
-                       None if new is None or old is None else sign * (new - old) > 0)
+        scenario.check(
+            f"{label}: default (auto grace) against grace 20, at 100 %",
+            "auto − grace 20: {:+.4f}",
+            None if new is None or old is None else new - old,
+            "auto grace better than grace 20",
+            None if new is None or old is None else sign * (new - old) > 0,
+        )
 
 
 def _fmt(value: float | None, fmt: str = "{:.4f}") -> str:
@@ -277,7 +331,7 @@ def plot(workloads: dict[str, dict[str, Any]], path: Path) -> None:
 
     fig = Figure(figsize=(12, 4.8), layout="constrained")
     axes = fig.subplots(1, len(workloads))
-    for ax, measured in zip(axes, workloads.values()):
+    for ax, measured in zip(axes, workloads.values(), strict=False):
         budget, mode = measured["budget"], measured["mode"]
         grid = [budget * i / 100 for i in range(1, 101)]
         for name in CONTENDERS:
@@ -287,8 +341,11 @@ def plot(workloads: dict[str, dict[str, Any]], path: Path) -> None:
                 known = [v for v in values if v is not None]
                 medians.append(statistics.median(known) if len(known) * 2 > len(values) else float("nan"))
             ax.plot(grid, medians, label=name, linewidth=2.2 if name == DEFAULT else 1.1)
-        ax.set(xlabel="iterations spent (all trials of a contender)", ylabel="best final value so far (median)",
-               title=measured["name"])
+        ax.set(
+            xlabel="iterations spent (all trials of a contender)",
+            ylabel="best final value so far (median)",
+            title=measured["name"],
+        )
         if mode == "min":
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
@@ -315,7 +372,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="B5's searches: every contender on every workload.")
     parser.add_argument("--out", required=True)
     parser.add_argument("--storage", required=True)
-    parser.add_argument("--seeds", type=int, help="seeds per workload (default: 15 for Branin, 10 for the MLP)")
+    parser.add_argument(
+        "--seeds", type=int, help="seeds per workload (default: 15 for Branin, 10 for the MLP)"
+    )
     parser.add_argument("--sweep-seeds", type=int, default=SWEEP_SEEDS)
     parser.add_argument("--workloads", nargs="*", default=["branin", "mlp"])
     args = parser.parse_args(argv)

@@ -68,7 +68,9 @@ class BraninProblem:
 
     @property
     def name(self) -> str:
-        return f"Branin, max_t {self.max_t:,}" + ("" if self.fidelity == "linear" else f", {self.fidelity} fidelity")
+        return f"Branin, max_t {self.max_t:,}" + (
+            "" if self.fidelity == "linear" else f", {self.fidelity} fidelity"
+        )
 
     def space(self) -> dict[str, optuna.distributions.BaseDistribution]:
         return {k: optuna.distributions.FloatDistribution(*bounds) for k, bounds in BRANIN_BOUNDS.items()}
@@ -112,10 +114,14 @@ def auto_grace(max_t: float, rungs: int) -> float:
 def bracket_rungs(contender: Contender, max_t: int, mode: str) -> tuple[list[AshaRungs], list[float]]:
     """One :class:`AshaRungs` per bracket (bracket s starts at grace·η^s), and each one's chance."""
     grace = contender.grace_for(max_t)
-    ladders = [[m for m in rung_milestones(grace, max_t, REDUCTION_FACTOR, s) if m < max_t]
-               for s in range(contender.brackets)]
+    ladders = [
+        [m for m in rung_milestones(grace, max_t, REDUCTION_FACTOR, s) if m < max_t]
+        for s in range(contender.brackets)
+    ]
     chances = bracket_probabilities([len(ladder) for ladder in ladders])
-    return [AshaRungs(ladder, REDUCTION_FACTOR, max_t, mode, promotion=contender.promotion) for ladder in ladders], chances
+    return [
+        AshaRungs(ladder, REDUCTION_FACTOR, max_t, mode, promotion=contender.promotion) for ladder in ladders
+    ], chances
 
 
 def _report_steps(milestones: list[float], max_t: int) -> list[int]:
@@ -132,10 +138,13 @@ def _sampler(contender: Contender, seed: int, milestones: list[float]) -> optuna
 
 def _pruner(contender: Contender, max_t: int) -> optuna.pruners.BasePruner:
     if contender.stopper == "optuna_sh":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, round(contender.grace_for(max_t))),
-                                                      reduction_factor=REDUCTION_FACTOR)
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=max(1, round(contender.grace_for(max_t))), reduction_factor=REDUCTION_FACTOR
+        )
     if contender.stopper == "optuna_hb":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_t, reduction_factor=REDUCTION_FACTOR)
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max_t, reduction_factor=REDUCTION_FACTOR
+        )
     return optuna.pruners.NopPruner()
 
 
@@ -144,7 +153,9 @@ def search(problem: Problem, contender: Contender, seed: int, budget: int | None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     max_t = problem.max_t
     budget = budget or FULL_TRIALS * max_t
-    brackets, chances = bracket_rungs(contender, max_t, problem.mode) if contender.stopper == "asha" else ([], [])
+    brackets, chances = (
+        bracket_rungs(contender, max_t, problem.mode) if contender.stopper == "asha" else ([], [])
+    )
     if contender.stopper == "asha":
         steps = _report_steps([r.milestone for r in brackets[0].rungs], max_t)
     elif contender.stopper in ("optuna_sh", "optuna_hb"):
@@ -155,8 +166,12 @@ def search(problem: Problem, contender: Contender, seed: int, budget: int | None
     milestones = [float(s) for s in steps if s < max_t]
     # A fixed study name: Optuna's HyperbandPruner draws each trial's bracket from a hash of
     # the study name and the trial number, and a default name is a fresh UUID per run.
-    study = optuna.create_study(study_name=f"b5-seed-{seed}", direction="minimize" if problem.mode == "min" else "maximize",
-                                sampler=_sampler(contender, seed, milestones), pruner=_pruner(contender, max_t))
+    study = optuna.create_study(
+        study_name=f"b5-seed-{seed}",
+        direction="minimize" if problem.mode == "min" else "maximize",
+        sampler=_sampler(contender, seed, milestones),
+        pruner=_pruner(contender, max_t),
+    )
     assigner = random.Random(seed)  # Ray's bracket draw (the plan's probabilities), seeded
     spent, events, trials = 0, [], 0
     while spent < budget:
@@ -171,8 +186,9 @@ def search(problem: Problem, contender: Contender, seed: int, budget: int | None
     return {"events": events, "trials": trials, "spent": spent, "budget": budget}
 
 
-def run_trial(problem: Problem, trial: optuna.Trial, steps: list[int], rungs: AshaRungs | None,
-              optuna_pruner: bool) -> tuple[optuna.trial.TrialState, int, float]:
+def run_trial(
+    problem: Problem, trial: optuna.Trial, steps: list[int], rungs: AshaRungs | None, optuna_pruner: bool
+) -> tuple[optuna.trial.TrialState, int, float]:
     """Run one trial to its end or its stop: its state, the iterations it ran, its last value."""
     last = {"step": 0, "value": math.nan}
 

@@ -57,11 +57,17 @@ def make_data(seed: int = 0) -> tuple[Any, Any]:
 def contiguous_share(indices: Any, rank: int, world_size: int) -> Any:
     """Rank ``rank``'s share of a global batch, as ``ctx.shard`` gives it (equal shares here)."""
     share = len(indices) // world_size
-    return indices[rank * share:(rank + 1) * share]
+    return indices[rank * share : (rank + 1) * share]
 
 
-def train_loop(rank: int, world_size: int, shard: Callable[[Any], Any], prepare: Callable[[Any], Any],
-               report: Callable[[int, float], None], out: str | None) -> None:
+def train_loop(
+    rank: int,
+    world_size: int,
+    shard: Callable[[Any], Any],
+    prepare: Callable[[Any], Any],
+    report: Callable[[int, float], None],
+    out: str | None,
+) -> None:
     """The one loop every contender runs; rank 0 writes its timings to ``out``."""
     import torch
 
@@ -69,8 +75,15 @@ def train_loop(rank: int, world_size: int, shard: Callable[[Any], Any], prepare:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     x, y = make_data()
-    model = prepare(torch.nn.Sequential(torch.nn.Linear(FEATURES, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
-                                        torch.nn.ReLU(), torch.nn.Linear(256, 2)))
+    model = prepare(
+        torch.nn.Sequential(
+            torch.nn.Linear(FEATURES, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 2),
+        )
+    )
     allreduce = [0.0]
     if world_size > 1:
         model.register_comm_hook(None, _timed_allreduce(allreduce))
@@ -82,7 +95,7 @@ def train_loop(rank: int, world_size: int, shard: Callable[[Any], Any], prepare:
         for step in range(per_epoch):
             if iteration == 0:
                 first = time.time()
-            index = shard(order[step * BATCH:(step + 1) * BATCH])
+            index = shard(order[step * BATCH : (step + 1) * BATCH])
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x[index]), y[index])
             loss.backward()
@@ -91,8 +104,17 @@ def train_loop(rank: int, world_size: int, shard: Callable[[Any], Any], prepare:
         report(iteration, float(loss.detach()))
     last = time.time()
     if rank == 0 and out:
-        Path(out).write_text(json.dumps({"entered": entered, "first_iteration": first, "last_iteration": last,
-                                         "iterations": iteration, "allreduce_s": allreduce[0]}))
+        Path(out).write_text(
+            json.dumps(
+                {
+                    "entered": entered,
+                    "first_iteration": first,
+                    "last_iteration": last,
+                    "iterations": iteration,
+                    "allreduce_s": allreduce[0],
+                }
+            )
+        )
 
 
 def _timed_allreduce(clock: list[float]) -> Callable[[Any, Any], Any]:
@@ -117,6 +139,7 @@ def _timed_allreduce(clock: list[float]) -> Callable[[Any, Any], Any]:
 @trainable(dataset_size=N_SAMPLES, drop_last=True)
 def ddp_timed(config: dict[str, Any], ctx: TrainContext) -> None:
     """The B6 loop as a sweeps trainable (batch size, epochs and learning rate are B6's own)."""
+
     def report(iteration: int, loss: float) -> None:
         if ctx.rank == 0:  # the others' reports would be ignored (with a warning)
             ctx.report(iteration=iteration, train_loss=loss)
@@ -129,12 +152,16 @@ def _by_hand_worker(rank: int, world_size: int, port: int, out: str) -> None:
     import torch.distributed as dist
 
     if world_size > 1:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+        dist.init_process_group(
+            "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size
+        )
 
     def prepare(model: Any) -> Any:
         return torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
 
-    train_loop(rank, world_size, lambda i: contiguous_share(i, rank, world_size), prepare, lambda *_: None, out)
+    train_loop(
+        rank, world_size, lambda i: contiguous_share(i, rank, world_size), prepare, lambda *_: None, out
+    )
     if world_size > 1:
         dist.barrier()  # neither rank tears gloo down while the other still uses it (SIGABRT otherwise)
         dist.destroy_process_group()
@@ -155,10 +182,16 @@ def by_hand(workers: int, out: str) -> None:
 
 def _sweep_spec(workdir: Path, workers: int, out: Path) -> Path:
     spec = {
-        "name": f"b6-w{workers}", "trainable": "benchmarks.b6_distributed:ddp_timed",
-        "trainable_args": {"out": str(out)}, "metric": "train_loss", "mode": "min", "num_samples": 1, "seed": 0,
+        "name": f"b6-w{workers}",
+        "trainable": "benchmarks.b6_distributed:ddp_timed",
+        "trainable_args": {"out": str(out)},
+        "metric": "train_loss",
+        "mode": "min",
+        "num_samples": 1,
+        "seed": 0,
         "search_space": {"batch_size": BATCH, "epochs": EPOCHS, "learning_rate": LEARNING_RATE},
-        "scheduler": {"type": "none"}, "resources": {"cpu": 1, "gpu": 0, "workers": workers},
+        "scheduler": {"type": "none"},
+        "resources": {"cpu": 1, "gpu": 0, "workers": workers},
         "storage": str(workdir / "results"),
     }
     path = workdir / f"b6-w{workers}.yaml"
@@ -172,7 +205,9 @@ def _measure(contender: str, workdir: Path, rep: int) -> dict[str, float]:
     if contender in (SWEEPS_1, SWEEPS_2):
         command = sweep_command("run", str(_sweep_spec(workdir, workers, out)), "--json", "--overwrite")
     else:
-        command = python_module("benchmarks.b6_distributed", "by-hand", "--workers", str(workers), "--out", str(out))
+        command = python_module(
+            "benchmarks.b6_distributed", "by-hand", "--workers", str(workers), "--out", str(out)
+        )
     launched = time.time()
     process = run_process(command)
     timings = json.loads(out.read_text())
@@ -190,7 +225,11 @@ def _measure(contender: str, workdir: Path, rep: int) -> dict[str, float]:
 
 def run(reps: int, workdir: Path) -> Scenario:
     contenders = [SWEEPS_1, SWEEPS_2, TORCH_1, TORCH_2]
-    scenario = Scenario("B6", f"one trial, {EPOCHS} epochs × {N_SAMPLES // BATCH} iterations, data-parallel on 2 cores", contenders)
+    scenario = Scenario(
+        "B6",
+        f"one trial, {EPOCHS} epochs × {N_SAMPLES // BATCH} iterations, data-parallel on 2 cores",
+        contenders,
+    )
     rows = {
         "samples_per_s": scenario.row("training samples/s (rank 0)", "{:,.0f}"),
         "allreduce_per_1000": scenario.row("all-reduce s per 1,000 iterations", "{:.2f}"),

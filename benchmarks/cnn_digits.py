@@ -47,9 +47,13 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
     y_train, y_val = y_train.long(), y_val.long()
     width = int(config.get("width", 16))
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, width, 3, padding=1), torch.nn.ReLU(),
-        torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(width * 16, 10),
+        torch.nn.Conv2d(1, width, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(width, width, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(width * 16, 10),
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=float(config["learning_rate"]))
     batch_size, total = ctx.shape.batch_size, ctx.shape.total_iterations
@@ -63,7 +67,7 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
         for _ in range(ctx.shape.epochs):
             order = torch.randperm(len(x_train), generator=generator)
             for start in range(0, len(x_train), batch_size):
-                index = order[start:start + batch_size]
+                index = order[start : start + batch_size]
                 optimizer.zero_grad(set_to_none=True)
                 loss = torch.nn.functional.cross_entropy(model(x_train[index]), y_train[index])
                 loss.backward()
@@ -104,9 +108,19 @@ class TrialClock:
         if self._path is None:
             return
         with open(self._path, "w") as stream:
-            json.dump({"cpu_s": time.thread_time() - self._started, "iterations": self.iterations,
-                       "samples": self.samples, "reports": self.reports, "ended": ended,
-                       "pid": os.getpid(), "began": self._began, "at": time.time()}, stream)
+            json.dump(
+                {
+                    "cpu_s": time.thread_time() - self._started,
+                    "iterations": self.iterations,
+                    "samples": self.samples,
+                    "reports": self.reports,
+                    "ended": ended,
+                    "pid": os.getpid(),
+                    "began": self._began,
+                    "at": time.time(),
+                },
+                stream,
+            )
 
 
 def read_clocks(directory: str) -> dict[str, float]:
@@ -119,4 +133,3 @@ def read_clocks(directory: str) -> dict[str, float]:
             totals[key] += record[key]
         totals["trials"] += 1
     return totals
-

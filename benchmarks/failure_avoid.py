@@ -51,7 +51,7 @@ def fails(params: dict[str, Any]) -> bool:
 
 def accuracy(params: dict[str, Any]) -> float:
     distance = math.log10(params["learning_rate"]) + 2.0  # 0 at 0.01
-    return 0.99 - 0.05 * distance ** 2 - 0.0001 * params["batch_size"] + 0.002 * params["epochs"]
+    return 0.99 - 0.05 * distance**2 - 0.0001 * params["batch_size"] + 0.002 * params["epochs"]
 
 
 def drive(sampler: optuna.samplers.BaseSampler, trials: int) -> tuple[int, float]:
@@ -73,7 +73,10 @@ def drive(sampler: optuna.samplers.BaseSampler, trials: int) -> tuple[int, float
 def measure(trials: int, seeds: int) -> dict[str, float]:
     figures: dict[str, list[float]] = {"failing_off": [], "failing_on": [], "best_off": [], "best_on": []}
     for seed in range(seeds):
-        for contender, sampler_class in (("off", optuna.samplers.TPESampler), ("on", FailureAvoidingTPESampler)):
+        for contender, sampler_class in (
+            ("off", optuna.samplers.TPESampler),
+            ("on", FailureAvoidingTPESampler),
+        ):
             failing, best = drive(sampler_class(seed=seed, constant_liar=True), trials)
             figures[f"failing_{contender}"].append(failing)
             figures[f"best_{contender}"].append(best)
@@ -89,7 +92,9 @@ def main() -> None:
     print(f"{'trials':<8}{'failing proposals (off)':<25}{'failing (on)':<14}{'best (off)':<12}best (on)")
     for trials in args.trials:
         m = measure(trials, args.seeds)
-        print(f"{trials:<8}{m['failing_off']:<25.2f}{m['failing_on']:<14.2f}{m['best_off']:<12.4f}{m['best_on']:.4f}")
+        print(
+            f"{trials:<8}{m['failing_off']:<25.2f}{m['failing_on']:<14.2f}{m['best_off']:<12.4f}{m['best_on']:.4f}"
+        )
 
 
 if __name__ == "__main__":

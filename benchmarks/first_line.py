@@ -26,7 +26,9 @@ def first_byte_seconds(spec: Path, terminal: bool, storage: str) -> tuple[float,
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     reader, writer = pty.openpty() if terminal else os.pipe()
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=writer, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=writer, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+    )
     os.close(writer)
     try:
         select.select([reader], [], [], 120)
@@ -44,7 +46,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as storage:
         for terminal in (False, True):
             seconds, line = first_byte_seconds(spec, terminal, storage)
-            print(f"{'terminal' if terminal else 'pipe':8} {seconds:5.2f} s  {line.decode(errors='replace')[:90]}")
+            print(
+                f"{'terminal' if terminal else 'pipe':8} {seconds:5.2f} s  {line.decode(errors='replace')[:90]}"
+            )
 
 
 if __name__ == "__main__":

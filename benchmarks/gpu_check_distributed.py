@@ -32,7 +32,9 @@ import yaml
 PROBE = str(Path(__file__).resolve().parents[1] / "tests" / "ray_backend" / "ddp_probe.py") + ":train"
 
 
-def _sweep(name: str, resources: dict[str, Any], num_samples: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
+def _sweep(
+    name: str, resources: dict[str, Any], num_samples: int
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
     """Run the probe; return the trial counts and every rank's record."""
     from sweeps.ray_backend import RayBackend
     from sweeps.runner.runner import RunOptions, run_sweep
@@ -42,11 +44,22 @@ def _sweep(name: str, resources: dict[str, Any], num_samples: int) -> tuple[dict
     probe = work / "probe"
     probe.mkdir()
     spec = {
-        "name": name, "trainable": PROBE, "metric": "val_accuracy", "mode": "max", "num_samples": num_samples,
-        "trainable_args": {"probe_dir": str(probe)}, "max_concurrent": num_samples,
-        "search_space": {"batch_size": 64, "epochs": 3, "learning_rate": {"type": "float", "low": 0.05, "high": 0.1}},
-        "scheduler": {"type": "none"}, "resources": resources,
-        "storage": str(work / "results"), "tracking": {"enabled": False},
+        "name": name,
+        "trainable": PROBE,
+        "metric": "val_accuracy",
+        "mode": "max",
+        "num_samples": num_samples,
+        "trainable_args": {"probe_dir": str(probe)},
+        "max_concurrent": num_samples,
+        "search_space": {
+            "batch_size": 64,
+            "epochs": 3,
+            "learning_rate": {"type": "float", "low": 0.05, "high": 0.1},
+        },
+        "scheduler": {"type": "none"},
+        "resources": resources,
+        "storage": str(work / "results"),
+        "tracking": {"enabled": False},
     }
     (work / "spec.yaml").write_text(yaml.safe_dump(spec))
     summary = run_sweep(load_spec(work / "spec.yaml", []), RunOptions(RayBackend(), live=False))
@@ -61,7 +74,8 @@ def check_fractional_packing() -> dict[str, bool]:
     overlapping = len(records) == 2 and max(r["started"] for r in records) < first_end
     return {
         "two trials at gpu: 0.5 completed": trials.get("completed") == 2,
-        f"both on one cuda device {sorted(devices)}": len(devices) == 1 and next(iter(devices)).startswith("cuda"),
+        f"both on one cuda device {sorted(devices)}": len(devices) == 1
+        and next(iter(devices)).startswith("cuda"),
         "the two trials ran at the same time": overlapping,
     }
 
@@ -75,8 +89,10 @@ def check_nccl_per_worker_devices() -> dict[str, bool]:
     epoch = [i for r in ranks for batch in r["batches"][-23:] for i in batch]  # the last epoch's 23 batches
     return {
         "the 2-worker trial completed": trials.get("completed") == 1,
-        f"process group backend {[r['backend'] for r in ranks]} is nccl": [r["backend"] for r in ranks] == ["nccl"] * 2,
-        f"each rank on its own cuda device {devices}": len(set(devices)) == 2 and all(d.startswith("cuda") for d in devices),
+        f"process group backend {[r['backend'] for r in ranks]} is nccl": [r["backend"] for r in ranks]
+        == ["nccl"] * 2,
+        f"each rank on its own cuda device {devices}": len(set(devices)) == 2
+        and all(d.startswith("cuda") for d in devices),
         "every sample once per epoch": sorted(epoch) == list(range(TRAINING_SIZE)),
     }
 

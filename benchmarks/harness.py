@@ -102,8 +102,9 @@ class ProcessResult:
         raise RuntimeError(f"no JSON result in output; stderr ends with:\n{self.stderr[-3000:]}")
 
 
-def run_process(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 1800,
-                sample_cpu: bool = False) -> ProcessResult:
+def run_process(
+    args: list[str], *, env: dict[str, str] | None = None, timeout: float = 1800, sample_cpu: bool = False
+) -> ProcessResult:
     """Run a contender in its own process, polling its resident memory (VmRSS) as it runs.
 
     Each contender gets a fresh interpreter, so imports, memory and Ray start-up are
@@ -215,7 +216,11 @@ def render_table(scenarios: list[Scenario]) -> str:
                     cells.append(row.fmt.format(value))
             cells += [""] * (width - len(scenario.contenders))
             met = {True: "yes", False: "**no**", None: ""}[row.met]
-            lines.append(f"| {scenario.id} | {row.figure} | " + " | ".join(cells) + f" | {row.ratio} | {row.target} | {met} |")
+            lines.append(
+                f"| {scenario.id} | {row.figure} | "
+                + " | ".join(cells)
+                + f" | {row.ratio} | {row.target} | {met} |"
+            )
     return "\n".join(lines)
 
 
@@ -224,10 +229,19 @@ def to_json(scenarios: list[Scenario]) -> dict[str, Any]:
         "machine": machine_description(),
         "scenarios": [
             {
-                "id": s.id, "title": s.title, "contenders": s.contenders, "notes": s.notes,
+                "id": s.id,
+                "title": s.title,
+                "contenders": s.contenders,
+                "notes": s.notes,
                 "rows": [
-                    {"figure": r.figure, "values": r.values, "medians": {c: r.median(c) for c in r.values},
-                     "ratio": r.ratio, "target": r.target, "met": r.met}
+                    {
+                        "figure": r.figure,
+                        "values": r.values,
+                        "medians": {c: r.median(c) for c in r.values},
+                        "ratio": r.ratio,
+                        "target": r.target,
+                        "met": r.met,
+                    }
                     for r in s.rows
                 ],
             }

@@ -50,6 +50,7 @@ def timeline(seed: int = 0) -> None:
                 return function(*args, **kwargs)
             finally:
                 mark(f"{name} ends")
+
         return wrapper
 
     from sweeps.ray_backend import backend
@@ -66,7 +67,9 @@ def timeline(seed: int = 0) -> None:
             if Marks.starts <= 2:
                 mark(f"trial {Marks.starts} started (its actor is up)")
 
-        def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        def on_trial_result(
+            self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+        ) -> None:
             Marks.results += 1
             if Marks.results == 1:
                 mark("first result reaches the driver")
@@ -79,7 +82,10 @@ def timeline(seed: int = 0) -> None:
     timing.mkdir()
     spec_path = work / "b2.yaml"
     spec_path.write_text(yaml.safe_dump(project_spec(seed, work / "sweeps", timing)))
-    summary = runner.run_sweep(load_spec(spec_path, []), runner.RunOptions(RayBackend(callbacks=[Marks()]), live=False, overwrite=True))
+    summary = runner.run_sweep(
+        load_spec(spec_path, []),
+        runner.RunOptions(RayBackend(callbacks=[Marks()]), live=False, overwrite=True),
+    )
     mark("summary written")
     for at, name in marks:
         print(f"{at:7.2f} s  {name}")
@@ -91,11 +97,15 @@ def timeline(seed: int = 0) -> None:
         compute = sum(r["compute_s"] for r in records)
         blocked = sum(r["blocked_s"] for r in records)
         reports = sum(r["reports"] for r in records)
-        print(f"worker {pid}: {len(records)} trials, trains from {first:.2f} s to {last:.2f} s: "
-              f"compute {compute:.1f} s, blocked in report {blocked:.1f} s ({1000 * blocked / max(reports, 1):.0f} ms × "
-              f"{reports}), checkpoints {sum(r['checkpoint_s'] for r in records):.1f} s")
-    print(f"wall {summary.wall_seconds:.2f} s (to the summary, before ray.shutdown), of which Ray start-up "
-          f"{summary.start_seconds:.2f} s")
+        print(
+            f"worker {pid}: {len(records)} trials, trains from {first:.2f} s to {last:.2f} s: "
+            f"compute {compute:.1f} s, blocked in report {blocked:.1f} s ({1000 * blocked / max(reports, 1):.0f} ms × "
+            f"{reports}), checkpoints {sum(r['checkpoint_s'] for r in records):.1f} s"
+        )
+    print(
+        f"wall {summary.wall_seconds:.2f} s (to the summary, before ray.shutdown), of which Ray start-up "
+        f"{summary.start_seconds:.2f} s"
+    )
 
 
 def memory(small: int = 200, large: int = 1000) -> None:
@@ -122,23 +132,33 @@ def memory(small: int = 200, large: int = 1000) -> None:
     work = Path(tempfile.mkdtemp(prefix="sweeps-memory-"))
     spec_path = work / "b1.yaml"
     spec_path.write_text(yaml.safe_dump(project_spec(large, work / "sweeps")))
-    run_sweep(load_spec(spec_path, []), RunOptions(RayBackend(callbacks=[Snapshots()]), live=False, overwrite=True))
+    run_sweep(
+        load_spec(spec_path, []), RunOptions(RayBackend(callbacks=[Snapshots()]), live=False, overwrite=True)
+    )
     ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
     before, after = (snapshots[n].filter_traces(ignore) for n in (small, large))
     per_trial = 1024 * (large - small)
     growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
-    print(f"driver allocations, trial {small} → {large}: {growth / 2**20:.1f} MiB, {growth / per_trial:.1f} KiB per trial")
+    print(
+        f"driver allocations, trial {small} → {large}: {growth / 2**20:.1f} MiB, {growth / per_trial:.1f} KiB per trial"
+    )
     for stat in after.compare_to(before, "filename")[:10]:
-        print(f"  {stat.size_diff / per_trial:6.1f} KiB/trial  {stat.traceback[0].filename.split('site-packages/')[-1]}")
+        print(
+            f"  {stat.size_diff / per_trial:6.1f} KiB/trial  {stat.traceback[0].filename.split('site-packages/')[-1]}"
+        )
     print("largest allocation sites:")
     for stat in after.compare_to(before, "traceback")[:6]:
         frame = stat.traceback[-1]
-        print(f"  {stat.size_diff / per_trial:6.1f} KiB/trial  {frame.filename.split('site-packages/')[-1]}:{frame.lineno}")
+        print(
+            f"  {stat.size_diff / per_trial:6.1f} KiB/trial  {frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
+        )
 
 
 def main() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profiles", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.profiles", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("which", choices=["timeline", "memory"])
     arguments = parser.parse_args()
     {"timeline": timeline, "memory": memory}[arguments.which]()

@@ -45,7 +45,9 @@ CONTENDERS = {"mlflow": "MLflow migrates", "template": "template copy"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.store_creation", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.store_creation", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args(argv)
     print(f"machine: {machine_description()}; load average before: {load_average()}", file=sys.stderr)

@@ -72,7 +72,9 @@ TRIALS, REPORTS, CONCURRENT, TOTAL_ITERATIONS = 40, 18, 2, 900
 
 def main(argv: list[str] | None = None, reps: int | None = None) -> Scenario:
     """Run every contender ``reps`` times, print the table, return it as a harness Scenario."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.study_overhead", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.study_overhead", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions per contender (default 3)")
     parser.add_argument("--once", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -83,8 +85,10 @@ def main(argv: list[str] | None = None, reps: int | None = None) -> Scenario:
     if reps < 1:
         parser.error(f"--reps is {reps}, but must be at least 1")
     scenario = measure(reps)
-    print(f"\nMachine: {machine_description()}; load average after: {load_average()}. "
-          f"Medians of {reps} repetition(s).\n")
+    print(
+        f"\nMachine: {machine_description()}; load average after: {load_average()}. "
+        f"Medians of {reps} repetition(s).\n"
+    )
     print(render_table([scenario]))
     return scenario
 
@@ -95,8 +99,11 @@ def run(reps: int, workdir: Path) -> Scenario:
 
 
 def measure(reps: int) -> Scenario:
-    scenario = Scenario("study", f"study overhead: {TRIALS}-trial TPE sweep, {CONCURRENT} at a time, no Ray",
-                        list(CONTENDERS.values()))
+    scenario = Scenario(
+        "study",
+        f"study overhead: {TRIALS}-trial TPE sweep, {CONCURRENT} at a time, no Ray",
+        list(CONTENDERS.values()),
+    )
     rows = {
         "ask_ms": scenario.row("ask ms (median per call)"),
         "report_ms": scenario.row("report ms (median per call)", fmt="{:.3f}"),
@@ -110,12 +117,16 @@ def measure(reps: int) -> Scenario:
     keys = list(CONTENDERS)
     for rep in range(reps):
         # Each repetition starts with another contender, so drift in the machine's load hits all alike.
-        for key in keys[rep % len(keys):] + keys[: rep % len(keys)]:
+        for key in keys[rep % len(keys) :] + keys[: rep % len(keys)]:
             result = run_process(python_module("benchmarks.study_overhead", "--once", key)).last_json()
             for name, row in rows.items():
                 if result.get(name) is not None:  # InMemoryStorage has no file and no SQL
                     row.add(CONTENDERS[key], result[name])
-            print(f"  rep {rep + 1}/{reps} {CONTENDERS[key]}: {result['drive_cpu_s']:.2f} s", file=sys.stderr, flush=True)
+            print(
+                f"  rep {rep + 1}/{reps} {CONTENDERS[key]}: {result['drive_cpu_s']:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     return scenario
 
 
@@ -144,9 +155,16 @@ def run_once(contender: str) -> dict[str, Any]:
             else:  # the report path the driver had, in this process only
                 truthful_study.write_intermediate_values = _orm_intermediate_values  # type: ignore[attr-defined]
         study = truthful_study.TruthfulStudy(
-            space=optuna_distributions(spec), metric=spec.metric, mode=spec.mode, sampler=make_sampler(spec),
-            study_name=spec.name, storage=storage, budget_unit=spec.budget_unit, fixed=fixed_values(spec),
-            scale=learning_rate_scale(spec))
+            space=optuna_distributions(spec),
+            metric=spec.metric,
+            mode=spec.mode,
+            sampler=make_sampler(spec),
+            study_name=spec.name,
+            storage=storage,
+            budget_unit=spec.budget_unit,
+            fixed=fixed_values(spec),
+            scale=learning_rate_scale(spec),
+        )
         created = time.process_time() - started
         statements = _count_statements(storage)
         started = time.process_time()
@@ -198,8 +216,12 @@ def drive(study: Any, statements: list[int]) -> tuple[dict[str, list[float]], li
         for trial_id in list(running):
             delivered, every = running[trial_id]
             iteration = (delivered + 1) * every
-            point = {"iteration": iteration, "total_iterations": TOTAL_ITERATIONS, "samples_seen": 16 * iteration,
-                     "val_accuracy": 0.5 + 0.01 * delivered + 0.001 * (started % 7)}
+            point = {
+                "iteration": iteration,
+                "total_iterations": TOTAL_ITERATIONS,
+                "samples_seen": 16 * iteration,
+                "val_accuracy": 0.5 + 0.01 * delivered + 0.001 * (started % 7),
+            }
             running[trial_id][0] += 1
             if delivered + 1 < REPORTS:
                 timed("report", study.report, trial_id, [point])
@@ -237,8 +259,11 @@ def _orm_intermediate_values(storage: Any, trial_id: int, values: dict[int, floa
         rows = []
         for step, value in values.items():
             stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-            rows.append(models.TrialIntermediateValueModel(
-                trial_id=trial_id, step=step, intermediate_value=stored, intermediate_value_type=kind))
+            rows.append(
+                models.TrialIntermediateValueModel(
+                    trial_id=trial_id, step=step, intermediate_value=stored, intermediate_value_type=kind
+                )
+            )
         session.add_all(rows)
 
 

@@ -37,19 +37,44 @@ from sweeps.backend import TrialInfo
 def result(trial_id: str, config: dict[str, Any], iteration: int, total: int) -> dict[str, Any]:
     """One report as Ray hands it to the driver: the trainable's metrics and Ray's bookkeeping."""
     return {
-        "val_accuracy": 0.5 + iteration / (2 * total), "train_loss": 1.0 / iteration, "val_loss": 2.0 / iteration,
-        "epoch": iteration / 10, "samples_seen": iteration * config["batch_size"], "iteration": iteration,
-        "iterations_per_epoch": 10, "total_iterations": total, "dataset_size": 1437, "diverged": False,
-        "node_id": "a" * 56, "training_iteration": iteration, "time_this_iter_s": 0.01, "time_total_s": 1.0,
-        "timestamp": 1_700_000_000, "done": iteration == total, "pid": 4242, "trial_id": trial_id,
-        "date": "2026-01-01_00-00-00", "hostname": "host", "node_ip": "127.0.0.1", "config": config,
-        **{f"config/{k}": v for k, v in config.items()}, "time_since_restore": 1.0,
-        "iterations_since_restore": iteration, "checkpoint_dir_name": None,
+        "val_accuracy": 0.5 + iteration / (2 * total),
+        "train_loss": 1.0 / iteration,
+        "val_loss": 2.0 / iteration,
+        "epoch": iteration / 10,
+        "samples_seen": iteration * config["batch_size"],
+        "iteration": iteration,
+        "iterations_per_epoch": 10,
+        "total_iterations": total,
+        "dataset_size": 1437,
+        "diverged": False,
+        "node_id": "a" * 56,
+        "training_iteration": iteration,
+        "time_this_iter_s": 0.01,
+        "time_total_s": 1.0,
+        "timestamp": 1_700_000_000,
+        "done": iteration == total,
+        "pid": 4242,
+        "trial_id": trial_id,
+        "date": "2026-01-01_00-00-00",
+        "hostname": "host",
+        "node_ip": "127.0.0.1",
+        "config": config,
+        **{f"config/{k}": v for k, v in config.items()},
+        "time_since_restore": 1.0,
+        "iterations_since_restore": iteration,
+        "checkpoint_dir_name": None,
     }
 
 
-def drive(folder: Path, trials: int, results: int, per_delivery: int, concurrent: int, pace: float,
-          **writer_options: Any) -> dict[str, Any]:
+def drive(
+    folder: Path,
+    trials: int,
+    results: int,
+    per_delivery: int,
+    concurrent: int,
+    pace: float,
+    **writer_options: Any,
+) -> dict[str, Any]:
     from mlflow.tracking import MlflowClient
 
     from sweeps.tracking.callback import PARENT, MlflowTracker
@@ -61,26 +86,39 @@ def drive(folder: Path, trials: int, results: int, per_delivery: int, concurrent
     client = MlflowClient(uri)
     experiment = client.create_experiment("cpu", artifact_location=(folder / "artifacts").as_uri())
     parent = client.create_run(experiment, run_name="sweep").info.run_id
-    infos = [TrialInfo(f"{i:05d}", {"batch_size": 32, "learning_rate": 0.001 * (i + 1), "epochs": 2, "width": 16})
-             for i in range(trials)]
+    infos = [
+        TrialInfo(f"{i:05d}", {"batch_size": 32, "learning_rate": 0.001 * (i + 1), "epochs": 2, "width": 16})
+        for i in range(trials)
+    ]
 
     statements = _count_sql_statements()
     started_cpu, started_wall = time.process_time(), time.perf_counter()
     writer = TrackingWriter(uri, known_runs={PARENT: parent}, **writer_options).start()
-    tracker = MlflowTracker(writer, experiment, sweep_name="cpu", metric="val_accuracy", mode="max",
-                            dataset_size=1437, drop_last=False, milestones=[0.25, 0.75], budget_unit="iterations",
-                            log_model=False)
+    tracker = MlflowTracker(
+        writer,
+        experiment,
+        sweep_name="cpu",
+        metric="val_accuracy",
+        mode="max",
+        dataset_size=1437,
+        drop_last=False,
+        milestones=[0.25, 0.75],
+        budget_unit="iterations",
+        log_model=False,
+    )
     caller_cpu = 0.0
     for first in range(0, trials, concurrent):
-        group = infos[first:first + concurrent]
+        group = infos[first : first + concurrent]
         mark = time.thread_time()
         for info in group:
             tracker.trial_started(info)
         caller_cpu += time.thread_time() - mark
         for start in range(1, results + 1, per_delivery):
             for info in group:
-                points = [result(info.trial_id, info.config, i, results)
-                          for i in range(start, min(start + per_delivery, results + 1))]
+                points = [
+                    result(info.trial_id, info.config, i, results)
+                    for i in range(start, min(start + per_delivery, results + 1))
+                ]
                 mark = time.thread_time()
                 tracker.trial_reported(info, points)
                 caller_cpu += time.thread_time() - mark
@@ -89,10 +127,19 @@ def drive(folder: Path, trials: int, results: int, per_delivery: int, concurrent
         for info in group:
             tracker.trial_completed(info)
         caller_cpu += time.thread_time() - mark
-    summary = SimpleNamespace(trials={"completed": trials}, iterations_used=trials * results,
-                              iterations_worst_case=trials * results, wall_seconds=1.0, aborted=False,
-                              best={"trial_id": infos[-1].trial_id, "value": 1.0, "iterations": results,
-                                    "config": infos[-1].config})
+    summary = SimpleNamespace(
+        trials={"completed": trials},
+        iterations_used=trials * results,
+        iterations_worst_case=trials * results,
+        wall_seconds=1.0,
+        aborted=False,
+        best={
+            "trial_id": infos[-1].trial_id,
+            "value": 1.0,
+            "iterations": results,
+            "config": infos[-1].config,
+        },
+    )
     mark = time.thread_time()
     tracker.finish(summary)
     caller_cpu += time.thread_time() - mark
@@ -106,9 +153,14 @@ def drive(folder: Path, trials: int, results: int, per_delivery: int, concurrent
     assert lost == 0 and len(children) == trials, (lost, len(children))
     assert steps == [results] * trials, steps
     assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
-    return {"results": trials * results, "sql_statements": executed,
-            "process_cpu_s": round(cpu, 3), "caller_cpu_s": round(caller_cpu, 3),
-            "wall_s": round(wall, 2), "process_cpu_s_per_1000_results": round(1000 * cpu / (trials * results), 3)}
+    return {
+        "results": trials * results,
+        "sql_statements": executed,
+        "process_cpu_s": round(cpu, 3),
+        "caller_cpu_s": round(caller_cpu, 3),
+        "wall_s": round(wall, 2),
+        "process_cpu_s_per_1000_results": round(1000 * cpu / (trials * results), 3),
+    }
 
 
 def _count_sql_statements() -> list[int]:
@@ -127,7 +179,9 @@ def _count_sql_statements() -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tracking_cpu", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.tracking_cpu", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--results", type=int, default=20, help="reports per trial")
     parser.add_argument("--per-delivery", type=int, default=5, help="reports per delivery")
@@ -138,14 +192,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=1, help="repetitions, each in a fresh process; medians")
     args = parser.parse_args(argv)
     if args.reps > 1:
-        shape = ["--trials", args.trials, "--results", args.results, "--per-delivery", args.per_delivery,
-                 "--concurrent", args.concurrent, "--pace", args.pace]
+        shape = [
+            "--trials",
+            args.trials,
+            "--results",
+            args.results,
+            "--per-delivery",
+            args.per_delivery,
+            "--concurrent",
+            args.concurrent,
+            "--pace",
+            args.pace,
+        ]
         if args.flush_interval is not None:
             shape += ["--flush-interval", args.flush_interval]
         return _repeat(args.reps, [str(a) for a in shape])
     options = {} if args.flush_interval is None else {"flush_interval": args.flush_interval}
     with tempfile.TemporaryDirectory(prefix="sweeps-tracking-cpu-") as folder:
-        figures = drive(Path(folder), args.trials, args.results, args.per_delivery, args.concurrent, args.pace, **options)
+        figures = drive(
+            Path(folder), args.trials, args.results, args.per_delivery, args.concurrent, args.pace, **options
+        )
     print(json.dumps(figures))
     return 0
 

@@ -57,7 +57,9 @@ COOLDOWN_S = 3.0
 
 def main(argv: list[str] | None = None, reps: int | None = None, workdir: Path | None = None) -> Scenario:
     """Run every contender ``reps`` times, print the table, return it as a harness Scenario."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tracking_overhead", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.tracking_overhead", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions per contender (default 3)")
     parser.add_argument("--workdir", help="where the sweeps are written (default: a temporary folder)")
     parser.add_argument("--once", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)
@@ -66,8 +68,11 @@ def main(argv: list[str] | None = None, reps: int | None = None, workdir: Path |
     parser.add_argument("--rep", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.once or args.create_store:
-        result = run_once(args.once, Path(args.storage), args.rep) if args.once else \
-            create_store(args.create_store, Path(args.storage))
+        result = (
+            run_once(args.once, Path(args.storage), args.rep)
+            if args.once
+            else create_store(args.create_store, Path(args.storage))
+        )
         print(json.dumps(result))
         sys.exit(0)
     reps = reps or args.reps
@@ -78,8 +83,10 @@ def main(argv: list[str] | None = None, reps: int | None = None, workdir: Path |
             scenario = measure(reps, Path(folder))
     else:
         scenario = measure(reps, Path(workdir or args.workdir))
-    print(f"\nMachine: {machine_description()}; load average after: {load_average()}. "
-          f"Medians of {reps} repetition(s).\n")
+    print(
+        f"\nMachine: {machine_description()}; load average after: {load_average()}. "
+        f"Medians of {reps} repetition(s).\n"
+    )
     print(render_table([scenario]))
     for note in scenario.notes:
         print(note)
@@ -102,7 +109,7 @@ def measure(reps: int, workdir: Path) -> Scenario:
         keys = list(CONTENDERS)
         # Each repetition starts with another contender, so none always follows Ray's slow
         # one; a pause lets the previous sweep's Ray processes exit before the next starts.
-        for key in keys[rep % len(keys):] + keys[: rep % len(keys)]:
+        for key in keys[rep % len(keys) :] + keys[: rep % len(keys)]:
             name = CONTENDERS[key]
             time.sleep(COOLDOWN_S)
             measured[key] = _run_contender("--once", key, workdir / key, str(rep))
@@ -110,12 +117,18 @@ def measure(reps: int, workdir: Path) -> Scenario:
             after_start.add(name, measured[key]["wall_s"] - measured[key]["ray_start_s"])
             cpu.add(name, measured[key]["driver_cpu_s"])
             iterations.add(name, measured[key]["iterations"])
-            print(f"  B4 rep {rep + 1}/{reps} {name}: {measured[key]['wall_s']:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"  B4 rep {rep + 1}/{reps} {name}: {measured[key]['wall_s']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         base = measured["off"]["wall_s"]
         for key, name in CONTENDERS.items():
             added.add(name, 100.0 * (measured[key]["wall_s"] - base) / base)
     ours = added.median(OURS)
-    scenario.check(added.figure, "", None, f"≤ {TARGET_PERCENT:g} %", None if ours is None else ours <= TARGET_PERCENT)
+    scenario.check(
+        added.figure, "", None, f"≤ {TARGET_PERCENT:g} %", None if ours is None else ours <= TARGET_PERCENT
+    )
     scenario.notes.append(
         "B4: the trials are sampled with the same seed, but TPE's suggestions and ASHA's decisions "
         "depend on the order in which results arrive, so the contenders train different numbers of "
@@ -126,8 +139,9 @@ def measure(reps: int, workdir: Path) -> Scenario:
 
 
 def _run_contender(action: str, key: str, storage: Path, rep: str = "0") -> dict[str, Any]:
-    result = run_process(python_module("benchmarks.tracking_overhead", action, key, "--storage", str(storage),
-                                       "--rep", rep))
+    result = run_process(
+        python_module("benchmarks.tracking_overhead", action, key, "--storage", str(storage), "--rep", rep)
+    )
     if result.returncode != 0:
         raise RuntimeError(f"B4 contender {CONTENDERS[key]!r} failed ({action}):\n{result.stderr[-3000:]}")
     return result.last_json()
@@ -161,10 +175,13 @@ def run_once(contender: str, storage: Path, rep: int = 0) -> dict[str, Any]:
         # Counted inside the timed span like ours: importing mlflow and opening its store.
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-        callbacks.append(MLflowLoggerCallback(
-            tracking_uri=f"sqlite:///{storage / 'mlflow.db'}", experiment_name=f"b4-{contender}",
-            save_artifact=False,
-        ))
+        callbacks.append(
+            MLflowLoggerCallback(
+                tracking_uri=f"sqlite:///{storage / 'mlflow.db'}",
+                experiment_name=f"b4-{contender}",
+                save_artifact=False,
+            )
+        )
     summary = run_sweep(loaded, RunOptions(RayBackend(callbacks=callbacks), live=False))
     wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from typing_extensions import Self
+
 from sweeps import trainable
 from sweeps.iterations import TrialShape
 from sweeps.training.context import TrainContext
@@ -89,7 +91,7 @@ class ComputeClock:
         self._report = ctx.report
         self._save = ctx.save_checkpoint
 
-    def __enter__(self) -> ComputeClock:
+    def __enter__(self) -> Self:
         self.started = time.time()
         self._resumed = time.perf_counter()
         self._ctx.report = self._timed_report  # type: ignore[method-assign]
@@ -128,9 +130,16 @@ class ComputeClock:
         if self._path is None:
             return
         record = {
-            "compute_s": self.compute, "blocked_s": self.blocked, "checkpoint_s": self.checkpointing,
-            "reports": self.reports, "pid": os.getpid(), "started": self.started, "at": time.time(),
-            "rss_mb": _rss_mb(), **self.last, **extra,
+            "compute_s": self.compute,
+            "blocked_s": self.blocked,
+            "checkpoint_s": self.checkpointing,
+            "reports": self.reports,
+            "pid": os.getpid(),
+            "started": self.started,
+            "at": time.time(),
+            "rss_mb": _rss_mb(),
+            **self.last,
+            **extra,
         }
         with open(self._path, "w") as stream:
             json.dump(record, stream)
@@ -186,15 +195,28 @@ class TuneReportContext(TrainContext):
 
 
 def context_for(
-    cls: Callable[..., TrainContext], config: dict[str, Any], *, dataset_size: int, metric: str,
-    milestones: list[float], budget_unit: str, seed: int, args: dict[str, Any], **extra: Any,
+    cls: Callable[..., TrainContext],
+    config: dict[str, Any],
+    *,
+    dataset_size: int,
+    metric: str,
+    milestones: list[float],
+    budget_unit: str,
+    seed: int,
+    args: dict[str, Any],
+    **extra: Any,
 ) -> TrainContext:
     """A context shaped like the one our runner builds for ``config`` (same reports, same seed)."""
     from sweeps.ray_backend.worker import trial_seed
 
     shape = TrialShape(dataset_size, int(config["batch_size"]), int(config["epochs"]), False)
     return cls(
-        shape=shape, metric=metric, args=dict(args), seed=trial_seed(seed, config), cpus=1,
+        shape=shape,
+        metric=metric,
+        args=dict(args),
+        seed=trial_seed(seed, config),
+        cpus=1,
         report_iterations=report_iterations(shape, milestones, budget_unit),
-        checkpoint_every_epochs=0, **extra,
+        checkpoint_every_epochs=0,
+        **extra,
     )

@@ -29,9 +29,7 @@ BUDGET_RESULT_KEY: dict[str, str] = {
 
 def iterations_per_epoch(dataset_size: int, batch_size: int, drop_last: bool = False) -> int:
     if dataset_size < 1 or batch_size < 1:
-        raise ValueError(
-            f"dataset_size ({dataset_size}) and batch_size ({batch_size}) must be >= 1"
-        )
+        raise ValueError(f"dataset_size ({dataset_size}) and batch_size ({batch_size}) must be >= 1")
     if drop_last:
         return dataset_size // batch_size
     return math.ceil(dataset_size / batch_size)

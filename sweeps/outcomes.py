@@ -55,10 +55,20 @@ class Outcome(str, Enum):
         return _OPTUNA_STATE[self]
 
 
-_MLFLOW_STATUS = {Outcome.COMPLETED: "FINISHED", Outcome.PRUNED: "FINISHED", Outcome.DIVERGED: "FAILED",
-                  Outcome.FAILED: "FAILED", Outcome.INTERRUPTED: "KILLED"}
-_OPTUNA_STATE = {Outcome.COMPLETED: "COMPLETE", Outcome.PRUNED: "PRUNED", Outcome.DIVERGED: "FAIL",
-                 Outcome.FAILED: "FAIL", Outcome.INTERRUPTED: "RUNNING"}
+_MLFLOW_STATUS = {
+    Outcome.COMPLETED: "FINISHED",
+    Outcome.PRUNED: "FINISHED",
+    Outcome.DIVERGED: "FAILED",
+    Outcome.FAILED: "FAILED",
+    Outcome.INTERRUPTED: "KILLED",
+}
+_OPTUNA_STATE = {
+    Outcome.COMPLETED: "COMPLETE",
+    Outcome.PRUNED: "PRUNED",
+    Outcome.DIVERGED: "FAIL",
+    Outcome.FAILED: "FAIL",
+    Outcome.INTERRUPTED: "RUNNING",
+}
 
 #: The outcomes of a trial that ended (every one but ``interrupted``), in display order.
 OUTCOMES = (Outcome.COMPLETED, Outcome.PRUNED, Outcome.DIVERGED, Outcome.FAILED)
@@ -87,8 +97,10 @@ Candidate = TypeVar("Candidate")
 
 
 def best_trial(
-    candidates: Iterable[Candidate], outcome: Callable[[Candidate], str | None],
-    value: Callable[[Candidate], float | None], mode: str,
+    candidates: Iterable[Candidate],
+    outcome: Callable[[Candidate], str | None],
+    value: Callable[[Candidate], float | None],
+    mode: str,
 ) -> Candidate | None:
     """The best trial: the best value among completed trials; among pruned ones only if
     none completed. A pruned trial's value was measured at low fidelity (an early rung), so
@@ -145,7 +157,7 @@ def error_headline(error: str | None) -> str | None:
     if reasons:
         return reasons[-1]
     frames = [n for n, line in enumerate(lines) if line.lstrip().startswith('File "')]
-    after = lines[frames[-1] + 1:] if frames else []
+    after = lines[frames[-1] + 1 :] if frames else []
     for line in after:
         if line.strip() and not line[:1].isspace():
             return line.strip()

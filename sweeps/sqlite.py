@@ -82,7 +82,9 @@ def open_study_read_only(path: str | Path, study_name: str) -> Any:
     import optuna
 
     storage = optuna.storages.RDBStorage(
-        read_only_url(path), skip_compatibility_check=True, skip_table_creation=True,
+        read_only_url(path),
+        skip_compatibility_check=True,
+        skip_table_creation=True,
     )
     return optuna.load_study(study_name=study_name, storage=storage)
 

@@ -22,8 +22,14 @@ def ray_session() -> Any:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # address="local": a Ray of its own, never a `ray start` (or a stale record of one) found
     # on this machine.
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+        runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},
+    )
     yield ray
     ray.shutdown()
 

@@ -44,6 +44,7 @@ def read_table(path: Path = TABLE) -> dict[str, float]:
 
 def order_by_file_duration(items: list[Any], table: dict[str, float]) -> list[Any]:
     """``items`` with whole files reordered, longest first; a stable sort, so ties keep their order."""
+
     def file_of(item: Any) -> str:
         return str(item.nodeid).split("::", 1)[0]
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +23,25 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sweeps"
 SEAM = "ray_backend"
 #: The layers, lowest first, as README.md's Layout section lists them: each may import only
 #: from layers before it (``errors`` and ``sqlite`` are leaves anyone may import).
-LAYERS = ["errors", "sqlite", "numbers", "spec", "iterations", "training", "plan", "outcomes", "store", "search", "backend",
-          "ray_backend", "tracking", "runner", "analysis", "cli", "__main__"]
+LAYERS = [
+    "errors",
+    "sqlite",
+    "numbers",
+    "spec",
+    "iterations",
+    "training",
+    "plan",
+    "outcomes",
+    "store",
+    "search",
+    "backend",
+    "ray_backend",
+    "tracking",
+    "runner",
+    "analysis",
+    "cli",
+    "__main__",
+]
 LONGEST_RUNNER_FUNCTION = 60
 
 
@@ -69,7 +87,7 @@ def find_cycle(graph: dict[str, dict[str, set[str]]]) -> list[str] | None:
 
     def visit(node: str) -> list[str] | None:
         if node in visiting:
-            return [*visiting[visiting.index(node):], node]
+            return [*visiting[visiting.index(node) :], node]
         if node in done:
             return None
         visiting.append(node)
@@ -90,7 +108,8 @@ def find_cycle(graph: dict[str, dict[str, set[str]]]) -> list[str] | None:
 
 def test_only_the_seam_imports_ray() -> None:
     outside = sorted(
-        name for name, tree in modules()
+        name
+        for name, tree in modules()
         if subpackage(name) != SEAM and any(m == "ray" or m.startswith("ray.") for m in imported(tree))
     )
     assert outside == [], f"these modules import ray outside sweeps/{SEAM}/: {outside}"
@@ -107,7 +126,11 @@ def runner_imports_of_the_seam(sources: dict[str, ast.Module]) -> list[str]:
             if target in ("ray", f"sweeps.{SEAM}") or target.startswith(("ray.", f"sweeps.{SEAM}.")):
                 found.append(f"{name}: {target}")
         for node in ast.walk(tree):  # `from sweeps import ray_backend`
-            if isinstance(node, ast.ImportFrom) and node.module == "sweeps" and any(a.name == SEAM for a in node.names):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "sweeps"
+                and any(a.name == SEAM for a in node.names)
+            ):
                 found.append(f"{name}: sweeps.{SEAM}")
     return found
 
@@ -117,13 +140,16 @@ def test_the_runner_never_imports_the_ray_seam() -> None:
     assert found == [], f"the runner must reach Ray only through sweeps.backend.Backend: {found}"
 
 
-@pytest.mark.parametrize("statement", [
-    "from sweeps import ray_backend",
-    "from sweeps.ray_backend.snapshot import load_experiment_state",
-    "import sweeps.ray_backend.backend",
-    "def f():\n    from sweeps.ray_backend import RayBackend",
-    "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sweeps.ray_backend.restore import continue_tuner",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from sweeps import ray_backend",
+        "from sweeps.ray_backend.snapshot import load_experiment_state",
+        "import sweeps.ray_backend.backend",
+        "def f():\n    from sweeps.ray_backend import RayBackend",
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sweeps.ray_backend.restore import continue_tuner",
+    ],
+)
 def test_the_runner_rule_fails_on_an_import_of_the_seam(statement: str) -> None:
     sources = dict(modules())
     sources["sweeps.runner.runner"] = ast.parse(statement)
@@ -137,7 +163,8 @@ def test_the_runner_names_nothing_of_ray_in_its_record() -> None:
     sources = dict(modules())
     named = sorted(
         f"{name}: {node.attr if isinstance(node, ast.Attribute) else node.id}"
-        for name, tree in sources.items() if subpackage(name) == "runner"
+        for name, tree in sources.items()
+        if subpackage(name) == "runner"
         for node in ast.walk(tree)
         if (isinstance(node, ast.Attribute) and node.attr in ("ray_start_seconds", "take_over_sigterm"))
         or (isinstance(node, ast.Name) and node.id in ("ray_start_seconds", "take_over_sigterm"))
@@ -147,8 +174,11 @@ def test_the_runner_names_nothing_of_ray_in_its_record() -> None:
 
 def test_the_seam_is_where_the_ray_code_is() -> None:
     # The rule above must not hold only because nothing imports Ray any more.
-    seam = [name for name, tree in modules() if subpackage(name) == SEAM
-            and any(m == "ray" or m.startswith("ray.") for m in imported(tree))]
+    seam = [
+        name
+        for name, tree in modules()
+        if subpackage(name) == SEAM and any(m == "ray" or m.startswith("ray.") for m in imported(tree))
+    ]
     assert "sweeps.ray_backend.backend" in seam and "sweeps.ray_backend.trial" in seam
 
 
@@ -156,7 +186,7 @@ def test_no_import_cycle_between_subpackages() -> None:
     graph = dependency_graph()
     cycle = find_cycle(graph)
     if cycle:
-        steps = [f"{a} -> {b} (in {', '.join(sorted(graph[a][b]))})" for a, b in zip(cycle, cycle[1:])]
+        steps = [f"{a} -> {b} (in {', '.join(sorted(graph[a][b]))})" for a, b in itertools.pairwise(cycle)]
         pytest.fail("import cycle between subpackages: " + "; ".join(steps))
 
 
@@ -167,18 +197,22 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 def test_each_layer_imports_only_from_the_layers_below_it() -> None:
     graph = dependency_graph()
-    assert set(graph) <= set(LAYERS) | {"sweeps"}, f"add these to LAYERS and README's Layout: {set(graph) - set(LAYERS)}"
+    assert set(graph) <= set(LAYERS) | {"sweeps"}, (
+        f"add these to LAYERS and README's Layout: {set(graph) - set(LAYERS)}"
+    )
     upward = [
         f"{source} -> {target} (in {', '.join(sorted(modules))})"
-        for source, targets in graph.items() if source != "sweeps"
-        for target, modules in targets.items() if LAYERS.index(target) > LAYERS.index(source)
+        for source, targets in graph.items()
+        if source != "sweeps"
+        for target, modules in targets.items()
+        if LAYERS.index(target) > LAYERS.index(source)
     ]
     assert upward == [], f"imports from a higher layer: {upward}"
 
 
 def test_the_readme_lists_the_layers_in_order() -> None:
     readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
-    layout = readme[readme.index("## Layout"):]
+    layout = readme[readme.index("## Layout") :]
     listed = [line.split()[0] for line in layout.splitlines() if line.startswith("sweeps/")]
     named = [entry.removeprefix("sweeps/").removesuffix("/").removesuffix(".py") for entry in listed]
     in_layers = [name for name in named if name in LAYERS]

@@ -78,7 +78,9 @@ def _pip_install_targets(commands: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("role", ["head_setup_commands", "worker_setup_commands"])
-def test_every_node_installs_this_project_from_the_mounted_checkout(prepared: dict[str, Any], role: str) -> None:
+def test_every_node_installs_this_project_from_the_mounted_checkout(
+    prepared: dict[str, Any], role: str
+) -> None:
     project = re.search(r'^name = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.MULTILINE)
     assert project and project.group(1) == "sweeps"
     targets = _pip_install_targets(prepared[role])  # setup_commands are merged into both
@@ -87,7 +89,7 @@ def test_every_node_installs_this_project_from_the_mounted_checkout(prepared: di
 
 @pytest.mark.parametrize("role", ["head_setup_commands", "worker_setup_commands"])
 def test_every_node_pins_the_ray_version_it_is_tested_with(prepared: dict[str, Any], role: str) -> None:
-    pins = [t for t in _pip_install_targets(prepared[role]) if t.startswith("ray[") or t.startswith("ray=")]
+    pins = [t for t in _pip_install_targets(prepared[role]) if t.startswith(("ray[", "ray="))]
     assert pins and all(pin.endswith(f"=={ray.__version__}") for pin in pins), pins
 
 

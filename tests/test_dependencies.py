@@ -20,7 +20,10 @@ tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 REQUIREMENTS = [
     (group, Requirement(line))
-    for group, lines in [("dependencies", PYPROJECT["dependencies"]), *PYPROJECT["optional-dependencies"].items()]
+    for group, lines in [
+        ("dependencies", PYPROJECT["dependencies"]),
+        *PYPROJECT["optional-dependencies"].items(),
+    ]
     for line in lines
 ]
 

@@ -73,7 +73,9 @@ def test_every_guide_has_runnable_blocks_and_the_readme_stays_short() -> None:
     readme = (REPO / "README.md").read_text()
     # 190: the issues ask for the vocabulary, a sweep, the B5 table and plot, a trainable and
     # a distributed loop in the README itself; everything else lives in docs/.
-    assert len(readme.splitlines()) <= 190, "the README is what a newcomer reads first: keep it near 150 lines"
+    assert len(readme.splitlines()) <= 190, (
+        "the README is what a newcomer reads first: keep it near 150 lines"
+    )
     for guide in DOCS[1:]:
         assert f"](docs/{guide.name})" in readme, f"the README does not link {guide.name}"
         assert blocks(guide)[0].runnable, f"{guide.name} does not open with a runnable example"
@@ -91,7 +93,9 @@ def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]
 
 @pytest.mark.parametrize("block", [b for b in RUNNABLE if b.language == "yaml"], ids=str)
 def test_a_runnable_spec_block_is_a_spec_sweep_plan_accepts(
-    block: Block, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    block: Block,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     given = yaml.safe_load(block.text)
     assert isinstance(given, dict), f"{block}: not a YAML mapping"
@@ -116,7 +120,9 @@ def _options(tokens: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("block", [b for b in RUNNABLE if b.language == "bash"], ids=str)
 def test_a_runnable_shell_block_names_real_commands_and_options(
-    block: Block, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    block: Block,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("COLUMNS", "250")  # one option per help line, never wrapped
     monkeypatch.chdir(REPO)
@@ -138,14 +144,21 @@ def test_a_runnable_shell_block_names_real_commands_and_options(
                 assert main(tokens[1:]) == 0, f"{where}: {capsys.readouterr().err}"
                 capsys.readouterr()
         elif tokens[:2] == ["python", "-m"]:
-            proc = subprocess.run([sys.executable, "-m", tokens[2], "--help"], capture_output=True, text=True,
-                                  cwd=REPO, timeout=300)
+            proc = subprocess.run(
+                [sys.executable, "-m", tokens[2], "--help"],
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+                timeout=300,
+            )
             assert proc.returncode == 0, f"{where}: {proc.stderr[-1000:]}"
             for option in _options(tokens[3:]):
                 assert option in proc.stdout, f"{where}: `{option}` is not in its --help"
         elif tokens[0] == "make":
             for target in tokens[1:]:
-                assert re.search(rf"^{re.escape(target)}:", makefile, re.MULTILINE), f"{where}: no make target"
+                assert re.search(rf"^{re.escape(target)}:", makefile, re.MULTILINE), (
+                    f"{where}: no make target"
+                )
         else:
             pytest.fail(f"{where}: a runnable shell block holds only sweep, python -m and make commands")
 
@@ -188,4 +201,7 @@ def test_the_readmes_plan_excerpt_is_what_sweep_plan_prints(capsys: pytest.Captu
     assert f"worst case {plan['worst_case_iterations']:,.0f} iterations" in readme
     assert f"expected under ASHA {plan['expected_iterations']:,.0f} iterations" in readme
     for row in plan["batch_sizes"]:  # the table's rows, its cells' padding collapsed
-        assert f"│ {row['batch_size']} │ {row['iterations_per_epoch']} │ {row['samples_per_iteration']} │" in readme, row
+        assert (
+            f"│ {row['batch_size']} │ {row['iterations_per_epoch']} │ {row['samples_per_iteration']} │"
+            in readme
+        ), row

@@ -20,8 +20,12 @@ def test_longer_files_go_first_and_each_file_keeps_its_tests_in_order() -> None:
 
 
 def test_totals_add_setup_call_and_teardown_per_file() -> None:
-    lines = ["12.50s call     tests/x/test_a.py::test_one[p]", "2.00s setup    tests/x/test_a.py::test_one[p]",
-             "3.00s call     tests/test_b.py::test_two", "(3265 durations < 0.005s hidden.)"]
+    lines = [
+        "12.50s call     tests/x/test_a.py::test_one[p]",
+        "2.00s setup    tests/x/test_a.py::test_one[p]",
+        "3.00s call     tests/test_b.py::test_two",
+        "(3265 durations < 0.005s hidden.)",
+    ]
     assert totals(lines) == {"tests/x/test_a.py": 14.5, "tests/test_b.py": 3.0}
 
 

@@ -27,7 +27,9 @@ def steps_taken_by_a_dataloader(dataset_size: int, batch_size: int, epochs: int,
 # With drop_last, a batch size above N gives no batch at all (the plan rejects it).
 CASES = [
     (n, b, drop_last)
-    for n in SIZES for b in BATCH_SIZES for drop_last in (False, True)
+    for n in SIZES
+    for b in BATCH_SIZES
+    for drop_last in (False, True)
     if not (drop_last and b > n)
 ]
 
@@ -71,8 +73,12 @@ def test_first_iteration_reaching_is_the_first_crossing(unit: str) -> None:
         assert at == 1 or shape.budget_at(at - 1, unit) < budget
 
 
-@pytest.mark.parametrize("dataset_size,batch_size,drop_last", [(1000, 64, False), (1000, 64, True), (50, 16, False)])
-def test_fit_takes_exactly_total_iterations_steps(dataset_size: int, batch_size: int, drop_last: bool) -> None:
+@pytest.mark.parametrize(
+    "dataset_size,batch_size,drop_last", [(1000, 64, False), (1000, 64, True), (50, 16, False)]
+)
+def test_fit_takes_exactly_total_iterations_steps(
+    dataset_size: int, batch_size: int, drop_last: bool
+) -> None:
     """The real training loop, counted through the optimizer's own step counter."""
     torch.manual_seed(0)
     x = torch.randn(dataset_size, 3)

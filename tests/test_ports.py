@@ -42,7 +42,9 @@ def test_parallel_test_workers_never_share_a_port(worker: str, workers: int) -> 
     # it handed out; each takes only its own class of ports, so two never pick the same one,
     # and each finds ports (with a class of `port % 2`, the second worker found none).
     script = "from tests.ports import free_ports; print(*free_ports(300))"
-    env = dict(os.environ, PYTEST_XDIST_WORKER=worker, PYTEST_XDIST_WORKER_COUNT=str(workers), PYTHONPATH=str(REPO))
+    env = dict(
+        os.environ, PYTEST_XDIST_WORKER=worker, PYTEST_XDIST_WORKER_COUNT=str(workers), PYTHONPATH=str(REPO)
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     ports = [int(port) for port in done.stdout.split()]

@@ -94,9 +94,14 @@ with sqlite3.connect(uri, uri=True) as reader:
 """
 
 
-@pytest.mark.parametrize(("checkpoint", "expected"), [(True, "immutable=1 5"), (False, "mode=ro 5")],
-                         ids=["closed-file", "rows-in-the-wal"])
-def test_a_reader_on_a_read_only_mount_reads_every_row(tmp_path: Path, checkpoint: bool, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("checkpoint", "expected"),
+    [(True, "immutable=1 5"), (False, "mode=ro 5")],
+    ids=["closed-file", "rows-in-the-wal"],
+)
+def test_a_reader_on_a_read_only_mount_reads_every_row(
+    tmp_path: Path, checkpoint: bool, expected: str
+) -> None:
     """A real read-only bind mount: no -shm can be created, so a closed file is read immutable;
     rows still in a -wal file are read through its -shm (immutable would not see them)."""
     import os
@@ -110,15 +115,31 @@ def test_a_reader_on_a_read_only_mount_reads_every_row(tmp_path: Path, checkpoin
     _wal_database(folder / "a.db", 5, checkpoint)
     script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
     done = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", script, "sh", str(folder), sys.executable, "-c", READ_CHECK, str(folder / "a.db")],
-        capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)),
+        [
+            "unshare",
+            "-rm",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            str(folder),
+            sys.executable,
+            "-c",
+            READ_CHECK,
+            str(folder / "a.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
 
 
 def test_reading_the_mlflow_store_read_only_creates_nothing_in_the_working_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """MLflow makes the parent folder of a `sqlite:///` path; for a URI filename that was a
     `file:` folder in the working directory (found in the repository after a test run)."""

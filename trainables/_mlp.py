@@ -40,7 +40,9 @@ def train_classifier(
     hidden_sizes = list(args.get("hidden_sizes", [64]))
     if "hidden_size" in config:  # a searched width applies to every hidden layer
         hidden_sizes = [int(config["hidden_size"])] * len(hidden_sizes)
-    model = make_mlp(x_train.shape[1], int(y_train.max()) + 1, hidden_sizes, float(config.get("dropout", 0.0)))
+    model = make_mlp(
+        x_train.shape[1], int(y_train.max()) + 1, hidden_sizes, float(config.get("dropout", 0.0))
+    )
     optimizer = torch.optim.Adam(
         model.parameters(),
         lr=float(config["learning_rate"]),
@@ -60,7 +62,9 @@ def train_classifier(
     fit(ctx, model, optimizer, loss_fn, (x_train, y_train), evaluate)
 
 
-def split(x: Any, y: Any, n_val: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def split(
+    x: Any, y: Any, n_val: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """A fixed, seeded train/validation split, identical in every trial."""
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(x), generator=generator)

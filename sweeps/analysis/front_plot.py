@@ -14,6 +14,7 @@ import itertools
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from sweeps.analysis.loading import SweepData
@@ -34,7 +35,9 @@ def front_ids(data: SweepData, objectives: list[tuple[str, str]]) -> set[str]:
         return {member.trial_id for member in read_front(data.paths.storage, data.name)[1]}
     done = data.trials[data.trials["state"] == "completed"].dropna(subset=[m for m, _ in objectives])
     signs = [1.0 if mode == "max" else -1.0 for _, mode in objectives]
-    points = [[s * float(row[m]) for s, (m, _) in zip(signs, objectives, strict=True)] for _, row in done.iterrows()]
+    points = [
+        [s * float(row[m]) for s, (m, _) in zip(signs, objectives, strict=True)] for _, row in done.iterrows()
+    ]
     return {str(done.iloc[i]["trial_id"]) for i in pareto_front(points)}
 
 
@@ -55,13 +58,32 @@ def pareto_front_plot(data: SweepData) -> Figure:
         on_front = trials["trial_id"].astype(str).isin(members)
         pruned = trials["state"] == "pruned"
         rest = ~on_front & ~pruned
-        ax.scatter(trials.loc[rest, x_name], trials.loc[rest, y_name], s=24, color="tab:blue", alpha=0.6,
-                   label="completed (and other) trials")
-        ax.scatter(trials.loc[pruned, x_name], trials.loc[pruned, y_name], s=28, marker="x", color="tab:grey",
-                   label="pruned (value at the rung that stopped it)")
+        ax.scatter(
+            trials.loc[rest, x_name],
+            trials.loc[rest, y_name],
+            s=24,
+            color="tab:blue",
+            alpha=0.6,
+            label="completed (and other) trials",
+        )
+        ax.scatter(
+            trials.loc[pruned, x_name],
+            trials.loc[pruned, y_name],
+            s=28,
+            marker="x",
+            color="tab:grey",
+            label="pruned (value at the rung that stopped it)",
+        )
         front = trials.loc[on_front].sort_values(x_name)
-        ax.scatter(front[x_name], front[y_name], s=60, color="tab:red", edgecolor="black", zorder=3,
-                   label=f"Pareto front ({len(front)})")
+        ax.scatter(
+            front[x_name],
+            front[y_name],
+            s=60,
+            color="tab:red",
+            edgecolor="black",
+            zorder=3,
+            label=f"Pareto front ({len(front)})",
+        )
         if len(objectives) == 2 and len(front) > 1:
             _staircase(ax, front[x_name].to_numpy(float), front[y_name].to_numpy(float), x_mode, y_mode)
         ax.set(xlabel=f"{x_name} ({x_mode})", ylabel=f"{y_name} ({y_mode})")
@@ -70,12 +92,18 @@ def pareto_front_plot(data: SweepData) -> Figure:
     return figure
 
 
-def _staircase(ax: object, x: np.ndarray, y: np.ndarray, x_mode: str, y_mode: str) -> None:
+def _staircase(ax: Axes, x: np.ndarray, y: np.ndarray, x_mode: str, y_mode: str) -> None:
     """The front's attainment line through its members, sorted along the first objective."""
     order = np.argsort(x if x_mode == "max" else -x)[::-1]
     xs, ys = x[order], y[order]
-    ax.step(xs, ys, where="post" if (x_mode == "max") == (y_mode == "max") else "pre",  # type: ignore[attr-defined]
-            color="tab:red", alpha=0.7, linewidth=1.2)
+    ax.step(
+        xs,
+        ys,
+        where="post" if (x_mode == "max") == (y_mode == "max") else "pre",
+        color="tab:red",
+        alpha=0.7,
+        linewidth=1.2,
+    )
 
 
 def has_front(data: SweepData) -> bool:

@@ -59,8 +59,7 @@ def param_importances(data: SweepData, evaluator: Any = None) -> Importances:
     used = len(completed)
     if len(completed) < MIN_COMPLETED_TRIALS:
         pruned = [
-            t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-            if t.intermediate_values
+            t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values
         ]
         study = _with_pruned_as_complete(study, completed, pruned)
         used = len(completed) + len(pruned)
@@ -85,12 +84,20 @@ def _with_pruned_as_complete(study: Any, completed: list[Any], pruned: list[Any]
     # so the copy ranks by the first objective alone.
     copy = optuna.create_study(direction=study.directions[0])
     for trial in completed:
-        copy.add_trial(trial if len(study.directions) == 1 else optuna.trial.create_trial(
-            params=trial.params, distributions=trial.distributions, value=trial.values[0]))
+        copy.add_trial(
+            trial
+            if len(study.directions) == 1
+            else optuna.trial.create_trial(
+                params=trial.params, distributions=trial.distributions, value=trial.values[0]
+            )
+        )
     for trial in pruned:
         last_step = max(trial.intermediate_values)
-        copy.add_trial(optuna.trial.create_trial(
-            params=trial.params, distributions=trial.distributions,
-            value=trial.intermediate_values[last_step],
-        ))
+        copy.add_trial(
+            optuna.trial.create_trial(
+                params=trial.params,
+                distributions=trial.distributions,
+                value=trial.intermediate_values[last_step],
+            )
+        )
     return copy

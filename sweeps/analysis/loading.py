@@ -90,8 +90,10 @@ class SweepData:
     def best(self) -> pd.Series | None:
         """The best trial, by :func:`sweeps.outcomes.best_trial` (the rule of ``sweep run``)."""
         rows = (row for _, row in self.trials.iterrows())
-        value: Callable[[pd.Series], float | None] = (
-            lambda row: float(row["value"]) if is_finite_number(row["value"]) else None)
+
+        def value(row: pd.Series) -> float | None:
+            return float(row["value"]) if is_finite_number(row["value"]) else None
+
         return best_trial(rows, lambda row: str(row["state"]), value, self.mode)
 
     def best_config(self) -> dict[str, Any]:
@@ -152,8 +154,9 @@ def load(
         return _assemble(parent, tracking_uri, None, None, progress)
 
     state = read_state(paths)
-    loaded = validate_spec(state["spec"], Path(state.get("spec_path") or paths.state_file),
-                           tuple(state.get("overrides") or ()))
+    loaded = validate_spec(
+        state["spec"], Path(state.get("spec_path") or paths.state_file), tuple(state.get("overrides") or ())
+    )
     spec = loaded.spec
     recorded_uri, recorded_parent = _recorded_runs(paths)
     if recorded_uri and spec.tracking.uri is None and is_embedded_tracking_uri(recorded_uri):
@@ -162,7 +165,9 @@ def load(
         recorded_uri = paths.embedded_tracking_uri
     uri = tracking_uri or recorded_uri or spec.tracking.uri or paths.embedded_tracking_uri
     parent = read_parent(
-        uri, experiment=experiment or spec.tracking.experiment or spec.name, sweep=spec.name,
+        uri,
+        experiment=experiment or spec.tracking.experiment or spec.name,
+        sweep=spec.name,
         run_id=recorded_parent if uri == recorded_uri else None,
     )
     return _assemble(parent, uri, loaded, paths, progress)
@@ -194,7 +199,10 @@ def _recorded_runs(paths: SweepPaths) -> tuple[str | None, str | None]:
 
 
 def _assemble(
-    parent: ParentRun, uri: str, loaded: LoadedSpec | None, paths: SweepPaths | None,
+    parent: ParentRun,
+    uri: str,
+    loaded: LoadedSpec | None,
+    paths: SweepPaths | None,
     progress: Progress | None,
 ) -> SweepData:
     runs = read_trial_runs(uri, parent, progress)
@@ -214,15 +222,24 @@ def _assemble(
             "`storage=` pointing at the folder that holds `<name>/sweep.json`."
         )
     hyperparameters = (
-        config_keys(loaded.spec) if loaded
+        config_keys(loaded.spec)
+        if loaded
         else parent.search_space or sorted({k for run in runs for k in run.params} - set(DERIVED_PARAMS))
     )
     trials = trials_frame(runs, metric, hyperparameters)
     history = history_frame(runs)
     data = SweepData(
-        name=parent.name, metric=metric, mode=mode, tracking_uri=uri,
-        experiment_id=parent.experiment_id, parent_run_id=parent.run_id,
-        trials=trials, history=history, hyperparameters=hyperparameters, spec=loaded, paths=paths,
+        name=parent.name,
+        metric=metric,
+        mode=mode,
+        tracking_uri=uri,
+        experiment_id=parent.experiment_id,
+        parent_run_id=parent.run_id,
+        trials=trials,
+        history=history,
+        hyperparameters=hyperparameters,
+        spec=loaded,
+        paths=paths,
         running=parent.status == "RUNNING",
     )
     data.plan = _plan(data)
@@ -239,7 +256,9 @@ def trials_frame(runs: list[TrialRun], metric: str, hyperparameters: list[str]) 
         last = run.last_step_values()
         row.update(
             state=run.state,
-            iterations=run.stopped_at_iteration if run.stopped_at_iteration is not None else last.get("_step", 0),
+            iterations=run.stopped_at_iteration
+            if run.stopped_at_iteration is not None
+            else last.get("_step", 0),
             rung=run.rung,
             node=run.node,
             value=last.get(metric),
@@ -263,7 +282,8 @@ def history_frame(runs: list[TrialRun]) -> pd.DataFrame:
     """One row per (trial, iteration), one column per metric."""
     rows = [
         {"trial_id": run.trial_id, "iteration": step, **values}
-        for run in runs for step, values in sorted(run.history.items())
+        for run in runs
+        for step, values in sorted(run.history.items())
     ]
     if not rows:
         return pd.DataFrame(columns=["trial_id", "iteration", *PROGRESS_METRICS])

@@ -59,7 +59,7 @@ def learning_curves(data: SweepData, metric: str | None = None) -> Figure:
     by_iteration, by_samples = fig.subplots(1, 2, sharey=True)
     colours = batch_size_colours(data)
     curves = data.history.merge(data.trials[["trial_id", "batch_size", "state"]], on="trial_id")
-    for trial_id, curve in curves.groupby("trial_id", sort=False):
+    for _trial_id, curve in curves.groupby("trial_id", sort=False):
         # NaN and inf cannot be drawn: a diverged trial's curve ends at its last finite
         # value, with the × every trial stopped early gets.
         curve = curve[curve[metric].map(is_finite_number)].sort_values("iteration")
@@ -67,8 +67,13 @@ def learning_curves(data: SweepData, metric: str | None = None) -> Figure:
             continue
         state = curve["state"].iloc[0]
         stopped = state in STOPPED_STATES
-        style = {"color": colours.get(curve["batch_size"].iloc[0]), "alpha": FADED if stopped else 0.95,
-                 "linewidth": 1.2 if stopped else 2.0, "marker": ".", "markersize": 4}
+        style = {
+            "color": colours.get(curve["batch_size"].iloc[0]),
+            "alpha": FADED if stopped else 0.95,
+            "linewidth": 1.2 if stopped else 2.0,
+            "marker": ".",
+            "markersize": 4,
+        }
         for ax, x in ((by_iteration, "iteration"), (by_samples, "samples_seen")):
             ax.plot(curve[x], curve[metric], **style)
             if stopped:
@@ -101,17 +106,33 @@ def _mark_rungs(data: SweepData, by_iteration: Any, by_samples: Any, colours: di
     for k, rung in enumerate(plan.rungs):
         points = {
             b: (i, TrialShape(plan.dataset_size, b, max(plan.epochs), plan.drop_last).samples_at(i))
-            for b, i in rung.milestone_iterations_by_batch_size.items() if i is not None and b in colours
+            for b, i in rung.milestone_iterations_by_batch_size.items()
+            if i is not None and b in colours
         }
         for index, ax in enumerate((by_iteration, by_samples)):
             if index == native:
                 ax.axvline(rung.milestone, color="grey", linestyle=":", linewidth=1)
-                ax.annotate(f"rung {k}", (rung.milestone, 1), xycoords=("data", "axes fraction"),
-                            xytext=(2, -10), textcoords="offset points", fontsize="x-small", color="grey")
+                ax.annotate(
+                    f"rung {k}",
+                    (rung.milestone, 1),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(2, -10),
+                    textcoords="offset points",
+                    fontsize="x-small",
+                    color="grey",
+                )
                 continue
             for b, point in points.items():
-                ax.plot([point[index]], [1], marker="v", color=colours[b], markersize=6, clip_on=False,
-                        transform=ax.get_xaxis_transform(), linestyle="none")
+                ax.plot(
+                    [point[index]],
+                    [1],
+                    marker="v",
+                    color=colours[b],
+                    markersize=6,
+                    clip_on=False,
+                    transform=ax.get_xaxis_transform(),
+                    linestyle="none",
+                )
 
 
 def rung_survival(data: SweepData) -> Figure:
@@ -131,13 +152,20 @@ def rung_survival(data: SweepData) -> Figure:
         counts = np.array([len(trials)] + [int((trials["rung"] >= k).sum()) for k in range(len(milestones))])
         ax.bar(x - width / 2, counts, width, bottom=bottom, color=colour, label=f"reached: batch size {b}")
         bottom += counts
-    for xi, total in zip(x, bottom):
+    for xi, total in zip(x, bottom, strict=False):
         ax.annotate(f"{int(total)}", (xi - width / 2, total), ha="center", va="bottom", fontsize="small")
     if plan:
         expected = [float(plan.num_samples)] + [r.expected_trials for r in plan.rungs]
-        ax.bar(x + width / 2, expected, width, color="white", edgecolor="black", hatch="//",
-               label="expected by `sweep plan`")
-        for xi, value in zip(x, expected):
+        ax.bar(
+            x + width / 2,
+            expected,
+            width,
+            color="white",
+            edgecolor="black",
+            hatch="//",
+            label="expected by `sweep plan`",
+        )
+        for xi, value in zip(x, expected, strict=False):
             ax.annotate(f"{value:.1f}", (xi + width / 2, value), ha="center", va="bottom", fontsize="small")
     ax.set_xticks(x, labels)
     ax.set(ylabel="trials", title=f"Sweep {data.name}: trials reaching each ASHA rung")
@@ -162,13 +190,27 @@ def learning_rate_vs_metric(data: SweepData) -> Figure:
             subset = subset[subset["value"].map(is_finite_number)]  # a diverged trial's inf has no place
             if subset.empty:
                 continue
-            ax.scatter(subset["learning_rate"], subset["value"], s=45, facecolors=marker_face,
-                       edgecolors=colour, alpha=alpha,
-                       label=f"batch size {b}" + (" (stopped early)" if stopped else ""))
+            ax.scatter(
+                subset["learning_rate"],
+                subset["value"],
+                s=45,
+                facecolors=marker_face,
+                edgecolors=colour,
+                alpha=alpha,
+                label=f"batch size {b}" + (" (stopped early)" if stopped else ""),
+            )
     best = data.best()
     if best is not None:
-        ax.scatter([best["learning_rate"]], [best["value"]], s=220, marker="*", color="gold",
-                   edgecolors="black", zorder=5, label="best trial")
+        ax.scatter(
+            [best["learning_rate"]],
+            [best["value"]],
+            s=220,
+            marker="*",
+            color="gold",
+            edgecolors="black",
+            zorder=5,
+            label="best trial",
+        )
     ax.set_xscale("log")
     # Ticks at 1, 2, 5 × 10^k read better than bare powers of ten over a short range;
     # over more than two decades they would crowd, so powers of ten alone.
@@ -178,8 +220,11 @@ def learning_rate_vs_metric(data: SweepData) -> Figure:
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     scaled = "learning_rate_base" in data.hyperparameters  # the effective value is what trained
-    ax.set(xlabel=f"{'effective ' if scaled else ''}learning rate (log scale)", ylabel=f"final {data.metric}",
-           title=f"Sweep {data.name}: learning rate against final {data.metric}{_not_drawn(data)}")
+    ax.set(
+        xlabel=f"{'effective ' if scaled else ''}learning rate (log scale)",
+        ylabel=f"final {data.metric}",
+        title=f"Sweep {data.name}: learning rate against final {data.metric}{_not_drawn(data)}",
+    )
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(alpha=0.3, which="both")
     return fig
@@ -193,7 +238,10 @@ def parallel_coordinates(data: SweepData) -> Figure:
     trials = data.trials[data.trials["value"].map(is_finite_number)]
     fig = Figure(figsize=(max(7, 2.2 * len(columns)), 4.8), layout="constrained")
     ax = fig.subplots()
-    scaled = {name: _scale_axis(data, name, trials["value"] if name == "value" else trials[name]) for name in columns}
+    scaled = {
+        name: _scale_axis(data, name, trials["value"] if name == "value" else trials[name])
+        for name in columns
+    }
     values = trials["value"].to_numpy(dtype=float)
     norm_low, norm_high = (values.min(), values.max()) if len(values) else (0.0, 1.0)
     cmap = colormaps["plasma"]
@@ -202,12 +250,19 @@ def parallel_coordinates(data: SweepData) -> Figure:
         row = trials.iloc[position]
         colour = cmap((row["value"] - norm_low) / ((norm_high - norm_low) or 1.0))
         stopped = row["state"] in STOPPED_STATES
-        ax.plot(range(len(columns)), [scaled[c][0][position] for c in columns], color=colour,
-                alpha=FADED if stopped else 0.9, linewidth=1 if stopped else 2)
+        ax.plot(
+            range(len(columns)),
+            [scaled[c][0][position] for c in columns],
+            color=colour,
+            alpha=FADED if stopped else 0.9,
+            linewidth=1 if stopped else 2,
+        )
     for i, name in enumerate(columns):
         ax.axvline(i, color="black", linewidth=0.8)
         for y, text in scaled[name][1]:
-            ax.annotate(text, (i, y), xytext=(3, 0), textcoords="offset points", fontsize="x-small", va="center")
+            ax.annotate(
+                text, (i, y), xytext=(3, 0), textcoords="offset points", fontsize="x-small", va="center"
+            )
     ax.set_xticks(range(len(columns)), [*axes_names, f"final {data.metric}"])
     ax.set_yticks([])
     ax.set_xlim(-0.2, len(columns) - 0.5)
@@ -223,7 +278,9 @@ def _not_drawn(data: SweepData) -> str:
     if "diverged" not in data.trials:
         return ""
     diverged = int((data.trials["diverged"] & ~data.trials["value"].map(is_finite_number)).sum())
-    return f"\n{diverged} diverged trial(s) not drawn: their final value is NaN or infinite" if diverged else ""
+    return (
+        f"\n{diverged} diverged trial(s) not drawn: their final value is NaN or infinite" if diverged else ""
+    )
 
 
 def _scale_axis(data: SweepData, name: str, column: Any) -> tuple[list[float], list[tuple[float, str]]]:
@@ -231,11 +288,15 @@ def _scale_axis(data: SweepData, name: str, column: Any) -> tuple[list[float], l
     param = data.spec.spec.search_space.get(name) if data.spec else None
     numeric = column.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).all()
     if isinstance(param, CategoricalParam) or not numeric:
-        choices = list(param.values) if isinstance(param, CategoricalParam) else sorted(column.unique(), key=str)
+        choices = (
+            list(param.values) if isinstance(param, CategoricalParam) else sorted(column.unique(), key=str)
+        )
         index = {v: i / max(len(choices) - 1, 1) for i, v in enumerate(choices)}
         return [index.get(v, 0.5) for v in column], [(y, str(v)) for v, y in index.items()]
     log = isinstance(param, (FloatParam, IntParam)) and param.log
-    low, high = (param.low, param.high) if isinstance(param, (FloatParam, IntParam)) else (column.min(), column.max())
+    low, high = (
+        (param.low, param.high) if isinstance(param, (FloatParam, IntParam)) else (column.min(), column.max())
+    )
     transform = np.log10 if log else (lambda v: v)
     span = (transform(high) - transform(low)) or 1.0
     scaled = [(transform(v) - transform(low)) / span for v in column.astype(float)]
@@ -252,8 +313,14 @@ def importance(data: SweepData, evaluator: Any = None) -> Figure:
     names = list(result.importances)[::-1]
     ax.barh(names, [result.importances[n] for n in names], color=colormaps["viridis"](0.35))
     for y, name in enumerate(names):
-        ax.annotate(f"{result.importances[name]:.2f}", (result.importances[name], y), xytext=(3, 0),
-                    textcoords="offset points", va="center", fontsize="small")
+        ax.annotate(
+            f"{result.importances[name]:.2f}",
+            (result.importances[name], y),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize="small",
+        )
     if not names:
         ax.text(0.5, 0.5, result.basis, ha="center", va="center", wrap=True, transform=ax.transAxes)
     ax.set(xlabel="importance (sums to 1)", xlim=(0, 1.1))

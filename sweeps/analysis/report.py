@@ -62,7 +62,9 @@ _CAPTIONS = {
 
 
 def write_report(
-    data: SweepData, output: str | Path, on_step: Callable[[str], None] | None = None,
+    data: SweepData,
+    output: str | Path,
+    on_step: Callable[[str], None] | None = None,
 ) -> Path:
     """Write ``index.html`` and one PNG per plot into ``output``; return the HTML's path.
 
@@ -102,7 +104,8 @@ def write_report(
 def render_html(data: SweepData, figures: list[tuple[str, str, str | None]]) -> str:
     spec = data.spec.spec if data.spec else None
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Sweep {_e(data.name)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>Sweep {_e(data.name)}</h1>",
         f'<p class="subtitle">{_e(data.metric)} ({_e(data.mode)}) · {len(data.trials)} trials'
@@ -110,12 +113,16 @@ def render_html(data: SweepData, figures: list[tuple[str, str, str | None]]) -> 
         + f" · MLflow <code>{_e(data.tracking_uri)}</code>, parent run <code>{_e(data.parent_run_id)}</code>"
         + f" · generated {_dt.datetime.now().isoformat(timespec='seconds')}</p>",
         _snapshot_note(data),
-        "<h2>Trials</h2>", _table(_state_counts(data), table_id="states"),
-        "<h2>Best trials</h2>", _table(best_trials(data), table_id="best-trials", highlight_first=True),
+        "<h2>Trials</h2>",
+        _table(_state_counts(data), table_id="states"),
+        "<h2>Best trials</h2>",
+        _table(best_trials(data), table_id="best-trials", highlight_first=True),
         _best_config(data),
-        "<h2>Budget: plan against actual</h2>", _table(budget_table(data), table_id="budget"),
+        "<h2>Budget: plan against actual</h2>",
+        _table(budget_table(data), table_id="budget"),
         _iterations_note(data),
-        "<h2>Plots</h2>", '<div class="plots">',
+        "<h2>Plots</h2>",
+        '<div class="plots">',
     ]
     for file, title, note in figures:
         wide = ' class="wide"' if file == "learning_curves.png" else ""
@@ -128,7 +135,8 @@ def render_html(data: SweepData, figures: list[tuple[str, str, str | None]]) -> 
         parts.append("</figure>")
     parts += [
         "</div>",
-        "<h2>All trials</h2>", _table(all_trials(data), table_id="all-trials"),
+        "<h2>All trials</h2>",
+        _table(all_trials(data), table_id="all-trials"),
         "<p>Every run, with its full metric history, is in MLflow: <code>sweep ui</code> opens it.</p>",
         *(f'<p class="note">{_e(note)}</p>' for note in data.notes),
         "</body></html>",
@@ -163,7 +171,10 @@ def _trial_columns(data: SweepData, trials: pd.DataFrame) -> pd.DataFrame:
     for name in data.hyperparameters:
         if name in trials:
             shown[name] = trials[name].map(_fmt)
-    shown["iterations / total"] = [f"{int(i):,} / {int(t):,}" for i, t in zip(trials["iterations"], trials["total_iterations"])]
+    shown["iterations / total"] = [
+        f"{int(i):,} / {int(t):,}"
+        for i, t in zip(trials["iterations"], trials["total_iterations"], strict=False)
+    ]
     shown["iterations per epoch"] = trials["iterations_per_epoch"]
     shown["rung reached"] = trials["rung"]
     shown[data.metric] = trials["value"].map(_fmt)
@@ -207,7 +218,8 @@ def _iterations_note(data: SweepData) -> str:
     if data.plan is None:
         return ""
     rows = ", ".join(
-        f"batch size {r.batch_size}: {r.iterations_per_epoch:,} iterations per epoch" for r in data.plan.batch_sizes
+        f"batch size {r.batch_size}: {r.iterations_per_epoch:,} iterations per epoch"
+        for r in data.plan.batch_sizes
     )
     return (
         f"<p>An iteration is one optimizer step on one batch; an epoch is one pass over the "
@@ -216,11 +228,16 @@ def _iterations_note(data: SweepData) -> str:
 
 
 def _table(frame: pd.DataFrame, table_id: str, highlight_first: bool = False) -> str:
-    head = "".join(f'<th class="text">{_e(c)}</th>' if i == 0 else f"<th>{_e(c)}</th>" for i, c in enumerate(frame.columns))
+    head = "".join(
+        f'<th class="text">{_e(c)}</th>' if i == 0 else f"<th>{_e(c)}</th>"
+        for i, c in enumerate(frame.columns)
+    )
     body = []
     for n, row in enumerate(frame.itertuples(index=False)):
-        cells = "".join(f'<td class="text">{_e(v)}</td>' if i == 0 else f"<td>{_e(v)}</td>" for i, v in enumerate(row))
-        body.append(f'<tr{" class=best" if highlight_first and n == 0 else ""}>{cells}</tr>')
+        cells = "".join(
+            f'<td class="text">{_e(v)}</td>' if i == 0 else f"<td>{_e(v)}</td>" for i, v in enumerate(row)
+        )
+        body.append(f"<tr{' class=best' if highlight_first and n == 0 else ''}>{cells}</tr>")
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sweeps.store.state import SweepPaths
     from sweeps.training.registry import ResolvedTrainable
 
+
 def _no_checkpoint() -> str | None:
     return None
 

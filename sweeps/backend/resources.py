@@ -49,7 +49,9 @@ def check_resources(spec: SweepSpec, source: str, shapes: list[NodeShape]) -> in
     workers = want.workers
     total_cpu = sum(s.cpu * s.count for s in shapes)
     total_gpu = sum(s.gpu * s.count for s in shapes)
-    asked = f"cpu={want.cpu:g}, gpu={want.gpu:g} per " + (f"worker and workers={workers} per trial" if workers > 1 else "trial")
+    asked = f"cpu={want.cpu:g}, gpu={want.gpu:g} per " + (
+        f"worker and workers={workers} per trial" if workers > 1 else "trial"
+    )
     if want.cpu * workers > total_cpu or want.gpu * workers > total_gpu:
         raise ResourceError(
             f"{source}: field `resources` asks for {asked}, but the Ray cluster has only "

@@ -63,8 +63,9 @@ def curve(config: dict[str, Any], iteration: int) -> float:
 class SimulatedBackend:
     """Runs a sweep's trials one at a time in this process, on :func:`curve`."""
 
-    def __init__(self, report_every: int = 5, cpus: float = 2, save_every: int = 3,
-                 crash_after: int | None = None) -> None:
+    def __init__(
+        self, report_every: int = 5, cpus: float = 2, save_every: int = 3, crash_after: int | None = None
+    ) -> None:
         self.report_every = report_every
         self.cpus = cpus
         #: Reports between two saves of the simulator's record (its snapshot period).
@@ -105,7 +106,9 @@ class SimulatedBackend:
         record = _read_record(paths)
         if record is None:
             return SavedSweep(continuable=False)
-        return SavedSweep(True, {t: SavedTrial(r["status"], dict(r["last_result"])) for t, r in record.items()})
+        return SavedSweep(
+            True, {t: SavedTrial(r["status"], dict(r["last_result"])) for t, r in record.items()}
+        )
 
     def trial_files(self, paths: SweepPaths) -> NoTrialFiles:
         return NoTrialFiles()  # its checkpoints are its record's last results, not files
@@ -122,8 +125,13 @@ class SimulatedBackend:
             record[added.trial_id] = {"status": "unfinished", "config": added.config, "last_result": last}
         _write_record(plan.paths, record)
         continued = [t for t, r in record.items() if r["status"] == "unfinished"]
-        return ResumeState(restore=True, continued=continued, delivered=delivered_for(plan.journal, continued),
-                           journal=plan.journal, brackets=dict(plan.brackets))
+        return ResumeState(
+            restore=True,
+            continued=continued,
+            delivered=delivered_for(plan.journal, continued),
+            journal=plan.journal,
+            brackets=dict(plan.brackets),
+        )
 
     def run(self, job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]) -> None:
         study = open_truthful_study(job.spec, job.paths, job.trials_so_far)
@@ -140,7 +148,11 @@ class SimulatedBackend:
             for trial_id, config, checkpoint in trials:
                 stop = [rule.stop_all() for rule in rules]  # every rule asked, as the Ray backend does
                 new = config is None  # a continued trial is not new: the rules' limit on new ones spares it
-                if any(stop) or self._interrupted or (new and not all(rule.allows_new_trials() for rule in rules)):
+                if (
+                    any(stop)
+                    or self._interrupted
+                    or (new and not all(rule.allows_new_trials() for rule in rules))
+                ):
                     break
                 config = config if config is not None else study.ask(trial_id)
                 self._run_trial(job, trial_id, config, checkpoint, study, rungs, listeners, rules)
@@ -152,10 +164,21 @@ class SimulatedBackend:
 
     # -- one trial ---------------------------------------------------------------------
 
-    def _run_trial(self, job: SweepJob, trial_id: str, config: dict[str, Any], checkpoint: dict[str, Any],
-                   study: TruthfulStudy, rungs: Any, listeners: list[SweepListener], rules: list[StopRule]) -> None:
+    def _run_trial(
+        self,
+        job: SweepJob,
+        trial_id: str,
+        config: dict[str, Any],
+        checkpoint: dict[str, Any],
+        study: TruthfulStudy,
+        rungs: Any,
+        listeners: list[SweepListener],
+        rules: list[StopRule],
+    ) -> None:
         spec = job.spec
-        shape = TrialShape(job.plan.dataset_size, int(config["batch_size"]), int(config["epochs"]), job.plan.drop_last)
+        shape = TrialShape(
+            job.plan.dataset_size, int(config["batch_size"]), int(config["epochs"]), job.plan.drop_last
+        )
         already = job.resume.delivered.get(trial_id, 0) if job.resume else 0
         self._record[trial_id] = {"status": "unfinished", "config": config, "last_result": checkpoint}
         schedule: dict[str, Any] = {}
@@ -169,14 +192,21 @@ class SimulatedBackend:
         milestones = {shape.first_iteration_reaching(m, spec.budget_unit) for m in job.plan.milestones()}
         last: dict[str, Any] = dict(checkpoint)
         for iteration in range(int(checkpoint.get("iteration", 0)) + 1, shape.total_iterations + 1):
-            if iteration % self.report_every and iteration not in milestones and iteration != shape.total_iterations:
+            if (
+                iteration % self.report_every
+                and iteration not in milestones
+                and iteration != shape.total_iterations
+            ):
                 continue  # reports at the cadence, at every milestone and at the end, as `fit` does
             if iteration <= already:
                 continue  # delivered before the stop: the worker does not send it twice
             last = {
-                spec.metric: curve(config, iteration), "iteration": iteration,
-                "epoch": shape.epoch_at(iteration), "samples_seen": shape.samples_at(iteration),
-                "iterations_per_epoch": shape.iterations_per_epoch, "total_iterations": shape.total_iterations,
+                spec.metric: curve(config, iteration),
+                "iteration": iteration,
+                "epoch": shape.epoch_at(iteration),
+                "samples_seen": shape.samples_at(iteration),
+                "iterations_per_epoch": shape.iterations_per_epoch,
+                "total_iterations": shape.total_iterations,
                 "dataset_size": shape.dataset_size,
             }
             for metric in spec.metrics[1:]:  # further objectives: a cost that grows with the learning rate
@@ -184,8 +214,13 @@ class SimulatedBackend:
             for constraint in spec.parsed_constraints:  # a constrained metric the objectives lack
                 last.setdefault(constraint.metric, float(config["batch_size"]))
             decision = "continue"
-            judged = None if rungs is None else rungs.judge_result(
-                trial_id, last[BUDGET_RESULT_KEY[spec.budget_unit]], last, spec.metric)
+            judged = (
+                None
+                if rungs is None
+                else rungs.judge_result(
+                    trial_id, last[BUDGET_RESULT_KEY[spec.budget_unit]], last, spec.metric
+                )
+            )
             if judged is not None:
                 decision = judged.action if iteration < shape.total_iterations else "continue"
                 if decision == STOP:  # before the study ends the trial, as the Ray scheduler does
@@ -194,7 +229,9 @@ class SimulatedBackend:
             self.decisions.append((trial_id, iteration, decision))
             done = decision == STOP or iteration == shape.total_iterations
             last["done"] = done
-            self._deliver(job, TrialInfo(trial_id, config, last, schedule=schedule), done, study, listeners, rules)
+            self._deliver(
+                job, TrialInfo(trial_id, config, last, schedule=schedule), done, study, listeners, rules
+            )
             if done:
                 break
             stop = [rule.stop_all() for rule in rules]  # every rule asked, as Tune asks its stopper each step
@@ -205,8 +242,15 @@ class SimulatedBackend:
         for listener in listeners:
             listener.trial_completed(TrialInfo(trial_id, config, last or None, schedule=schedule))
 
-    def _deliver(self, job: SweepJob, info: TrialInfo, done: bool, study: TruthfulStudy,
-                 listeners: list[SweepListener], rules: list[StopRule]) -> None:
+    def _deliver(
+        self,
+        job: SweepJob,
+        info: TrialInfo,
+        done: bool,
+        study: TruthfulStudy,
+        listeners: list[SweepListener],
+        rules: list[StopRule],
+    ) -> None:
         trial_id, result = info.trial_id, info.last_result or {}
         self._reports += 1
         if not done:

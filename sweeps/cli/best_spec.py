@@ -21,8 +21,9 @@ from typing import Any
 import yaml
 
 
-def one_trial_spec(export: dict[str, Any], sweep_spec: dict[str, Any], spec_path: str | None,
-                   storage: Path) -> dict[str, Any]:
+def one_trial_spec(
+    export: dict[str, Any], sweep_spec: dict[str, Any], spec_path: str | None, storage: Path
+) -> dict[str, Any]:
     """The spec that trains ``export``'s config once (``export``: ``best_trial_export``)."""
     spec = dict(sweep_spec)
     spec["name"] = f"{export['sweep']}-best"
@@ -37,8 +38,10 @@ def one_trial_spec(export: dict[str, Any], sweep_spec: dict[str, Any], spec_path
 
 def one_trial_spec_text(export: dict[str, Any], spec: dict[str, Any]) -> str:
     comments = [
-        (f"# The best trial {export['trial_id']} of sweep {export['sweep']}: {export['metric']} = "
-         f"{export['value']} after {export['iterations']} iterations."),
+        (
+            f"# The best trial {export['trial_id']} of sweep {export['sweep']}: {export['metric']} = "
+            f"{export['value']} after {export['iterations']} iterations."
+        ),
         "# A one-trial spec of its config: `sweep run` of this file trains it again, from scratch.",
     ]
     if export.get("checkpoint"):

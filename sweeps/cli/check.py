@@ -31,9 +31,11 @@ MIB = 1024 * 1024
 def check_command(
     spec: Path = typer.Argument(..., help="The sweep spec (YAML)."),
     set_: list[str] | None = typer.Option(
-        None, "--set", help=SET_HELP + " Fix the checked config with --set search_space.batch_size=64."),
+        None, "--set", help=SET_HELP + " Fix the checked config with --set search_space.batch_size=64."
+    ),
     iterations: int | None = typer.Option(
-        None, "--iterations", min=1, help="Run this many iterations instead of up to the first milestone."),
+        None, "--iterations", min=1, help="Run this many iterations instead of up to the first milestone."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the measurements as one JSON object."),
 ) -> None:
     """Dry-run one trial in this process (no Ray, no MLflow): contract, speed, memory, projected time."""
@@ -47,11 +49,23 @@ def check_command(
     if result.checkpoint_bytes is not None:  # for `sweep plan` and `sweep run` (sweeps.store.space)
         record_checkpoint_size(loaded.spec.storage, loaded.spec.name, result.checkpoint_bytes, result.config)
     if as_json:
-        print(json.dumps(to_json(result, plan, device) | {"checkpoints": checkpoint_json(loaded.spec, result)},
-                         default=str))
+        print(
+            json.dumps(
+                to_json(result, plan, device) | {"checkpoints": checkpoint_json(loaded.spec, result)},
+                default=str,
+            )
+        )
     else:
-        print_check(result, plan, loaded.spec.trainable, loaded.spec.metric, device, device_note, str(spec),
-                    checkpoint_line(loaded.spec, result))
+        print_check(
+            result,
+            plan,
+            loaded.spec.trainable,
+            loaded.spec.metric,
+            device,
+            device_note,
+            str(spec),
+            checkpoint_line(loaded.spec, result),
+        )
 
 
 def _device(gpus: float) -> tuple[str, str]:
@@ -138,8 +152,16 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def print_check(result: DryRunResult, plan: SweepPlan, trainable: str, metric: str, device: str,
-                device_note: str, spec_path: str, checkpoints: str | None = None) -> None:
+def print_check(
+    result: DryRunResult,
+    plan: SweepPlan,
+    trainable: str,
+    metric: str,
+    device: str,
+    device_note: str,
+    spec_path: str,
+    checkpoints: str | None = None,
+) -> None:
     console = Console(highlight=False)
     config = ", ".join(f"{k}={v}" for k, v in result.config.items())
     console.print(
@@ -147,18 +169,27 @@ def print_check(result: DryRunResult, plan: SweepPlan, trainable: str, metric: s
         f"with {config} (each parameter's first value; change one with --set search_space.NAME=VALUE)."
     )
     steady = result.steady_iterations_per_second
-    setup = f" of which {result.setup_seconds:.2f} s before the first iteration ended (imports, data, model)" \
-        if result.setup_seconds is not None else ""
+    setup = (
+        f" of which {result.setup_seconds:.2f} s before the first iteration ended (imports, data, model)"
+        if result.setup_seconds is not None
+        else ""
+    )
     console.print(
         f"Ran {result.iterations_run:,} of the trial's {result.total_iterations:,} iterations, up to "
         f"{result.target_reason}, in {result.seconds:.2f} s{setup}: "
-        + (f"{steady:,.1f} iterations/s once training" if steady else
-           f"{result.iterations_per_second:,.1f} iterations/s with the set-up")
+        + (
+            f"{steady:,.1f} iterations/s once training"
+            if steady
+            else f"{result.iterations_per_second:,.1f} iterations/s with the set-up"
+        )
         + f"; first report after {result.first_report_seconds:.2f} s."
     )
     projected = projected_seconds(result, plan)
-    expected = (f"; expected under ASHA {plan.expected_iterations:,.0f} iterations ≈ {_duration(projected['expected'])}"
-                if plan.scheduler == "asha" else "")
+    expected = (
+        f"; expected under ASHA {plan.expected_iterations:,.0f} iterations ≈ {_duration(projected['expected'])}"
+        if plan.scheduler == "asha"
+        else ""
+    )
     console.print(
         f"Projected at this rate, one trial at a time: the sweep's worst case {plan.worst_case_iterations:,.0f} "
         f"iterations ≈ {_duration(projected['worst_case'])}{expected} (budgets from `sweep plan`). Training "
@@ -169,9 +200,12 @@ def print_check(result: DryRunResult, plan: SweepPlan, trainable: str, metric: s
     console.print(
         f"Reports: {len(result.reports)}, at iterations {', '.join(str(int(r['iteration'])) for r in result.reports[:12])}"
         f"{', ...' if len(result.reports) > 12 else ''}; last {metric} = {compact(last[metric])}. "
-        + (f"ASHA milestones reached: {', '.join(f'{i:,}' for i in result.milestone_iterations)}: "
-           + ("every one reported." if not result.missed_milestones else "some missed (see the warning).")
-           if result.milestone_iterations else "No ASHA milestone within these iterations.")
+        + (
+            f"ASHA milestones reached: {', '.join(f'{i:,}' for i in result.milestone_iterations)}: "
+            + ("every one reported." if not result.missed_milestones else "some missed (see the warning).")
+            if result.milestone_iterations
+            else "No ASHA milestone within these iterations."
+        )
     )
     if result.seen_dataset_size is not None:
         console.print(
@@ -183,7 +217,9 @@ def print_check(result: DryRunResult, plan: SweepPlan, trainable: str, metric: s
         console.print(checkpoints)
     for warning in check_warnings(result):
         console.print(f"[bold yellow]warning:[/] {warning}")
-    console.print(f"[bold green]OK[/]: the trainable keeps the contract. Run the sweep with: sweep run {spec_path}")
+    console.print(
+        f"[bold green]OK[/]: the trainable keeps the contract. Run the sweep with: sweep run {spec_path}"
+    )
 
 
 def checkpoint_json(spec: SweepSpec, result: DryRunResult) -> dict[str, Any]:
@@ -191,7 +227,11 @@ def checkpoint_json(spec: SweepSpec, result: DryRunResult) -> dict[str, Any]:
     if size is None:
         return {"checkpoint_bytes": None, "expected_bytes": None}
     space = expected_checkpoint_bytes(spec, size)
-    return {"checkpoint_bytes": size, "expected_bytes": space.total_bytes, "expected_checkpoints": space.checkpoints}
+    return {
+        "checkpoint_bytes": size,
+        "expected_bytes": space.total_bytes,
+        "expected_checkpoints": space.checkpoints,
+    }
 
 
 def checkpoint_line(spec: SweepSpec, result: DryRunResult) -> str:
@@ -200,12 +240,16 @@ def checkpoint_line(spec: SweepSpec, result: DryRunResult) -> str:
     if spec.checkpoint.every_epochs == 0:
         return "Checkpoints: none (`checkpoint.every_epochs: 0`)."
     if size is None:
-        return ("Checkpoints: not measured, the trainable saved none in these iterations (`ctx.save_checkpoint`); "
-                "`sweep plan` cannot tell the space they will take.")
+        return (
+            "Checkpoints: not measured, the trainable saved none in these iterations (`ctx.save_checkpoint`); "
+            "`sweep plan` cannot tell the space they will take."
+        )
     space = expected_checkpoint_bytes(spec, size)
-    return (f"Checkpoints: one takes {human_bytes(size)}; the sweep's take at most {space.describe()} "
-            f"(`checkpoint.keep` = {spec.checkpoint.keep} per running trial, {space.concurrency} at once, plus the "
-            "best trial's). Recorded for `sweep plan`.")
+    return (
+        f"Checkpoints: one takes {human_bytes(size)}; the sweep's take at most {space.describe()} "
+        f"(`checkpoint.keep` = {spec.checkpoint.keep} per running trial, {space.concurrency} at once, plus the "
+        "best trial's). Recorded for `sweep plan`."
+    )
 
 
 def _memory(result: DryRunResult) -> str:

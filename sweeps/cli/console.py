@@ -55,7 +55,8 @@ class StartLines:
     def first(self, name: str, trials: int, storage: str, address: str | None, resumed: bool = False) -> None:
         verb = "resuming with" if resumed else "starting"
         console(self._stderr).print(
-            f"[bold]Sweep {name}[/]: {verb} {trials} trials on {where_it_runs(address)}; results in {storage}")
+            f"[bold]Sweep {name}[/]: {verb} {trials} trials on {where_it_runs(address)}; results in {storage}"
+        )
 
     def phase(self, text: str) -> None:
         console(self._stderr).print(f"  {text} (+{time.monotonic() - self._started:.1f} s)", markup=False)

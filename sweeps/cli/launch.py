@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 _launched = False
 
 
-def announce(loaded: LoadedSpec, address: str | None, as_json: bool, resumed: int | None = None) -> StartLines:
+def announce(
+    loaded: LoadedSpec, address: str | None, as_json: bool, resumed: int | None = None
+) -> StartLines:
     """Print the sweep's first line at once (stderr with ``--json``); the phases follow on the same stream.
 
     ``resumed``: the trials left to a resumed sweep (its first line says so).
@@ -39,7 +41,9 @@ def announce(loaded: LoadedSpec, address: str | None, as_json: bool, resumed: in
     lines = StartLines(stderr=as_json)
     spec = loaded.spec
     storage = str(sweep_paths(spec.storage, spec.name).directory)
-    lines.first(spec.name, spec.num_samples if resumed is None else resumed, storage, address, resumed is not None)
+    lines.first(
+        spec.name, spec.num_samples if resumed is None else resumed, storage, address, resumed is not None
+    )
     return lines
 
 
@@ -54,7 +58,9 @@ def ray_backend(loaded: LoadedSpec | None, address: str | None) -> Backend:
     return RayBackend(address, trainable=loaded.spec.trainable if loaded else None)
 
 
-def run_and_report(loaded: LoadedSpec, options: RunOptions, as_json: bool, lines: StartLines | None = None) -> None:
+def run_and_report(
+    loaded: LoadedSpec, options: RunOptions, as_json: bool, lines: StartLines | None = None
+) -> None:
     """Run (or resume) a sweep with the CLI's output settings, then report its outcome."""
     lines = lines or announce(loaded, options.address, as_json)
     from sweeps.runner.runner import run_sweep
@@ -148,7 +154,9 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def run_resumed(loaded: LoadedSpec, resumption: Resumption, address: str | None, as_json: bool, storage: str) -> None:
+def run_resumed(
+    loaded: LoadedSpec, resumption: Resumption, address: str | None, as_json: bool, storage: str
+) -> None:
     """Continue a reconciled sweep, saying first what the reconciliation found."""
     for note in resumption.notes:  # stderr, so `--json` keeps stdout to its one object
         console(stderr=True).print(f"[bold]resume:[/] {note}")
@@ -157,7 +165,9 @@ def run_resumed(loaded: LoadedSpec, resumption: Resumption, address: str | None,
     lines = announce(loaded, address, as_json, resumed=resumption.remaining)
     from sweeps.runner.runner import RunOptions
 
-    run_and_report(loaded, RunOptions(ray_backend(loaded, address), address=address, resume=resumption), as_json, lines)
+    run_and_report(
+        loaded, RunOptions(ray_backend(loaded, address), address=address, resume=resumption), as_json, lines
+    )
 
 
 def resume_existing(loaded: LoadedSpec, overwrite: bool, address: str | None, as_json: bool) -> bool:
@@ -172,6 +182,8 @@ def resume_existing(loaded: LoadedSpec, overwrite: bool, address: str | None, as
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
     if not paths.exists():
         return False
-    loaded, resumption = prepare_resume(paths.storage, paths.name, given=loaded, backend=ray_backend(loaded, address))
+    loaded, resumption = prepare_resume(
+        paths.storage, paths.name, given=loaded, backend=ray_backend(loaded, address)
+    )
     run_resumed(loaded, resumption, address, as_json, str(paths.storage))
     return True

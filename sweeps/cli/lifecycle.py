@@ -29,16 +29,28 @@ STORAGE_HELP = "The storage folder the sweep was run with."
 def resume_command(
     name: str = typer.Argument(..., help="The sweep's name."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
-    set_: list[str] | None = typer.Option(None, "--set", help=SET_HELP + " Only fields that keep the search (num_samples, max_concurrent, failure, ...)."),
-    address: str | None = typer.Option(None, "--address", help="Join this Ray cluster instead of the one the sweep used."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON line, the only output on stdout (the rest goes to stderr)."),
+    set_: list[str] | None = typer.Option(
+        None,
+        "--set",
+        help=SET_HELP + " Only fields that keep the search (num_samples, max_concurrent, failure, ...).",
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Join this Ray cluster instead of the one the sweep used."
+    ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the summary as one JSON line, the only output on stdout (the rest goes to stderr).",
+    ),
     force: bool = typer.Option(False, "--force", help="Resume a sweep recorded as running on another host."),
 ) -> None:
     """Continue a sweep whose driver died, was stopped or whose machine rebooted."""
     from sweeps.runner.resume import prepare_resume  # here: see sweeps/cli/launch.py
 
     # Reading Ray's snapshot starts nothing; run_resumed builds the backend that runs the sweep.
-    loaded, resumption = prepare_resume(storage, name, list(set_ or []), force=force, backend=ray_backend(None, address))
+    loaded, resumption = prepare_resume(
+        storage, name, list(set_ or []), force=force, backend=ray_backend(None, address)
+    )
     run_resumed(loaded, resumption, address, as_json, storage)
 
 
@@ -77,7 +89,9 @@ def stop_command(
 
 
 @app.command("list")
-def list_command(storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help="The storage folder.")) -> None:
+def list_command(
+    storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help="The storage folder."),
+) -> None:
     """The sweeps under a storage folder: state, trials done, best value, start time."""
     from sweeps.ray_backend.formats import ray_trial_files
     from sweeps.store.catalog import list_sweeps
@@ -88,7 +102,9 @@ def list_command(storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=
     for info in list_sweeps(storage, ray_trial_files):
         best = info.best()
         table.add_row(
-            info.name, info.state, f"{info.done}/{info.num_samples}",
+            info.name,
+            info.state,
+            f"{info.done}/{info.num_samples}",
             f"{info.metric} {compact(best.value)}" if best and best.value is not None else "-",
             info.started_at or "-",
         )
@@ -117,8 +133,11 @@ def status_command(
     if len(objectives) > 1:  # several objectives: the front, marked `*` in the table
         headline = f"; Pareto front: {len(front)} trials (marked *)" if front else "; no Pareto front yet"
     else:
-        headline = (f"; best {info.metric} = {compact(best.value)} (trial {best.trial_id})"
-                    if best and best.value is not None else "")
+        headline = (
+            f"; best {info.metric} = {compact(best.value)} (trial {best.trial_id})"
+            if best and best.value is not None
+            else ""
+        )
     console.print(
         f"[bold]Sweep {name}[/]: {info.state}, {info.done}/{info.num_samples} trials done, started "
         f"{info.started_at or '?'}" + headline,
@@ -150,15 +169,29 @@ def trials_table(info: Any, wrap: bool, front: set[str] | frozenset[str] = froze
     the same column widths, so the columns line up across them. With ``wrap=False``
     (``--wide``) every trial stays on one line, its error in a last column.
     """
-    configs = [", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
-               for trial in info.trials]
+    configs = [
+        ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items())
+        for trial in info.trials
+    ]
     longest_item = max((len(item) + 1 for config in configs for item in config.split(", ")), default=6)
     # A member of a multi-objective sweep's Pareto front is marked `*` after its state.
-    rows = [[str(trial.number), trial.trial_id, trial.state + (" *" if trial.trial_id in front else ""),
-             compact(trial.value),
-             "-" if trial.iteration is None else (f"{trial.iteration}/{trial.total_iterations}"
-                                                  if trial.total_iterations else str(trial.iteration)), config]
-            for trial, config in zip(info.trials, configs)]
+    rows = [
+        [
+            str(trial.number),
+            trial.trial_id,
+            trial.state + (" *" if trial.trial_id in front else ""),
+            compact(trial.value),
+            "-"
+            if trial.iteration is None
+            else (
+                f"{trial.iteration}/{trial.total_iterations}"
+                if trial.total_iterations
+                else str(trial.iteration)
+            ),
+            config,
+        ]
+        for trial, config in zip(info.trials, configs, strict=False)
+    ]
     headers = ["#", "trial", "state", info.metric, "iterations", "config"]
     widths = [max([len(header), *(len(row[i]) for row in rows)]) for i, header in enumerate(headers[:-1])]
     with_errors = not wrap and any(trial.error for trial in info.trials)
@@ -168,9 +201,11 @@ def trials_table(info: Any, wrap: bool, front: set[str] | frozenset[str] = froze
     def new_table(header: bool) -> Table:
         # No outer edge and no lines between columns: at 80 columns the config needs the room.
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, show_header=header)
-        for column, width in zip(headers, widths):
+        for column, width in zip(headers, widths, strict=False):
             table.add_column(column, no_wrap=True, min_width=width)
-        table.add_column("config", min_width=longest_item if wrap else None, overflow="fold", no_wrap=not wrap)
+        table.add_column(
+            "config", min_width=longest_item if wrap else None, overflow="fold", no_wrap=not wrap
+        )
         if with_stops:
             table.add_column("why stopped", overflow="fold", no_wrap=not wrap)
         if with_errors:
@@ -179,7 +214,7 @@ def trials_table(info: Any, wrap: bool, front: set[str] | frozenset[str] = froze
 
     parts: list[RenderableType] = []
     table = new_table(header=True)
-    for trial, row, stop in zip(info.trials, rows, stops):
+    for trial, row, stop in zip(info.trials, rows, stops, strict=False):
         table.add_row(*row, *([stop] if with_stops else []), *([trial.error or ""] if with_errors else []))
         if trial.error and wrap:
             parts.append(table)
@@ -198,11 +233,15 @@ def why_stopped(trial: Any, mode: str, unit: str) -> str:
         return bracket
     below = "<" if mode == "max" else ">"  # what failing the cut-off means in this mode
     if "rung_rank" in stop:  # several objectives (MOASHA): its Pareto rank among the rung's trials
-        reason = (f"rung {stop['stopped_at_rung']:g} {unit}: Pareto rank {int(stop['rung_rank']) + 1}, "
-                  f"only the top {stop['rung_kept']} go on")
+        reason = (
+            f"rung {stop['stopped_at_rung']:g} {unit}: Pareto rank {int(stop['rung_rank']) + 1}, "
+            f"only the top {stop['rung_kept']} go on"
+        )
     else:
-        reason = (f"rung {stop['stopped_at_rung']:g} {unit}: {compact(stop['rung_value'])} {below} "
-                  f"cut-off {compact(stop['rung_cutoff'])}")
+        reason = (
+            f"rung {stop['stopped_at_rung']:g} {unit}: {compact(stop['rung_value'])} {below} "
+            f"cut-off {compact(stop['rung_cutoff'])}"
+        )
     return f"{bracket}, {reason}" if bracket else reason
 
 
@@ -211,9 +250,11 @@ def best_command(
     name: str = typer.Argument(..., help="The sweep's name."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
     format_: str | None = typer.Option(
-        None, "--format",
+        None,
+        "--format",
         help="yaml | json | spec (a runnable one-trial spec of the config) | table (several objectives: "
-             "the Pareto front, the default there; yaml is the default otherwise)"),
+        "the Pareto front, the default there; yaml is the default otherwise)",
+    ),
     output: Path | None = typer.Option(None, "--output", help="Write to this file instead of printing."),
 ) -> None:
     """The best trial's config as fixed values for a spec's search_space, and its checkpoint.
@@ -227,14 +268,18 @@ def best_command(
     from sweeps.store.catalog import best_trial_export
 
     if format_ not in (None, "yaml", "json", "spec", "table"):
-        raise SweepError(f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best "
-                         "config again), or `table` for a sweep with several objectives.")
+        raise SweepError(
+            f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best "
+            "config again), or `table` for a sweep with several objectives."
+        )
     objectives, front = read_front(storage, name)
     several = len(objectives) > 1
     format_ = format_ or ("table" if several else "yaml")
     if format_ == "table" and not several:
-        raise SweepError(f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best "
-                         "config again), or `table` for a sweep with several objectives.")
+        raise SweepError(
+            f"--format {format_!r}: choose `yaml`, `json` or `spec` (a spec that trains the best "
+            "config again), or `table` for a sweep with several objectives."
+        )
     if several and format_ != "spec":
         text = front_text(name, objectives, front, format_)
         if output is None:
@@ -248,27 +293,38 @@ def best_command(
         from sweeps.store.state import read_state, sweep_paths
 
         state = read_state(sweep_paths(storage, name))
-        text = one_trial_spec_text(export, one_trial_spec(export, state["spec"], state.get("spec_path"), Path(storage)))
+        text = one_trial_spec_text(
+            export, one_trial_spec(export, state["spec"], state.get("spec_path"), Path(storage))
+        )
     elif format_ == "json":
         text = json.dumps(export, indent=2) + "\n"
     else:
         scale = export.get("learning_rate_scale")
-        scaled = "" if scale is None else (
-            f"# `learning_rate` is the effective value the trial trained with: learning_rate_base "
-            f"{export['learning_rate_base']:.6g} scaled by rule `{scale['rule']}` from batch size "
-            f"{scale['reference_batch_size']} to {export['search_space'].get('batch_size')}.\n"
+        scaled = (
+            ""
+            if scale is None
+            else (
+                f"# `learning_rate` is the effective value the trial trained with: learning_rate_base "
+                f"{export['learning_rate_base']:.6g} scaled by rule `{scale['rule']}` from batch size "
+                f"{scale['reference_batch_size']} to {export['search_space'].get('batch_size')}.\n"
+            )
         )
         text = (
             f"# Best trial {export['trial_id']} of sweep {name}: {export['metric']} = {export['value']}\n"
             "# `search_space` holds fixed values: paste it into a spec to train this config again.\n"
-            + scaled + yaml.safe_dump(export, sort_keys=False)
+            + scaled
+            + yaml.safe_dump(export, sort_keys=False)
         )
     if output is None:
         print(text, end="")
         return
     what = "a one-trial spec of the best config" if format_ == "spec" else "the best config"
-    _write_output(output, text, f"{what} of {name}",
-                  f"; train it again with `sweep run {output}`" if format_ == "spec" else "")
+    _write_output(
+        output,
+        text,
+        f"{what} of {name}",
+        f"; train it again with `sweep run {output}`" if format_ == "spec" else "",
+    )
 
 
 def _write_output(output: Path, text: str, what: str, hint: str = "") -> None:
@@ -288,22 +344,33 @@ def front_text(name: str, objectives: list[tuple[str, str]], front: list[Any], f
     from sweeps.errors import StateError
 
     if not front:
-        raise StateError(f"the sweep `{name}` has no completed, feasible trial with every objective yet, so no "
-                         f"Pareto front. See `sweep status {name}` for its trials.")
+        raise StateError(
+            f"the sweep `{name}` has no completed, feasible trial with every objective yet, so no "
+            f"Pareto front. See `sweep status {name}` for its trials."
+        )
     members = [{"trial_id": m.trial_id, "values": m.values, "search_space": m.config} for m in front]
     if format_ == "json":
         return json.dumps(members, indent=2) + "\n"
     if format_ == "yaml":
-        head = (f"# The Pareto front of sweep {name} ({len(front)} trials, best first by {objectives[0][0]}): "
-                "one config per document; paste a `search_space` into a spec to train it again.\n")
+        head = (
+            f"# The Pareto front of sweep {name} ({len(front)} trials, best first by {objectives[0][0]}): "
+            "one config per document; paste a `search_space` into a spec to train it again.\n"
+        )
         return head + yaml.safe_dump_all(members, sort_keys=False)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False,
-                  title=f"Pareto front of {name}: {len(front)} trials, best first by {objectives[0][0]}")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        title=f"Pareto front of {name}: {len(front)} trials, best first by {objectives[0][0]}",
+    )
     for column in ["#", "trial", *(f"{m} ({mode})" for m, mode in objectives), "config"]:
         table.add_column(column, overflow="fold")
     for member in front:
-        config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in member.config.items())
-        table.add_row(str(member.number), member.trial_id, *(compact(member.values[m]) for m, _ in objectives), config)
+        config = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in member.config.items()
+        )
+        table.add_row(
+            str(member.number), member.trial_id, *(compact(member.values[m]) for m, _ in objectives), config
+        )
     capture = console(stderr=False)
     with capture.capture() as captured:
         capture.print(table)

@@ -20,7 +20,9 @@ from sweeps.cli.console import console
 def logs_command(
     name: str = typer.Argument(..., help="The sweep's name."),
     trial: str = typer.Argument(..., help="The trial: its id (as in `sweep status`) or its number (#)."),
-    storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help="The storage folder the sweep was run with."),
+    storage: str = typer.Option(
+        DEFAULT_STORAGE, "--storage", help="The storage folder the sweep was run with."
+    ),
     lines: int = typer.Option(20, "--lines", "-n", min=1, help="How many of the last lines of each stream."),
 ) -> None:
     """The last lines a trial printed to stdout and stderr (kept in its trial folder)."""
@@ -43,13 +45,21 @@ def logs_command(
     files = output_files(folder) if folder.is_dir() else []
     out = console()
     if not files:
-        out.print(f"Trial {trial_id} of sweep {name} printed nothing (its output would be in {folder}).", markup=False)
+        out.print(
+            f"Trial {trial_id} of sweep {name} printed nothing (its output would be in {folder}).",
+            markup=False,
+        )
         return
     for path in files:
         shown = last_lines(path, lines)
         total = _count_lines(path)
-        which = (f"its last {len(shown)} of {total} lines" if total > len(shown)
-                 else "its one line" if total == 1 else f"all {total} lines")
+        which = (
+            f"its last {len(shown)} of {total} lines"
+            if total > len(shown)
+            else "its one line"
+            if total == 1
+            else f"all {total} lines"
+        )
         out.print(f"[bold]==> {path.name}[/] of trial {trial_id}, {which} ({path})")
         # The trial's own text, as it was written: not wrapped, not read as markup.
         sys.stdout.write("".join(f"{line}\n" for line in shown))

@@ -19,8 +19,9 @@ from sweeps.runner.summary import SweepSummary
 from sweeps.store.state import sweep_paths
 
 
-def report_outcome(summary: SweepSummary, metric: str, as_json: bool, scheduler: str = "asha",
-                   stdout: TextIO | None = None) -> None:
+def report_outcome(
+    summary: SweepSummary, metric: str, as_json: bool, scheduler: str = "asha", stdout: TextIO | None = None
+) -> None:
     """Print a finished (or stopped) sweep's summary and exit with the code scripts rely on.
 
     ``stdout`` is where the JSON line goes: the CLI's own stdout, held from before the run
@@ -42,7 +43,9 @@ def report_outcome(summary: SweepSummary, metric: str, as_json: bool, scheduler:
         return
     if summary.stopped:  # Ctrl-C, SIGTERM or `sweep stop`: not finished, and resumable
         if as_json:  # stdout holds only the JSON; the way back goes to stderr
-            terminal_console(stderr=True).print(f"Stopped ({summary.stopped}). Continue with: {_resume_hint(summary)}")
+            terminal_console(stderr=True).print(
+                f"Stopped ({summary.stopped}). Continue with: {_resume_hint(summary)}"
+            )
         raise typer.Exit(exit_code(summary.stopped))  # 143 after SIGTERM, 130 otherwise
     if summary.aborted:  # too many trials failed: scripts must not take it for a result
         raise typer.Exit(1)
@@ -69,27 +72,44 @@ def print_summary(summary: SweepSummary, metric: str, scheduler: str = "asha") -
             console.print(f"  {escape(line)}", highlight=False)
     if summary.limit:
         ran = sum(trials.values())
-        how = "stopped the running trials at their checkpoint" if summary.stopped else "let the running trials finish"
-        console.print(f"[bold]Ended by {summary.limit}[/]: no trial started after it ({ran} trials ran), and it {how}.")
+        how = (
+            "stopped the running trials at their checkpoint"
+            if summary.stopped
+            else "let the running trials finish"
+        )
+        console.print(
+            f"[bold]Ended by {summary.limit}[/]: no trial started after it ({ran} trials ran), and it {how}."
+        )
     elif summary.stopped:
-        console.print(f"[bold yellow]Stopped[/] ({summary.stopped}); the counts above are the trials done so far. "
-                      f"Continue with: {_resume_hint(summary)}")
+        console.print(
+            f"[bold yellow]Stopped[/] ({summary.stopped}); the counts above are the trials done so far. "
+            f"Continue with: {_resume_hint(summary)}"
+        )
     best = summary.best
     if best:
-        config = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items())
+        config = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items()
+        )
         console.print(
             f"Best trial {best['trial_id']}: {metric} = [bold green]{compact(best['value'])}[/] "
             f"after {best['iterations']:,} iterations ({config})"
         )
     used, worst = summary.iterations_used, summary.iterations_worst_case
     if summary.stopped or summary.aborted:  # trials were cut by the stop, not by ASHA
-        console.print(f"Iterations: {used:,} so far; the sweep {ended} before its trials ended, "
-                      f"so there is no saving to count{' yet' if summary.stopped else ''}.")
+        console.print(
+            f"Iterations: {used:,} so far; the sweep {ended} before its trials ended, "
+            f"so there is no saving to count{' yet' if summary.stopped else ''}."
+        )
     elif scheduler != "asha":  # `scheduler: none`: nothing was stopped early, nothing saved
         cut = trials["failed"] + trials["diverged"]
-        console.print(f"Iterations: {used:,} (no early stopping: " + (
-            "every trial ran to completion)." if not cut else
-            f"every trial ran until it completed, failed or diverged; {cut} failed or diverged)."))
+        console.print(
+            f"Iterations: {used:,} (no early stopping: "
+            + (
+                "every trial ran to completion)."
+                if not cut
+                else f"every trial ran until it completed, failed or diverged; {cut} failed or diverged)."
+            )
+        )
     elif worst:
         console.print(
             f"Iterations: {used:,} used of {worst:,} had every trial run to completion; "
@@ -99,5 +119,7 @@ def print_summary(summary: SweepSummary, metric: str, scheduler: str = "asha") -
     # Point to the two ways of looking at the results: the sweep-level report and the
     # run-by-run MLflow UI (both read the storage folder that holds `<name>/`).
     storage = shlex.quote(str(Path(summary.storage).parent))
-    console.print(f"Report:  sweep report {summary.name} --storage {storage}  (plots, best trials, budget as HTML)")
+    console.print(
+        f"Report:  sweep report {summary.name} --storage {storage}  (plots, best trials, budget as HTML)"
+    )
     console.print(f"MLflow:  sweep ui --storage {storage}  (every trial's runs and curves)")

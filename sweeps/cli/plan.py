@@ -97,15 +97,23 @@ def batch_size_table(plan: SweepPlan) -> Table:
     distributed = plan.workers > 1
     table = Table(title="Iterations per batch size (one iteration = one optimizer step on one batch)")
     rate_column = "learning rate" if plan.learning_rate_scale is None else "effective learning rate"
-    columns = ["batch size", *(["per-worker batch"] if distributed else []), "iterations/epoch",
-               "samples/iteration", "total iterations", rate_column]
+    columns = [
+        "batch size",
+        *(["per-worker batch"] if distributed else []),
+        "iterations/epoch",
+        "samples/iteration",
+        "total iterations",
+        rate_column,
+    ]
     for column in columns:
         table.add_column(column, justify="right")
     for row in plan.batch_sizes:
         low, high = row.learning_rate_range
         table.add_row(
-            str(row.batch_size), *([str(row.per_worker_batch_size)] if distributed else []),
-            f"{row.iterations_per_epoch:,}", str(row.samples_per_iteration),
+            str(row.batch_size),
+            *([str(row.per_worker_batch_size)] if distributed else []),
+            f"{row.iterations_per_epoch:,}",
+            str(row.samples_per_iteration),
             f"{row.min_total_iterations:,}–{row.max_total_iterations:,}",
             f"{low:.3g}" if low == high else f"{low:.3g}–{high:.3g}",
         )
@@ -146,24 +154,33 @@ def asha_summary(plan: SweepPlan) -> str:
     assert plan.grace_period is not None and plan.max_t is not None and plan.reduction_factor is not None
     unit = plan.budget_unit
     stops = plan.decision_milestones
-    rungs = (f"rungs at {', '.join(f'{m:,.4g}' for m in stops)} {unit}" if stops
-             else "no rung below max_t, so ASHA stops no trial")
+    rungs = (
+        f"rungs at {', '.join(f'{m:,.4g}' for m in stops)} {unit}"
+        if stops
+        else "no rung below max_t, so ASHA stops no trial"
+    )
     if plan.grace_period_auto:
         from sweeps.plan.asha import AUTO_GRACE_RUNGS  # here: see the TYPE_CHECKING import above
 
-        grace = (f"grace_period: auto = {plan.grace_period:,.4g}, derived from max_t (max_t / "
-                 f"{plan.reduction_factor:g}^{AUTO_GRACE_RUNGS}, rounded up)")
+        grace = (
+            f"grace_period: auto = {plan.grace_period:,.4g}, derived from max_t (max_t / "
+            f"{plan.reduction_factor:g}^{AUTO_GRACE_RUNGS}, rounded up)"
+        )
     else:
         grace = f"grace_period = {plan.grace_period:,.4g}"
-    return (f"ASHA counts its budget in [bold]{unit}[/]: {rungs}; max_t {plan.max_t:,.4g}; {grace}; "
-            f"reduction_factor = {plan.reduction_factor:g}.")
+    return (
+        f"ASHA counts its budget in [bold]{unit}[/]: {rungs}; max_t {plan.max_t:,.4g}; {grace}; "
+        f"reduction_factor = {plan.reduction_factor:g}."
+    )
 
 
 def brackets_table(plan: SweepPlan) -> Table:
     """Each Hyperband bracket's rungs, its share of the trials and of the expected budget."""
     unit = plan.budget_unit
-    table = Table(title=f"{len(plan.brackets)} Hyperband brackets: each trial is drawn into one "
-                        f"(rungs in {unit}; trials and iterations expected)")
+    table = Table(
+        title=f"{len(plan.brackets)} Hyperband brackets: each trial is drawn into one "
+        f"(rungs in {unit}; trials and iterations expected)"
+    )
     # Short headers: the table fits 80 columns unwrapped.
     for column in ("bracket", "rungs", "drawn", "trials", "iterations", "of budget"):
         table.add_column(column, justify="right")
@@ -171,8 +188,11 @@ def brackets_table(plan: SweepPlan) -> Table:
         stops = [m for m in bracket.milestones if plan.max_t is None or m < plan.max_t]
         share = bracket.expected_iterations / plan.expected_iterations if plan.expected_iterations else 0.0
         table.add_row(
-            str(bracket.bracket), ", ".join(f"{m:,.4g}" for m in stops) or "none: runs to max_t",
-            f"{bracket.probability:.0%}", f"{bracket.expected_trials:.1f}", f"{bracket.expected_iterations:,.0f}",
+            str(bracket.bracket),
+            ", ".join(f"{m:,.4g}" for m in stops) or "none: runs to max_t",
+            f"{bracket.probability:.0%}",
+            f"{bracket.expected_trials:.1f}",
+            f"{bracket.expected_iterations:,.0f}",
             f"{share:.0%}",
         )
     return table

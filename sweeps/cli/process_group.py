@@ -41,16 +41,23 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _ENDING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def start_guarded(command: list[str], output: IO[Any],
-                  environment: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_guarded(
+    command: list[str], output: IO[Any], environment: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start ``command`` under a guard in a new session; the guard's pid is the group's id.
 
     ``environment`` adds variables to this process's own for the command (and the guard).
     """
     # -I: the guard imports the standard library only, never a module beside this file.
     guard = [sys.executable, "-I", os.path.abspath(__file__), str(os.getpid()), "--", *command]
-    return subprocess.Popen(guard, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env={**os.environ, **(environment or {})})
+    return subprocess.Popen(
+        guard,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **(environment or {})},
+    )
 
 
 def stop_guarded(guard: subprocess.Popen[bytes]) -> None:
@@ -153,7 +160,7 @@ def _reap() -> None:
 
 def main(argv: list[str]) -> int:
     """``process_group.py PARENT_PID -- COMMAND...``: run COMMAND until it, the parent or a signal ends."""
-    parent, command = int(argv[0]), argv[argv.index("--") + 1:]
+    parent, command = int(argv[0]), argv[argv.index("--") + 1 :]
     for signum in _ENDING_SIGNALS:
         signal.signal(signum, _raise_ending)
     _die_with_parent()

@@ -16,7 +16,10 @@ def report_command(
     name: str = typer.Argument(..., help="The sweep's name (or the path of its folder)."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help="The folder holding the sweep."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Where to write index.html and the PNGs (default <storage>/<name>/report)."
+        None,
+        "--output",
+        "-o",
+        help="Where to write index.html and the PNGs (default <storage>/<name>/report).",
     ),
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri", help="MLflow tracking URI (default: the spec's, else <storage>/mlflow.db)."

@@ -29,8 +29,14 @@ def run_command(
     storage: str | None = typer.Option(None, "--storage", help="Override the storage folder."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing sweep of this name."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the sweep of this name if it exists (see `sweep resume`)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON line, the only output on stdout (the rest goes to stderr)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the sweep of this name if it exists (see `sweep resume`)."
+    ),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print the summary as one JSON line, the only output on stdout (the rest goes to stderr).",
+    ),
 ) -> None:
     """Run a sweep: Optuna samples, ASHA stops weak trials by iterations, Ray Tune schedules."""
     overrides = spec_overrides(set_, name, storage)
@@ -43,4 +49,6 @@ def run_command(
     lines = announce(loaded, address, as_json)
     from sweeps.runner.runner import RunOptions  # here: see sweeps/cli/launch.py
 
-    run_and_report(loaded, RunOptions(ray_backend(loaded, address), address=address, overwrite=overwrite), as_json, lines)
+    run_and_report(
+        loaded, RunOptions(ray_backend(loaded, address), address=address, overwrite=overwrite), as_json, lines
+    )

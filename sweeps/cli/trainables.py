@@ -18,7 +18,10 @@ def list_trainables() -> None:
     for name in BUILTIN_TRAINABLES:
         resolved = resolve_trainable(name)
         table.add_row(
-            name, resolved.reference, f"{resolved.dataset_size({}):,}", str(resolved.drop_last),
+            name,
+            resolved.reference,
+            f"{resolved.dataset_size({}):,}",
+            str(resolved.drop_last),
             resolved.declaration.description,
         )
     Console().print(table)

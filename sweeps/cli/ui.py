@@ -95,10 +95,20 @@ def ui_command_line(storage: Path, port: int) -> list[str]:
     """The ``mlflow ui`` command for the embedded store under ``storage``."""
     paths = sweep_paths(storage, "_")
     return [
-        sys.executable, "-m", "mlflow", "ui",
-        "--backend-store-uri", paths.embedded_tracking_uri,
-        "--default-artifact-root", paths.embedded_artifact_root,
-        "--host", HOST, "--port", str(port), "--workers", str(UI_WORKERS),
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        paths.embedded_tracking_uri,
+        "--default-artifact-root",
+        paths.embedded_artifact_root,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(UI_WORKERS),
     ]
 
 

@@ -34,7 +34,9 @@ def auto_grace_period(max_t: float, reduction_factor: float) -> float:
     return float(min(max_t, max(1, math.ceil(exact * (1 - 1e-12)))))
 
 
-def rung_milestones(grace_period: float, max_t: float, reduction_factor: float, bracket: int = 0) -> list[float]:
+def rung_milestones(
+    grace_period: float, max_t: float, reduction_factor: float, bracket: int = 0
+) -> list[float]:
     """Bracket ``bracket``'s milestones in ascending order, with the same expression as Ray's ``_Bracket``."""
     # Same float expression as ray.tune.schedulers.async_hyperband._Bracket, so that e.g.
     # max_t / grace_period == 27 with η = 3 gives the same number of rungs as Ray.
@@ -54,7 +56,9 @@ def most_brackets(grace_period: float, max_t: float, reduction_factor: float) ->
     return len(rung_milestones(grace_period, max_t, reduction_factor))
 
 
-def bracket_problem(grace_period: float, max_t: float, reduction_factor: float, brackets: int, unit: str) -> str | None:
+def bracket_problem(
+    grace_period: float, max_t: float, reduction_factor: float, brackets: int, unit: str
+) -> str | None:
     """Why ``brackets`` cannot be run (a bracket would have no rung at all), or None."""
     allowed = most_brackets(grace_period, max_t, reduction_factor)
     if brackets <= allowed:

@@ -130,8 +130,13 @@ def plan_spec(loaded: LoadedSpec, *, reject_impossible: bool = True) -> tuple[Re
     dataset_size = resolved.dataset_size(spec.trainable_args)
     plan = make_plan(spec, dataset_size, resolved.drop_last)
     if isinstance(spec.scheduler, AshaSpec) and plan.grace_period is not None and plan.max_t is not None:
-        problem = bracket_problem(plan.grace_period, max(plan.max_t, plan.grace_period), spec.scheduler.reduction_factor,
-                                  spec.scheduler.brackets, spec.budget_unit)
+        problem = bracket_problem(
+            plan.grace_period,
+            max(plan.max_t, plan.grace_period),
+            spec.scheduler.reduction_factor,
+            spec.scheduler.brackets,
+            spec.budget_unit,
+        )
         if problem:
             raise SpecError(f"{loaded.source}: {problem}.")
     too_large = [b for b in possible_values(spec.search_space["batch_size"]) if b > dataset_size]
@@ -164,17 +169,28 @@ def make_plan(spec: SweepSpec, dataset_size: int, drop_last: bool) -> SweepPlan:
     worst_samples = sum(s.samples_at(s.total_iterations) for s in shapes.values()) * weight
     scale = learning_rate_scale(spec)
     common: dict[str, Any] = {
-        "dataset_size": dataset_size, "drop_last": drop_last, "num_samples": spec.num_samples,
-        "budget_unit": spec.budget_unit, "epochs": epochs,
+        "dataset_size": dataset_size,
+        "drop_last": drop_last,
+        "num_samples": spec.num_samples,
+        "budget_unit": spec.budget_unit,
+        "epochs": epochs,
         "batch_sizes": _batch_size_rows(spec, usable, epochs, dataset_size, drop_last),
-        "worst_case_iterations": worst_iterations, "worst_case_samples": worst_samples,
+        "worst_case_iterations": worst_iterations,
+        "worst_case_samples": worst_samples,
         "learning_rate_scale": scale.model_dump() if scale is not None else None,
         "workers": spec.resources.workers,
     }
     if not isinstance(spec.scheduler, AshaSpec):
         return SweepPlan(
-            **common, scheduler="none", grace_period=None, reduction_factor=None, max_t=None, rungs=[],
-            expected_iterations=worst_iterations, expected_samples=worst_samples, warnings=warnings,
+            **common,
+            scheduler="none",
+            grace_period=None,
+            reduction_factor=None,
+            max_t=None,
+            rungs=[],
+            expected_iterations=worst_iterations,
+            expected_samples=worst_samples,
+            warnings=warnings,
             limits=limit_coverage(spec, worst_iterations, worst_samples),
         )
     return _asha_plan(spec, spec.scheduler, shapes, weight, warnings, common)
@@ -185,29 +201,43 @@ def _oversized_batch_warnings(batch_sizes: list[int], dataset_size: int, drop_la
     if not too_large:
         return []
     outcome = "no iterations at all" if drop_last else "one short batch per epoch"
-    return [(
-        f"batch_size {', '.join(map(str, too_large))} is larger than the training set "
-        f"(N = {dataset_size}); such a trial would have {outcome}. Remove those choices."
-    )]
+    return [
+        (
+            f"batch_size {', '.join(map(str, too_large))} is larger than the training set "
+            f"(N = {dataset_size}); such a trial would have {outcome}. Remove those choices."
+        )
+    ]
 
 
-def _batch_size_rows(spec: SweepSpec, usable: list[int], epochs: list[int], dataset_size: int,
-                     drop_last: bool) -> list[BatchSizeRow]:
+def _batch_size_rows(
+    spec: SweepSpec, usable: list[int], epochs: list[int], dataset_size: int, drop_last: bool
+) -> list[BatchSizeRow]:
     scale = learning_rate_scale(spec)
     rows = []
     for b in usable:
         per_epoch = TrialShape(dataset_size, b, 1, drop_last).iterations_per_epoch
-        rows.append(BatchSizeRow(
-            batch_size=b, iterations_per_epoch=per_epoch, samples_per_iteration=b,
-            min_total_iterations=min(epochs) * per_epoch, max_total_iterations=max(epochs) * per_epoch,
-            learning_rate_range=learning_rate_range(*base_learning_rates(spec), scale, b),
-            per_worker_batch_size=b // spec.resources.workers,
-        ))
+        rows.append(
+            BatchSizeRow(
+                batch_size=b,
+                iterations_per_epoch=per_epoch,
+                samples_per_iteration=b,
+                min_total_iterations=min(epochs) * per_epoch,
+                max_total_iterations=max(epochs) * per_epoch,
+                learning_rate_range=learning_rate_range(*base_learning_rates(spec), scale, b),
+                per_worker_batch_size=b // spec.resources.workers,
+            )
+        )
     return rows
 
 
-def _asha_plan(spec: SweepSpec, scheduler: AshaSpec, shapes: dict[tuple[int, int], TrialShape], weight: float,
-               warnings: list[str], common: dict[str, Any]) -> SweepPlan:
+def _asha_plan(
+    spec: SweepSpec,
+    scheduler: AshaSpec,
+    shapes: dict[tuple[int, int], TrialShape],
+    weight: float,
+    warnings: list[str],
+    common: dict[str, Any],
+) -> SweepPlan:
     """The plan under ASHA: its rungs, each bracket's share and cost, and what to warn of."""
     unit = spec.budget_unit
     largest = max(s.total_budget(unit) for s in shapes.values())
@@ -222,35 +252,62 @@ def _asha_plan(spec: SweepSpec, scheduler: AshaSpec, shapes: dict[tuple[int, int
     expected_samples = sum(b.expected_samples for b in brackets)
     warnings = warnings + _asha_warnings(shapes, grace, auto, max_t, brackets[0].milestones, unit)
     return SweepPlan(
-        **common, scheduler="asha", grace_period=grace, reduction_factor=eta, max_t=max_t, rungs=rungs,
-        expected_iterations=expected, expected_samples=expected_samples, warnings=warnings,
-        limits=limit_coverage(spec, expected, expected_samples), grace_period_auto=auto, brackets=brackets,
+        **common,
+        scheduler="asha",
+        grace_period=grace,
+        reduction_factor=eta,
+        max_t=max_t,
+        rungs=rungs,
+        expected_iterations=expected,
+        expected_samples=expected_samples,
+        warnings=warnings,
+        limits=limit_coverage(spec, expected, expected_samples),
+        grace_period_auto=auto,
+        brackets=brackets,
     )
 
 
-def _rungs(shapes: dict[tuple[int, int], TrialShape], brackets: list[BracketPlan], weight: float, eta: float,
-           unit: str, common: dict[str, Any]) -> list[Rung]:
+def _rungs(
+    shapes: dict[tuple[int, int], TrialShape],
+    brackets: list[BracketPlan],
+    weight: float,
+    eta: float,
+    unit: str,
+    common: dict[str, Any],
+) -> list[Rung]:
     """The first bracket's rungs: where each batch size reaches them, and how many trials do."""
     longest_epochs = max(common["epochs"])
     rungs = []
     for k, milestone in enumerate(brackets[0].milestones):
         reaching = sum(1 for s in shapes.values() if s.total_budget(unit) >= milestone)
-        rungs.append(Rung(
-            milestone=milestone,
-            milestone_iterations_by_batch_size={
-                row.batch_size: TrialShape(common["dataset_size"], row.batch_size, longest_epochs,
-                                           common["drop_last"]).first_iteration_reaching(milestone, unit)
-                for row in common["batch_sizes"]
-            },
-            # Rung k of the first bracket is rung k - s of bracket s (when s <= k).
-            expected_trials=sum(weight * reaching * b.probability / eta ** (k - b.bracket)
-                                for b in brackets if b.bracket <= k),
-        ))
+        rungs.append(
+            Rung(
+                milestone=milestone,
+                milestone_iterations_by_batch_size={
+                    row.batch_size: TrialShape(
+                        common["dataset_size"], row.batch_size, longest_epochs, common["drop_last"]
+                    ).first_iteration_reaching(milestone, unit)
+                    for row in common["batch_sizes"]
+                },
+                # Rung k of the first bracket is rung k - s of bracket s (when s <= k).
+                expected_trials=sum(
+                    weight * reaching * b.probability / eta ** (k - b.bracket)
+                    for b in brackets
+                    if b.bracket <= k
+                ),
+            )
+        )
     return rungs
 
 
-def _asha_warnings(shapes: dict[tuple[int, int], TrialShape], grace: float, auto: bool, max_t: float,
-                   milestones: list[float], unit: str) -> list[str]:
+def _asha_warnings(
+    shapes: dict[tuple[int, int], TrialShape],
+    grace: float,
+    auto: bool,
+    max_t: float,
+    milestones: list[float],
+    unit: str,
+) -> list[str]:
     warnings = []
     largest = max(s.total_budget(unit) for s in shapes.values())
     smallest_shape = min(shapes.values(), key=lambda s: s.total_budget(unit))
@@ -260,8 +317,11 @@ def _asha_warnings(shapes: dict[tuple[int, int], TrialShape], grace: float, auto
             f"({smallest_shape.total_budget(unit):g} {unit} at batch_size="
             f"{smallest_shape.batch_size}, epochs={smallest_shape.epochs}): such trials end "
             "before the first rung, so ASHA can never stop them. "
-            + ("`grace_period: auto` is derived from max_t; give a number to judge them sooner."
-               if auto else "Lower grace_period.")
+            + (
+                "`grace_period: auto` is derived from max_t; give a number to judge them sooner."
+                if auto
+                else "Lower grace_period."
+            )
         )
     unreachable = [m for m in milestones if m > largest]
     if unreachable:
@@ -279,38 +339,60 @@ def _asha_warnings(shapes: dict[tuple[int, int], TrialShape], grace: float, auto
     return warnings
 
 
-def bracket_plans(shapes: dict[tuple[int, int], TrialShape], grace: float, max_t: float, eta: float, count: int,
-                  weight: float, unit: str) -> list[BracketPlan]:
+def bracket_plans(
+    shapes: dict[tuple[int, int], TrialShape],
+    grace: float,
+    max_t: float,
+    eta: float,
+    count: int,
+    weight: float,
+    unit: str,
+) -> list[BracketPlan]:
     """Each bracket's rungs, share of the trials and expected cost (a bracket with no rung costs as none)."""
     # With `max_t: auto` below the grace period (every config is shorter than the first
     # rung; the plan warns), there are no rungs and ASHA stops nothing.
     ladders = [rung_milestones(grace, max_t, eta, s) if grace <= max_t else [] for s in range(count)]
     probabilities = bracket_probabilities([len(ladder) for ladder in ladders])
     plans = []
-    for s, (ladder, probability) in enumerate(zip(ladders, probabilities)):
+    for s, (ladder, probability) in enumerate(zip(ladders, probabilities, strict=False)):
         share = weight * probability
-        plans.append(BracketPlan(
-            bracket=s, grace_period=grace * eta**s, milestones=ladder, probability=probability,
-            expected_trials=share * len(shapes),
-            expected_iterations=share * sum(expected_iterations(t, ladder, max_t, unit, eta) for t in shapes.values()),
-            expected_samples=share * sum(_expected_samples(t, ladder, max_t, unit, eta) for t in shapes.values()),
-        ))
+        plans.append(
+            BracketPlan(
+                bracket=s,
+                grace_period=grace * eta**s,
+                milestones=ladder,
+                probability=probability,
+                expected_trials=share * len(shapes),
+                expected_iterations=share
+                * sum(expected_iterations(t, ladder, max_t, unit, eta) for t in shapes.values()),
+                expected_samples=share
+                * sum(_expected_samples(t, ladder, max_t, unit, eta) for t in shapes.values()),
+            )
+        )
     return plans
 
 
-def limit_coverage(spec: SweepSpec, expected_iterations: float, expected_samples: float) -> dict[str, dict[str, float]]:
+def limit_coverage(
+    spec: SweepSpec, expected_iterations: float, expected_samples: float
+) -> dict[str, dict[str, float]]:
     """How many trials each compute limit covers, at the expected iterations (samples) per trial."""
     coverage = {}
-    for name, limit, expected in (("max_iterations", spec.limits.max_iterations, expected_iterations),
-                                  ("max_samples", spec.limits.max_samples, expected_samples)):
+    for name, limit, expected in (
+        ("max_iterations", spec.limits.max_iterations, expected_iterations),
+        ("max_samples", spec.limits.max_samples, expected_samples),
+    ):
         if limit is not None:
             per_trial = expected / spec.num_samples if expected else 0.0
-            covered = min(float(spec.num_samples), limit / per_trial) if per_trial else float(spec.num_samples)
+            covered = (
+                min(float(spec.num_samples), limit / per_trial) if per_trial else float(spec.num_samples)
+            )
             coverage[name] = {"limit": float(limit), "expected_trials": covered}
     return coverage
 
 
-def _expected_samples(shape: TrialShape, milestones: list[float], max_t: float, unit: str, eta: float) -> float:
+def _expected_samples(
+    shape: TrialShape, milestones: list[float], max_t: float, unit: str, eta: float
+) -> float:
     # Samples seen are proportional to iterations except for the short last batch; the
     # ratio of whole-trial figures is exact enough for a plan.
     iterations = expected_iterations(shape, milestones, max_t, unit, eta)

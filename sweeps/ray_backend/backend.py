@@ -21,8 +21,9 @@ from sweeps.store.state import SweepPaths
 class RayBackend:
     """Runs a sweep's trials on Ray Tune: an embedded local Ray, or the cluster at ``address``."""
 
-    def __init__(self, address: str | None = None, callbacks: list[Any] | None = None,
-                 trainable: str | None = None) -> None:
+    def __init__(
+        self, address: str | None = None, callbacks: list[Any] | None = None, trainable: str | None = None
+    ) -> None:
         self.address = address
         #: The sweep's trainable (the spec's reference): an embedded Ray's workers import it as they start.
         self.trainable = trainable

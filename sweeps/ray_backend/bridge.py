@@ -26,14 +26,19 @@ from sweeps.training.batching import points_in
 class ListenerBridge(tune.Callback):
     """Calls each listener, in order, for each trial event Tune reports."""
 
-    def __init__(self, listeners: list[SweepListener], notes: Callable[[str], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, listeners: list[SweepListener], notes: Callable[[str], dict[str, Any]] | None = None
+    ) -> None:
         self.listeners = list(listeners)
         #: The scheduler's notes on a trial (its bracket, why it stopped it), for TrialInfo.schedule.
         self.notes = notes
         # Tune steps its loop many times a second; only listeners with periodic work
         # (the live view) are called there.
-        self._stepping = [listener for listener in self.listeners
-                          if type(listener).step_ended is not SweepListener.step_ended]
+        self._stepping = [
+            listener
+            for listener in self.listeners
+            if type(listener).step_ended is not SweepListener.step_ended
+        ]
         self._trials: dict[str, Any] = {}  # trial id → Tune's Trial, for `error_of`
 
     def __getstate__(self) -> dict[str, Any]:
@@ -53,13 +58,16 @@ class ListenerBridge(tune.Callback):
         for listener in self.listeners:
             listener.trial_started(shown)
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                        **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         shown, points = trial_info(trial, self.notes), points_in(without_ray_keys(result))
         for listener in self.listeners:
             listener.trial_reported(shown, points)
 
-    def on_checkpoint(self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any) -> None:
+    def on_checkpoint(
+        self, iteration: int, trials: list[Any], trial: Any, checkpoint: Any, **info: Any
+    ) -> None:
         # Tune calls this once the trial's save has come back, just before it records the
         # checkpoint as the one to restore from; a result that names a checkpoint arrives
         # earlier, before that round trip to the trial's actor.
@@ -81,8 +89,11 @@ class ListenerBridge(tune.Callback):
         shown = trial_info(trial, self.notes)
         # The error file is read only when a listener wants it (a disk error is known at
         # the first failure, not after the retries).
-        raised = [listener for listener in self.listeners
-                  if type(listener).trial_raised is not SweepListener.trial_raised]
+        raised = [
+            listener
+            for listener in self.listeners
+            if type(listener).trial_raised is not SweepListener.trial_raised
+        ]
         if raised:
             error = trial_error(trial)
             for listener in raised:
@@ -126,8 +137,13 @@ class StopBridge(tune.Stopper):
 def trial_info(trial: Any, notes: Callable[[str], dict[str, Any]] | None = None) -> TrialInfo:
     """A Tune ``Trial`` as the sweep's listeners see it (with the scheduler's ``notes`` on it)."""
     last = without_ray_keys(trial.last_result) if trial.last_result else None
-    return TrialInfo(trial.trial_id, trial.config, last, lambda: _local_checkpoint(trial),
-                     notes(trial.trial_id) if notes is not None else {})
+    return TrialInfo(
+        trial.trial_id,
+        trial.config,
+        last,
+        lambda: _local_checkpoint(trial),
+        notes(trial.trial_id) if notes is not None else {},
+    )
 
 
 def read_trial_error(trial: Any) -> str:
@@ -145,8 +161,11 @@ def read_trial_error(trial: Any) -> str:
 def trial_error(trial: Any) -> TrialError:
     """A failed trial's error: Tune's ``error.txt``, and the exception it pickled beside it."""
     exception = raised_exception(trial)
-    return TrialError(read_trial_error(trial), type(exception) if exception is not None else None,
-                      str(exception) if exception is not None else "")
+    return TrialError(
+        read_trial_error(trial),
+        type(exception) if exception is not None else None,
+        str(exception) if exception is not None else "",
+    )
 
 
 def raised_exception(trial: Any) -> BaseException | None:

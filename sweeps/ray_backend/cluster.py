@@ -21,7 +21,11 @@ BOOTSTRAP_CONFIG = Path("~/ray_bootstrap_config.yaml")
 def live_nodes(nodes: Iterable[dict[str, Any]]) -> list[NodeShape]:
     """Shapes of the alive nodes in ``ray.nodes()``."""
     return [
-        NodeShape(str(node.get("NodeID", "?"))[:12], node["Resources"].get("CPU", 0.0), node["Resources"].get("GPU", 0.0))
+        NodeShape(
+            str(node.get("NodeID", "?"))[:12],
+            node["Resources"].get("CPU", 0.0),
+            node["Resources"].get("GPU", 0.0),
+        )
         for node in nodes
         if node.get("Alive") and node.get("Resources")
     ]
@@ -35,9 +39,13 @@ def autoscaler_node_types(cluster_config: Any = None, bootstrap: Path = BOOTSTRA
     """
     if cluster_config is not None and cluster_config.node_group_configs:
         return [
-            NodeShape(group.name, float(group.resources.get("CPU", 0)), float(group.resources.get("GPU", 0)),
-                      # -1 means "no limit"; any large count gives the same answers here.
-                      count=group.max_count if group.max_count >= 0 else 10_000)
+            NodeShape(
+                group.name,
+                float(group.resources.get("CPU", 0)),
+                float(group.resources.get("GPU", 0)),
+                # -1 means "no limit"; any large count gives the same answers here.
+                count=group.max_count if group.max_count >= 0 else 10_000,
+            )
             for group in cluster_config.node_group_configs
         ]
     path = bootstrap.expanduser()
@@ -50,7 +58,11 @@ def autoscaler_node_types(cluster_config: Any = None, bootstrap: Path = BOOTSTRA
     shapes = []
     for name, node_type in (config.get("available_node_types") or {}).items():
         resources = node_type.get("resources") or {}
-        count = 1 if name == config.get("head_node_type") else min(int(node_type.get("max_workers", global_max)), global_max)
+        count = (
+            1
+            if name == config.get("head_node_type")
+            else min(int(node_type.get("max_workers", global_max)), global_max)
+        )
         shapes.append(NodeShape(name, float(resources.get("CPU", 0)), float(resources.get("GPU", 0)), count))
     return shapes
 

@@ -111,8 +111,10 @@ _WRITTEN_COLUMNS = {
 }
 #: The unique keys its upserts rely on.
 _UPSERT_KEYS = {
-    "trial_user_attributes": {"trial_id", "key"}, "trial_system_attributes": {"trial_id", "key"},
-    "trial_intermediate_values": {"trial_id", "step"}, "trial_values": {"trial_id", "objective"},
+    "trial_user_attributes": {"trial_id", "key"},
+    "trial_system_attributes": {"trial_id", "key"},
+    "trial_intermediate_values": {"trial_id", "step"},
+    "trial_values": {"trial_id", "objective"},
 }
 
 
@@ -130,15 +132,26 @@ def _optuna_rdb_tables() -> None:
     tables = {table.name: table for table in models.BaseModel.metadata.sorted_tables}
     for name, written in _WRITTEN_COLUMNS.items():
         table = tables[name]
-        assert set(written) <= set(table.c.keys()), f"{name} has no column {set(written) - set(table.c.keys())}"
-        required = {c.name for c in table.c if not c.nullable and not c.primary_key and c.default is None
-                    and c.server_default is None}
-        assert required <= set(written), f"{name} has required columns sweeps does not write: {required - set(written)}"
+        assert set(written) <= set(table.c.keys()), (
+            f"{name} has no column {set(written) - set(table.c.keys())}"
+        )
+        required = {
+            c.name
+            for c in table.c
+            if not c.nullable and not c.primary_key and c.default is None and c.server_default is None
+        }
+        assert required <= set(written), (
+            f"{name} has required columns sweeps does not write: {required - set(written)}"
+        )
     for name, keys in _UPSERT_KEYS.items():
-        uniques = [{c.name for c in k.columns} for k in tables[name].constraints if isinstance(k, UniqueConstraint)]
+        uniques = [
+            {c.name for c in k.columns} for k in tables[name].constraints if isinstance(k, UniqueConstraint)
+        ]
         assert keys in uniques, f"{name} has no unique key {keys}"
-    for model, method in ((models.TrialValueModel, "value_to_stored_repr"),
-                          (models.TrialIntermediateValueModel, "intermediate_value_to_stored_repr")):
+    for model, method in (
+        (models.TrialValueModel, "value_to_stored_repr"),
+        (models.TrialIntermediateValueModel, "intermediate_value_to_stored_repr"),
+    ):
         assert callable(getattr(model, method)), f"{model.__name__}.{method} is gone"
     for column in ("datetime_start", "datetime_complete"):
         inspect(models.TrialModel).get_property_by_column(tables["trials"].c[column])
@@ -155,7 +168,8 @@ def _optuna_rdb_tables() -> None:
         fresh = optuna.storages.RDBStorage(url)
         on_file = fresh.get_all_trials(fresh.get_study_id_from_name("s"))
         assert [vars(t) for t in on_file] == [vars(t) for t in storage.get_all_trials(study._study_id)], (
-            "a trial written by WriteThroughStorage reads back differently through RDBStorage")
+            "a trial written by WriteThroughStorage reads back differently through RDBStorage"
+        )
         assert on_file[1]._trial_id == running._trial_id, "FrozenTrial._trial_id is not the trial's id"
 
 
@@ -164,7 +178,9 @@ def _placement_group_by_id() -> None:
     from ray.util.placement_group import PlacementGroup
 
     group_id = PlacementGroupID(bytes.fromhex("ab" * 18))
-    assert PlacementGroup(group_id).id.hex() == "ab" * 18, "PlacementGroup(PlacementGroupID(...)) no longer round-trips"
+    assert PlacementGroup(group_id).id.hex() == "ab" * 18, (
+        "PlacementGroup(PlacementGroupID(...)) no longer round-trips"
+    )
 
 
 def _train_v2() -> None:
@@ -172,7 +188,9 @@ def _train_v2() -> None:
     from ray.train.v2._internal.constants import is_v2_enabled
 
     assert is_v2_enabled(), "Ray Train V2 is not on (RAY_TRAIN_V2_ENABLED): distributed trials need it"
-    assert TorchTrainer.__module__.startswith("ray.train.v2"), f"TorchTrainer is {TorchTrainer.__module__}'s, not V2's"
+    assert TorchTrainer.__module__.startswith("ray.train.v2"), (
+        f"TorchTrainer is {TorchTrainer.__module__}'s, not V2's"
+    )
 
 
 def _ray_process_popen() -> None:
@@ -194,7 +212,9 @@ def _embedded_node_services() -> None:
         assert hasattr(RayParams(), name), f"RayParams has no {name}"
     head = inspect.getsource(node.Node.start_head_processes)
     assert "if not self._ray_params.no_monitor" in head, "start_head_processes no longer reads no_monitor"
-    assert "self.start_api_server(" in head, "start_head_processes no longer starts the dashboard via start_api_server"
+    assert "self.start_api_server(" in head, (
+        "start_head_processes no longer starts the dashboard via start_api_server"
+    )
     assert "if self._ray_params.include_log_monitor" in inspect.getsource(node.Node.start_ray_processes), (
         "start_ray_processes no longer reads include_log_monitor"
     )
@@ -204,15 +224,21 @@ def _tune_actor_runtime_env() -> None:
     from ray.tune.execution import class_cache
 
     assert isinstance(class_cache.DEFAULT_ENV_VARS, dict), "class_cache.DEFAULT_ENV_VARS is gone"
-    assert isinstance(class_cache.ENV_VARS_TO_PROPAGATE, (set, frozenset)), "class_cache.ENV_VARS_TO_PROPAGATE is gone"
+    assert isinstance(class_cache.ENV_VARS_TO_PROPAGATE, (set, frozenset)), (
+        "class_cache.ENV_VARS_TO_PROPAGATE is gone"
+    )
     cache = class_cache._ActorClassCache()  # type: ignore[no-untyped-call]
     assert isinstance(cache._cache, dict), "_ActorClassCache._cache is gone"
     assert list(inspect.signature(class_cache._ActorClassCache.get).parameters) == ["self", "trainable_cls"]
     source = inspect.getsource(class_cache._ActorClassCache.get)
-    assert "ray.remote(runtime_env=runtime_env)" in source, "Tune no longer gives trial actors its runtime_env this way"
+    assert "ray.remote(runtime_env=runtime_env)" in source, (
+        "Tune no longer gives trial actors its runtime_env this way"
+    )
     from ray.tune.execution import tune_controller
 
-    assert "_ActorClassCache" in inspect.getsource(tune_controller), "TuneController no longer uses _ActorClassCache"
+    assert "_ActorClassCache" in inspect.getsource(tune_controller), (
+        "TuneController no longer uses _ActorClassCache"
+    )
 
 
 def _worker_preload() -> None:
@@ -233,7 +259,8 @@ def _ray_auth_token_path() -> None:
 
     assert setup._get_default_token_path() == Path.home() / ".ray" / "auth_token", "Ray's token file moved"
     assert "has_token" in inspect.getsource(setup.ensure_token_if_auth_enabled), (
-        "ray.init no longer uses a token it finds before generating one")
+        "ray.init no longer uses a token it finds before generating one"
+    )
 
 
 def _optuna_constraints_key() -> None:
@@ -242,79 +269,142 @@ def _optuna_constraints_key() -> None:
 
     assert _CONSTRAINTS_KEY == "constraints"
     assert "_get_infeasible_trial_score(trial) > 0" in inspect.getsource(tpe._split_trials), (
-        "TPE no longer sends infeasible trials to its bad density in _split_trials")
+        "TPE no longer sends infeasible trials to its bad density in _split_trials"
+    )
 
 
 def _optuna_tpe_get_trials() -> None:
     import optuna
 
-    for method in (optuna.samplers.TPESampler._sample_relative, optuna.samplers.TPESampler.sample_independent,
-                   optuna.samplers.TPESampler._sample):
-        assert "study._get_trials(" in inspect.getsource(method), f"TPE's {method.__name__} reads trials otherwise"
+    for method in (
+        optuna.samplers.TPESampler._sample_relative,
+        optuna.samplers.TPESampler.sample_independent,
+        optuna.samplers.TPESampler._sample,
+    ):
+        assert "study._get_trials(" in inspect.getsource(method), (
+            f"TPE's {method.__name__} reads trials otherwise"
+        )
 
 
 ASSUMPTIONS = [
-    Assumption("tuner-internals", ("sweeps/ray_backend/restore.py",),
-               "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes from a fresh one",
-               _tuner_internals),
-    Assumption("cluster-config", ("sweeps/ray_backend/cluster.py",),
-               "ray._private.state.state.get_cluster_config() gives the autoscaler's node types",
-               _cluster_config),
-    Assumption("train-storage", ("sweeps/ray_backend/snapshot.py",),
-               "ray.train._internal.storage.StorageContext and _get_ray_train_session_dir lay out trial folders",
-               _train_storage),
-    Assumption("experiment-state-format", ("sweeps/ray_backend/snapshot.py",),
-               "experiment_state-*.json holds trial_data and runner_data, which resume corrects",
-               _experiment_state_format),
-    Assumption("generator-state-format", ("sweeps/ray_backend/snapshot.py",),
-               "search_gen_state-*.json pickles the generator's counter/total and the limiter's live trials",
-               _generator_state_format),
-    Assumption("restore-failure-log", ("sweeps/ray_backend/snapshot.py",),
-               "Tune logs 'Failed to restore the run state' when Tuner.restore fails, instead of raising",
-               _restore_failure_log),
-    Assumption("trial-internals", ("sweeps/ray_backend/trial_memory.py", "sweeps/ray_backend/timeouts.py", "sweeps/ray_backend/snapshot.py"),
-               "Tune's Trial has run_metadata.metric_analysis/metric_n_steps and temporary_state.ray_actor",
-               _trial_internals),
-    Assumption("optuna-storage-internals", ("sweeps/runner/reconcile.py", "sweeps/search/truthful_study.py",
-                                            "sweeps/search/multi_fidelity.py"),
-               "Study._storage, Trial._trial_id and Trial._suggest reach a trial's storage directly",
-               _optuna_storage_internals),
-    Assumption("optuna-rdb-tables", ("sweeps/store/study_cache.py",),
-               "WriteThroughStorage writes Optuna's trial tables itself (the _rdb models' tables, stored "
-               "reprs, TrialModel's time conversion, FrozenTrial._trial_id), and RDBStorage reads back the same",
-               _optuna_rdb_tables),
-    Assumption("placement-group-by-id", ("sweeps/ray_backend/train_runs.py",),
-               "ray._raylet.PlacementGroupID and PlacementGroup(id) rebuild a Train run's group from its hex id",
-               _placement_group_by_id),
-    Assumption("train-v2", ("sweeps/ray_backend/distributed.py",),
-               "ray.train.torch.TorchTrainer is Train V2's (on by default since Ray 2.5x) and runs inside a Tune trial",
-               _train_v2),
-    Assumption("ray-process-popen", ("sweeps/ray_backend/process_groups.py",),
-               "ray._private.services.start_ray_process starts each of the embedded Ray's processes "
-               "with services.ConsolePopen(..., preexec_fn=...), looked up when it is called",
-               _ray_process_popen),
-    Assumption("embedded-node-services", ("sweeps/ray_backend/embedded.py",),
-               "ray.init builds a head Node(ray_params, ...) that skips the autoscaler monitor when "
-               "ray_params.no_monitor, the log monitor unless include_log_monitor, and starts the dashboard "
-               "only through Node.start_api_server",
-               _embedded_node_services),
-    Assumption("tune-actor-runtime-env", ("sweeps/ray_backend/embedded.py",),
-               "Tune registers each trial actor class through _ActorClassCache.get, with a runtime_env of "
-               "DEFAULT_ENV_VARS and the ENV_VARS_TO_PROPAGATE set in the driver, and nothing else",
-               _tune_actor_runtime_env),
-    Assumption("worker-preload", ("sweeps/ray_backend/embedded.py",),
-               "ray.init(_system_config={'preload_python_modules': [...]}) makes every worker the raylet "
-               "starts import those modules first (default_worker.py)",
-               _worker_preload),
-    Assumption("ray-auth-token-path", ("sweeps/ray_backend/embedded.py",),
-               "ray.init reads the token from ~/.ray/auth_token when it exists and writes a new one there otherwise",
-               _ray_auth_token_path),
-    Assumption("optuna-constraints-key", ("sweeps/search/avoid_failures.py",),
-               "a trial's constraint values live in its system attribute 'constraints', and TPE's _split_trials "
-               "puts trials with a positive one in its bad density",
-               _optuna_constraints_key),
-    Assumption("optuna-tpe-get-trials", ("sweeps/search/avoid_failures.py",),
-               "TPESampler reads the study's trials through study._get_trials in _sample_relative, "
-               "sample_independent and _sample",
-               _optuna_tpe_get_trials),
+    Assumption(
+        "tuner-internals",
+        ("sweeps/ray_backend/restore.py",),
+        "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes from a fresh one",
+        _tuner_internals,
+    ),
+    Assumption(
+        "cluster-config",
+        ("sweeps/ray_backend/cluster.py",),
+        "ray._private.state.state.get_cluster_config() gives the autoscaler's node types",
+        _cluster_config,
+    ),
+    Assumption(
+        "train-storage",
+        ("sweeps/ray_backend/snapshot.py",),
+        "ray.train._internal.storage.StorageContext and _get_ray_train_session_dir lay out trial folders",
+        _train_storage,
+    ),
+    Assumption(
+        "experiment-state-format",
+        ("sweeps/ray_backend/snapshot.py",),
+        "experiment_state-*.json holds trial_data and runner_data, which resume corrects",
+        _experiment_state_format,
+    ),
+    Assumption(
+        "generator-state-format",
+        ("sweeps/ray_backend/snapshot.py",),
+        "search_gen_state-*.json pickles the generator's counter/total and the limiter's live trials",
+        _generator_state_format,
+    ),
+    Assumption(
+        "restore-failure-log",
+        ("sweeps/ray_backend/snapshot.py",),
+        "Tune logs 'Failed to restore the run state' when Tuner.restore fails, instead of raising",
+        _restore_failure_log,
+    ),
+    Assumption(
+        "trial-internals",
+        (
+            "sweeps/ray_backend/trial_memory.py",
+            "sweeps/ray_backend/timeouts.py",
+            "sweeps/ray_backend/snapshot.py",
+        ),
+        "Tune's Trial has run_metadata.metric_analysis/metric_n_steps and temporary_state.ray_actor",
+        _trial_internals,
+    ),
+    Assumption(
+        "optuna-storage-internals",
+        ("sweeps/runner/reconcile.py", "sweeps/search/truthful_study.py", "sweeps/search/multi_fidelity.py"),
+        "Study._storage, Trial._trial_id and Trial._suggest reach a trial's storage directly",
+        _optuna_storage_internals,
+    ),
+    Assumption(
+        "optuna-rdb-tables",
+        ("sweeps/store/study_cache.py",),
+        "WriteThroughStorage writes Optuna's trial tables itself (the _rdb models' tables, stored "
+        "reprs, TrialModel's time conversion, FrozenTrial._trial_id), and RDBStorage reads back the same",
+        _optuna_rdb_tables,
+    ),
+    Assumption(
+        "placement-group-by-id",
+        ("sweeps/ray_backend/train_runs.py",),
+        "ray._raylet.PlacementGroupID and PlacementGroup(id) rebuild a Train run's group from its hex id",
+        _placement_group_by_id,
+    ),
+    Assumption(
+        "train-v2",
+        ("sweeps/ray_backend/distributed.py",),
+        "ray.train.torch.TorchTrainer is Train V2's (on by default since Ray 2.5x) and runs inside a Tune trial",
+        _train_v2,
+    ),
+    Assumption(
+        "ray-process-popen",
+        ("sweeps/ray_backend/process_groups.py",),
+        "ray._private.services.start_ray_process starts each of the embedded Ray's processes "
+        "with services.ConsolePopen(..., preexec_fn=...), looked up when it is called",
+        _ray_process_popen,
+    ),
+    Assumption(
+        "embedded-node-services",
+        ("sweeps/ray_backend/embedded.py",),
+        "ray.init builds a head Node(ray_params, ...) that skips the autoscaler monitor when "
+        "ray_params.no_monitor, the log monitor unless include_log_monitor, and starts the dashboard "
+        "only through Node.start_api_server",
+        _embedded_node_services,
+    ),
+    Assumption(
+        "tune-actor-runtime-env",
+        ("sweeps/ray_backend/embedded.py",),
+        "Tune registers each trial actor class through _ActorClassCache.get, with a runtime_env of "
+        "DEFAULT_ENV_VARS and the ENV_VARS_TO_PROPAGATE set in the driver, and nothing else",
+        _tune_actor_runtime_env,
+    ),
+    Assumption(
+        "worker-preload",
+        ("sweeps/ray_backend/embedded.py",),
+        "ray.init(_system_config={'preload_python_modules': [...]}) makes every worker the raylet "
+        "starts import those modules first (default_worker.py)",
+        _worker_preload,
+    ),
+    Assumption(
+        "ray-auth-token-path",
+        ("sweeps/ray_backend/embedded.py",),
+        "ray.init reads the token from ~/.ray/auth_token when it exists and writes a new one there otherwise",
+        _ray_auth_token_path,
+    ),
+    Assumption(
+        "optuna-constraints-key",
+        ("sweeps/search/avoid_failures.py",),
+        "a trial's constraint values live in its system attribute 'constraints', and TPE's _split_trials "
+        "puts trials with a positive one in its bad density",
+        _optuna_constraints_key,
+    ),
+    Assumption(
+        "optuna-tpe-get-trials",
+        ("sweeps/search/avoid_failures.py",),
+        "TPESampler reads the study's trials through study._get_trials in _sample_relative, "
+        "sample_independent and _sample",
+        _optuna_tpe_get_trials,
+    ),
 ]

@@ -105,12 +105,17 @@ def make_distributed_trial_function(settings: TrialSettings) -> Callable[[dict[s
         use_gpu = settings.gpus > 0
         trainer = TorchTrainer(
             _worker_function(settings),
-            train_loop_config={"config": dict(config), "trial_id": trial_id, "relay": relay,
-                               "checkpoint": tune.get_checkpoint(),
-                               # Each worker keeps its output in the Tune trial's folder (trial_output.py).
-                               "trial_dir": trial_output_folder(settings, trial_id)},
+            train_loop_config={
+                "config": dict(config),
+                "trial_id": trial_id,
+                "relay": relay,
+                "checkpoint": tune.get_checkpoint(),
+                # Each worker keeps its output in the Tune trial's folder (trial_output.py).
+                "trial_dir": trial_output_folder(settings, trial_id),
+            },
             scaling_config=ScalingConfig(
-                num_workers=settings.workers, use_gpu=use_gpu,
+                num_workers=settings.workers,
+                use_gpu=use_gpu,
                 resources_per_worker={"CPU": settings.cpus, **({"GPU": settings.gpus} if use_gpu else {})},
                 # One node when the workers fit on one (no network between them), several when not.
                 placement_strategy="PACK",
@@ -182,7 +187,10 @@ def _worker_function(settings: TrialSettings) -> Callable[[dict[str, Any]], None
         train_context = ray.train.get_context()
         device = ray.train.torch.get_device() if settings.gpus > 0 else None
         ctx = worker_context(
-            RayTrainWorkerContext, settings, config, loop_config["trial_id"],
+            RayTrainWorkerContext,
+            settings,
+            config,
+            loop_config["trial_id"],
             # Each worker's own GPU (cuda:N), as Ray Train assigned it.
             device=str(device) if device is not None else "cpu",
             node_id=ray.get_runtime_context().get_node_id(),

@@ -62,7 +62,12 @@ def only_what_a_sweep_needs() -> Iterator[None]:
 
 
 def init_kwargs() -> dict[str, Any]:
-    return {"log_to_driver": False, "include_dashboard": False, "configure_logging": True, "logging_level": "ERROR"}
+    return {
+        "log_to_driver": False,
+        "include_dashboard": False,
+        "configure_logging": True,
+        "logging_level": "ERROR",
+    }
 
 
 def worker_preload_modules(trainable: str | None) -> list[str]:
@@ -91,7 +96,9 @@ def worker_preload_modules(trainable: str | None) -> list[str]:
 def _preloading(modules: list[str]) -> dict[str, Any]:
     # Ray's system setting `preload_python_modules`: the raylet passes it to every worker it
     # starts, and default_worker.py imports each module, logging (not raising) what fails.
-    return {"_system_config": {"preload_python_modules": modules}} if modules else {}  # compat: worker-preload
+    return (
+        {"_system_config": {"preload_python_modules": modules}} if modules else {}
+    )  # compat: worker-preload
 
 
 def start_embedded_ray(preload: list[str] | None = None) -> None:
@@ -139,8 +146,11 @@ def private_auth_token() -> Path | None:
     that file (``RAY_AUTH_MODE`` other than token, ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``).
     Returns the token file it wrote or restricted, or None.
     """
-    if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token" or os.environ.get("RAY_AUTH_TOKEN") \
-            or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+    if (
+        os.environ.get("RAY_AUTH_MODE", "token").lower() != "token"
+        or os.environ.get("RAY_AUTH_TOKEN")
+        or os.environ.get("RAY_AUTH_TOKEN_PATH")
+    ):
         return None
     path = Path.home() / ".ray" / "auth_token"  # compat: ray-auth-token-path
     try:

@@ -33,12 +33,29 @@ from sweeps.store.state import SweepPaths
 #: reported (``ray.tune.result.AUTO_RESULT_KEYS`` and friends). ``done`` (Tune ended the
 #: trial at this result) and ``checkpoint_dir_name`` (the result's checkpoint was written)
 #: are not among them: they are the backend's answer listeners read (sweeps.store.journal).
-RESULT_KEYS = frozenset({
-    "training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore", "timestamp",
-    "date", "trial_id", "experiment_id", "experiment_tag", "pid", "hostname", "node_ip", "config",
-    "iterations_since_restore", "timesteps_since_restore", "timesteps_total", "episodes_total",
-    "should_checkpoint", "warmup_time",
-})
+RESULT_KEYS = frozenset(
+    {
+        "training_iteration",
+        "time_total_s",
+        "time_this_iter_s",
+        "time_since_restore",
+        "timestamp",
+        "date",
+        "trial_id",
+        "experiment_id",
+        "experiment_tag",
+        "pid",
+        "hostname",
+        "node_ip",
+        "config",
+        "iterations_since_restore",
+        "timesteps_since_restore",
+        "timesteps_total",
+        "episodes_total",
+        "should_checkpoint",
+        "warmup_time",
+    }
+)
 
 #: The traceback Tune writes in a failed trial's folder.
 ERROR_FILE = "error.txt"
@@ -106,8 +123,11 @@ class RayTrialFiles:
 
     def every_checkpoint(self) -> list[Path]:
         """Every trial's checkpoint folders under the Ray folder."""
-        return [entry for entry in self.ray_directory.glob("*/checkpoint_*")
-                if entry.is_dir() and checkpoint_index(entry) is not None]
+        return [
+            entry
+            for entry in self.ray_directory.glob("*/checkpoint_*")
+            if entry.is_dir() and checkpoint_index(entry) is not None
+        ]
 
     def error_text(self, trial_id: str) -> str | None:
         """The traceback Tune wrote when the trial last failed: the newest of its error files."""

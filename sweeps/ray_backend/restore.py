@@ -37,8 +37,11 @@ def continue_tuner(fresh: Any, job: SweepJob, resume: ResumeState, trainable: An
     guard_against_silent_restart()
     clear_driver_staging(job.paths.ray_directory)
     restored = tune.Tuner.restore(
-        str(job.paths.ray_directory), trainable=trainable,
-        resume_unfinished=True, resume_errored=False, restart_errored=False,
+        str(job.paths.ray_directory),
+        trainable=trainable,
+        resume_unfinished=True,
+        resume_errored=False,
+        restart_errored=False,
     )
     # `_local_tuner` is None only under Ray Client, which a sweep's driver does not use.
     restored_internal = restored._local_tuner

@@ -36,7 +36,11 @@ from sweeps.ray_backend.snapshot import (
 from sweeps.store.state import SweepPaths
 
 #: Ray's trial statuses as the runner's reconcile sees them.
-_STATUS: dict[str, SavedStatus] = {"TERMINATED": "ended", "ERROR": "errored", **dict.fromkeys(UNFINISHED, "unfinished")}
+_STATUS: dict[str, SavedStatus] = {
+    "TERMINATED": "ended",
+    "ERROR": "errored",
+    **dict.fromkeys(UNFINISHED, "unfinished"),
+}
 
 
 def saved_sweep(paths: SweepPaths) -> SavedSweep:
@@ -48,7 +52,10 @@ def saved_sweep(paths: SweepPaths) -> SavedSweep:
     notes = [f"set aside a torn Ray snapshot: {p.name}" for p in set_aside]
     if experiment is None:
         return SavedSweep(continuable=False, notes=notes)
-    trials = {t.trial_id: SavedTrial(_STATUS.get(t.status, "unfinished"), t.last_result) for t in experiment.trials.values()}
+    trials = {
+        t.trial_id: SavedTrial(_STATUS.get(t.status, "unfinished"), t.last_result)
+        for t in experiment.trials.values()
+    }
     return SavedSweep(continuable=True, trials=trials, notes=notes)
 
 
@@ -60,12 +67,18 @@ def prepare_resume(plan: ResumePlan) -> ResumeState:
     assert experiment is not None  # it was read a moment ago, by saved_sweep
     added = [_added_back(plan, experiment, trial) for trial in plan.added]
     save_corrected_state(experiment, finished=plan.finished, added=added, num_samples=plan.backend_total)
-    continued = [t for t in experiment.unfinished if t not in plan.finished] + [t.trial_id for t in plan.added]
+    continued = [t for t in experiment.unfinished if t not in plan.finished] + [
+        t.trial_id for t in plan.added
+    ]
     known = {trial_id: trial.last_result for trial_id, trial in plan.saved.trials.items()}
     redo = sum(_iterations_to_redo(t, plan.journal.get(t, []), known.get(t), plan.paths) for t in continued)
     return ResumeState(
-        restore=True, continued=continued, delivered=delivered_for(plan.journal, continued),
-        journal=plan.journal, brackets=dict(plan.brackets), iterations_to_redo=redo,
+        restore=True,
+        continued=continued,
+        delivered=delivered_for(plan.journal, continued),
+        journal=plan.journal,
+        brackets=dict(plan.brackets),
+        iterations_to_redo=redo,
     )
 
 
@@ -82,7 +95,9 @@ def _added_back(plan: ResumePlan, experiment: RayExperimentState, trial: AddedTr
     spec, paths = plan.spec, plan.paths
     restore = None
     for result in reversed(trial.results):  # the last checkpoint whose result reached the driver
-        found = RayTrialFiles(paths.ray_directory).checkpoint(trial.trial_id, result.get("checkpoint_dir_name"))
+        found = RayTrialFiles(paths.ray_directory).checkpoint(
+            trial.trial_id, result.get("checkpoint_dir_name")
+        )
         restore = str(found) if found is not None else None
         if restore:
             break
@@ -93,7 +108,9 @@ def _added_back(plan: ResumePlan, experiment: RayExperimentState, trial: AddedTr
         "max_failures": spec.failure.max_retries,
     }
     tag = f"{trial.number + 1}_" + ",".join(f"{k}={v}" for k, v in sorted(trial.params.items()))
-    return orphan_trial_json(paths.directory, trial.trial_id, trial.config, trial.params, tag, restore, template)
+    return orphan_trial_json(
+        paths.directory, trial.trial_id, trial.config, trial.params, tag, restore, template
+    )
 
 
 def _trainable_name(experiment: RayExperimentState) -> str:
@@ -102,8 +119,9 @@ def _trainable_name(experiment: RayExperimentState) -> str:
     return "run_trial"
 
 
-def _iterations_to_redo(trial_id: str, results: list[dict[str, Any]], known: dict[str, Any] | None,
-                        paths: SweepPaths) -> int:
+def _iterations_to_redo(
+    trial_id: str, results: list[dict[str, Any]], known: dict[str, Any] | None, paths: SweepPaths
+) -> int:
     """Iterations delivered after the checkpoint the trial restarts from (an estimate for
     trials Ray knew: their checkpoint is the last one its snapshot saw)."""
     if not results:
@@ -111,7 +129,10 @@ def _iterations_to_redo(trial_id: str, results: list[dict[str, Any]], known: dic
     delivered = int(results[-1].get("iteration", 0))
     horizon = int(known.get("iteration", 0)) if known else delivered
     for result in reversed(results):
-        if int(result.get("iteration", 0)) <= horizon and RayTrialFiles(paths.ray_directory).checkpoint(
-                trial_id, result.get("checkpoint_dir_name")) is not None:
+        if (
+            int(result.get("iteration", 0)) <= horizon
+            and RayTrialFiles(paths.ray_directory).checkpoint(trial_id, result.get("checkpoint_dir_name"))
+            is not None
+        ):
             return delivered - int(result["iteration"])
     return delivered

@@ -57,7 +57,9 @@ class AshaScheduler(FIFOScheduler):
         if self._time_attr not in result:
             return str(TrialScheduler.CONTINUE)
         # One objective: the metric's value; several: all of them (MOASHA), or no decision.
-        decision = self.rungs.judge_result(trial.trial_id, result[self._time_attr], result, self._sweep_metric)
+        decision = self.rungs.judge_result(
+            trial.trial_id, result[self._time_attr], result, self._sweep_metric
+        )
         if decision is None:
             return str(TrialScheduler.CONTINUE)
         explanation = decision.explanation()
@@ -84,7 +86,8 @@ class AshaScheduler(FIFOScheduler):
 
     def debug_string(self) -> str:
         return "ASHA: " + "; ".join(
-            ", ".join(f"{r.milestone:g}: {len(r.recorded)}" for r in bracket.rungs) for bracket in self.rungs.brackets
+            ", ".join(f"{r.milestone:g}: {len(r.recorded)}" for r in bracket.rungs)
+            for bracket in self.rungs.brackets
         )
 
 

@@ -21,8 +21,14 @@ from sweeps.training.batching import points_in
 class TruthfulSearcher(Searcher):
     """Asks the study for configs and tells it every trial's reports and end."""
 
-    def __init__(self, study: TruthfulStudy, metric: str, mode: str, rules: list[StopRule] | None = None,
-                 error_of: Callable[[str], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        study: TruthfulStudy,
+        metric: str,
+        mode: str,
+        rules: list[StopRule] | None = None,
+        error_of: Callable[[str], str | None] | None = None,
+    ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.study = study
         #: Trial id → the traceback Tune wrote for it: Tune tells a searcher only that a
@@ -37,7 +43,9 @@ class TruthfulSearcher(Searcher):
         # sweep builds its own searcher and rules, so the rules (which hold the ledger) stay out.
         return {**self.__dict__, "rules": [], "error_of": None}
 
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
+    def set_search_properties(
+        self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any
+    ) -> bool:
         # The space, metric and mode come with the study; Tune's own `param_space` is empty.
         return True
 
@@ -50,7 +58,9 @@ class TruthfulSearcher(Searcher):
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         self.study.report(trial_id, points_in(result))
 
-    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
         error_text = self.error_of(trial_id) if error and self.error_of else None
         self.study.finish(trial_id, points_in(result) if result else None, error, error_text)
 

@@ -59,7 +59,9 @@ class RayExperimentState:
 
 
 # compat: experiment-state-format
-def load_experiment_state(ray_directory: Path, set_aside: list[Path] | None = None) -> RayExperimentState | None:
+def load_experiment_state(
+    ray_directory: Path, set_aside: list[Path] | None = None
+) -> RayExperimentState | None:
     """The newest experiment snapshot that parses; torn newer ones are renamed aside
     (and added to ``set_aside``)."""
     set_aside = [] if set_aside is None else set_aside
@@ -71,8 +73,11 @@ def load_experiment_state(ray_directory: Path, set_aside: list[Path] | None = No
             for trial_json, metadata_json in data["trial_data"]:
                 state, metadata = json.loads(trial_json), json.loads(metadata_json)
                 trials[state["trial_id"]] = RayTrial(
-                    state["trial_id"], state["status"], dict(state.get("config") or {}),
-                    dict(metadata.get("last_result") or {}), state.get("relative_logdir"),
+                    state["trial_id"],
+                    state["status"],
+                    dict(state.get("config") or {}),
+                    dict(metadata.get("last_result") or {}),
+                    state.get("relative_logdir"),
                 )
         except (OSError, ValueError, KeyError, TypeError):
             # Ray writes this file in place; a driver killed mid-write leaves it torn.
@@ -85,8 +90,13 @@ def load_experiment_state(ray_directory: Path, set_aside: list[Path] | None = No
 
 
 def orphan_trial_json(
-    paths_directory: Path, trial_id: str, config: dict[str, Any],
-    evaluated: dict[str, Any], tag: str, restore_path: str | None, template: dict[str, Any],
+    paths_directory: Path,
+    trial_id: str,
+    config: dict[str, Any],
+    evaluated: dict[str, Any],
+    tag: str,
+    restore_path: str | None,
+    template: dict[str, Any],
 ) -> tuple[str, str]:
     """Ray's JSON state for a trial the study has but Ray's snapshot missed.
 
@@ -103,16 +113,23 @@ def orphan_trial_json(
     files = RayTrialFiles(paths_directory / RAY_FOLDER)
     folder = files.current_folder(trial_id)
     storage = StorageContext(
-        storage_path=str(paths_directory), experiment_dir_name=RAY_FOLDER,
+        storage_path=str(paths_directory),
+        experiment_dir_name=RAY_FOLDER,
         trial_dir_name=folder.name if folder else None,
         # One past its highest checkpoint in any of its folders (sweeps.ray_backend.formats).
         current_checkpoint_index=files.next_checkpoint_index(trial_id) if folder else -1,
     )
     trial = Trial(
-        template["trainable_name"], config=config, trial_id=trial_id, storage=storage,
-        evaluated_params=evaluated, experiment_tag=tag,
+        template["trainable_name"],
+        config=config,
+        trial_id=trial_id,
+        storage=storage,
+        evaluated_params=evaluated,
+        experiment_tag=tag,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=template["num_to_keep"]),
-        max_failures=template["max_failures"], restore_path=restore_path, stub=True,
+        max_failures=template["max_failures"],
+        restore_path=restore_path,
+        stub=True,
     )
     # Ray's Trial initialises `relative_logdir = None` and assigns it a folder name itself.
     trial.relative_logdir = folder.name if folder else None  # type: ignore[assignment]
@@ -126,7 +143,10 @@ def orphan_trial_json(
 
 
 def save_corrected_state(
-    experiment: RayExperimentState, *, finished: set[str], added: list[tuple[str, str]],
+    experiment: RayExperimentState,
+    *,
+    finished: set[str],
+    added: list[tuple[str, str]],
     num_samples: int,
 ) -> None:
     """Write the corrected snapshot and generator state that ``Tuner.restore`` will read."""

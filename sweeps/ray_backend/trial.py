@@ -66,7 +66,10 @@ def make_trial_function(settings: TrialSettings) -> Callable[[dict[str, Any]], N
         resolved = resolve_trainable(settings.trainable, source="trial")
         trial_id = tune.get_context().get_trial_id()
         ctx = worker_context(
-            RayTrialContext, settings, config, trial_id,
+            RayTrialContext,
+            settings,
+            config,
+            trial_id,
             # Ray sets CUDA_VISIBLE_DEVICES to the GPU(s) it assigned, so they appear as cuda:0.
             device="cuda:0" if ray.get_gpu_ids() else "cpu",
             node_id=ray.get_runtime_context().get_node_id(),

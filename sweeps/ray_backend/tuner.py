@@ -32,7 +32,9 @@ from sweeps.search.truthful_study import open_truthful_study
 from sweeps.spec.models import SweepSpec
 
 
-def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule], extra_callbacks: list[Any]) -> None:
+def run_job(
+    job: SweepJob, listeners: list[SweepListener], rules: list[StopRule], extra_callbacks: list[Any]
+) -> None:
     """Run ``job`` on Tune to its end (the :meth:`RayBackend.run` of :mod:`sweeps.ray_backend.backend`)."""
     _configure_tune_environment(job.concurrency)
     timeouts = TrialTimeouts(job.spec.failure.trial_timeout) if job.spec.failure.trial_timeout else None
@@ -41,12 +43,17 @@ def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]
         # First: it adds its reason to a failed trial's error file before the listeners read it.
         *([timeouts] if timeouts else []),
         # The scheduler's notes (a trial's bracket, why it was stopped) reach the listeners.
-        (bridge := ListenerBridge(listeners, scheduler.notes if isinstance(scheduler, AshaScheduler) else None)),
+        (
+            bridge := ListenerBridge(
+                listeners, scheduler.notes if isinstance(scheduler, AshaScheduler) else None
+            )
+        ),
         # Frees a distributed trial's workers as it ends, before the next trial is placed.
         *([EndTrainRuns(train_storage(job))] if job.spec.resources.workers > 1 else []),
         *extra_callbacks,
         ForgetFinishedTrialMetrics(job.spec.metric),  # last: the others see every metric
     ]
+
     def error_of(trial_id: str) -> str | None:
         # Tune tells the searcher before any callback, so before the timeout's reason is written.
         return (timeouts.reason_for(trial_id) if timeouts else None) or bridge.error_of(trial_id)
@@ -66,8 +73,14 @@ def run_job(job: SweepJob, listeners: list[SweepListener], rules: list[StopRule]
             raise
 
 
-def make_tuner(job: SweepJob, callbacks: list[Any], stopper: tune.Stopper, rules: list[StopRule] | None = None,
-               scheduler: TrialScheduler | None = None, error_of: Callable[[str], str | None] | None = None) -> Any:
+def make_tuner(
+    job: SweepJob,
+    callbacks: list[Any],
+    stopper: tune.Stopper,
+    rules: list[StopRule] | None = None,
+    scheduler: TrialScheduler | None = None,
+    error_of: Callable[[str], str | None] | None = None,
+) -> Any:
     """The ``Tuner`` of ``job``: a fresh one, or Ray's snapshot continued (``job.resume``).
 
     ``scheduler`` is the one whose notes the listener bridge shows (made here if not given);
@@ -177,7 +190,7 @@ def _quiet_tune_logs() -> Iterator[None]:
     try:
         yield
     finally:
-        for logger, level in zip(loggers, levels):
+        for logger, level in zip(loggers, levels, strict=False):
             logger.setLevel(level)
 
 

@@ -167,9 +167,12 @@ def report_to_tune(sent: dict[str, Any], checkpoint: str | None) -> None:
 
 def trial_shape(settings: TrialSettings, config: dict[str, Any]) -> tuple[TrialShape, frozenset[int]]:
     """The trial's iteration arithmetic, and the iterations at which ASHA decides on it."""
-    shape = TrialShape(settings.dataset_size, int(config["batch_size"]), int(config["epochs"]), settings.drop_last)
+    shape = TrialShape(
+        settings.dataset_size, int(config["batch_size"]), int(config["epochs"]), settings.drop_last
+    )
     milestone_iterations = frozenset(
-        i for i in (shape.first_iteration_reaching(m, settings.budget_unit) for m in settings.milestones)
+        i
+        for i in (shape.first_iteration_reaching(m, settings.budget_unit) for m in settings.milestones)
         if i is not None
     )
     return shape, milestone_iterations
@@ -197,8 +200,15 @@ Context = TypeVar("Context", bound=RayTrialContext)
 
 
 def worker_context(
-    cls: type[Context], settings: TrialSettings, config: dict[str, Any], trial_id: str, *,
-    device: str, node_id: str, restored: Any, **extra: Any,
+    cls: type[Context],
+    settings: TrialSettings,
+    config: dict[str, Any],
+    trial_id: str,
+    *,
+    device: str,
+    node_id: str,
+    restored: Any,
+    **extra: Any,
 ) -> Context:
     """The context of one worker of trial ``trial_id`` (``extra``: what ``cls`` adds)."""
     shape, milestone_iterations = trial_shape(settings, config)
@@ -221,8 +231,9 @@ def worker_context(
     )
 
 
-def run_trainable(function: Callable[..., Any], config: dict[str, Any], ctx: RayTrialContext, *,
-                  check: bool = True) -> None:
+def run_trainable(
+    function: Callable[..., Any], config: dict[str, Any], ctx: RayTrialContext, *, check: bool = True
+) -> None:
     """Run the trainable on ``ctx`` and check how it ended (``check``: this worker's reports count).
 
     What it reported before it raised still reaches MLflow and the journal (it is flushed).

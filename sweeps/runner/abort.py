@@ -16,7 +16,11 @@ from sweeps.runner.ledger import TrialLedger
 from sweeps.spec.models import SweepSpec
 
 #: The errors that prove the trainable or its declaration wrong.
-CONTRACT_ERRORS: tuple[type[Exception], ...] = (MetricNotReportedError, DatasetSizeError, TrialEndedEarlyError)
+CONTRACT_ERRORS: tuple[type[Exception], ...] = (
+    MetricNotReportedError,
+    DatasetSizeError,
+    TrialEndedEarlyError,
+)
 
 
 class AbortRule:
@@ -58,4 +62,3 @@ class AbortRule:
             )
             return True
         return False
-

@@ -61,7 +61,9 @@ class DiskWatch(SweepListener):
         if found is not None:
             # Most often its checkpoint, which Ray copies under the sweep's Ray folder; a
             # trainable's own writes elsewhere (a full /tmp) end here too, and stop it alike.
-            self.problems.note(f"trial {trial.trial_id}'s worker, saving its checkpoint or its own files", found)
+            self.problems.note(
+                f"trial {trial.trial_id}'s worker, saving its checkpoint or its own files", found
+            )
 
     def trial_failed(self, trial: TrialInfo, error: TrialError) -> None:
         self.trial_raised(trial, error)
@@ -110,8 +112,9 @@ def disk_full_message(paths: SweepPaths, problem: DiskProblem, state_written: bo
     free = free_bytes(paths.directory)
     where_free = f", {human_bytes(free)} free there now" if free is not None else ""
     state = (
-        "Its state is `stopped`" if state_written else
-        f"{paths.state_file} could not be updated either, so the sweep reads `crashed`"
+        "Its state is `stopped`"
+        if state_written
+        else f"{paths.state_file} could not be updated either, so the sweep reads `crashed`"
     )
     return (
         f"Sweep `{paths.name}` stopped: a disk it writes to is full or cannot be written ({problem.error}; met in "

@@ -53,7 +53,9 @@ def group_failures(records: Iterable[TrialRecord]) -> list[FailureGroup]:
     for record in failed:
         by_headline.setdefault(error_headline(record.error) or "unknown error", []).append(record)
     groups = [
-        FailureGroup(headline, [r.trial_id for r in members], shared_conditions([r.config for r in members], others))
+        FailureGroup(
+            headline, [r.trial_id for r in members], shared_conditions([r.config for r in members], others)
+        )
         for headline, members in by_headline.items()
     ]
     return sorted(groups, key=lambda g: -len(g.trial_ids))
@@ -66,7 +68,9 @@ def shared_conditions(group: list[dict[str, Any]], others: list[dict[str, Any]],
         best: tuple[float, str] | None = None
         for text, holds in _candidates(name, [c.get(name) for c in group]):
             met = sum(1 for c in group if holds(c.get(name)))
-            score = met / len(group) - (sum(1 for c in others if holds(c.get(name))) / len(others) if others else 0.0)
+            score = met / len(group) - (
+                sum(1 for c in others if holds(c.get(name))) / len(others) if others else 0.0
+            )
             if best is None or score > best[0]:
                 best = (score, f"{text} in {met} of {len(group)}")
         # With no other trial to compare with, every condition is met by every trial alike.
@@ -114,6 +118,8 @@ def failure_lines(records: Iterable[TrialRecord], shown: int = GROUPS_SHOWN) -> 
     lines = [group.describe() for group in groups[:shown]]
     rest = groups[shown:]
     if rest:
-        lines.append(f"{sum(len(g.trial_ids) for g in rest)} more failed trial(s) with "
-                     f"{len(rest)} other error(s): see `sweep status`")
+        lines.append(
+            f"{sum(len(g.trial_ids) for g in rest)} more failed trial(s) with "
+            f"{len(rest)} other error(s): see `sweep status`"
+        )
     return lines

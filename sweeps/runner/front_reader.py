@@ -40,10 +40,19 @@ def read_front(storage: str | Path, name: str) -> tuple[list[tuple[str, str]], l
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=name, storage=paths.optuna_url)
-    configs = {trial.trial_id: trial.config for trial in describe_sweep(storage, name, lambda _: NoTrialFiles()).trials}  # configs only: no files
+    configs = {
+        trial.trial_id: trial.config
+        for trial in describe_sweep(storage, name, lambda _: NoTrialFiles()).trials
+    }  # configs only: no files
     members = []
     for trial in front_trials(study.get_trials(deepcopy=False), [mode for _, mode in objectives]):
         trial_id = backend_trial_id(trial) or str(trial.number)
-        members.append(FrontMember(trial_id, trial.number, configs.get(trial_id, dict(trial.params)),
-                                   {metric: float(v) for (metric, _), v in zip(objectives, trial.values, strict=True)}))
+        members.append(
+            FrontMember(
+                trial_id,
+                trial.number,
+                configs.get(trial_id, dict(trial.params)),
+                {metric: float(v) for (metric, _), v in zip(objectives, trial.values, strict=True)},
+            )
+        )
     return objectives, members

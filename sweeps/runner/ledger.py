@@ -98,15 +98,15 @@ class TrialLedger(SweepListener):
 
     def objective_values(self, record: TrialRecord) -> dict[str, float]:
         """Metric → the record's last value of each objective (those it reported)."""
-        values = (record.last_result or {})
+        values = record.last_result or {}
         return {m: float(values[m]) for m, _ in self.objectives if isinstance(values.get(m), (int, float))}
 
     def best_running_value(self) -> float | None:
         values: list[float] = [
-            r.last_result[self.metric] for r in self.trials.values()
+            r.last_result[self.metric]
+            for r in self.trials.values()
             if r.last_result and self.metric in r.last_result and not r.last_result.get("diverged")
         ]
         if not values:
             return None
         return max(values) if self.mode == "max" else min(values)
-

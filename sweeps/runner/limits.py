@@ -20,8 +20,13 @@ from sweeps.spec.limits import LimitsSpec
 
 
 class SweepLimits(SweepListener):
-    def __init__(self, limits: LimitsSpec, graceful: GracefulStop, spent_seconds: float = 0.0,
-                 progress: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        limits: LimitsSpec,
+        graceful: GracefulStop,
+        spent_seconds: float = 0.0,
+        progress: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         """``progress``: each trial's last result before this run (a resumed sweep)."""
         self.limits = limits
         #: Fixed for the run: the checks below run at every step of the backend's loop.

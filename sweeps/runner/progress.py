@@ -42,8 +42,14 @@ class LiveView(SweepListener):
     """Shows trials running/completed/pruned/diverged/failed, the best so far and progress."""
 
     def __init__(
-        self, ledger: TrialLedger, name: str, num_samples: int, console: Console | None = None,
-        lines: TextIO | None = None, milestones: list[float] | None = None, budget_unit: str = "iterations",
+        self,
+        ledger: TrialLedger,
+        name: str,
+        num_samples: int,
+        console: Console | None = None,
+        lines: TextIO | None = None,
+        milestones: list[float] | None = None,
+        budget_unit: str = "iterations",
         limits: SweepLimits | None = None,
     ) -> None:
         self._ledger = ledger
@@ -58,7 +64,9 @@ class LiveView(SweepListener):
         self._name = name
         self._num_samples = num_samples
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} trials"),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} trials"),
             TimeElapsedColumn(),
         )
         self._task = self._progress.add_task(name, total=num_samples)
@@ -102,8 +110,10 @@ class LiveView(SweepListener):
         metric = self._ledger.metric
         value = record.last_result.get(metric) if record.last_result else None
         shown = f" ({metric} {compact(value)})" if isinstance(value, (int, float)) else ""
-        self._write(f"trial {trial_id} {record.outcome or 'ended'} at iteration {record.iterations:,}{shown} | "
-                    + self.status_line())
+        self._write(
+            f"trial {trial_id} {record.outcome or 'ended'} at iteration {record.iterations:,}{shown} | "
+            + self.status_line()
+        )
 
     def status_line(self) -> str:
         """Trials by state, the best value so far and the iterations used, in one line."""
@@ -118,8 +128,10 @@ class LiveView(SweepListener):
         else:
             best_text = f"best {self._ledger.metric} -"
         iterations = sum(r.iterations for r in self._ledger.trials.values())
-        return (f"{done}/{self._num_samples} done: {states}, {counts['running']} running | {best_text} | "
-                f"{iterations:,} iterations")
+        return (
+            f"{done}/{self._num_samples} done: {states}, {counts['running']} running | {best_text} | "
+            f"{iterations:,} iterations"
+        )
 
     def front_text(self) -> str:
         """Several objectives: the front's size and its extremes, the best reached in each
@@ -173,8 +185,14 @@ class LiveView(SweepListener):
             parts.append(limit)
         # Under the counts, as many trials as the terminal has lines left (a redrawn view
         # taller than the terminal scrolls and smears).
-        trials = trial_table(list(self._ledger.trials.values()), self._ended, self._ledger.metric,
-                             self._milestones, self._budget_unit, self._console.size.height - 6 - len(parts))
+        trials = trial_table(
+            list(self._ledger.trials.values()),
+            self._ended,
+            self._ledger.metric,
+            self._milestones,
+            self._budget_unit,
+            self._console.size.height - 6 - len(parts),
+        )
         if trials is not None:
             parts.append(trials)
         return Group(*parts)

@@ -74,8 +74,13 @@ class Resumption:
         return {**bracket, **self.stops.get(trial_id, {})}
 
 
-def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[str, list[dict[str, Any]]],
-              backend: Backend) -> Resumption:
+def reconcile(
+    paths: SweepPaths,
+    loaded: LoadedSpec,
+    study: Any,
+    journal: dict[str, list[dict[str, Any]]],
+    backend: Backend,
+) -> Resumption:
     """Put every trial of the study in one of the four groups, and have the backend follow."""
     saved = backend.saved_sweep(paths)
     groups = _sort_trials(loaded, study, journal, saved)
@@ -86,13 +91,27 @@ def reconcile(paths: SweepPaths, loaded: LoadedSpec, study: Any, journal: dict[s
     # Trials added back are the backend's now; those that finished outside its view are
     # not, and it must create that many fewer.
     outside = sum(1 for t in trials if t.state.is_finished() and backend_trial_id(t) not in saved.trials)
-    state = backend.prepare_resume(ResumePlan(
-        spec=loaded.spec, paths=paths, saved=saved, finished=groups.finished, added=groups.added,
-        backend_total=loaded.spec.num_samples - outside, journal=journal, brackets=brackets,
-    ))
+    state = backend.prepare_resume(
+        ResumePlan(
+            spec=loaded.spec,
+            paths=paths,
+            saved=saved,
+            finished=groups.finished,
+            added=groups.added,
+            backend_total=loaded.spec.num_samples - outside,
+            journal=journal,
+            brackets=brackets,
+        )
+    )
     records = [
-        record_from_study(t, trial_config(t.params, fixed, scale), journal.get(backend_trial_id(t) or "", []), loaded.spec.metric)
-        for t in trials if t.state.is_finished()
+        record_from_study(
+            t,
+            trial_config(t.params, fixed, scale),
+            journal.get(backend_trial_id(t) or "", []),
+            loaded.spec.metric,
+        )
+        for t in trials
+        if t.state.is_finished()
     ]
     notes = list(saved.notes)
     if groups.lost:
@@ -123,8 +142,9 @@ class _Groups:
     lost: list[str] = field(default_factory=list)  # unfinished, and no record to restart them from
 
 
-def _sort_trials(loaded: LoadedSpec, study: Any, journal: dict[str, list[dict[str, Any]]],
-                 saved: SavedSweep) -> _Groups:
+def _sort_trials(
+    loaded: LoadedSpec, study: Any, journal: dict[str, list[dict[str, Any]]], saved: SavedSweep
+) -> _Groups:
     """Finished, continued by the backend (not listed), added back or lost; tells the study what it missed."""
     spec = loaded.spec
     fixed, distributions, scale = fixed_values(spec), optuna_distributions(spec), learning_rate_scale(spec)
@@ -178,7 +198,9 @@ def _with_every_parameter(study: Any, frozen: Any, distributions: dict[str, Any]
     return study._storage.get_trial(frozen._trial_id)
 
 
-def _catch_up_intermediate_values(study: Any, frozen: Any, results: list[dict[str, Any]], metric: str, key: str) -> None:
+def _catch_up_intermediate_values(
+    study: Any, frozen: Any, results: list[dict[str, Any]], metric: str, key: str
+) -> None:
     """Write the journal's reports the study missed, while the trial is still running there.
 
     Tune shows a result to the callbacks (the journal among them) before the searcher hears
@@ -189,10 +211,14 @@ def _catch_up_intermediate_values(study: Any, frozen: Any, results: list[dict[st
     finished is told its end next: both need them now."""
     values = new_intermediate_values(results, metric, key, set(frozen.intermediate_values))
     if values:
-        write_intermediate_values(study._storage, frozen._trial_id, values)  # compat: optuna-storage-internals
+        write_intermediate_values(
+            study._storage, frozen._trial_id, values
+        )  # compat: optuna-storage-internals
 
 
-def _finished_by_journal(results: list[dict[str, Any]], known: SavedTrial | None) -> tuple[dict[str, Any] | None, bool] | None:
+def _finished_by_journal(
+    results: list[dict[str, Any]], known: SavedTrial | None
+) -> tuple[dict[str, Any] | None, bool] | None:
     """(last result, error) if the trial ended before the driver died but the study missed it."""
     if known is not None and known.status == "errored":
         return (results[-1] if results else None), True
@@ -201,12 +227,18 @@ def _finished_by_journal(results: list[dict[str, Any]], known: SavedTrial | None
     if not results:
         return None
     last = results[-1]
-    if last.get("done") or last.get("diverged") or last.get("iteration", 0) >= last.get("total_iterations", float("inf")):
+    if (
+        last.get("done")
+        or last.get("diverged")
+        or last.get("iteration", 0) >= last.get("total_iterations", float("inf"))
+    ):
         return last, False
     return None
 
 
-def _tell(study: Any, frozen: Any, metric: str, result: dict[str, Any] | None, error: bool, why: str | None = None) -> None:
+def _tell(
+    study: Any, frozen: Any, metric: str, result: dict[str, Any] | None, error: bool, why: str | None = None
+) -> None:
     state, value = classify_trial(result, error, metric)
     record = trial_record(result, error, metric)
     if why:
@@ -220,7 +252,9 @@ def _is_finished(study: Any, frozen: Any) -> bool:
     return finished
 
 
-def record_from_study(frozen: Any, config: dict[str, Any], journal: list[dict[str, Any]], metric: str) -> TrialRecord:
+def record_from_study(
+    frozen: Any, config: dict[str, Any], journal: list[dict[str, Any]], metric: str
+) -> TrialRecord:
     """A ledger record of a trial the study holds, for summaries that span resumed runs.
 
     ``config`` is the trial's config, made from the study's parameters by

@@ -73,12 +73,25 @@ class JournalListener(SweepListener):
 class SweepRecorders:
     """The listeners and stop rules of one run of a sweep, and how its record is finished."""
 
-    def __init__(self, loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resume: Resumption | None,
-                 *, live: bool, progress_lines: bool, files: TrialFiles) -> None:
+    def __init__(
+        self,
+        loaded: LoadedSpec,
+        plan: SweepPlan,
+        paths: SweepPaths,
+        resume: Resumption | None,
+        *,
+        live: bool,
+        progress_lines: bool,
+        files: TrialFiles,
+    ) -> None:
         spec = loaded.spec
         self._loaded, self._plan, self._paths, self._resume = loaded, plan, paths, resume
-        self.ledger = TrialLedger(metric=spec.metric, mode=spec.mode, objectives=spec.objectives,
-                                  constraints=spec.parsed_constraints)
+        self.ledger = TrialLedger(
+            metric=spec.metric,
+            mode=spec.mode,
+            objectives=spec.objectives,
+            constraints=spec.parsed_constraints,
+        )
         if resume is not None:  # trials that finished before: the summary spans every run
             self.ledger.trials.update({r.trial_id: r for r in resume.records})
         self.abort = AbortRule(self.ledger, spec)
@@ -88,13 +101,33 @@ class SweepRecorders:
         self.journal = ResultJournal(paths.directory / JOURNAL_FILE, resume.delivered if resume else None)
         state = read_state(paths)
         self._run = int(state.get("resumes", 0))
-        progress = {trial_id: results[-1] for trial_id, results in (resume.journal if resume else {}).items() if results}
-        progress.update({r.trial_id: r.last_result for r in (resume.records if resume else []) if r.last_result})
-        self.limits = SweepLimits(spec.limits, self.graceful, float(state.get("spent_seconds") or 0.0), progress)
-        self.view = LiveView(self.ledger, spec.name, spec.num_samples, lines=sys.stdout if progress_lines else None,
-                             milestones=plan.milestones(), budget_unit=spec.budget_unit,
-                             limits=self.limits) if live else None
-        self.alignment = ReportAlignment(plan.dataset_size, plan.drop_last, plan.milestones(), spec.budget_unit)
+        progress = {
+            trial_id: results[-1]
+            for trial_id, results in (resume.journal if resume else {}).items()
+            if results
+        }
+        progress.update(
+            {r.trial_id: r.last_result for r in (resume.records if resume else []) if r.last_result}
+        )
+        self.limits = SweepLimits(
+            spec.limits, self.graceful, float(state.get("spent_seconds") or 0.0), progress
+        )
+        self.view = (
+            LiveView(
+                self.ledger,
+                spec.name,
+                spec.num_samples,
+                lines=sys.stdout if progress_lines else None,
+                milestones=plan.milestones(),
+                budget_unit=spec.budget_unit,
+                limits=self.limits,
+            )
+            if live
+            else None
+        )
+        self.alignment = ReportAlignment(
+            plan.dataset_size, plan.drop_last, plan.milestones(), spec.budget_unit
+        )
         self.tracker: MlflowTracker | None = None
 
     def start_tracking(self) -> None:
@@ -110,15 +143,28 @@ class SweepRecorders:
         # sweep. A tracking server's full disk is its outage, waited out as any other.
         own = uri.startswith(("sqlite:", "file:", "/"))
         self.tracker = start_tracking(
-            self._loaded, self._plan, self._paths, ended_before={str(o): counts[o] for o in OUTCOMES},
-            on_disk_error=(lambda error: self.disk.note_exception(f"the MLflow store {uri}", error)) if own else None,
+            self._loaded,
+            self._plan,
+            self._paths,
+            ended_before={str(o): counts[o] for o in OUTCOMES},
+            on_disk_error=(lambda error: self.disk.note_exception(f"the MLflow store {uri}", error))
+            if own
+            else None,
         )
 
     def listeners(self, extra: list[SweepListener]) -> list[SweepListener]:
         # The journal first (the durable record), the ledger before those that read it.
-        return [JournalListener(self.journal, self.disk), self.ledger, self.disk, self.limits, *([self.tracker] if self.tracker else []),
-                self.pruner,
-                *([self.view] if self.view else []), self.alignment, *extra]
+        return [
+            JournalListener(self.journal, self.disk),
+            self.ledger,
+            self.disk,
+            self.limits,
+            *([self.tracker] if self.tracker else []),
+            self.pruner,
+            *([self.view] if self.view else []),
+            self.alignment,
+            *extra,
+        ]
 
     def close_tracking_after(self, error: BaseException | None) -> None:
         if self.tracker is not None:
@@ -138,13 +184,22 @@ class SweepRecorders:
                 summary.warnings.extend(self.tracker.notes)
         finally:
             if self.tracker is not None:
-                self.tracker.close(interrupted=bool(summary.stopped))  # flushes; runs of stopped trials end KILLED
+                self.tracker.close(
+                    interrupted=bool(summary.stopped)
+                )  # flushes; runs of stopped trials end KILLED
 
     def record_end(self, summary: SweepSummary) -> None:
         """Record how the sweep ended in ``sweep.json`` (raises OSError when it cannot be written)."""
         spent = {"spent_seconds": self.limits.spent_seconds, "spent_through_run": self._run}
         if summary.stopped:
-            transition(self._paths, SweepState.STOPPED, summary=summary.to_json(), stopped_at=utc_now(), **spent)
+            transition(
+                self._paths, SweepState.STOPPED, summary=summary.to_json(), stopped_at=utc_now(), **spent
+            )
         else:
-            transition(self._paths, SweepState.ABORTED if summary.aborted else SweepState.FINISHED,
-                       summary=summary.to_json(), finished_at=utc_now(), **spent)
+            transition(
+                self._paths,
+                SweepState.ABORTED if summary.aborted else SweepState.FINISHED,
+                summary=summary.to_json(),
+                finished_at=utc_now(),
+                **spent,
+            )

@@ -36,7 +36,9 @@ class ReportAlignment(SweepListener):
             reached = int(point.get("iteration", previous))
             missed = [m for m in milestones if previous < m < reached]
             if missed:
-                self.warning = misaligned_warning(trial.trial_id, previous, reached, missed[0], self._budget_unit)
+                self.warning = misaligned_warning(
+                    trial.trial_id, previous, reached, missed[0], self._budget_unit
+                )
                 return
             previous = reached
         self._last_iteration[trial.trial_id] = previous
@@ -48,13 +50,20 @@ class ReportAlignment(SweepListener):
         self._last_iteration.pop(trial.trial_id, None)
 
     def _milestone_iterations(self, batch_size: int, epochs: int) -> tuple[int, ...]:
-        return _milestone_iterations(self._dataset_size, batch_size, epochs, self._drop_last,
-                                     self._milestones, self._budget_unit)
+        return _milestone_iterations(
+            self._dataset_size, batch_size, epochs, self._drop_last, self._milestones, self._budget_unit
+        )
 
 
 @lru_cache(maxsize=256)
-def _milestone_iterations(dataset_size: int, batch_size: int, epochs: int, drop_last: bool,
-                          milestones: tuple[float, ...], budget_unit: str) -> tuple[int, ...]:
+def _milestone_iterations(
+    dataset_size: int,
+    batch_size: int,
+    epochs: int,
+    drop_last: bool,
+    milestones: tuple[float, ...],
+    budget_unit: str,
+) -> tuple[int, ...]:
     shape = TrialShape(dataset_size, batch_size, epochs, drop_last)
     found = (shape.first_iteration_reaching(m, budget_unit) for m in milestones)
     return tuple(sorted(i for i in found if i is not None))

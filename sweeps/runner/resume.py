@@ -49,8 +49,13 @@ from sweeps.tracking.recovery import rebase_embedded_store
 
 
 def prepare_resume(
-    storage: str | Path, name: str, overrides: list[str] | None = None, given: LoadedSpec | None = None,
-    force: bool = False, *, backend: Backend,
+    storage: str | Path,
+    name: str,
+    overrides: list[str] | None = None,
+    given: LoadedSpec | None = None,
+    force: bool = False,
+    *,
+    backend: Backend,
 ) -> tuple[LoadedSpec, Resumption]:
     """Check that ``name`` can be resumed, reconcile its records with ``backend``'s, and
     return its spec and plan (run it on the same kind of backend).
@@ -79,7 +84,10 @@ def prepare_resume(
 
 
 def reload_spec(
-    paths: SweepPaths, state: dict[str, Any], overrides: list[str], given: LoadedSpec | None = None,
+    paths: SweepPaths,
+    state: dict[str, Any],
+    overrides: list[str],
+    given: LoadedSpec | None = None,
 ) -> tuple[LoadedSpec, list[str]]:
     """The spec the sweep ran with, plus ``--set`` overrides and edits of its spec file.
 
@@ -129,7 +137,11 @@ def open_study(paths: SweepPaths, loaded: LoadedSpec) -> Any:
 def _refuse_remote_driver(paths: SweepPaths, state: dict[str, Any], force: bool) -> None:
     """A driver on another host cannot be checked from here: only ``--force`` resumes its sweep."""
     host = state.get("driver_host")
-    if state.get("state") == SweepState.RUNNING.value and host not in (None, socket.gethostname()) and not force:
+    if (
+        state.get("state") == SweepState.RUNNING.value
+        and host not in (None, socket.gethostname())
+        and not force
+    ):
         raise StateError(
             f"{paths.directory}: the sweep `{paths.name}` is recorded as running on host {host} "
             f"(driver pid {state.get('driver_pid')}), which cannot be checked from here. Stop it "
@@ -155,9 +167,17 @@ def reclaim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, address: str 
     resumes = int(state.get("resumes", 0)) + 1
     try:
         transition(
-            paths, SweepState.RUNNING, spec=loaded.raw, overrides=list(loaded.overrides), address=address,
-            num_samples=loaded.spec.num_samples, driver_pid=os.getpid(), driver_host=socket.gethostname(),
-            resumed_at=utc_now(), resumes=resumes, spent_seconds=spent,
+            paths,
+            SweepState.RUNNING,
+            spec=loaded.raw,
+            overrides=list(loaded.overrides),
+            address=address,
+            num_samples=loaded.spec.num_samples,
+            driver_pid=os.getpid(),
+            driver_host=socket.gethostname(),
+            resumed_at=utc_now(),
+            resumes=resumes,
+            spent_seconds=spent,
         )
         clear_stop_request(paths)
     except OSError as exc:

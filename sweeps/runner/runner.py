@@ -84,8 +84,15 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions) -> SweepSummary:
     with ExitStack() as signal_scope:
         if started_backend and not options.exit_after:  # last of all, however the sweep ends
             signal_scope.callback(backend.shutdown)
-        sweep = SweepRecorders(loaded, plan, paths, options.resume, live=options.live,
-                               progress_lines=options.progress_lines, files=backend.trial_files(paths))
+        sweep = SweepRecorders(
+            loaded,
+            plan,
+            paths,
+            options.resume,
+            live=options.live,
+            progress_lines=options.progress_lines,
+            files=backend.trial_files(paths),
+        )
         try:
             concurrency = _concurrency(loaded, paths, backend, options)
             with timeline.step("MLflow parent run"):
@@ -102,10 +109,14 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions) -> SweepSummary:
                 fit_cpu_seconds = time.process_time() - cpu_started
             sweep.journal.close()
         finally:
-            if sys.exc_info()[0] is not None:  # the sweep ended by an exception: no MLflow run may stay RUNNING
+            if (
+                sys.exc_info()[0] is not None
+            ):  # the sweep ended by an exception: no MLflow run may stay RUNNING
                 sweep.close_tracking_after(sys.exc_info()[1])
         try:
-            summary = summarize(loaded.spec, sweep.ledger, paths, time.monotonic() - started, sweep.abort.reason)
+            summary = summarize(
+                loaded.spec, sweep.ledger, paths, time.monotonic() - started, sweep.abort.reason
+            )
             summary.start_seconds, summary.driver_cpu_seconds = start_seconds, fit_cpu_seconds
             summary.stopped = sweep.graceful.reason if sweep.graceful.interrupted else None
             summary.limit = sweep.limits.reason
@@ -124,7 +135,9 @@ def run_sweep(loaded: LoadedSpec, options: RunOptions) -> SweepSummary:
         return summary
 
 
-def _run_job(backend: Backend, job: SweepJob, sweep: SweepRecorders, options: RunOptions, paths: SweepPaths) -> None:
+def _run_job(
+    backend: Backend, job: SweepJob, sweep: SweepRecorders, options: RunOptions, paths: SweepPaths
+) -> None:
     """Run the job; a disk error raised out of it (Optuna's study, the backend's own record) ends
     it as a disk error noted during the run does: stopped, and resumable."""
     # The disk first: it asks the graceful stop, next, to stop at once.
@@ -168,8 +181,9 @@ def _try(write: Any) -> bool:
         return False
 
 
-def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
-           timeline: Timeline) -> tuple[Backend, bool, ResolvedTrainable, SweepPlan]:
+def _start(
+    loaded: LoadedSpec, paths: SweepPaths, options: RunOptions, timeline: Timeline
+) -> tuple[Backend, bool, ResolvedTrainable, SweepPlan]:
     """Start the backend while the driver does its own start-up; True: this run started it."""
     # What can refuse the sweep at once comes before the backend starts: a name already
     # taken, an unreachable tracking server (whose check also begins opening MLflow on a thread).
@@ -185,7 +199,10 @@ def _start(loaded: LoadedSpec, paths: SweepPaths, options: RunOptions,
     try:
         with interruptible_start_up(paths, resumed=options.resume is not None) as signals:
             with timeline.step("spec and trainable"):
-                _tell(options, f"loading the trainable {_short_reference(loaded.spec.trainable)} while the backend starts")
+                _tell(
+                    options,
+                    f"loading the trainable {_short_reference(loaded.spec.trainable)} while the backend starts",
+                )
                 resolved, plan = plan_spec(loaded)
                 signals.check()
                 _claim(paths, loaded, options)
@@ -269,13 +286,27 @@ def _remove_unrun_sweep(paths: SweepPaths, options: RunOptions) -> None:
         shutil.rmtree(paths.directory, ignore_errors=True)
 
 
-def _job(loaded: LoadedSpec, plan: SweepPlan, resolved: ResolvedTrainable, paths: SweepPaths,
-         concurrency: int, resume: Resumption | None) -> SweepJob:
+def _job(
+    loaded: LoadedSpec,
+    plan: SweepPlan,
+    resolved: ResolvedTrainable,
+    paths: SweepPaths,
+    concurrency: int,
+    resume: Resumption | None,
+) -> SweepJob:
     spec = loaded.spec
     if resume is None:
         return SweepJob(spec, plan, resolved, paths, concurrency, trials_to_create=spec.num_samples)
-    return SweepJob(spec, plan, resolved, paths, concurrency, trials_to_create=resume.remaining,
-                    trials_so_far=resume.trials_so_far, resume=resume.state)
+    return SweepJob(
+        spec,
+        plan,
+        resolved,
+        paths,
+        concurrency,
+        trials_to_create=resume.remaining,
+        trials_so_far=resume.trials_so_far,
+        resume=resume.state,
+    )
 
 
 def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOptions) -> None:
@@ -283,7 +314,8 @@ def _claim_sweep_directory(paths: SweepPaths, loaded: LoadedSpec, options: RunOp
         shutil.rmtree(paths.directory)
     try:
         transition(
-            paths, SweepState.RUNNING,
+            paths,
+            SweepState.RUNNING,
             name=paths.name,
             spec_path=str(loaded.path.resolve()),
             spec=loaded.raw,

@@ -181,8 +181,11 @@ class StartUpSignals:
         if not self.received:
             return
         name = self.received[0]
-        again = (f"Resume it again with `{resume_command(self.paths)}`." if self.resumed
-                 else "Nothing ran; the same command starts it again.")
+        again = (
+            f"Resume it again with `{resume_command(self.paths)}`."
+            if self.resumed
+            else "Nothing ran; the same command starts it again."
+        )
         message = f"Sweep `{self.paths.name}` stopped while starting ({name}). {again}"
         # Printed here, as interruptible does: click turns any KeyboardInterrupt into a bare Abort.
         sys.stderr.write(f"\n{message}\n")

@@ -92,13 +92,17 @@ class SweepSummary:
         }
 
 
-def summarize(spec: SweepSpec, ledger: TrialLedger, paths: SweepPaths, wall: float, aborted: str | None) -> SweepSummary:
+def summarize(
+    spec: SweepSpec, ledger: TrialLedger, paths: SweepPaths, wall: float, aborted: str | None
+) -> SweepSummary:
     best = ledger.best()
     records = list(ledger.trials.values())
     counts = ledger.counts()
     return SweepSummary(
         name=spec.name,
-        best=None if best is None or best.last_result is None else {
+        best=None
+        if best is None or best.last_result is None
+        else {
             "trial_id": best.trial_id,
             "config": best.config,
             "value": best.last_result[spec.metric],
@@ -106,8 +110,11 @@ def summarize(spec: SweepSpec, ledger: TrialLedger, paths: SweepPaths, wall: flo
         },
         trials={k: counts[k] for k in ("completed", "pruned", "diverged", "failed")},
         pareto_front=[
-            {"trial_id": r.trial_id, "config": r.config, "values": ledger.objective_values(r)} for r in ledger.front()
-        ] if spec.multi_objective else None,
+            {"trial_id": r.trial_id, "config": r.config, "values": ledger.objective_values(r)}
+            for r in ledger.front()
+        ]
+        if spec.multi_objective
+        else None,
         iterations_used=sum(r.iterations for r in records),
         iterations_worst_case=sum(int(r.last_result["total_iterations"]) for r in records if r.last_result),
         storage=str(paths.directory),

@@ -17,8 +17,14 @@ from sweeps.tracking.naming import short_config
 _STATE_STYLE = {"completed": "green", "pruned": "yellow", "diverged": "magenta", "failed": "red"}
 
 
-def trial_table(records: list[TrialRecord], ended_order: list[str], metric: str, milestones: list[float],
-                budget_unit: str, max_rows: int) -> Table | None:
+def trial_table(
+    records: list[TrialRecord],
+    ended_order: list[str],
+    metric: str,
+    milestones: list[float],
+    budget_unit: str,
+    max_rows: int,
+) -> Table | None:
     """The table of ``records`` (``ended_order``: ended trial ids, oldest first), or None for no room."""
     if max_rows < 1 or not records:
         return None
@@ -27,8 +33,14 @@ def trial_table(records: list[TrialRecord], ended_order: list[str], metric: str,
     ended = [by_id[t] for t in reversed(ended_order) if t in by_id and by_id[t].outcome is not None]
     shown = (running + ended)[:max_rows]
     table = Table(box=None, padding=(0, 1), header_style="bold", show_edge=False)
-    for column, justify in (("trial", "left"), ("config", "left"), ("iteration", "right"), ("rung", "right"),
-                            (metric, "right"), ("state", "left")):
+    for column, justify in (
+        ("trial", "left"),
+        ("config", "left"),
+        ("iteration", "right"),
+        ("rung", "right"),
+        (metric, "right"),
+        ("state", "left"),
+    ):
         table.add_column(column, justify=justify, no_wrap=column != "config")  # type: ignore[arg-type]
     for record in shown:
         result = record.last_result

@@ -108,8 +108,13 @@ class Decision:
         if self.reason != BELOW_CUTOFF:
             return {}
         if self.values is not None:
-            return {"stopped_at_rung": self.milestone, "rung_value": self.value, "rung_values": list(self.values),
-                    "rung_rank": self.rank, "rung_kept": self.kept}
+            return {
+                "stopped_at_rung": self.milestone,
+                "rung_value": self.value,
+                "rung_values": list(self.values),
+                "rung_rank": self.rank,
+                "rung_kept": self.kept,
+            }
         # The bracket is recorded apart, for every trial, and only when there are several.
         return {"stopped_at_rung": self.milestone, "rung_value": self.value, "rung_cutoff": self.cutoff}
 
@@ -134,8 +139,15 @@ class Rung:
 class AshaRungs:
     """The rungs of one bracket; :meth:`judge` records a result and says continue or stop."""
 
-    def __init__(self, milestones: list[float], reduction_factor: float, max_t: float, mode: str,
-                 bracket: int = 0, promotion: str = STRICT_RULE) -> None:
+    def __init__(
+        self,
+        milestones: list[float],
+        reduction_factor: float,
+        max_t: float,
+        mode: str,
+        bracket: int = 0,
+        promotion: str = STRICT_RULE,
+    ) -> None:
         if promotion not in PROMOTION_RULES:
             raise ValueError(f"`promotion` is {promotion!r}, but must be one of {', '.join(PROMOTION_RULES)}")
         self.reduction_factor = reduction_factor
@@ -200,8 +212,15 @@ class ParetoRungs(AshaRungs):
     rule), ranked by non-dominated sorting with the crowding-distance tie-break of
     :func:`sweeps.search.pareto.pareto_order`. Values are vectors, one per objective."""
 
-    def __init__(self, milestones: list[float], reduction_factor: float, max_t: float, modes: Sequence[str],
-                 metrics: Sequence[str], bracket: int = 0) -> None:
+    def __init__(
+        self,
+        milestones: list[float],
+        reduction_factor: float,
+        max_t: float,
+        modes: Sequence[str],
+        metrics: Sequence[str],
+        bracket: int = 0,
+    ) -> None:
         super().__init__(milestones, reduction_factor, max_t, modes[0], bracket, STRICT_RULE)
         self.metrics = tuple(metrics)
         self._signs = tuple(1.0 if mode == "max" else -1.0 for mode in modes)
@@ -230,7 +249,9 @@ class ParetoRungs(AshaRungs):
             rank = ranked.index(order.index(trial_id))
             kept = max(1, int(len(order) // self.reduction_factor))
             if rank >= kept:
-                return Decision(STOP, self.bracket, rung.milestone, shown[0], None, BELOW_CUTOFF, shown, rank, kept)
+                return Decision(
+                    STOP, self.bracket, rung.milestone, shown[0], None, BELOW_CUTOFF, shown, rank, kept
+                )
             return Decision(CONTINUE, self.bracket, rung.milestone, shown[0], None, None, shown, rank, kept)
         return Decision(CONTINUE, self.bracket)
 
@@ -263,15 +284,26 @@ class ParetoRungs(AshaRungs):
 class AshaBrackets:
     """K brackets of rungs (one for plain ASHA): each trial is drawn into one and judged there."""
 
-    def __init__(self, ladders: list[list[float]], reduction_factor: float, max_t: float, mode: str,
-                 seed: int = 0, promotion: str = STRICT_RULE,
-                 objectives: Sequence[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        ladders: list[list[float]],
+        reduction_factor: float,
+        max_t: float,
+        mode: str,
+        seed: int = 0,
+        promotion: str = STRICT_RULE,
+        objectives: Sequence[tuple[str, str]] = (),
+    ) -> None:
         # `objectives`: (metric, mode) pairs; two or more make MOASHA's rungs (`mode` is the first's).
         self.brackets: list[AshaRungs] = (
-            [ParetoRungs(m, reduction_factor, max_t, [o[1] for o in objectives], [o[0] for o in objectives], s)
-             for s, m in enumerate(ladders)]
-            if len(objectives) > 1 else
-            [AshaRungs(m, reduction_factor, max_t, mode, s, promotion) for s, m in enumerate(ladders)]
+            [
+                ParetoRungs(
+                    m, reduction_factor, max_t, [o[1] for o in objectives], [o[0] for o in objectives], s
+                )
+                for s, m in enumerate(ladders)
+            ]
+            if len(objectives) > 1
+            else [AshaRungs(m, reduction_factor, max_t, mode, s, promotion) for s, m in enumerate(ladders)]
         )
         self.probabilities = bracket_probabilities([len(m) for m in ladders])
         self.seed = seed
@@ -304,7 +336,9 @@ class AshaBrackets:
     def multi_objective(self) -> bool:
         return isinstance(self.brackets[0], ParetoRungs)
 
-    def judge_result(self, trial_id: str, budget: float, result: dict[str, Any], metric: str) -> Decision | None:
+    def judge_result(
+        self, trial_id: str, budget: float, result: dict[str, Any], metric: str
+    ) -> Decision | None:
         """Judge a reported result: its ``metric`` (one objective) or every objective; None if absent."""
         bracket = self.brackets[self.assign(trial_id)]
         if isinstance(bracket, ParetoRungs):
@@ -315,14 +349,21 @@ class AshaBrackets:
     def decide(self, trial_id: str, budget: float, value: float) -> str:
         return self.judge(trial_id, budget, value).action
 
-    def replay(self, journal: dict[str, list[dict[str, Any]]], metric: str, budget_unit: str,
-               assignments: dict[str, int] | None = None) -> int:
+    def replay(
+        self,
+        journal: dict[str, list[dict[str, Any]]],
+        metric: str,
+        budget_unit: str,
+        assignments: dict[str, int] | None = None,
+    ) -> int:
         """Rebuild a resumed sweep: first the recorded brackets, then each trial's results in its own."""
         for trial_id, bracket in (assignments or {}).items():
             if 0 <= bracket < len(self.brackets):
                 self.assign(trial_id, bracket)
         return sum(
-            bracket.replay({t: r for t, r in journal.items() if self.assign(t) == bracket.bracket}, metric, budget_unit)
+            bracket.replay(
+                {t: r for t, r in journal.items() if self.assign(t) == bracket.bracket}, metric, budget_unit
+            )
             for bracket in self.brackets
         )
 
@@ -334,9 +375,15 @@ def asha_rungs_for(spec: SweepSpec, plan: SweepPlan) -> AshaBrackets | None:
     assert plan.max_t is not None and plan.reduction_factor is not None  # set for ASHA plans
     # With `max_t: auto` below the grace period (every config is shorter than the first
     # rung; the plan warns), ASHA stops nothing.
-    return AshaBrackets(plan.bracket_milestones() or [plan.milestones()], plan.reduction_factor,
-                        max(plan.max_t, plan.grace_period or 0), spec.mode, spec.seed,
-                        spec.scheduler.promotion, spec.objectives)
+    return AshaBrackets(
+        plan.bracket_milestones() or [plan.milestones()],
+        plan.reduction_factor,
+        max(plan.max_t, plan.grace_period or 0),
+        spec.mode,
+        spec.seed,
+        spec.scheduler.promotion,
+        spec.objectives,
+    )
 
 
 def _finite(value: Any) -> bool:

@@ -52,13 +52,15 @@ class FailureAvoidingTPESampler(optuna.samplers.TPESampler):
     #: Whether TPE's view shows FAIL trials as infeasible (False: only the direction fix below).
     failed_as_infeasible = True
 
-    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         view = _FailedAsInfeasible(study, self.failed_as_infeasible)
         return super().sample_relative(view, trial, search_space)  # type: ignore[arg-type]
 
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
         view = _FailedAsInfeasible(study, self.failed_as_infeasible)
         return super().sample_independent(view, trial, param_name, param_distribution)  # type: ignore[arg-type]
 
@@ -96,8 +98,9 @@ class _FailedAsInfeasible:  # compat: optuna-tpe-get-trials
         # pruned trials by their intermediate values, which are the first objective's.
         return self._study.directions[0]
 
-    def _get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None,
-                    use_cache: bool = False) -> list[FrozenTrial]:
+    def _get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
+    ) -> list[FrozenTrial]:
         if not self._failed_as_infeasible:
             return self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
         trials = self._study._get_trials(deepcopy=False, states=None, use_cache=use_cache)

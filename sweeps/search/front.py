@@ -37,8 +37,14 @@ def front_trials(trials: Sequence[FrozenTrial], modes: Sequence[str]) -> list[Fr
     """The feasible COMPLETE trials no other such trial dominates, best first by the first objective."""
     from optuna.trial import TrialState
 
-    candidates = [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None
-                  and len(t.values) == len(modes) and feasible(t)]
+    candidates = [
+        t
+        for t in trials
+        if t.state == TrialState.COMPLETE
+        and t.values is not None
+        and len(t.values) == len(modes)
+        and feasible(t)
+    ]
     signs = [1.0 if mode == "max" else -1.0 for mode in modes]
     signed = [[sign * v for sign, v in zip(signs, t.values, strict=True)] for t in candidates]
     members = [candidates[i] for i in pareto_front(signed)]

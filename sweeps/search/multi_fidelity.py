@@ -51,7 +51,9 @@ def value_at(trial: FrozenTrial, milestone: float) -> float | None:
     return trial.intermediate_values[min(steps)] if steps else None
 
 
-def rung_to_model(trials: Sequence[FrozenTrial], milestones: Sequence[float], min_observations: int) -> float | None:
+def rung_to_model(
+    trials: Sequence[FrozenTrial], milestones: Sequence[float], min_observations: int
+) -> float | None:
     """The highest milestone at which at least ``min_observations`` finished trials have a value.
 
     ``math.inf`` stands for the trials' own ends (the COMPLETE trials' final values); None
@@ -80,8 +82,12 @@ def relabelled_at(trial: FrozenTrial, milestone: float) -> FrozenTrial | None:
     else:  # ended before the rung: below every trial that reached it
         state, final = TrialState.PRUNED, None
     return optuna.trial.create_trial(
-        state=state, value=final, params=trial.params, distributions=trial.distributions,
-        intermediate_values=trial.intermediate_values, system_attrs=trial.system_attrs,
+        state=state,
+        value=final,
+        params=trial.params,
+        distributions=trial.distributions,
+        intermediate_values=trial.intermediate_values,
+        system_attrs=trial.system_attrs,
     )
 
 
@@ -114,12 +120,18 @@ class MultiFidelityTPESampler(BaseSampler):
         seed: int | None = None,
     ) -> None:
         if min_observations < 1:
-            raise ValueError(f"The value of `min_observations` is {min_observations}, but must be `min_observations >= 1`")
+            raise ValueError(
+                f"The value of `min_observations` is {min_observations}, but must be `min_observations >= 1`"
+            )
         self.milestones = sorted(float(m) for m in milestones)
         self.min_observations = min_observations
         self.tpe = TPESampler(
-            n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates, multivariate=multivariate,
-            group=group, constant_liar=constant_liar, seed=seed,
+            n_startup_trials=n_startup_trials,
+            n_ei_candidates=n_ei_candidates,
+            multivariate=multivariate,
+            group=group,
+            constant_liar=constant_liar,
+            seed=seed,
         )
         #: The rung the last view was built at (None: plain TPE), for tests and logs.
         self.last_rung: float | None = None
@@ -131,7 +143,9 @@ class MultiFidelityTPESampler(BaseSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self.tpe.infer_relative_search_space(study, trial)
 
-    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         view, as_seen = self.view(study, trial)
         params = self.tpe.sample_relative(view, as_seen, search_space)
         if view is not study:
@@ -146,7 +160,11 @@ class MultiFidelityTPESampler(BaseSampler):
         return params
 
     def sample_independent(
-        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution,
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
     ) -> Any:
         view, as_seen = self.view(study, trial)
         return self.tpe.sample_independent(view, as_seen, param_name, param_distribution)
@@ -155,7 +173,11 @@ class MultiFidelityTPESampler(BaseSampler):
         self.tpe.before_trial(study, trial)
 
     def after_trial(
-        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None,
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
     ) -> None:
         self.tpe.after_trial(study, trial, state, values)
 
@@ -172,8 +194,11 @@ class MultiFidelityTPESampler(BaseSampler):
         else:
             view = optuna.create_study(directions=study.directions, storage=optuna.storages.InMemoryStorage())
             view.add_trials([r for r in (relabelled_at(t, rung) for t in others) if r is not None])
-            view.add_trial(optuna.trial.create_trial(
-                state=TrialState.RUNNING, params=trial.params, distributions=trial.distributions))
+            view.add_trial(
+                optuna.trial.create_trial(
+                    state=TrialState.RUNNING, params=trial.params, distributions=trial.distributions
+                )
+            )
             as_seen = view.get_trials(deepcopy=False)[-1]
         self._view = (trial.number, view, as_seen)
         return view, as_seen

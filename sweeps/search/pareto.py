@@ -100,7 +100,9 @@ def pareto_order(points: Sequence[Vector]) -> list[int]:
     ranked: list[int] = []
     for front in non_dominated_fronts(points):
         distances = crowding_distances([points[i] for i in front])
-        ranked.extend(i for _, i in sorted(zip(distances, front, strict=True), key=lambda pair: (-pair[0], pair[1])))
+        ranked.extend(
+            i for _, i in sorted(zip(distances, front, strict=True), key=lambda pair: (-pair[0], pair[1]))
+        )
     return ranked
 
 

@@ -38,8 +38,10 @@ def optuna_distributions(spec: SweepSpec) -> dict[str, optuna.distributions.Base
         # Every hyperparameter fixed (a smoke run): the study gets the fixed values as
         # one-choice categoricals, so its trials still carry their whole config. (Written
         # when Ray's OptunaSearch refused an empty space; our own searcher would not.)
-        distributions = {name: optuna.distributions.CategoricalDistribution([value])
-                         for name, value in fixed_values(spec).items()}
+        distributions = {
+            name: optuna.distributions.CategoricalDistribution([value])
+            for name, value in fixed_values(spec).items()
+        }
     return distributions
 
 
@@ -52,7 +54,9 @@ def fixed_values(spec: SweepSpec) -> dict[str, Any]:
     }
 
 
-def make_sampler(spec: SweepSpec, trials_so_far: int = 0, milestones: Sequence[float] = ()) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    spec: SweepSpec, trials_so_far: int = 0, milestones: Sequence[float] = ()
+) -> optuna.samplers.BaseSampler:
     """The spec's sampler, always seeded from ``seed`` so a sweep is reproducible.
 
     A resumed sweep passes the number of trials its study holds: a sampler re-seeded with
@@ -65,9 +69,15 @@ def make_sampler(spec: SweepSpec, trials_so_far: int = 0, milestones: Sequence[f
     kind = spec.sampler.type
     # `failure.avoid` (on by default for TPE): failed trials count as infeasible configs.
     avoid = kind == "tpe" and spec.failure.avoid is not False
-    constructor = (FailureAvoidingTPESampler if avoid else
-                   MultiObjectivePrunedTPESampler if kind == "tpe" and spec.multi_objective else
-                   MultiFidelityTPESampler if kind == "multi_fidelity" else sampler_class(kind))
+    constructor = (
+        FailureAvoidingTPESampler
+        if avoid
+        else MultiObjectivePrunedTPESampler
+        if kind == "tpe" and spec.multi_objective
+        else MultiFidelityTPESampler
+        if kind == "multi_fidelity"
+        else sampler_class(kind)
+    )
     # The options were checked against this constructor when the spec was validated.
     arguments = sampler_arguments(kind, spec.sampler.options)
     if kind == "multi_fidelity":

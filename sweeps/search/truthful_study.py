@@ -72,7 +72,9 @@ def step_key(budget_unit: str) -> str:
     return _INTEGER_STEP_KEY[budget_unit]
 
 
-def new_intermediate_values(points: list[dict[str, Any]], metric: str, key: str, reported: set[int]) -> dict[int, float]:
+def new_intermediate_values(
+    points: list[dict[str, Any]], metric: str, key: str, reported: set[int]
+) -> dict[int, float]:
     """Step → value of the ``points`` whose step is not in ``reported`` yet (which it joins).
 
     Diverged reports and reports without the metric or the step have no value to record."""
@@ -91,10 +93,19 @@ class TruthfulStudy:
     """Asks Optuna for configs and tells it each trial's reports and end, truthfully."""
 
     def __init__(
-        self, *, space: dict[str, optuna.distributions.BaseDistribution], metric: str, mode: str,
-        sampler: optuna.samplers.BaseSampler, study_name: str, storage: optuna.storages.BaseStorage,
-        budget_unit: str, fixed: dict[str, Any], scale: LearningRateScale | None = None,
-        objectives: Sequence[tuple[str, str]] = (), constraints: Sequence[Constraint] = (),
+        self,
+        *,
+        space: dict[str, optuna.distributions.BaseDistribution],
+        metric: str,
+        mode: str,
+        sampler: optuna.samplers.BaseSampler,
+        study_name: str,
+        storage: optuna.storages.BaseStorage,
+        budget_unit: str,
+        fixed: dict[str, Any],
+        scale: LearningRateScale | None = None,
+        objectives: Sequence[tuple[str, str]] = (),
+        constraints: Sequence[Constraint] = (),
     ) -> None:
         self.metric = metric
         #: Every objective's metric, the first (``metric``) included; one for a single objective.
@@ -104,8 +115,12 @@ class TruthfulStudy:
         self.storage = storage
         modes = [m for _, m in objectives] or [mode]
         self.study = optuna.create_study(
-            storage=storage, sampler=sampler, pruner=optuna.pruners.NopPruner(), study_name=study_name,
-            load_if_exists=True, directions=["maximize" if m == "max" else "minimize" for m in modes],
+            storage=storage,
+            sampler=sampler,
+            pruner=optuna.pruners.NopPruner(),
+            study_name=study_name,
+            load_if_exists=True,
+            directions=["maximize" if m == "max" else "minimize" for m in modes],
         )
         self._objective_steps: dict[str, dict[str, list[float]]] = {}
         self._step_key = step_key(budget_unit)
@@ -157,7 +172,9 @@ class TruthfulStudy:
             points = [p for p in points if objective_values(p, self.metrics) is not None]
         values = new_intermediate_values(points, self.metric, self._step_key, reported)
         if values:
-            write_intermediate_values(self.storage, self._trials[trial_id]._trial_id, values)  # compat: optuna-storage-internals
+            write_intermediate_values(
+                self.storage, self._trials[trial_id]._trial_id, values
+            )  # compat: optuna-storage-internals
             if len(self.metrics) > 1:
                 self._record_objective_steps(trial_id, points, set(values))
 
@@ -180,8 +197,9 @@ class TruthfulStudy:
         if trial_id in self._trials and trial_id not in self._finished:
             self._trials[trial_id].set_user_attr(STOPPED_ATTR, dict(explanation))
 
-    def finish(self, trial_id: str, points: list[dict[str, Any]] | None, error: bool,
-               error_text: str | None = None) -> None:
+    def finish(
+        self, trial_id: str, points: list[dict[str, Any]] | None, error: bool, error_text: str | None = None
+    ) -> None:
         """The trial ended: ``points`` are the reports of its last delivery (None if unknown);
         ``error_text``, the traceback of a trial that raised, gives the FAIL trial its reason."""
         if trial_id in self._finished or trial_id not in self._trials:
@@ -202,8 +220,9 @@ class TruthfulStudy:
         try:
             # Written before `tell`, so a finished trial in the study always has its record.
             trial.set_user_attr(RECORD_ATTR, trial_record(last, error, self.metric))
-            for constraint, violation in zip(self.constraints, constraint_violations(last, self.constraints),
-                                             strict=True):
+            for constraint, violation in zip(
+                self.constraints, constraint_violations(last, self.constraints), strict=True
+            ):
                 trial.set_constraint(str(constraint), violation)
             headline = error_headline(error_text) if error else None
             if headline:
@@ -215,7 +234,10 @@ class TruthfulStudy:
 
 
 def open_truthful_study(
-    spec: SweepSpec, paths: SweepPaths, trials_so_far: int = 0, milestones: Sequence[float] = (),
+    spec: SweepSpec,
+    paths: SweepPaths,
+    trials_so_far: int = 0,
+    milestones: Sequence[float] = (),
 ) -> TruthfulStudy:
     """The sweep's study (created, or opened to continue), with the spec's space and sampler.
 

@@ -16,9 +16,17 @@ from sweeps.errors import SpecError
 from sweeps.spec.models import SweepSpec
 
 #: Top-level fields a resumed sweep may change.
-HARMLESS_FIELDS = frozenset({
-    "num_samples", "max_concurrent", "resources", "failure", "checkpoint", "storage", "limits",
-})
+HARMLESS_FIELDS = frozenset(
+    {
+        "num_samples",
+        "max_concurrent",
+        "resources",
+        "failure",
+        "checkpoint",
+        "storage",
+        "limits",
+    }
+)
 #: Inside `tracking`, only whether the best model is uploaded may change.
 HARMLESS_TRACKING_FIELDS = frozenset({"log_model"})
 
@@ -34,7 +42,9 @@ def check_resume_changes(old: SweepSpec, new: SweepSpec, source: str, trials_so_
     harmless = []
     for path, was, now in _differences(before, after):
         top = path.split(".")[0]
-        tracking_ok = top == "tracking" and path.split(".")[1:2] and path.split(".")[1] in HARMLESS_TRACKING_FIELDS
+        tracking_ok = (
+            top == "tracking" and path.split(".")[1:2] and path.split(".")[1] in HARMLESS_TRACKING_FIELDS
+        )
         if top not in HARMLESS_FIELDS and not tracking_ok:
             raise SpecError(
                 f"{source}: field `{path}` changed from {was!r} to {now!r} since the sweep "

@@ -44,24 +44,33 @@ def check_count(name: str, param: Any) -> None:
     """``batch_size`` and ``epochs`` count things: every value they can take is an int >= 1."""
     kind = _kind(param)
     if kind == "float":
-        raise domain_error(name, (
-            f"`{name}` takes whole numbers, but it is a float range (`type: float`, low {param.low}, "
-            f"high {param.high}); use `type: int` or a categorical of whole numbers"
-        ))
+        raise domain_error(
+            name,
+            (
+                f"`{name}` takes whole numbers, but it is a float range (`type: float`, low {param.low}, "
+                f"high {param.high}); use `type: int` or a categorical of whole numbers"
+            ),
+        )
     if kind == "int":
         if param.low < 1:
-            raise domain_error(name, (
-                f"`{name}` must be at least 1, but its range starts at `low: {param.low}`; raise "
-                "its lower bound `low` to 1"
-            ))
+            raise domain_error(
+                name,
+                (
+                    f"`{name}` must be at least 1, but its range starts at `low: {param.low}`; raise "
+                    "its lower bound `low` to 1"
+                ),
+            )
         return
     values = param.values if kind == "categorical" else [param]
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise domain_error(name, (
-                f"`{name}` takes whole numbers, but {value!r} is not one; write for example "
-                f"`{_EXAMPLES[name]}`"
-            ))
+            raise domain_error(
+                name,
+                (
+                    f"`{name}` takes whole numbers, but {value!r} is not one; write for example "
+                    f"`{_EXAMPLES[name]}`"
+                ),
+            )
         if value < 1:
             raise domain_error(name, _below_one(name, value, categorical=kind == "categorical"))
 
@@ -85,10 +94,13 @@ def check_learning_rate(param: Any) -> None:
     if kind in ("float", "int"):
         # `low < high` was checked by the distribution itself, so `low > 0` covers the range.
         if not param.low > 0:
-            raise domain_error(name, (
-                f"`{name}` must be greater than 0, but its range starts at `low: {param.low}`; "
-                "use a positive lower bound such as `low: 1.0e-5` (with `log: true`)"
-            ))
+            raise domain_error(
+                name,
+                (
+                    f"`{name}` must be greater than 0, but its range starts at `low: {param.low}`; "
+                    "use a positive lower bound such as `low: 1.0e-5` (with `log: true`)"
+                ),
+            )
         return
     categorical = kind == "categorical"
     for value in param.values if categorical else [param]:
@@ -96,7 +108,11 @@ def check_learning_rate(param: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise domain_error(name, f"`{name}` must be a number, but {where}; " + _number_hint(value))
         if not (math.isfinite(value) and value > 0):
-            fix = "remove it from `values`" if categorical else f"use a positive value, for example `{_EXAMPLES[name]}`"
+            fix = (
+                "remove it from `values`"
+                if categorical
+                else f"use a positive value, for example `{_EXAMPLES[name]}`"
+            )
             raise domain_error(name, f"`{name}` must be a finite number greater than 0, but {where}; {fix}")
 
 
@@ -118,14 +134,20 @@ def check_scale(space: dict[str, Any]) -> None:
     for name, param in space.items():
         if getattr(param, "scale", None) is None or name == "learning_rate":
             continue
-        raise domain_error(f"{name}.scale", (
-            f"`scale` ties the learning rate to the batch size, so only `learning_rate` may have "
-            f"one, but `{name}` has `scale`; remove it from `{name}`, and give it to `learning_rate` "
-            "if that is what you meant (`scale: {rule: linear, reference_batch_size: 64}`)"
-        ))
+        raise domain_error(
+            f"{name}.scale",
+            (
+                f"`scale` ties the learning rate to the batch size, so only `learning_rate` may have "
+                f"one, but `{name}` has `scale`; remove it from `{name}`, and give it to `learning_rate` "
+                "if that is what you meant (`scale: {rule: linear, reference_batch_size: 64}`)"
+            ),
+        )
     if getattr(space.get("learning_rate"), "scale", None) is not None and "batch_size" not in space:
-        raise domain_error("learning_rate.scale", (
-            "`scale` multiplies the learning rate by a function of `batch_size`, but the search "
-            "space has no `batch_size`; add one (searched, e.g. `batch_size: {type: categorical, "
-            "values: [32, 64, 128]}`, or fixed, e.g. `batch_size: 64`), or remove `scale`"
-        ))
+        raise domain_error(
+            "learning_rate.scale",
+            (
+                "`scale` multiplies the learning rate by a function of `batch_size`, but the search "
+                "space has no `batch_size`; add one (searched, e.g. `batch_size: {type: categorical, "
+                "values: [32, 64, 128]}`, or fixed, e.g. `batch_size: 64`), or remove `scale`"
+            ),
+        )

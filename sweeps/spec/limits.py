@@ -17,8 +17,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*"
-                       r"(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
+_DURATION = re.compile(
+    r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*"
+    r"(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
+)
 _UNIT_SECONDS = (86400.0, 3600.0, 60.0, 1.0)
 
 
@@ -31,9 +33,13 @@ def parse_duration(value: float | str) -> float:
     else:
         match = _DURATION.match(value)
         if match is None or not any(match.groups()):
-            raise ValueError(f"must be a duration such as `2h`, `90m`, `1h30m`, `45s` or a number of seconds, "
-                             f"not {value!r}")
-        seconds = sum(float(part) * unit for part, unit in zip(match.groups(), _UNIT_SECONDS) if part)
+            raise ValueError(
+                f"must be a duration such as `2h`, `90m`, `1h30m`, `45s` or a number of seconds, "
+                f"not {value!r}"
+            )
+        seconds = sum(
+            float(part) * unit for part, unit in zip(match.groups(), _UNIT_SECONDS, strict=False) if part
+        )
     if seconds <= 0:
         raise ValueError(f"must be a positive duration, not {value!r}")
     return seconds

@@ -100,7 +100,9 @@ def parse_yaml(text: str, path: Path) -> dict[str, Any]:
     return raw
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], path: Path) -> dict[str, Any]:
+def apply_overrides(
+    raw: dict[str, Any], overrides: list[str] | tuple[str, ...], path: Path
+) -> dict[str, Any]:
     """Apply ``key.path=value`` overrides; values are parsed as YAML scalars (``8`` is an int)."""
     result = copy.deepcopy(raw)
     for override in overrides:
@@ -160,7 +162,9 @@ def _format_validation_error(
             sentences.append(f"field `{field_path}`: {error['ctx']['message']}.")
             continue
         if error["type"] == SAMPLER_OPTION_ERROR:  # raised for the whole sampler: name the option
-            field_path = ".".join([*location, error["ctx"]["option"]]) if error["ctx"]["option"] else field_path
+            field_path = (
+                ".".join([*location, error["ctx"]["option"]]) if error["ctx"]["option"] else field_path
+            )
             sentences.append(f"field `{field_path}`: {error['ctx']['message']}.")
             continue
         if error["type"] in ("union_tag_not_found", "union_tag_invalid"):
@@ -195,7 +199,7 @@ def _most_specific(errors: list[Any]) -> list[Any]:
     """
     locations = [".".join(str(p) for p in e["loc"] if not _is_union_tag(p)) for e in errors]
     kept, seen = [], set()
-    for error, location in zip(errors, locations):
+    for error, location in zip(errors, locations, strict=False):
         deeper_exists = any(other.startswith(location + ".") for other in locations)
         if location in seen or deeper_exists:
             continue
@@ -216,14 +220,14 @@ def _unknown_key_sentence(location: list[str], raw: dict[str, Any]) -> str:
     where = ".".join(parent_path) if parent_path else "the top level"
     # A key that begins a valid one is a shortened name (`grace` for `grace_period`), however
     # close another key's spelling is (difflib ranks `brackets` above it).
-    close = [name for name in valid if name.startswith(key)][:1] or difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    close = [name for name in valid if name.startswith(key)][:1] or difflib.get_close_matches(
+        key, valid, n=1, cutoff=0.5
+    )
     hint = f" Did you mean `{close[0]}`?" if close else ""
     defaulted = ""
     if parent_path == ["scheduler"] and isinstance(node, dict) and "type" not in node:
         defaulted = " (`scheduler.type` is not given, so it defaults to `asha`.)"
-    return (
-        f"unknown key `{key}` in {where}.{hint} Valid keys there are: {', '.join(valid)}.{defaulted}"
-    )
+    return f"unknown key `{key}` in {where}.{hint} Valid keys there are: {', '.join(valid)}.{defaulted}"
 
 
 def _missing_type_sentence(field_path: str, error: Any) -> str:

@@ -371,7 +371,11 @@ class SweepSpec(_Strict):
         # `scheduler: {grace_period: 10}`, or `--set scheduler.grace_period=10` on a spec
         # without a scheduler, means the default ASHA. Without a `type`, pydantic's tagged
         # union could only say "Unable to extract tag using discriminator 'type'".
-        if isinstance(data, dict) and isinstance(data.get("scheduler"), dict) and "type" not in data["scheduler"]:
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("scheduler"), dict)
+            and "type" not in data["scheduler"]
+        ):
             data = {**data, "scheduler": {"type": "asha", **data["scheduler"]}}
         return data
 
@@ -392,17 +396,23 @@ class SweepSpec(_Strict):
         if not self.multi_objective:
             return self
         if self.sampler.type in SINGLE_OBJECTIVE_SAMPLERS:
-            raise domain_error("sampler.type", (
-                f"`metric` lists {len(self.metrics)} objectives, but `sampler.type: {self.sampler.type}` "
-                "optimises one value only. Use `sampler: {type: tpe}` (the default), `random`, `qmc` or `gp`, "
-                f"or one objective (at most {MAX_OBJECTIVES} in all)"
-            ))
+            raise domain_error(
+                "sampler.type",
+                (
+                    f"`metric` lists {len(self.metrics)} objectives, but `sampler.type: {self.sampler.type}` "
+                    "optimises one value only. Use `sampler: {type: tpe}` (the default), `random`, `qmc` or `gp`, "
+                    f"or one objective (at most {MAX_OBJECTIVES} in all)"
+                ),
+            )
         if isinstance(self.scheduler, AshaSpec) and self.scheduler.promotion == "ray":
-            raise domain_error("scheduler.promotion", (
-                f"`metric` lists {len(self.metrics)} objectives, but `scheduler.promotion: ray` is a quantile "
-                "of one value. Several objectives are ranked by non-dominated sorting, keeping the top 1/η "
-                "(the `strict` rule): use `promotion: strict` (the default)"
-            ))
+            raise domain_error(
+                "scheduler.promotion",
+                (
+                    f"`metric` lists {len(self.metrics)} objectives, but `scheduler.promotion: ray` is a quantile "
+                    "of one value. Several objectives are ranked by non-dominated sorting, keeping the top 1/η "
+                    "(the `strict` rule): use `promotion: strict` (the default)"
+                ),
+            )
         return self
 
     @property
@@ -421,11 +431,14 @@ class SweepSpec(_Strict):
     @model_validator(mode="after")
     def _avoid_needs_tpe(self) -> SweepSpec:
         if self.failure.avoid and self.sampler.type != "tpe":
-            raise domain_error("failure.avoid", (
-                f"`failure.avoid: true` works with the TPE sampler only (it uses TPE's handling of "
-                f"infeasible trials), but `sampler.type` is `{self.sampler.type}`. Use `sampler: "
-                "{type: tpe}`, or drop `failure.avoid`"
-            ))
+            raise domain_error(
+                "failure.avoid",
+                (
+                    f"`failure.avoid: true` works with the TPE sampler only (it uses TPE's handling of "
+                    f"infeasible trials), but `sampler.type` is `{self.sampler.type}`. Use `sampler: "
+                    "{type: tpe}`, or drop `failure.avoid`"
+                ),
+            )
         return self
 
     @model_validator(mode="after")
@@ -436,12 +449,15 @@ class SweepSpec(_Strict):
         # A float range has no finite set of values; check_count has refused it already.
         uneven = [b for b in possible_values(self.search_space["batch_size"]) if int(b) % workers]
         if uneven:
-            raise domain_error("resources.workers", (
-                f"`resources.workers` is {workers}, but `search_space.batch_size` allows "
-                f"{', '.join(map(str, uneven))}, which {workers} workers cannot split evenly: batch_size "
-                f"is the global batch of one iteration, and each worker takes batch_size / workers "
-                f"samples of it. Use batch sizes that are multiples of {workers}, or change `workers`"
-            ))
+            raise domain_error(
+                "resources.workers",
+                (
+                    f"`resources.workers` is {workers}, but `search_space.batch_size` allows "
+                    f"{', '.join(map(str, uneven))}, which {workers} workers cannot split evenly: batch_size "
+                    f"is the global batch of one iteration, and each worker takes batch_size / workers "
+                    f"samples of it. Use batch sizes that are multiples of {workers}, or change `workers`"
+                ),
+            )
         return self
 
     @model_validator(mode="after")
@@ -449,12 +465,15 @@ class SweepSpec(_Strict):
         resources = self.resources
         if resources.workers == 1 or resources.gpu == int(resources.gpu):
             return self
-        raise domain_error("resources.gpu", (
-            f"`resources.gpu` is {resources.gpu} with `resources.workers: {resources.workers}`, but each "
-            "worker of a distributed trial needs whole GPUs: Ray may place two fractional workers of one "
-            "trial on the same GPU, and NCCL refuses two ranks of one process group there. Use a whole "
-            "number such as `gpu: 1` per worker, or `workers: 1` to pack several trials onto each GPU"
-        ))
+        raise domain_error(
+            "resources.gpu",
+            (
+                f"`resources.gpu` is {resources.gpu} with `resources.workers: {resources.workers}`, but each "
+                "worker of a distributed trial needs whole GPUs: Ray may place two fractional workers of one "
+                "trial on the same GPU, and NCCL refuses two ranks of one process group there. Use a whole "
+                "number such as `gpu: 1` per worker, or `workers: 1` to pack several trials onto each GPU"
+            ),
+        )
 
     @field_validator("name")
     @classmethod
@@ -478,17 +497,23 @@ class SweepSpec(_Strict):
         if self.sampler.type != "multi_fidelity":
             return self
         if not isinstance(self.scheduler, AshaSpec):
-            raise domain_error("sampler.type", (
-                "`sampler: {type: multi_fidelity}` fits its model on the values of ASHA's rungs, but "
-                "`scheduler` is `none`, which has no rungs. Use `scheduler: {type: asha}`, or `sampler: {type: tpe}`"
-            ))
+            raise domain_error(
+                "sampler.type",
+                (
+                    "`sampler: {type: multi_fidelity}` fits its model on the values of ASHA's rungs, but "
+                    "`scheduler` is `none`, which has no rungs. Use `scheduler: {type: asha}`, or `sampler: {type: tpe}`"
+                ),
+            )
         if self.scheduler.budget == "epochs":
-            raise domain_error("sampler.type", (
-                "`sampler: {type: multi_fidelity}` needs rungs counted in iterations or samples, but "
-                "`scheduler.budget` is `epochs` (the study keys each value by iteration, and an epoch is a "
-                "different number of iterations for each batch size). Use `scheduler.budget: iterations` or "
-                "`samples`, or `sampler: {type: tpe}`"
-            ))
+            raise domain_error(
+                "sampler.type",
+                (
+                    "`sampler: {type: multi_fidelity}` needs rungs counted in iterations or samples, but "
+                    "`scheduler.budget` is `epochs` (the study keys each value by iteration, and an epoch is a "
+                    "different number of iterations for each batch size). Use `scheduler.budget: iterations` or "
+                    "`samples`, or `sampler: {type: tpe}`"
+                ),
+            )
         return self
 
     @field_validator("max_concurrent")

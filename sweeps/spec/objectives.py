@@ -65,10 +65,13 @@ def parse_constraint(text: Any, position: int) -> Constraint:
     match = _CONSTRAINT.match(text) if isinstance(text, str) else None
     bound = _number(match.group(3)) if match else None
     if match is None or bound is None:
-        raise domain_error(str(position), (
-            f"`{field}` is {text!r}, but a constraint is a string `METRIC <= NUMBER` or `METRIC >= NUMBER` "
-            "on a metric the trainable reports, e.g. `\"latency_ms <= 5\"`"
-        ))
+        raise domain_error(
+            str(position),
+            (
+                f"`{field}` is {text!r}, but a constraint is a string `METRIC <= NUMBER` or `METRIC >= NUMBER` "
+                'on a metric the trainable reports, e.g. `"latency_ms <= 5"`'
+            ),
+        )
     return Constraint(match.group(1), match.group(2), bound)
 
 
@@ -80,49 +83,71 @@ def normalize_objectives(data: dict[str, Any]) -> dict[str, Any]:
     reverse), an empty list, or more than :data:`MAX_OBJECTIVES` objectives."""
     for derived in ("metrics", "modes"):
         if derived in data:
-            raise domain_error(derived, (
-                f"`{derived}` is not a spec field; several objectives are lists in `metric` and `mode`, "
-                "e.g. `metric: [val_accuracy, latency_ms]` with `mode: [max, min]`"
-            ))
+            raise domain_error(
+                derived,
+                (
+                    f"`{derived}` is not a spec field; several objectives are lists in `metric` and `mode`, "
+                    "e.g. `metric: [val_accuracy, latency_ms]` with `mode: [max, min]`"
+                ),
+            )
     metric, mode = data.get("metric"), data.get("mode")
     if not isinstance(metric, list) and not isinstance(mode, list):
         if isinstance(metric, str) and isinstance(mode, str):
             return {**data, "metrics": [metric], "modes": [mode]}
         return data  # missing or mistyped: pydantic's own message names the field
     if not isinstance(metric, list):
-        raise domain_error("metric", (
-            f"`mode` is the list {mode!r}, but `metric` is {metric!r}, not a list: several objectives "
-            "name one metric per mode, e.g. `metric: [val_accuracy, latency_ms]`; for one objective "
-            "write `mode: max` or `mode: min`"
-        ))
+        raise domain_error(
+            "metric",
+            (
+                f"`mode` is the list {mode!r}, but `metric` is {metric!r}, not a list: several objectives "
+                "name one metric per mode, e.g. `metric: [val_accuracy, latency_ms]`; for one objective "
+                "write `mode: max` or `mode: min`"
+            ),
+        )
     if not isinstance(mode, list):
-        raise domain_error("mode", (
-            f"`metric` lists {len(metric)} objectives, but `mode` is {mode!r}, not a list: give one mode "
-            f"per metric, in the same order, e.g. `mode: [{', '.join(['max'] * len(metric))}]`"
-        ))
+        raise domain_error(
+            "mode",
+            (
+                f"`metric` lists {len(metric)} objectives, but `mode` is {mode!r}, not a list: give one mode "
+                f"per metric, in the same order, e.g. `mode: [{', '.join(['max'] * len(metric))}]`"
+            ),
+        )
     if not metric:
-        raise domain_error("metric", "`metric` is an empty list; name at least one metric the trainable reports")
+        raise domain_error(
+            "metric", "`metric` is an empty list; name at least one metric the trainable reports"
+        )
     if len(mode) != len(metric):
-        raise domain_error("mode", (
-            f"`metric` lists {len(metric)} objectives ({', '.join(map(str, metric))}) but `mode` lists "
-            f"{len(mode)} ({', '.join(map(str, mode))}); give exactly one mode (max or min) per metric, in order"
-        ))
+        raise domain_error(
+            "mode",
+            (
+                f"`metric` lists {len(metric)} objectives ({', '.join(map(str, metric))}) but `mode` lists "
+                f"{len(mode)} ({', '.join(map(str, mode))}); give exactly one mode (max or min) per metric, in order"
+            ),
+        )
     repeated = sorted({str(m) for m in metric if metric.count(m) > 1})
     if repeated:
-        raise domain_error("metric", (
-            f"`metric` names {', '.join(repeated)} more than once; each objective is a different metric. "
-            "Drop the repetition"
-        ))
+        raise domain_error(
+            "metric",
+            (
+                f"`metric` names {', '.join(repeated)} more than once; each objective is a different metric. "
+                "Drop the repetition"
+            ),
+        )
     if not all(isinstance(m, str) and m for m in metric):
-        raise domain_error("metric", f"`metric` is {metric!r}, but each objective is the name of a reported metric")
+        raise domain_error(
+            "metric", f"`metric` is {metric!r}, but each objective is the name of a reported metric"
+        )
     if not all(m in ("max", "min") for m in mode):
         raise domain_error("mode", f"`mode` is {mode!r}, but each entry is `max` or `min`")
     if len(metric) > MAX_OBJECTIVES:
-        raise domain_error("metric", (
-            f"`metric` lists {len(metric)} objectives, but a sweep has at most {MAX_OBJECTIVES}: `sweep "
-            "report` draws the front as one scatter for 2 and pairwise scatters for 3. Drop objectives, "
-            "or turn some into `constraints` (e.g. `\"latency_ms <= 5\"`)"
-        ))
+        raise domain_error(
+            "metric",
+            (
+                f"`metric` lists {len(metric)} objectives, but a sweep has at most {MAX_OBJECTIVES}: `sweep "
+                "report` draws the front as one scatter for 2 and pairwise scatters for 3. Drop objectives, "
+                'or turn some into `constraints` (e.g. `"latency_ms <= 5"`)'
+            ),
+        )
     return {**data, "metric": metric[0], "mode": mode[0], "metrics": metric, "modes": mode}
 
 
@@ -147,8 +172,10 @@ def objective_values(result: dict[str, Any] | None, metrics: Sequence[str]) -> l
 def constraint_violations(result: dict[str, Any] | None, constraints: Sequence[Constraint]) -> list[float]:
     """Each constraint's violation on ``result`` (<= 0: satisfied; infinity: the metric is missing)."""
     found = result or {}
-    return [c.violation(float(found[c.metric])) if isinstance(found.get(c.metric), (int, float)) else math.inf
-            for c in constraints]
+    return [
+        c.violation(float(found[c.metric])) if isinstance(found.get(c.metric), (int, float)) else math.inf
+        for c in constraints
+    ]
 
 
 def _number(text: str) -> float | None:

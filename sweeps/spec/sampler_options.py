@@ -41,7 +41,10 @@ SAMPLER_CLASSES = {
 #: Options this product sets differently from Optuna's default (a spec may override them).
 #: constant_liar: trials still running count as bad, so parallel workers do not all sample
 #: the same promising region at once (Optuna 5 defaults to it too; Optuna 4 did not).
-SWEEP_DEFAULTS: dict[str, dict[str, Any]] = {"tpe": {"constant_liar": True}, "multi_fidelity": {"constant_liar": True}}
+SWEEP_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tpe": {"constant_liar": True},
+    "multi_fidelity": {"constant_liar": True},
+}
 #: Warnings that fire on every sweep, whatever its space: kept out of the log, not logged as params.
 QUIET_DEFAULTS: dict[str, dict[str, Any]] = {
     "cmaes": {"warn_independent_sampling": False},
@@ -55,7 +58,11 @@ SET_BY_SWEEP = {
 }
 _YAML_TYPES: dict[str, type | None] = {"bool": bool, "int": int, "float": float, "str": str, "None": None}
 _TYPE_WORDS: dict[type | None, str] = {
-    bool: "true or false", int: "a whole number", float: "a number", str: "a string", None: "null",
+    bool: "true or false",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    None: "null",
 }
 
 
@@ -88,9 +95,17 @@ def multi_fidelity_options(
     import optuna
 
     if min_observations < 1:
-        raise ValueError(f"The value of `min_observations` is {min_observations}, but must be `min_observations >= 1`")
-    return optuna.samplers.TPESampler(n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates,
-                                      multivariate=multivariate, group=group, constant_liar=constant_liar, seed=seed)
+        raise ValueError(
+            f"The value of `min_observations` is {min_observations}, but must be `min_observations >= 1`"
+        )
+    return optuna.samplers.TPESampler(
+        n_startup_trials=n_startup_trials,
+        n_ei_candidates=n_ei_candidates,
+        multivariate=multivariate,
+        group=group,
+        constant_liar=constant_liar,
+        seed=seed,
+    )
 
 
 def settable_options(kind: str) -> dict[str, tuple[type | None, ...]]:
@@ -146,25 +161,34 @@ def check_sampler_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
             sampler_class(kind)(seed=0, **sampler_arguments(kind, checked))
         except (ValueError, TypeError) as exc:
             option = next(iter(checked)) if len(checked) == 1 else ""
-            raise option_error(option, (
-                f"Optuna's {class_name} refuses the options {checked}: {str(exc).rstrip('.')}. Change or remove them"
-            )) from None
+            raise option_error(
+                option,
+                (
+                    f"Optuna's {class_name} refuses the options {checked}: {str(exc).rstrip('.')}. Change or remove them"
+                ),
+            ) from None
     return checked
 
 
 def _unknown_option_message(kind: str, option: str, settable: dict[str, Any]) -> str:
     class_name = SAMPLER_CLASSES[kind]
     if not settable:
-        return (f"unknown option `{option}`: `sampler: {{type: {kind}}}` (Optuna's {class_name}) takes no "
-                "options besides the sweep's `seed`. Remove it")
+        return (
+            f"unknown option `{option}`: `sampler: {{type: {kind}}}` (Optuna's {class_name}) takes no "
+            "options besides the sweep's `seed`. Remove it"
+        )
     in_signature = option in inspect.signature(sampler_class(kind)).parameters
     if in_signature:
-        return (f"option `{option}` of Optuna's {class_name} takes a Python object (a function or a "
-                f"sampler), which a YAML spec cannot give. Options settable here: {', '.join(sorted(settable))}")
+        return (
+            f"option `{option}` of Optuna's {class_name} takes a Python object (a function or a "
+            f"sampler), which a YAML spec cannot give. Options settable here: {', '.join(sorted(settable))}"
+        )
     close = difflib.get_close_matches(option, list(settable), n=1, cutoff=0.5)
     hint = f" Did you mean `{close[0]}`?" if close else ""
-    return (f"unknown option `{option}` for `sampler: {{type: {kind}}}`.{hint} The options of Optuna's "
-            f"{class_name} settable here are: {', '.join(sorted(settable))}")
+    return (
+        f"unknown option `{option}` for `sampler: {{type: {kind}}}`.{hint} The options of Optuna's "
+        f"{class_name} settable here are: {', '.join(sorted(settable))}"
+    )
 
 
 def _check_type(class_name: str, option: str, value: Any, types: tuple[type | None, ...]) -> Any:

@@ -70,7 +70,9 @@ def study_name_of(name: str, scale: LearningRateScale | None) -> str:
     return BASE_LEARNING_RATE if name == LEARNING_RATE and active(scale) is not None else name
 
 
-def trial_config(params: dict[str, Any], fixed: dict[str, Any], scale: LearningRateScale | None) -> dict[str, Any]:
+def trial_config(
+    params: dict[str, Any], fixed: dict[str, Any], scale: LearningRateScale | None
+) -> dict[str, Any]:
     """A trial's config from the study's parameters and the spec's fixed values.
 
     Every place a config is made from Optuna parameters (the searcher's suggestion, a
@@ -95,7 +97,9 @@ def base_learning_rates(spec: SweepSpec) -> tuple[float, float]:
     return min(values), max(values)
 
 
-def learning_rate_range(low: float, high: float, scale: LearningRateScale | None, batch_size: float) -> tuple[float, float]:
+def learning_rate_range(
+    low: float, high: float, scale: LearningRateScale | None, batch_size: float
+) -> tuple[float, float]:
     """The effective learning rates a trial at ``batch_size`` can get, from the base range."""
     factor = scale_factor(scale, batch_size)
     return float(low) * factor, float(high) * factor

@@ -86,7 +86,9 @@ def list_sweeps(storage: str | Path, files: TrialFilesOf) -> list[SweepInfo]:
         try:
             sweeps.append(describe_sweep(root, state_file.parent.name, files))
         except StateError:
-            sweeps.append(SweepInfo(state_file.parent.name, "unreadable", 0, "?", "max", None, state_file.parent))
+            sweeps.append(
+                SweepInfo(state_file.parent.name, "unreadable", 0, "?", "max", None, state_file.parent)
+            )
     return sweeps
 
 
@@ -97,13 +99,19 @@ def describe_sweep(storage: str | Path, name: str, files: TrialFilesOf) -> Sweep
     status = observed_state(paths, state).value
     alive = driver_alive(state)
     info = SweepInfo(
-        name=name, state=status, num_samples=int(state.get("num_samples") or spec.get("num_samples") or 0),
+        name=name,
+        state=status,
+        num_samples=int(state.get("num_samples") or spec.get("num_samples") or 0),
         # Several objectives (`metric: [a, b]`): the first is the one a single value shows.
-        metric=objectives_of(spec)[0][0], mode=objectives_of(spec)[0][1] if "mode" in spec else "max",
+        metric=objectives_of(spec)[0][0],
+        mode=objectives_of(spec)[0][1] if "mode" in spec else "max",
         started_at=state.get("started_at"),
         directory=paths.directory,
-        aborted_reason=(state.get("summary") or {}).get("aborted") if status == SweepState.ABORTED.value else None,
-        spec_path=state.get("spec_path"), overrides=tuple(state.get("overrides") or ()),
+        aborted_reason=(state.get("summary") or {}).get("aborted")
+        if status == SweepState.ABORTED.value
+        else None,
+        spec_path=state.get("spec_path"),
+        overrides=tuple(state.get("overrides") or ()),
         budget_unit=str((spec.get("scheduler") or {}).get("budget", "iterations")),
     )
     info.trials = _trials(paths, name, spec, running_now=alive, files=files(paths))
@@ -159,8 +167,9 @@ def best_trial_export(storage: str | Path, name: str, files: TrialFilesOf) -> di
     return export
 
 
-def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: bool,
-            files: TrialFiles) -> list[TrialInfo]:
+def _trials(
+    paths: SweepPaths, name: str, spec: dict[str, Any], running_now: bool, files: TrialFiles
+) -> list[TrialInfo]:
     import optuna
 
     from sweeps.spec.scaling import scale_from_raw, trial_config
@@ -181,7 +190,9 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
         # Read-only (sweeps/sqlite.py): a finished sweep on a read-only mount is listed too.
         frozen_trials = open_study_read_only(database, name).get_trials(deepcopy=False)
     except Exception as exc:  # noqa: BLE001 - a corrupt file raises sqlalchemy/sqlite errors
-        raise StateError(f"{database}: the Optuna study cannot be read ({str(exc).splitlines()[0][:200]}).") from None
+        raise StateError(
+            f"{database}: the Optuna study cannot be read ({str(exc).splitlines()[0][:200]})."
+        ) from None
     fixed = {k: v for k, v in (spec.get("search_space") or {}).items() if not isinstance(v, dict)}
     scale = scale_from_raw(spec.get("search_space"))
     trials = []
@@ -197,19 +208,22 @@ def _trials(paths: SweepPaths, name: str, spec: dict[str, Any], running_now: boo
             value = steps[max(steps)]
         iteration = record.get("iteration")
         trial_id = backend_trial_id(frozen) or f"optuna-{frozen.number}"
-        trials.append(TrialInfo(
-            number=frozen.number,
-            trial_id=trial_id,
-            state=str(state),
-            config=trial_config(frozen.params, fixed, scale),
-            value=None if value is None else float(value),
-            iteration=int(iteration) if iteration is not None else (max(steps) if steps else None),
-            total_iterations=record.get("total_iterations"),
-            error=frozen.user_attrs.get(ERROR_ATTR) or (_first_error_line(files, trial_id) if state == "failed" else None),
-            bracket=frozen.user_attrs.get(BRACKET_ATTR),
-            # Recorded when ASHA stopped it; a trial whose last report was also its end completed.
-            stopped=frozen.user_attrs.get(STOPPED_ATTR) if state == "pruned" else None,
-        ))
+        trials.append(
+            TrialInfo(
+                number=frozen.number,
+                trial_id=trial_id,
+                state=str(state),
+                config=trial_config(frozen.params, fixed, scale),
+                value=None if value is None else float(value),
+                iteration=int(iteration) if iteration is not None else (max(steps) if steps else None),
+                total_iterations=record.get("total_iterations"),
+                error=frozen.user_attrs.get(ERROR_ATTR)
+                or (_first_error_line(files, trial_id) if state == "failed" else None),
+                bracket=frozen.user_attrs.get(BRACKET_ATTR),
+                # Recorded when ASHA stopped it; a trial whose last report was also its end completed.
+                stopped=frozen.user_attrs.get(STOPPED_ATTR) if state == "pruned" else None,
+            )
+        )
     return trials
 
 

@@ -34,7 +34,11 @@ DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
 #: SQLite's result codes for the same conditions (``sqlite3.Error.sqlite_errorcode``'s
 #: primary code): SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL.
-_SQLITE_CODES = {8: "attempt to write a readonly database", 10: "disk I/O error", 13: "database or disk is full"}
+_SQLITE_CODES = {
+    8: "attempt to write a readonly database",
+    10: "disk I/O error",
+    13: "database or disk is full",
+}
 
 #: How each shape reads as text: a traceback from a trial's worker is all the driver sees of
 #: a failed checkpoint write. Matched case-insensitively (pyarrow writes "errno 28").

@@ -159,5 +159,6 @@ def delivered_iterations(journal: dict[str, list[dict[str, Any]]]) -> dict[str, 
     """The last iteration each trial delivered to the driver."""
     return {
         trial_id: max(int(r.get("iteration", 0)) for r in results)
-        for trial_id, results in journal.items() if results
+        for trial_id, results in journal.items()
+        if results
     }

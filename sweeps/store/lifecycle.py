@@ -48,8 +48,15 @@ class SweepState(str, enum.Enum):
 #: Every legal transition: the state recorded now (None: no record yet) → the states it may become.
 LEGAL_TRANSITIONS: dict[SweepState | None, frozenset[SweepState]] = {
     None: frozenset({SweepState.RUNNING}),
-    SweepState.RUNNING: frozenset({SweepState.RUNNING, SweepState.FINISHED, SweepState.ABORTED,
-                                   SweepState.STOPPED, SweepState.INTERRUPTED}),
+    SweepState.RUNNING: frozenset(
+        {
+            SweepState.RUNNING,
+            SweepState.FINISHED,
+            SweepState.ABORTED,
+            SweepState.STOPPED,
+            SweepState.INTERRUPTED,
+        }
+    ),
     SweepState.STOPPED: frozenset({SweepState.RUNNING}),
     SweepState.INTERRUPTED: frozenset({SweepState.RUNNING}),
     SweepState.FINISHED: frozenset({SweepState.RUNNING}),
@@ -60,7 +67,11 @@ LEGAL_TRANSITIONS: dict[SweepState | None, frozenset[SweepState]] = {
 def driver_alive(state: dict[str, Any]) -> bool:
     """Whether the driver recorded in ``state`` still runs (only knowable on its host)."""
     pid, host = state.get("driver_pid"), state.get("driver_host")
-    if state.get("state") != SweepState.RUNNING.value or not isinstance(pid, int) or host not in (None, socket.gethostname()):
+    if (
+        state.get("state") != SweepState.RUNNING.value
+        or not isinstance(pid, int)
+        or host not in (None, socket.gethostname())
+    ):
         return False
     if pid == os.getpid():
         return False
@@ -110,7 +121,12 @@ def check_transition_from(paths: SweepPaths, record: dict[str, Any] | None, to: 
             f"become `{to}` (legal from `{source or 'not recorded'}`: "
             f"{', '.join(sorted(f'`{s}`' for s in LEGAL_TRANSITIONS[source])) or 'none'}). {_fix(paths, source, to)}"
         )
-    if source is SweepState.RUNNING and to is SweepState.RUNNING and record is not None and driver_alive(record):
+    if (
+        source is SweepState.RUNNING
+        and to is SweepState.RUNNING
+        and record is not None
+        and driver_alive(record)
+    ):
         raise StateError(
             f"{paths.directory}: the sweep `{paths.name}` is still running (driver pid "
             f"{record['driver_pid']}). Stop it first with `sweep stop {paths.name} --storage "
@@ -153,7 +169,9 @@ def rewrite_unchanged(paths: SweepPaths) -> None:
 def _aborted_is_final(paths: SweepPaths, record: dict[str, Any]) -> str:
     # The trials that aborted it would abort it again at once: the study holds them.
     reason = (record.get("summary") or {}).get("aborted")
-    spec = " ".join([str(record.get("spec_path") or "SPEC.yaml"), *(f"--set {o}" for o in record.get("overrides") or ())])
+    spec = " ".join(
+        [str(record.get("spec_path") or "SPEC.yaml"), *(f"--set {o}" for o in record.get("overrides") or ())]
+    )
     return (
         f"{paths.directory}: the sweep `{paths.name}` aborted{f' ({reason})' if reason else ''}, so it "
         f"cannot be resumed: its failed trials would abort it again. Fix what made them fail "

@@ -33,7 +33,9 @@ def measurement_file(storage: str | Path, name: str) -> Path:
     return Path(storage).expanduser() / CHECK_FOLDER / f"{name}.json"
 
 
-def record_checkpoint_size(storage: str | Path, name: str, size: int, config: dict[str, object]) -> Path | None:
+def record_checkpoint_size(
+    storage: str | Path, name: str, size: int, config: dict[str, object]
+) -> Path | None:
     """Keep ``sweep check``'s measurement for ``sweep plan`` and ``sweep run``; None when the
     storage cannot be written (the measurement is still printed)."""
     path = measurement_file(storage, name)
@@ -72,8 +74,10 @@ class CheckpointSpace:
     concurrency: int
 
     def describe(self) -> str:
-        return (f"{human_bytes(self.total_bytes)}: {self.checkpoints} checkpoints of "
-                f"{human_bytes(self.checkpoint_bytes)} at most at once")
+        return (
+            f"{human_bytes(self.total_bytes)}: {self.checkpoints} checkpoints of "
+            f"{human_bytes(self.checkpoint_bytes)} at most at once"
+        )
 
 
 def expected_checkpoint_bytes(spec: SweepSpec, size: int) -> CheckpointSpace:
@@ -114,29 +118,42 @@ def planned_checkpoint_space(spec: SweepSpec, files: TrialFiles) -> dict[str, ob
     _, _, largest = checkpoint_bytes(files)
     size = largest or measured_checkpoint_size(storage, spec.name)
     free = free_bytes(storage)
-    view: dict[str, object] = {"checkpoint_bytes": size, "keep": spec.checkpoint.keep,
-                               "keep_pruned": spec.checkpoint.keep_pruned, "free_bytes": free}
+    view: dict[str, object] = {
+        "checkpoint_bytes": size,
+        "keep": spec.checkpoint.keep,
+        "keep_pruned": spec.checkpoint.keep_pruned,
+        "free_bytes": free,
+    }
     if size is not None:
         space = expected_checkpoint_bytes(spec, size)
-        view.update(expected_checkpoints=space.checkpoints, expected_bytes=space.total_bytes,
-                    concurrency=space.concurrency)
+        view.update(
+            expected_checkpoints=space.checkpoints,
+            expected_bytes=space.total_bytes,
+            concurrency=space.concurrency,
+        )
     return view
 
 
 def checkpoint_plan_line(spec: SweepSpec, files: TrialFiles) -> str:
     """One line for ``sweep plan``: the checkpoint space expected, or how to measure it."""
     if spec.checkpoint.every_epochs == 0:
-        return "Checkpoints: none (`checkpoint.every_epochs: 0`): a stopped trial restarts from its beginning."
+        return (
+            "Checkpoints: none (`checkpoint.every_epochs: 0`): a stopped trial restarts from its beginning."
+        )
     view = planned_checkpoint_space(spec, files)
     size, free = view["checkpoint_bytes"], view["free_bytes"]
-    keep = (f"`checkpoint.keep` = {spec.checkpoint.keep} per running trial; an ended trial keeps none but the "
-            f"best trial's last{' (pruned ones keep theirs: `keep_pruned`)' if spec.checkpoint.keep_pruned else ''}")
+    keep = (
+        f"`checkpoint.keep` = {spec.checkpoint.keep} per running trial; an ended trial keeps none but the "
+        f"best trial's last{' (pruned ones keep theirs: `keep_pruned`)' if spec.checkpoint.keep_pruned else ''}"
+    )
     if not isinstance(size, int):
-        return (f"Checkpoints: {keep}. Their size is not measured yet: `sweep check` measures one, and this "
-                "plan then says what the sweep's take.")
+        return (
+            f"Checkpoints: {keep}. Their size is not measured yet: `sweep check` measures one, and this "
+            "plan then says what the sweep's take."
+        )
     space = expected_checkpoint_bytes(spec, size)
     room = f"; {human_bytes(free)} free under {spec.storage}" if isinstance(free, int) else ""
-    return (f"Checkpoints: at most {space.describe()} ({keep}; {space.concurrency} trials at once){room}.")
+    return f"Checkpoints: at most {space.describe()} ({keep}; {space.concurrency} trials at once){room}."
 
 
 def checkpoint_status_line(paths: SweepPaths, files: TrialFiles) -> str:
@@ -146,5 +163,7 @@ def checkpoint_status_line(paths: SweepPaths, files: TrialFiles) -> str:
     room = f"; {human_bytes(free)} free there" if free is not None else ""
     if not count:
         return f"Checkpoints: none under {paths.ray_directory}{room}."
-    return (f"Checkpoints: {count} taking {human_bytes(total)} (the largest {human_bytes(largest)}) "
-            f"under {paths.ray_directory}{room}.")
+    return (
+        f"Checkpoints: {count} taking {human_bytes(total)} (the largest {human_bytes(largest)}) "
+        f"under {paths.ray_directory}{room}."
+    )

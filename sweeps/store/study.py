@@ -15,7 +15,9 @@ def open_study_storage(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
-def write_intermediate_values(storage: optuna.storages.BaseStorage, trial_id: int, values: dict[int, float]) -> None:
+def write_intermediate_values(
+    storage: optuna.storages.BaseStorage, trial_id: int, values: dict[int, float]
+) -> None:
     """Write new intermediate values (step → value) of a running trial in one transaction.
 
     Optuna's public ``Trial.report`` commits once per value and looks up the trial and the

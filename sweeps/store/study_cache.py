@@ -153,13 +153,26 @@ class WriteThroughStorage(optuna.storages.BaseStorage):
                 stored, started = _as_stored_and_read(datetime.datetime.now(), "datetime_start")
                 with self.backend.engine.begin() as connection:
                     # One statement: the number is the count of the study's trials before it.
-                    trial_id = connection.execute(_statements().insert_trial, {
-                        "study_id": study_id, "state": TrialState.RUNNING, "start": stored}).lastrowid
-                    number = connection.execute(_statements().select_number, {"trial_id": trial_id}).scalar_one()
+                    trial_id = connection.execute(
+                        _statements().insert_trial,
+                        {"study_id": study_id, "state": TrialState.RUNNING, "start": stored},
+                    ).lastrowid
+                    number = connection.execute(
+                        _statements().select_number, {"trial_id": trial_id}
+                    ).scalar_one()
                 frozen = FrozenTrial(
-                    number=number, state=TrialState.RUNNING, value=None, datetime_start=started,
-                    datetime_complete=None, params={}, distributions={}, user_attrs={}, system_attrs={},
-                    intermediate_values={}, trial_id=trial_id)
+                    number=number,
+                    state=TrialState.RUNNING,
+                    value=None,
+                    datetime_start=started,
+                    datetime_complete=None,
+                    params={},
+                    distributions={},
+                    user_attrs={},
+                    system_attrs={},
+                    intermediate_values={},
+                    trial_id=trial_id,
+                )
             if frozen.number != len(study.trials):
                 self._forget(study_id)  # another writer added trials: read them all again
                 self._study(study_id)
@@ -167,8 +180,9 @@ class WriteThroughStorage(optuna.storages.BaseStorage):
                 self._keep(study_id, frozen)
             return frozen._trial_id
 
-    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
-                        distribution: BaseDistribution) -> None:
+    def set_trial_param(
+        self, trial_id: int, param_name: str, param_value_internal: float, distribution: BaseDistribution
+    ) -> None:
         with self._lock:
             trial = self._writable(trial_id)
             if trial is None:
@@ -177,15 +191,23 @@ class WriteThroughStorage(optuna.storages.BaseStorage):
             study = self._studies[self._where[trial_id][0]]
             if param_name in study.distributions:  # RDBStorage checks it against the study's first
                 check_distribution_compatibility(study.distributions[param_name], distribution)
-            self._execute(_statements().insert_param, {
-                "trial_id": trial_id, "param_name": param_name, "param_value": param_value_internal,
-                "distribution_json": distribution_to_json(distribution)})
+            self._execute(
+                _statements().insert_param,
+                {
+                    "trial_id": trial_id,
+                    "param_name": param_name,
+                    "param_value": param_value_internal,
+                    "distribution_json": distribution_to_json(distribution),
+                },
+            )
             study.distributions.setdefault(param_name, distribution)
             trial.params = {**trial.params, param_name: distribution.to_external_repr(param_value_internal)}
             trial.distributions = {**trial.distributions, param_name: distribution}
             self._replace(trial_id, trial)
 
-    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
         with self._lock:
             trial = self._writable(trial_id)
             if trial is None:
@@ -195,15 +217,21 @@ class WriteThroughStorage(optuna.storages.BaseStorage):
             columns: dict[str, Any] = {"state": state}
             if state == TrialState.RUNNING:
                 columns["datetime_start"], trial.datetime_start = _as_stored_and_read(
-                    datetime.datetime.now(), "datetime_start")
+                    datetime.datetime.now(), "datetime_start"
+                )
             if state.is_finished():
                 columns["datetime_complete"], trial.datetime_complete = _as_stored_and_read(
-                    datetime.datetime.now(), "datetime_complete")
+                    datetime.datetime.now(), "datetime_complete"
+                )
             with self.backend.engine.begin() as connection:
                 if values is not None:
-                    connection.execute(_statements().upsert_value, [
-                        {"trial_id": trial_id, "objective": objective, **_stored_value(value)}
-                        for objective, value in enumerate(values)])
+                    connection.execute(
+                        _statements().upsert_value,
+                        [
+                            {"trial_id": trial_id, "objective": objective, **_stored_value(value)}
+                            for objective, value in enumerate(values)
+                        ],
+                    )
                 # The SET clause is the columns given (Core's update without values()).
                 connection.execute(_statements().update_trial, {"id": trial_id, **columns})
             trial.state = state
@@ -230,7 +258,10 @@ class WriteThroughStorage(optuna.storages.BaseStorage):
             if trial is None:
                 self.backend.set_trial_user_attr(trial_id, key, value)
                 return
-            self._execute(_statements().upsert_user_attr, {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)})
+            self._execute(
+                _statements().upsert_user_attr,
+                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)},
+            )
             trial.user_attrs = {**trial.user_attrs, key: json.loads(json.dumps(value))}  # as read back
             self._replace(trial_id, trial)
 
@@ -240,7 +271,10 @@ class WriteThroughStorage(optuna.storages.BaseStorage):
             if trial is None:
                 self.backend.set_trial_system_attr(trial_id, key, value)
                 return
-            self._execute(_statements().upsert_system_attr, {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)})
+            self._execute(
+                _statements().upsert_system_attr,
+                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)},
+            )
             trial.system_attrs = {**trial.system_attrs, key: json.loads(json.dumps(value))}
             self._replace(trial_id, trial)
 
@@ -253,8 +287,9 @@ class WriteThroughStorage(optuna.storages.BaseStorage):
                 return self.backend.get_trial(trial_id)
             return self._studies[where[0]].trials[where[1]]
 
-    def get_all_trials(self, study_id: int, deepcopy: bool = True,
-                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+    def get_all_trials(
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
         with self._lock:
             trials = self._study(study_id).trials
             chosen = list(trials) if states is None else [t for t in trials if t.state in states]
@@ -277,7 +312,9 @@ class WriteThroughStorage(optuna.storages.BaseStorage):
         study = self._studies.get(study_id)
         if study is None:
             study = self._studies[study_id] = _StudyCopy()
-            for frozen in sorted(self.backend.get_all_trials(study_id, deepcopy=False), key=lambda t: t.number):
+            for frozen in sorted(
+                self.backend.get_all_trials(study_id, deepcopy=False), key=lambda t: t.number
+            ):
                 self._keep(study_id, frozen)
         return study
 
@@ -314,8 +351,9 @@ class WriteThroughStorage(optuna.storages.BaseStorage):
             connection.execute(statement, parameters)
 
 
-def insert_intermediate_values(backend: optuna.storages.RDBStorage, trial_id: int, values: dict[int, float],
-                               known_running: bool = False) -> None:
+def insert_intermediate_values(
+    backend: optuna.storages.RDBStorage, trial_id: int, values: dict[int, float], known_running: bool = False
+) -> None:
     """Write intermediate values (step → value) of a running trial in one transaction.
 
     One prepared statement for every row (a step already there takes the new value, as
@@ -330,13 +368,24 @@ def insert_intermediate_values(backend: optuna.storages.RDBStorage, trial_id: in
     rows = []
     for step, value in values.items():
         stored, kind = TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
-        rows.append({"trial_id": trial_id, "step": step, "intermediate_value": stored, "intermediate_value_type": kind})
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "step": step,
+                "intermediate_value": stored,
+                "intermediate_value_type": kind,
+            }
+        )
     with backend.engine.begin() as connection:
         if not known_running:
-            state = connection.execute(_statements().select_state, {"trial_id": trial_id}).scalar_one_or_none()
+            state = connection.execute(
+                _statements().select_state, {"trial_id": trial_id}
+            ).scalar_one_or_none()
             if state is None:
                 raise KeyError(f"No trial with trial_id {trial_id} exists.")
-            backend.check_trial_is_updatable(trial_id, state if isinstance(state, TrialState) else TrialState[state])
+            backend.check_trial_is_updatable(
+                trial_id, state if isinstance(state, TrialState) else TrialState[state]
+            )
         if rows:
             connection.execute(_statements().upsert_intermediate_value, rows)
 
@@ -390,11 +439,16 @@ def _statements() -> _Statements:
         statement = insert(table)
         return statement.on_conflict_do_update(
             index_elements=[table.c[key] for key in keys],
-            set_={column: statement.excluded[column] for column in columns})
+            set_={column: statement.excluded[column] for column in columns},
+        )
 
     trials = models.TrialModel.__table__
-    count = select(func.count(), bindparam("study_id"), bindparam("state", type_=trials.c.state.type),
-                   bindparam("start", type_=trials.c.datetime_start.type)).where(trials.c.study_id == bindparam("study_id"))
+    count = select(
+        func.count(),
+        bindparam("study_id"),
+        bindparam("state", type_=trials.c.state.type),
+        bindparam("start", type_=trials.c.datetime_start.type),
+    ).where(trials.c.study_id == bindparam("study_id"))
     mapper = inspect(models.TrialModel)
     return _Statements(
         insert_trial=trials.insert().from_select(["number", "study_id", "state", "datetime_start"], count),
@@ -402,11 +456,16 @@ def _statements() -> _Statements:
         insert_param=models.TrialParamModel.__table__.insert(),
         upsert_user_attr=upsert(models.TrialUserAttributeModel, ("trial_id", "key"), ("value_json",)),
         upsert_system_attr=upsert(models.TrialSystemAttributeModel, ("trial_id", "key"), ("value_json",)),
-        upsert_intermediate_value=upsert(models.TrialIntermediateValueModel, ("trial_id", "step"),
-                                         ("intermediate_value", "intermediate_value_type")),
+        upsert_intermediate_value=upsert(
+            models.TrialIntermediateValueModel,
+            ("trial_id", "step"),
+            ("intermediate_value", "intermediate_value_type"),
+        ),
         upsert_value=upsert(models.TrialValueModel, ("trial_id", "objective"), ("value", "value_type")),
         update_trial=trials.update().where(trials.c.trial_id == bindparam("id")),
         select_state=select(trials.c.state).where(trials.c.trial_id == bindparam("trial_id")),
-        column_attributes={column: mapper.get_property_by_column(trials.c[column]).key
-                           for column in ("datetime_start", "datetime_complete")},
+        column_attributes={
+            column: mapper.get_property_by_column(trials.c[column]).key
+            for column in ("datetime_start", "datetime_complete")
+        },
     )

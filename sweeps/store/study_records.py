@@ -34,7 +34,14 @@ ERROR_ATTR = "error"
 #: order (Optuna keeps one intermediate value per step: the first objective's).
 OBJECTIVES_ATTR = "sweep.objectives"
 #: Result keys kept in the record: enough for summaries, `sweep status` and `sweep best`.
-_RECORD_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
+_RECORD_KEYS = (
+    "iteration",
+    "epoch",
+    "samples_seen",
+    "iterations_per_epoch",
+    "total_iterations",
+    "dataset_size",
+)
 
 
 def backend_trial_id(frozen: Any) -> str | None:
@@ -44,7 +51,9 @@ def backend_trial_id(frozen: Any) -> str | None:
     return None if trial_id is None else str(trial_id)
 
 
-def classify_trial(result: dict[str, Any] | None, error: bool, metric: str) -> tuple[TrialState, float | None]:
+def classify_trial(
+    result: dict[str, Any] | None, error: bool, metric: str
+) -> tuple[TrialState, float | None]:
     """The Optuna state and value of a finished trial, from its last result.
 
     A diverged trial (NaN/inf) is FAIL rather than "worst value": Optuna's samplers skip

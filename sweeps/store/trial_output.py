@@ -37,6 +37,7 @@ def output_file(folder: Path, stream: str, rank: int = 0) -> Path:
 
 def output_files(folder: Path) -> list[Path]:
     """The output files a trial left in ``folder``, rank 0's first, empty ones left out."""
+
     def order(path: Path) -> tuple[int, str, int]:  # stdout.txt, stderr.txt, stdout.rank1.txt, ...
         stream, _, rank = path.stem.partition(".rank")
         return (int(rank) if rank.isdigit() else 0, "0" if stream == "stdout" else stream, 0)
@@ -101,8 +102,12 @@ def captured_output(folder: Path | str | None, rank: int = 0) -> Iterator[None]:
         try:
             if folder is not None:
                 Path(folder).mkdir(parents=True, exist_ok=True)
-                opened = [files.enter_context(open(output_file(Path(folder), s, rank), "a", buffering=1,
-                                                   encoding="utf-8")) for s in STREAMS]
+                opened = [
+                    files.enter_context(
+                        open(output_file(Path(folder), s, rank), "a", buffering=1, encoding="utf-8")
+                    )
+                    for s in STREAMS
+                ]
         except OSError:  # a read-only or full storage must not fail the trial
             opened = []
         if not opened:

@@ -44,17 +44,22 @@ def no_checkpoint_note(trial_id: str, every_epochs: int, trial_epochs: int | Non
     if every_epochs == 0:
         fix = "`checkpoint.every_epochs` is 0 (never); set it to 1 or more"
     elif trial_epochs is not None and every_epochs > trial_epochs:
-        fix = (f"`checkpoint.every_epochs` is {every_epochs}, more than its {trial_epochs} epochs, so `fit` "
-               f"never reached a checkpoint; set it to {trial_epochs} or less")
+        fix = (
+            f"`checkpoint.every_epochs` is {every_epochs}, more than its {trial_epochs} epochs, so `fit` "
+            f"never reached a checkpoint; set it to {trial_epochs} or less"
+        )
     else:
-        fix = ("its trainable never saved one through `ctx`: `fit` saves every `checkpoint.every_epochs` "
-               "epochs, and an own loop calls `ctx.save_checkpoint(state)` when "
-               "`ctx.should_checkpoint(iteration)` is true, before that iteration's `ctx.report`")
+        fix = (
+            "its trainable never saved one through `ctx`: `fit` saves every `checkpoint.every_epochs` "
+            "epochs, and an own loop calls `ctx.save_checkpoint(state)` when "
+            "`ctx.should_checkpoint(iteration)` is true, before that iteration's `ctx.report`"
+        )
     return f"The best trial {trial_id} left no checkpoint, so no model was stored in MLflow: {fix}."
 
 
-def prepare_best_model(trial_id: str, checkpoint: str | None, every_epochs: int, folder: Path,
-                       trial_epochs: int | None = None) -> BestModel:
+def prepare_best_model(
+    trial_id: str, checkpoint: str | None, every_epochs: int, folder: Path, trial_epochs: int | None = None
+) -> BestModel:
     """The best trial's model files, written under ``folder`` (replaced if there)."""
     state_file = os.path.join(checkpoint, STATE_FILE) if checkpoint else None
     if state_file is None or not os.path.exists(state_file):
@@ -64,10 +69,14 @@ def prepare_best_model(trial_id: str, checkpoint: str | None, every_epochs: int,
     state = torch.load(state_file, map_location="cpu", weights_only=False)
     module = state.get(MODULE_KEY) if isinstance(state, dict) else None
     if module is None:
-        return BestModel(state_file=state_file, note=(
-            f"The best trial {trial_id}'s checkpoint holds its weights but not its model, so MLflow got "
-            "`model/state.pt` and no MLflow model: its trainable did not hand the model over with "
-            "`ctx.set_model(model)` (`fit` does), or it trained while `tracking.log_model` was false."))
+        return BestModel(
+            state_file=state_file,
+            note=(
+                f"The best trial {trial_id}'s checkpoint holds its weights but not its model, so MLflow got "
+                "`model/state.pt` and no MLflow model: its trainable did not hand the model over with "
+                "`ctx.set_model(model)` (`fit` does), or it trained while `tracking.log_model` was false."
+            ),
+        )
     import mlflow.pytorch
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -81,8 +90,12 @@ def prepare_best_model(trial_id: str, checkpoint: str | None, every_epochs: int,
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        mlflow.pytorch.save_model(module, str(folder), serialization_format="pickle",
-                                  pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+        mlflow.pytorch.save_model(
+            module,
+            str(folder),
+            serialization_format="pickle",
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        )
     finally:
         quiet.setLevel(level)
     return BestModel(state_file=state_file, mlflow_model=str(folder))

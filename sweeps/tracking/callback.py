@@ -48,8 +48,9 @@ from sweeps.tracking.writer import TrackingWriter
 PARENT = "parent"
 #: Context keys in every result that are bookkeeping, not metrics (``epoch`` and
 #: ``samples_seen`` are logged; the rest are params or tags).
-_CONTEXT_KEYS = frozenset({"iteration", "iterations_per_epoch", "total_iterations", "dataset_size",
-                           "diverged", "node_id"})
+_CONTEXT_KEYS = frozenset(
+    {"iteration", "iterations_per_epoch", "total_iterations", "dataset_size", "diverged", "node_id"}
+)
 #: The backend's keys that are not metrics even though they are numbers.
 _BACKEND_KEYS = frozenset(BACKEND_KEYS_KEPT)
 #: Both, for one lookup per key of every report.
@@ -88,13 +89,29 @@ class MlflowTracker(SweepListener):
     """Records each trial as a child run of the sweep's parent run. Build it with
     :func:`sweeps.tracking.session.start_tracking`, which creates the parent run."""
 
-    def __init__(self, writer: TrackingWriter, experiment_id: str, *, sweep_name: str, metric: str, mode: str,
-                 dataset_size: int, drop_last: bool, milestones: list[float], budget_unit: str,
-                 log_model: bool, indices: dict[str, int] | None = None,
-                 on_index: Any = None, find_checkpoint: Callable[[str], str | None] | None = None,
-                 workers: int = 1, ended_before: dict[str, int] | None = None, first_step: int = 0,
-                 find_trial_folder: Callable[[str], Path | None] | None = None,
-                 model_folder: Path | None = None, checkpoint_every_epochs: int = 1) -> None:
+    def __init__(
+        self,
+        writer: TrackingWriter,
+        experiment_id: str,
+        *,
+        sweep_name: str,
+        metric: str,
+        mode: str,
+        dataset_size: int,
+        drop_last: bool,
+        milestones: list[float],
+        budget_unit: str,
+        log_model: bool,
+        indices: dict[str, int] | None = None,
+        on_index: Any = None,
+        find_checkpoint: Callable[[str], str | None] | None = None,
+        workers: int = 1,
+        ended_before: dict[str, int] | None = None,
+        first_step: int = 0,
+        find_trial_folder: Callable[[str], Path | None] | None = None,
+        model_folder: Path | None = None,
+        checkpoint_every_epochs: int = 1,
+    ) -> None:
         self.writer = writer
         self.experiment_id = experiment_id
         self.sweep_name = sweep_name
@@ -131,10 +148,16 @@ class MlflowTracker(SweepListener):
                 self._on_index(trial.trial_id, index)
             run = self.trials[trial.trial_id] = _TrialRun(index, dict(trial.config))
         run.outcome = None
-        self.writer.create_run(trial.trial_id, self.experiment_id, run_name(run.index, run.config),
-                               {**started_run_tags(self.sweep_name, trial.trial_id), **schedule_tags(trial.schedule)},
-                               parent_key=PARENT)
-        self.writer.log(trial.trial_id, params=run_params(run.config, self._dataset_size, self._drop_last, self._workers))
+        self.writer.create_run(
+            trial.trial_id,
+            self.experiment_id,
+            run_name(run.index, run.config),
+            {**started_run_tags(self.sweep_name, trial.trial_id), **schedule_tags(trial.schedule)},
+            parent_key=PARENT,
+        )
+        self.writer.log(
+            trial.trial_id, params=run_params(run.config, self._dataset_size, self._drop_last, self._workers)
+        )
 
     def trial_reported(self, trial: TrialInfo, points: list[dict[str, Any]]) -> None:
         # A worker delivers the reports it held with the one that crossed: each is one step,
@@ -175,8 +198,10 @@ class MlflowTracker(SweepListener):
         error = None
         if outcome == "diverged" and run.last_result:
             bad = sorted(k for k, v in trial_metrics(run.last_result).items() if not math.isfinite(v))
-            error = f"diverged: {', '.join(bad) or 'a metric'} became non-finite at iteration " \
-                    f"{run.last_result['iteration']}\n"
+            error = (
+                f"diverged: {', '.join(bad) or 'a metric'} became non-finite at iteration "
+                f"{run.last_result['iteration']}\n"
+            )
         self._end(trial.trial_id, run, outcome, error)
 
     def trial_failed(self, trial: TrialInfo, error: TrialError) -> None:
@@ -190,10 +215,14 @@ class MlflowTracker(SweepListener):
     def finish(self, summary: Any) -> None:
         """Log the sweep's totals and best trial on the parent run and end it."""
         trials = summary.trials
-        metrics = {f"trials_{outcome}": trials.get(outcome, 0) for outcome in STATUS if outcome != "interrupted"}
-        metrics.update(iterations_used=summary.iterations_used,
-                       iterations_worst_case=summary.iterations_worst_case,
-                       wall_seconds=summary.wall_seconds)
+        metrics = {
+            f"trials_{outcome}": trials.get(outcome, 0) for outcome in STATUS if outcome != "interrupted"
+        }
+        metrics.update(
+            iterations_used=summary.iterations_used,
+            iterations_worst_case=summary.iterations_worst_case,
+            wall_seconds=summary.wall_seconds,
+        )
         # Trials still open at the end were cut off by an interrupted (Ctrl-C) or aborted sweep.
         interrupted = any(run.outcome is None for run in self.trials.values())
         state = "aborted" if summary.aborted else "interrupted" if interrupted else "finished"
@@ -201,21 +230,29 @@ class MlflowTracker(SweepListener):
         best = summary.best
         if best:
             metrics[f"best_{self.metric}"] = best["value"]
-            tags.update({"sweep.best_trial_id": best["trial_id"], "sweep.best_iterations": best["iterations"]})
+            tags.update(
+                {"sweep.best_trial_id": best["trial_id"], "sweep.best_iterations": best["iterations"]}
+            )
             tags.update({f"best.{k}": v for k, v in best["config"].items()})
             best_run = self.trials.get(best["trial_id"])
             if best_run is not None:
                 tags["sweep.best_run_name"] = run_name(best_run.index, best_run.config)
                 if self._log_model:
-                    self._store_model(best["trial_id"], best_run.checkpoint() if best_run.checkpoint else None,
-                                      best["config"].get("epochs"))
+                    self._store_model(
+                        best["trial_id"],
+                        best_run.checkpoint() if best_run.checkpoint else None,
+                        best["config"].get("epochs"),
+                    )
             elif best["trial_id"] in self._indices:
                 # It ended before this sweep was resumed: its run exists, and maybe its model
                 # was never stored (a killed driver never got here). Its checkpoints remain.
                 tags["sweep.best_run_name"] = run_name(self._indices[best["trial_id"]], best["config"])
                 if self._log_model and self._find_checkpoint is not None:
-                    self._store_model(best["trial_id"], self._find_checkpoint(best["trial_id"]),
-                                      best["config"].get("epochs"))
+                    self._store_model(
+                        best["trial_id"],
+                        self._find_checkpoint(best["trial_id"]),
+                        best["config"].get("epochs"),
+                    )
         self._close_open_trials()
         if getattr(summary, "pareto_front", None) is not None:
             self._log_front(summary.pareto_front)
@@ -248,14 +285,22 @@ class MlflowTracker(SweepListener):
         params = sorted({name for member in front for name in member["config"]})
         table = {
             "columns": ["trial_id", "run_name", *objectives, *params],
-            "data": [[member["trial_id"], self._run_name_of(member["trial_id"], member["config"]),
-                      *(member["values"].get(o) for o in objectives),
-                      *(member["config"].get(p) for p in params)] for member in front],
+            "data": [
+                [
+                    member["trial_id"],
+                    self._run_name_of(member["trial_id"], member["config"]),
+                    *(member["values"].get(o) for o in objectives),
+                    *(member["config"].get(p) for p in params),
+                ]
+                for member in front
+            ],
         }
         self.writer.log_text(PARENT, json.dumps(table, indent=1, default=str), "pareto_front.json")
         self.writer.log(PARENT, tags={"sweep.pareto_front_size": len(front)})
         for member in front:
-            if member["trial_id"] in self.trials:  # a run of this session (earlier ones: see docs/tracking.md)
+            if (
+                member["trial_id"] in self.trials
+            ):  # a run of this session (earlier ones: see docs/tracking.md)
                 self.writer.log(member["trial_id"], tags={"sweep.pareto": "true"})
 
     def _run_name_of(self, trial_id: str, config: dict[str, Any]) -> str | None:
@@ -266,8 +311,13 @@ class MlflowTracker(SweepListener):
         if run.outcome is not None:
             return
         run.outcome = outcome
-        self.writer.log(key, tags={**ended_run_tags(outcome, run.last_result, self._milestones, self._budget_unit),
-                                   **schedule_tags(run.schedule or {}, outcome)})
+        self.writer.log(
+            key,
+            tags={
+                **ended_run_tags(outcome, run.last_result, self._milestones, self._budget_unit),
+                **schedule_tags(run.schedule or {}, outcome),
+            },
+        )
         if error:
             self.writer.log_text(key, error, "error.txt")
         folder = self._find_trial_folder(key) if self._find_trial_folder is not None else None
@@ -275,8 +325,9 @@ class MlflowTracker(SweepListener):
             self.writer.log_artifact(key, str(path), "output")  # what the trial printed
         self.writer.end_run(key, run_status(outcome))
         self._ended += 1
-        counts: dict[str, float] = {f"trials_{o}": self._ended_before.get(f"trials_{o}", 0)
-                                    for o in STATUS if o != "interrupted"}
+        counts: dict[str, float] = {
+            f"trials_{o}": self._ended_before.get(f"trials_{o}", 0) for o in STATUS if o != "interrupted"
+        }
         for other in self.trials.values():
             if other.outcome in STATUS and other.outcome != "interrupted":
                 counts[f"trials_{other.outcome}"] += 1
@@ -291,11 +342,18 @@ class MlflowTracker(SweepListener):
     def _store_model(self, key: str, checkpoint: str | None, epochs: Any = None) -> None:
         folder = self._model_folder or Path(tempfile.mkdtemp(prefix="sweeps-best-model-"))
         try:
-            model = prepare_best_model(key, checkpoint, self._every_epochs, folder,
-                                       int(epochs) if isinstance(epochs, (int, float)) else None)
+            model = prepare_best_model(
+                key,
+                checkpoint,
+                self._every_epochs,
+                folder,
+                int(epochs) if isinstance(epochs, (int, float)) else None,
+            )
         except Exception as exc:  # noqa: BLE001  # a module that no longer unpickles: the record goes on
-            model = BestModel(note=f"The best trial {key}'s model could not be saved as an MLflow model "
-                                   f"({type(exc).__name__}: {exc}).")
+            model = BestModel(
+                note=f"The best trial {key}'s model could not be saved as an MLflow model "
+                f"({type(exc).__name__}: {exc})."
+            )
         if model.note:
             self.notes.append(model.note)
         if model.mlflow_model:

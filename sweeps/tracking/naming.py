@@ -46,6 +46,8 @@ def format_value(value: Any) -> str:
 
 def _labels(keys: list[str]) -> dict[str, str]:
     """Initials for snake_case extras (``weight_decay`` → ``wd``), the full key on a clash."""
-    initials = {key: "".join(word[0] for word in key.split("_") if word) if "_" in key else key for key in keys}
+    initials = {
+        key: "".join(word[0] for word in key.split("_") if word) if "_" in key else key for key in keys
+    }
     taken = list(initials.values()) + list(_KNOWN.values())
     return {key: label if taken.count(label) == 1 else key for key, label in initials.items()}

@@ -50,8 +50,11 @@ def read_earlier_sessions(client: Any, parent_run_id: str) -> EarlierSessions:
     return EarlierSessions(
         params=dict(run.data.params),
         sessions=int(run.data.tags.get(SESSIONS_TAG, "1")),
-        settings={name.removeprefix(SETTING_TAG_PREFIX): value for name, value in run.data.tags.items()
-                  if name.startswith(SETTING_TAG_PREFIX)},
+        settings={
+            name.removeprefix(SETTING_TAG_PREFIX): value
+            for name, value in run.data.tags.items()
+            if name.startswith(SETTING_TAG_PREFIX)
+        },
         last_step=max((int(point.step) for point in history), default=0),
     )
 

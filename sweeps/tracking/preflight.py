@@ -99,7 +99,7 @@ def _check_server(uri: str, source: str) -> None:
 
 
 def _check_sqlite_folder(uri: str, spec: SweepSpec, source: str) -> None:
-    folder = os.path.dirname(uri[len("sqlite:///"):]) or "."
+    folder = os.path.dirname(uri[len("sqlite:///") :]) or "."
     try:
         os.makedirs(folder, exist_ok=True)
         writable = os.access(folder, os.W_OK)

@@ -64,8 +64,16 @@ def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumpt
             if run_id is None:
                 if record is None and not results:
                     continue  # it never reported; the tracker opens its run when it starts
-                run_id = _create_run(client, runs, experiment_id, spec.name, trial_id, config, plan,
-                                     resumption.schedule(trial_id))
+                run_id = _create_run(
+                    client,
+                    runs,
+                    experiment_id,
+                    spec.name,
+                    trial_id,
+                    config,
+                    plan,
+                    resumption.schedule(trial_id),
+                )
                 counts["runs_created"] += 1
             logged = {m.step for m in client.get_metric_history(run_id, spec.metric)}
             metrics = [
@@ -75,26 +83,54 @@ def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumpt
                 for key, value in trial_metrics(result).items()
             ]
             for start in range(0, len(metrics), _BATCH):
-                client.log_batch(run_id, metrics=metrics[start:start + _BATCH], synchronous=True)
+                client.log_batch(run_id, metrics=metrics[start : start + _BATCH], synchronous=True)
             counts["steps_filled"] += len({m.step for m in metrics})
             # KILLED too: a trial that finished as the sweep was being stopped.
-            if record is not None and client.get_run(run_id).info.status in ("RUNNING", "SCHEDULED", "KILLED"):
-                _close(client, run_id, record, plan.milestones(), spec.budget_unit, paths, resumption.schedule(trial_id))
+            if record is not None and client.get_run(run_id).info.status in (
+                "RUNNING",
+                "SCHEDULED",
+                "KILLED",
+            ):
+                _close(
+                    client,
+                    run_id,
+                    record,
+                    plan.milestones(),
+                    spec.budget_unit,
+                    paths,
+                    resumption.schedule(trial_id),
+                )
                 counts["runs_closed"] += 1
         except MlflowException as exc:
-            _logger.warning("Could not mend the MLflow run of trial %s: %s", trial_id, str(exc).splitlines()[0])
+            _logger.warning(
+                "Could not mend the MLflow run of trial %s: %s", trial_id, str(exc).splitlines()[0]
+            )
     return counts
 
 
-def _create_run(client: Any, runs: RunsFile, experiment_id: str, sweep: str, trial_id: str,
-                config: dict[str, Any], plan: SweepPlan, schedule: dict[str, Any]) -> str:
+def _create_run(
+    client: Any,
+    runs: RunsFile,
+    experiment_id: str,
+    sweep: str,
+    trial_id: str,
+    config: dict[str, Any],
+    plan: SweepPlan,
+    schedule: dict[str, Any],
+) -> str:
     """The child run the tracker would have opened (see MlflowTracker.trial_started)."""
     from mlflow.entities import Param
 
     index = runs.indices.get(trial_id) or max(runs.indices.values(), default=0) + 1
-    run = client.create_run(experiment_id, run_name=run_name(index, config), tags={
-        **started_run_tags(sweep, trial_id), **schedule_tags(schedule), "mlflow.parentRunId": str(runs.parent),
-    })
+    run = client.create_run(
+        experiment_id,
+        run_name=run_name(index, config),
+        tags={
+            **started_run_tags(sweep, trial_id),
+            **schedule_tags(schedule),
+            "mlflow.parentRunId": str(runs.parent),
+        },
+    )
     params = run_params(config, plan.dataset_size, plan.drop_last, plan.workers)
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()], synchronous=True)
     runs.note_index(trial_id, index)
@@ -102,10 +138,20 @@ def _create_run(client: Any, runs: RunsFile, experiment_id: str, sweep: str, tri
     return str(run.info.run_id)
 
 
-def _close(client: Any, run_id: str, record: TrialRecord, milestones: list[float], budget_unit: str,
-           paths: SweepPaths, schedule: dict[str, Any]) -> None:
+def _close(
+    client: Any,
+    run_id: str,
+    record: TrialRecord,
+    milestones: list[float],
+    budget_unit: str,
+    paths: SweepPaths,
+    schedule: dict[str, Any],
+) -> None:
     outcome = record.outcome or Outcome.FAILED
-    tags = {**ended_run_tags(outcome, record.last_result, milestones, budget_unit), **schedule_tags(schedule, outcome)}
+    tags = {
+        **ended_run_tags(outcome, record.last_result, milestones, budget_unit),
+        **schedule_tags(schedule, outcome),
+    }
     for key, value in tags.items():
         client.set_tag(run_id, key, str(value))
     if outcome == Outcome.FAILED:
@@ -137,5 +183,11 @@ def rebase_embedded_store(paths: SweepPaths, loaded: LoadedSpec) -> None:
     old = str(data.get("tracking_uri") or "")
     if old != paths.embedded_tracking_uri and is_embedded_tracking_uri(old):
         data["tracking_uri"] = paths.embedded_tracking_uri
-        RunsFile(path, paths.embedded_tracking_uri, data.get("experiment_id"), data.get("parent"),
-                 dict(data.get("trials") or {}), {k: int(v) for k, v in (data.get("indices") or {}).items()}).save()
+        RunsFile(
+            path,
+            paths.embedded_tracking_uri,
+            data.get("experiment_id"),
+            data.get("parent"),
+            dict(data.get("trials") or {}),
+            {k: int(v) for k, v in (data.get("indices") or {}).items()},
+        ).save()

@@ -31,8 +31,13 @@ from sweeps.tracking.runs import RunsFile
 from sweeps.tracking.writer import TrackingWriter
 
 
-def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths,
-                   ended_before: dict[str, int] | None = None, **writer_options: Any) -> MlflowTracker:
+def start_tracking(
+    loaded: LoadedSpec,
+    plan: SweepPlan,
+    paths: SweepPaths,
+    ended_before: dict[str, int] | None = None,
+    **writer_options: Any,
+) -> MlflowTracker:
     """Create (or, for a resumed sweep, reopen) the parent run and return the callback.
 
     ``ended_before``: outcome → trials that ended in the sweep's earlier sessions (a
@@ -62,11 +67,15 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths,
     earlier: EarlierSessions | None = None
     try:
         if runs.parent is None:
-            parent = client.create_run(experiment_id, run_name=spec.name, tags={
-                "sweep.name": spec.name,
-                "sweep.role": "parent",
-                "sweep.state": "running",
-            })
+            parent = client.create_run(
+                experiment_id,
+                run_name=spec.name,
+                tags={
+                    "sweep.name": spec.name,
+                    "sweep.role": "parent",
+                    "sweep.state": "running",
+                },
+            )
             runs.record(PARENT, parent.info.run_id)
         else:
             client.update_run(runs.parent, status="RUNNING")
@@ -79,18 +88,32 @@ def start_tracking(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths,
             "server and its permissions. No trial was started."
         ) from None
 
-    writer = TrackingWriter(uri, known_runs={PARENT: runs.parent, **runs.trials},  # type: ignore[dict-item]
-                            on_run_created=runs.record, **writer_options).start()
+    writer = TrackingWriter(
+        uri,
+        known_runs={PARENT: runs.parent, **runs.trials},  # type: ignore[dict-item]
+        on_run_created=runs.record,
+        **writer_options,
+    ).start()
     tracker = MlflowTracker(
-        writer, experiment_id, sweep_name=spec.name, metric=spec.metric, mode=spec.mode,
-        dataset_size=plan.dataset_size, drop_last=plan.drop_last, milestones=plan.milestones(),
+        writer,
+        experiment_id,
+        sweep_name=spec.name,
+        metric=spec.metric,
+        mode=spec.mode,
+        dataset_size=plan.dataset_size,
+        drop_last=plan.drop_last,
+        milestones=plan.milestones(),
         workers=plan.workers,
-        budget_unit=spec.budget_unit, log_model=spec.tracking.log_model,
-        indices=runs.indices, on_index=runs.note_index,
+        budget_unit=spec.budget_unit,
+        log_model=spec.tracking.log_model,
+        indices=runs.indices,
+        on_index=runs.note_index,
         find_checkpoint=lambda trial_id: _as_text(latest_checkpoint(ray_trial_files(paths), trial_id)),
-        ended_before=ended_before, first_step=earlier.last_step if earlier else 0,
+        ended_before=ended_before,
+        first_step=earlier.last_step if earlier else 0,
         find_trial_folder=lambda trial_id: paths.trials_directory / trial_id,
-        model_folder=paths.directory / "best_model", checkpoint_every_epochs=spec.checkpoint.every_epochs,
+        model_folder=paths.directory / "best_model",
+        checkpoint_every_epochs=spec.checkpoint.every_epochs,
     )
     params = sweep_params(loaded, plan)
     if earlier is None:
@@ -133,13 +156,15 @@ def sweep_params(loaded: LoadedSpec, plan: SweepPlan) -> dict[str, Any]:
     if scale is not None:
         params["learning_rate.scale"] = f"{scale.rule}, reference_batch_size {scale.reference_batch_size}"
     if plan.scheduler == "asha":
-        params.update({
-            "scheduler.grace_period": plan.grace_period,  # the number used, derived or given
-            "scheduler.grace_period_auto": plan.grace_period_auto,
-            "scheduler.reduction_factor": plan.reduction_factor,
-            "scheduler.max_t": plan.max_t,
-            "scheduler.brackets": len(plan.brackets),
-        })
+        params.update(
+            {
+                "scheduler.grace_period": plan.grace_period,  # the number used, derived or given
+                "scheduler.grace_period_auto": plan.grace_period_auto,
+                "scheduler.reduction_factor": plan.reduction_factor,
+                "scheduler.max_t": plan.max_t,
+                "scheduler.brackets": len(plan.brackets),
+            }
+        )
     return params
 
 

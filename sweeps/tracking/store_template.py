@@ -94,14 +94,16 @@ def template_path() -> Path:
 
     migrations = Path(mlflow.__file__).parent / "store" / "db_migrations" / "versions"
     # A development build of MLflow can carry migrations its version number does not tell.
-    key = json.dumps({
-        "format": _TEMPLATE_FORMAT,
-        "mlflow": VERSION,
-        "migrations": sorted(name for name in os.listdir(migrations) if name.endswith(".py")),
-        "sqlalchemy": metadata.version("sqlalchemy"),
-        "alembic": metadata.version("alembic"),
-        "sqlite": sqlite3.sqlite_version,
-    })
+    key = json.dumps(
+        {
+            "format": _TEMPLATE_FORMAT,
+            "mlflow": VERSION,
+            "migrations": sorted(name for name in os.listdir(migrations) if name.endswith(".py")),
+            "sqlalchemy": metadata.version("sqlalchemy"),
+            "alembic": metadata.version("alembic"),
+            "sqlite": sqlite3.sqlite_version,
+        }
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache_folder() / f"mlflow-{VERSION}-store-{digest}.db"
 
@@ -110,7 +112,7 @@ def _new_sqlite_file(uri: str) -> Path | None:
     """The file of a ``sqlite:///PATH`` URI if nothing exists there yet, else None."""
     if not uri.startswith(_PREFIX):
         return None
-    path = uri[len(_PREFIX):]
+    path = uri[len(_PREFIX) :]
     if not path or "?" in path or path.startswith((":memory:", "file:")):
         return None
     target = Path(path)

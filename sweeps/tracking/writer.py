@@ -142,28 +142,47 @@ class TrackingWriter:
 
     # -- the caller's side: cheap, never blocks unless the buffer is full ------------------
 
-    def create_run(self, key: str, experiment_id: str, name: str, tags: dict[str, str],
-                   parent_key: str | None = None) -> None:
+    def create_run(
+        self, key: str, experiment_id: str, name: str, tags: dict[str, str], parent_key: str | None = None
+    ) -> None:
         """Create the run for ``key``, or mark its existing run RUNNING again."""
         self.submit(key, _Create(experiment_id, name, dict(tags), parent_key))
 
-    def log(self, key: str, *, metrics: dict[str, float] | None = None, step: int = 0,
-            params: dict[str, Any] | None = None, tags: dict[str, Any] | None = None) -> None:
+    def log(
+        self,
+        key: str,
+        *,
+        metrics: dict[str, float] | None = None,
+        step: int = 0,
+        params: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> None:
         stamp = int(time.time() * 1000)
-        self.submit(key, _Log(
-            metrics=[(name, float(value), stamp, step) for name, value in (metrics or {}).items()],
-            params={name: str(value) for name, value in (params or {}).items()},
-            tags={name: str(value) for name, value in (tags or {}).items()},
-        ))
+        self.submit(
+            key,
+            _Log(
+                metrics=[(name, float(value), stamp, step) for name, value in (metrics or {}).items()],
+                params={name: str(value) for name, value in (params or {}).items()},
+                tags={name: str(value) for name, value in (tags or {}).items()},
+            ),
+        )
 
-    def log_steps(self, key: str, steps: list[tuple[int, dict[str, float]]], *,
-                  tags: dict[str, Any] | None = None) -> None:
+    def log_steps(
+        self, key: str, steps: list[tuple[int, dict[str, float]]], *, tags: dict[str, Any] | None = None
+    ) -> None:
         """Log the metrics of many steps, ``(step, {name: value})`` each, as one record."""
         stamp = int(time.time() * 1000)
-        self.submit(key, _Log(
-            metrics=[(name, float(value), stamp, step) for step, metrics in steps for name, value in metrics.items()],
-            tags={name: str(value) for name, value in (tags or {}).items()},
-        ))
+        self.submit(
+            key,
+            _Log(
+                metrics=[
+                    (name, float(value), stamp, step)
+                    for step, metrics in steps
+                    for name, value in metrics.items()
+                ],
+                tags={name: str(value) for name, value in (tags or {}).items()},
+            ),
+        )
 
     def log_artifact(self, key: str, local_path: str, artifact_path: str | None = None) -> None:
         self.submit(key, _Artifact(local_path=local_path, artifact_path=artifact_path))
@@ -185,13 +204,17 @@ class TrackingWriter:
             if self._count >= self._capacity:
                 _logger.warning(
                     "MLflow tracking buffer is full (%d records): the sweep waits until MLflow "
-                    "at %s takes them.", self._count, self.uri,
+                    "at %s takes them.",
+                    self._count,
+                    self.uri,
                 )
                 self._wake.set()
                 while self._count >= self._capacity and not self._closing:
                     self._cond.wait()
                 if self._closing:
-                    _logger.warning("MLflow writer closed while the buffer was full; dropped a record for run %s", key)
+                    _logger.warning(
+                        "MLflow writer closed while the buffer was full; dropped a record for run %s", key
+                    )
                     return
             queue = self._queues.get(key)
             if queue is None:
@@ -245,7 +268,10 @@ class TrackingWriter:
         if self._count and self._down_since is not None and self.disk_error is None:
             _logger.warning(
                 "Waiting up to %.0f s for MLflow at %s to answer, to write %d buffered records "
-                "(Ctrl-C gives up on them).", timeout, self.uri, self._count,
+                "(Ctrl-C gives up on them).",
+                timeout,
+                self.uri,
+                self._count,
             )
         self.flush(timeout)
         with self._cond:
@@ -256,7 +282,9 @@ class TrackingWriter:
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._count and self.disk_error is None:
-            _logger.warning("%d MLflow records could not be written to %s and are lost.", self._count, self.uri)
+            _logger.warning(
+                "%d MLflow records could not be written to %s and are lost.", self._count, self.uri
+            )
         logging.getLogger(_MLFLOW_DB_LOGGER).setLevel(self._db_logger_level)
         return self._count
 
@@ -292,7 +320,8 @@ class TrackingWriter:
             if self._down_since is not None:
                 _logger.warning(
                     "MLflow at %s answers again after %.0f s; the records buffered meanwhile are written.",
-                    self.uri, time.monotonic() - self._down_since,
+                    self.uri,
+                    time.monotonic() - self._down_since,
                 )
                 self._down_since = None
 
@@ -337,8 +366,10 @@ class TrackingWriter:
         if plain:
             folded = dataclasses.replace(create, tags={**create.tags, **plain})
             if self._guarded(key, functools.partial(self._apply, client, key, folded), quiet=True):
-                return [_Log(log.metrics, log.params, {k: v for k, v in log.tags.items() if k not in plain})
-                        for log in logs]
+                return [
+                    _Log(log.metrics, log.params, {k: v for k, v in log.tags.items() if k not in plain})
+                    for log in logs
+                ]
         # None to fold, or the server refused the creation with them: the tags go with the
         # logs, where a bad one is dropped alone.
         self._guarded(key, functools.partial(self._apply, client, key, create))
@@ -429,13 +460,19 @@ class TrackingWriter:
             reason = str(cause).splitlines()[0][:300] if str(cause) else type(cause).__name__
             _logger.warning(
                 "MLflow at %s does not answer (%s). Trials keep running; %d records are buffered "
-                "(at most %d) and retried until it is back.", self.uri, reason, self._count, self._capacity,
+                "(at most %d) and retried until it is back.",
+                self.uri,
+                reason,
+                self._count,
+                self._capacity,
             )
         elif now - self._reminded_at >= _REMINDER_SECONDS:
             self._reminded_at = now
             _logger.warning(
                 "MLflow at %s still does not answer after %.0f s; %d records are buffered.",
-                self.uri, now - self._down_since, self._count,
+                self.uri,
+                now - self._down_since,
+                self._count,
             )
 
 
@@ -446,8 +483,13 @@ def _is_plain_tag(name: str, value: str) -> bool:
     """Whether MLflow's ``log_batch`` takes the tag as it is: its characters, a name that is
     its own normalised path, at most 250 characters, and a value it does not truncate
     (MLflow 3.17 keeps 8,000 characters; 5,000 leaves room for older 3.x releases)."""
-    return (_PLAIN_TAG_NAME.fullmatch(name) is not None and posixpath.normpath(name) == name
-            and not name.startswith(("/", "..")) and name != "." and len(value) <= 5000)
+    return (
+        _PLAIN_TAG_NAME.fullmatch(name) is not None
+        and posixpath.normpath(name) == name
+        and not name.startswith(("/", ".."))
+        and name != "."
+        and len(value) <= 5000
+    )
 
 
 class _ServerDown(Exception):

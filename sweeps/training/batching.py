@@ -66,8 +66,9 @@ class ReportBatcher:
         flush_seconds: float = FLUSH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._decisions = sorted({int(i) for i in milestone_iterations if 0 < i <= total_iterations}
-                                 | {int(total_iterations)})
+        self._decisions = sorted(
+            {int(i) for i in milestone_iterations if 0 < i <= total_iterations} | {int(total_iterations)}
+        )
         self._next_decision = 0  # index of the first decision iteration no sent report reached
         self._flush_seconds = flush_seconds
         self._clock = clock
@@ -84,8 +85,12 @@ class ReportBatcher:
         reaches_decision = (
             self._next_decision < len(self._decisions) and iteration >= self._decisions[self._next_decision]
         )
-        if not (urgent or reaches_decision or report.get("diverged")
-                or self._clock() - self._last_sent >= self._flush_seconds):
+        if not (
+            urgent
+            or reaches_decision
+            or report.get("diverged")
+            or self._clock() - self._last_sent >= self._flush_seconds
+        ):
             self._held.append(report)
             return None
         self._next_decision = bisect.bisect_right(self._decisions, iteration)

@@ -20,7 +20,14 @@ from sweeps.iterations import TrialShape
 #: Keys the context adds to every result; a trainable may not report them itself.
 #: The key of a checkpoint's state that holds the whole module (see TrainContext.set_model).
 MODULE_KEY = "module"
-DERIVED_KEYS = ("iteration", "epoch", "samples_seen", "iterations_per_epoch", "total_iterations", "dataset_size")
+DERIVED_KEYS = (
+    "iteration",
+    "epoch",
+    "samples_seen",
+    "iterations_per_epoch",
+    "total_iterations",
+    "dataset_size",
+)
 
 
 class Sliceable(Protocol):
@@ -184,12 +191,13 @@ class TrainContext:
                     stacklevel=2,
                 )
             return
-        self.previous_reported_iteration, self.last_reported_iteration = self.last_reported_iteration, iteration
+        self.previous_reported_iteration, self.last_reported_iteration = (
+            self.last_reported_iteration,
+            iteration,
+        )
         self._emit(result, checkpoint)
         if diverged:
-            raise TrialDiverged(
-                f"{', '.join(diverged)} became non-finite at iteration {iteration}"
-            )
+            raise TrialDiverged(f"{', '.join(diverged)} became non-finite at iteration {iteration}")
 
     def check_dataset_size(self, size: int) -> None:
         """Refuse a training set whose length is not the declared ``dataset_size``.
@@ -235,9 +243,12 @@ class TrainContext:
             except Exception as exc:  # noqa: BLE001  # pickle raises many kinds (a local class, a lambda)
                 # The weights are still checkpointed; only the MLflow model is given up.
                 self.keep_model = False
-                print(f"sweeps: the model handed to ctx.set_model cannot be saved whole ({type(exc).__name__}: "
-                      f"{exc}); checkpoints keep its weights only, and no MLflow model is logged. Define its "
-                      "class at a module's top level.", file=sys.stderr)
+                print(
+                    f"sweeps: the model handed to ctx.set_model cannot be saved whole ({type(exc).__name__}: "
+                    f"{exc}); checkpoints keep its weights only, and no MLflow model is logged. Define its "
+                    "class at a module's top level.",
+                    file=sys.stderr,
+                )
         self._pending_checkpoint = self._store_checkpoint(state)
 
     def load_checkpoint(self) -> dict[str, Any] | None:

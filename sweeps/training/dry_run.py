@@ -151,8 +151,12 @@ def first_config(spec: SweepSpec) -> dict[str, Any]:
 
 
 def dry_run(
-    spec: SweepSpec, resolved: ResolvedTrainable, dataset_size: int, milestones: list[float],
-    iterations: int | None = None, device: str = "cpu",
+    spec: SweepSpec,
+    resolved: ResolvedTrainable,
+    dataset_size: int,
+    milestones: list[float],
+    iterations: int | None = None,
+    device: str = "cpu",
 ) -> DryRunResult:
     """Run ``spec``'s trainable on :func:`first_config` up to its first milestone (or ``iterations``).
 
@@ -167,9 +171,14 @@ def dry_run(
         i for i in (shape.first_iteration_reaching(m, spec.budget_unit) for m in milestones) if i is not None
     )
     ctx = DryRunContext(
-        shape=shape, metric=spec.metric, objectives=spec.metrics if spec.multi_objective else (),
-        args=dict(spec.trainable_args), seed=spec.seed, device=device,
-        cpus=spec.resources.cpu, report_iterations=frozenset(milestone_iterations),
+        shape=shape,
+        metric=spec.metric,
+        objectives=spec.metrics if spec.multi_objective else (),
+        args=dict(spec.trainable_args),
+        seed=spec.seed,
+        device=device,
+        cpus=spec.resources.cpu,
+        report_iterations=frozenset(milestone_iterations),
         checkpoint_every_epochs=spec.checkpoint.every_epochs,
     )
     target, reason = _target(ctx, milestone_iterations, iterations)
@@ -206,13 +215,24 @@ def dry_run(
     reported = {int(result["iteration"]) for result in ctx.results}
     reached = [i for i in milestone_iterations if i <= last]
     return DryRunResult(
-        config=config, total_iterations=shape.total_iterations, target_iterations=target,
-        target_reason=reason, iterations_run=last, seconds=seconds,
-        first_report_seconds=ctx.report_seconds[0], first_step=ctx.first_step, reports=list(ctx.results),
-        milestone_iterations=reached, missed_milestones=[i for i in reached if i not in reported],
-        declared_dataset_size=dataset_size, seen_dataset_size=ctx.seen_dataset_size,
-        peak_memory_bytes=peak, memory_growth_bytes=growth, gpu_peak_memory_bytes=gpu_peak,
-        diverged=diverged, checkpoint_bytes=ctx.checkpoint_bytes,
+        config=config,
+        total_iterations=shape.total_iterations,
+        target_iterations=target,
+        target_reason=reason,
+        iterations_run=last,
+        seconds=seconds,
+        first_report_seconds=ctx.report_seconds[0],
+        first_step=ctx.first_step,
+        reports=list(ctx.results),
+        milestone_iterations=reached,
+        missed_milestones=[i for i in reached if i not in reported],
+        declared_dataset_size=dataset_size,
+        seen_dataset_size=ctx.seen_dataset_size,
+        peak_memory_bytes=peak,
+        memory_growth_bytes=growth,
+        gpu_peak_memory_bytes=gpu_peak,
+        diverged=diverged,
+        checkpoint_bytes=ctx.checkpoint_bytes,
     )
 
 
@@ -242,8 +262,11 @@ def _raised_message(where: str, exc: Exception, ctx: DryRunContext) -> str:
     own = [f for f in frames if "site-packages" not in f.filename and "/sweeps/training/" not in f.filename]
     frame = (own or frames)[-1] if frames else None
     at = f" at {frame.filename}:{frame.lineno} (in `{frame.name}`)" if frame else ""
-    after = (f"after reporting iteration {ctx.last_reported_iteration:,}" if ctx.last_reported_iteration
-             else "before its first report")
+    after = (
+        f"after reporting iteration {ctx.last_reported_iteration:,}"
+        if ctx.last_reported_iteration
+        else "before its first report"
+    )
     message = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else "(no message)"
     return (
         f"{where}: the trainable raised {type(exc).__name__}: {message}{at}, {after}. A sweep would "

@@ -122,8 +122,14 @@ class _LossMeter:
         return mean
 
 
-def _report(ctx: TrainContext, model: torch.nn.Module, optimizer: torch.optim.Optimizer, evaluate: Evaluate,
-            iteration: int, train_loss: torch.Tensor) -> None:
+def _report(
+    ctx: TrainContext,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    evaluate: Evaluate,
+    iteration: int,
+    train_loss: torch.Tensor,
+) -> None:
     """Evaluate, checkpoint when due, and report (rank 0, at a report point)."""
     model.eval()
     with torch.no_grad():
@@ -195,7 +201,7 @@ def _batches_per_epoch(
         global_batches = [order[start : start + batch_size] for start in range(0, stop, batch_size)]
         shares = [ctx.shard(batch).tolist() for batch in global_batches]
         loader = torch.utils.data.DataLoader(train_data, batch_sampler=shares)
-        for (inputs, targets), share, batch in zip(loader, shares, global_batches):
+        for (inputs, targets), share, batch in zip(loader, shares, global_batches, strict=False):
             yield inputs.to(device), targets.to(device), weight(len(share), len(batch))
 
     return sharded

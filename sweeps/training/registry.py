@@ -89,7 +89,9 @@ class ResolvedTrainable:
         return self.declaration.drop_last
 
 
-def resolve_trainable(reference: str, base_dir: Path | None = None, source: str = "spec") -> ResolvedTrainable:
+def resolve_trainable(
+    reference: str, base_dir: Path | None = None, source: str = "spec"
+) -> ResolvedTrainable:
     """Resolve a built-in name, ``package.module:function`` or ``path/to/file.py:function``."""
     target = BUILTIN_TRAINABLES.get(reference, reference)
     module_part, sep, function_name = target.rpartition(":")
@@ -133,7 +135,11 @@ def _check_signature(function: Callable[..., Any], reference: str, source: str) 
     where = _where_defined(function)
     name = getattr(function, "__name__", "train")
     if inspect.iscoroutinefunction(function) or inspect.isgeneratorfunction(function):
-        kind = "an `async` function" if inspect.iscoroutinefunction(function) else "a generator (it uses `yield`)"
+        kind = (
+            "an `async` function"
+            if inspect.iscoroutinefunction(function)
+            else "a generator (it uses `yield`)"
+        )
         raise TrainableError(
             f"{source}: field `trainable` is {reference!r}, but `{name}` in {where} is {kind}, "
             "whose body would not run when called. A trainable is a plain function: write "

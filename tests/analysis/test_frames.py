@@ -16,17 +16,40 @@ from sweeps.analysis.mlflow_reader import TrialRun, _state_from_status, unclampe
 from sweeps.analysis.report import all_trials, best_trials
 
 
-def run(trial_id: str, bs: int, lr: float, state: str, history: dict[int, dict[str, float]],
-        stopped: int | None, rung: int = 0, epochs: int = 2) -> TrialRun:
+def run(
+    trial_id: str,
+    bs: int,
+    lr: float,
+    state: str,
+    history: dict[int, dict[str, float]],
+    stopped: int | None,
+    rung: int = 0,
+    epochs: int = 2,
+) -> TrialRun:
     ipe = math.ceil(1000 / bs)
-    params = {"batch_size": str(bs), "epochs": str(epochs), "learning_rate": repr(lr), "activation": "relu",
-              "iterations_per_epoch": str(ipe), "total_iterations": str(ipe * epochs), "dataset_size": "1000"}
-    return TrialRun(f"run-{trial_id}", trial_id, params, state, stopped, rung, "node-1", 1_700_000_000_000, history)
+    params = {
+        "batch_size": str(bs),
+        "epochs": str(epochs),
+        "learning_rate": repr(lr),
+        "activation": "relu",
+        "iterations_per_epoch": str(ipe),
+        "total_iterations": str(ipe * epochs),
+        "dataset_size": "1000",
+    }
+    return TrialRun(
+        f"run-{trial_id}", trial_id, params, state, stopped, rung, "node-1", 1_700_000_000_000, history
+    )
 
 
 def curve(bs: int, *iterations: int) -> dict[int, dict[str, float]]:
-    return {i: {"val_loss": 1.0 / i, "epoch": i / math.ceil(1000 / bs), "samples_seen": float(min(i * bs, 1000 * 2))}
-            for i in iterations}
+    return {
+        i: {
+            "val_loss": 1.0 / i,
+            "epoch": i / math.ceil(1000 / bs),
+            "samples_seen": float(min(i * bs, 1000 * 2)),
+        }
+        for i in iterations
+    }
 
 
 RUNS = [
@@ -41,8 +64,14 @@ HYPERPARAMETERS = ["batch_size", "epochs", "learning_rate", "activation"]
 @pytest.fixture
 def data() -> SweepData:
     return SweepData(
-        name="edge", metric="val_loss", mode="min", tracking_uri="sqlite:///x.db", experiment_id="1",
-        parent_run_id="p", trials=trials_frame(RUNS, "val_loss", HYPERPARAMETERS), history=history_frame(RUNS),
+        name="edge",
+        metric="val_loss",
+        mode="min",
+        tracking_uri="sqlite:///x.db",
+        experiment_id="1",
+        parent_run_id="p",
+        trials=trials_frame(RUNS, "val_loss", HYPERPARAMETERS),
+        history=history_frame(RUNS),
         hyperparameters=HYPERPARAMETERS,
     )
 
@@ -71,11 +100,15 @@ def test_best_prefers_completed_trials_in_the_sweeps_direction(data: SweepData) 
 
 
 @pytest.mark.parametrize("stem, title, draw", plots.ALL_PLOTS[:4], ids=[p[0] for p in plots.ALL_PLOTS[:4]])
-def test_plots_draw_failed_and_running_trials_without_a_plan(data: SweepData, stem: str, title: str, draw) -> None:
+def test_plots_draw_failed_and_running_trials_without_a_plan(
+    data: SweepData, stem: str, title: str, draw
+) -> None:
     assert plots.to_png(draw(data)).startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize("status, state", [("RUNNING", "running"), ("FAILED", "failed"), ("KILLED", "failed")])
+@pytest.mark.parametrize(
+    "status, state", [("RUNNING", "running"), ("FAILED", "failed"), ("KILLED", "failed")]
+)
 def test_a_run_without_a_state_tag_is_read_from_its_status(status: str, state: str) -> None:
     assert _state_from_status(status) == state
 
@@ -93,9 +126,15 @@ DIVERGING_RUNS = [
 @pytest.fixture
 def diverging() -> SweepData:
     return SweepData(
-        name="edge", metric="val_loss", mode="max", tracking_uri="sqlite:///x.db", experiment_id="1",
-        parent_run_id="p", trials=trials_frame(DIVERGING_RUNS, "val_loss", HYPERPARAMETERS),
-        history=history_frame(DIVERGING_RUNS), hyperparameters=HYPERPARAMETERS,
+        name="edge",
+        metric="val_loss",
+        mode="max",
+        tracking_uri="sqlite:///x.db",
+        experiment_id="1",
+        parent_run_id="p",
+        trials=trials_frame(DIVERGING_RUNS, "val_loss", HYPERPARAMETERS),
+        history=history_frame(DIVERGING_RUNS),
+        hyperparameters=HYPERPARAMETERS,
     )
 
 
@@ -104,12 +143,16 @@ def test_mlflows_largest_float_is_read_back_as_inf() -> None:
     assert unclamped(3.97e24) == 3.97e24 and math.isnan(unclamped(float("nan")))
 
 
-def test_trials_with_nan_or_inf_values_are_marked_diverged_and_never_ranked_best(diverging: SweepData) -> None:
+def test_trials_with_nan_or_inf_values_are_marked_diverged_and_never_ranked_best(
+    diverging: SweepData,
+) -> None:
     marked = diverging.trials.set_index("trial_id")["diverged"]
     assert set(marked[marked].index) == {"c", "e", "g"}  # c: failed without a value
     # mode max: inf would win and NaN would tie; the huge but finite 3.97e24 is a real value.
     assert diverging.best()["trial_id"] == "f"
-    assert list(best_trials(diverging)["trial"])[:1] == ["f"] and "e" not in set(best_trials(diverging)["trial"])
+    assert list(best_trials(diverging)["trial"])[:1] == ["f"] and "e" not in set(
+        best_trials(diverging)["trial"]
+    )
 
 
 @pytest.mark.parametrize("stem, title, draw", plots.ALL_PLOTS[:4], ids=[p[0] for p in plots.ALL_PLOTS[:4]])

@@ -21,10 +21,14 @@ from sweeps.errors import StateError
 
 def _trial(state: TrialState, lr: float, bs: int, value: float | None, intermediate: dict[int, float]) -> Any:
     return create_trial(
-        state=state, value=value, intermediate_values=intermediate,
+        state=state,
+        value=value,
+        intermediate_values=intermediate,
         params={"learning_rate": lr, "batch_size": bs},
-        distributions={"learning_rate": FloatDistribution(1e-4, 1, log=True),
-                       "batch_size": CategoricalDistribution([64, 128])},
+        distributions={
+            "learning_rate": FloatDistribution(1e-4, 1, log=True),
+            "batch_size": CategoricalDistribution([64, 128]),
+        },
     )
 
 

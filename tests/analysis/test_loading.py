@@ -31,7 +31,9 @@ pytestmark = pytest.mark.slow
 DIGITS_N = 1438
 
 
-def test_one_row_per_trial_agreeing_with_the_sweep_summary(finished_sweep: FinishedSweep, sweep_data: Any) -> None:
+def test_one_row_per_trial_agreeing_with_the_sweep_summary(
+    finished_sweep: FinishedSweep, sweep_data: Any
+) -> None:
     trials, summary = sweep_data.trials, finished_sweep.summary
     assert len(trials) == 8 and trials["trial_id"].is_unique
     assert {r["trial_id"] for r in summary.trial_records} == set(trials["trial_id"])
@@ -95,7 +97,11 @@ def test_a_sweep_folder_path_loads_the_same_sweep(finished_sweep: FinishedSweep,
 
 def test_progress_is_reported_per_trial(finished_sweep: FinishedSweep) -> None:
     calls: list[tuple[int, int]] = []
-    load(finished_sweep.name, storage=finished_sweep.storage, progress=lambda done, total: calls.append((done, total)))
+    load(
+        finished_sweep.name,
+        storage=finished_sweep.storage,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls[0] == (0, 8) and calls[-1] == (8, 8) and len(calls) == 9
 
 
@@ -108,12 +114,25 @@ def tracking_server(finished_sweep: FinishedSweep, tmp_path_factory: pytest.Temp
     port = free_port()
     log = tmp_path_factory.mktemp("mlflow-server") / "server.log"
     command = [
-        str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{finished_sweep.storage / 'mlflow.db'}", "--workers", "1",
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{finished_sweep.storage / 'mlflow.db'}",
+        "--workers",
+        "1",
     ]
     with log.open("wb") as stream:
-        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, **UI_ENVIRONMENT})
+        process = subprocess.Popen(
+            command,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **UI_ENVIRONMENT},
+        )
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -131,7 +150,9 @@ def tracking_server(finished_sweep: FinishedSweep, tmp_path_factory: pytest.Temp
         process.wait(timeout=10)
 
 
-def test_a_tracking_server_alone_gives_the_same_frames(tracking_server: str, sweep_data: Any, tmp_path: Path) -> None:
+def test_a_tracking_server_alone_gives_the_same_frames(
+    tracking_server: str, sweep_data: Any, tmp_path: Path
+) -> None:
     # No local sweep folder: the sweep is found by name on the server, its spec from the parent run's artifact.
     remote = load("analysed", storage=tmp_path, tracking_uri=tracking_server)
     assert remote.tracking_uri == tracking_server and remote.parent_run_id == sweep_data.parent_run_id
@@ -151,8 +172,9 @@ def test_a_parent_run_uri_loads_from_the_server(tracking_server: str, sweep_data
 # -- bad input: each its own error, naming what to fix --------------------------------------------------
 
 
-def test_a_moved_storage_folder_loads_from_its_own_store(finished_sweep: FinishedSweep, sweep_data: Any,
-                                                         tmp_path: Path) -> None:
+def test_a_moved_storage_folder_loads_from_its_own_store(
+    finished_sweep: FinishedSweep, sweep_data: Any, tmp_path: Path
+) -> None:
     """`mlflow_runs.json` records the embedded store under the folder's path at the time; a
     folder copied elsewhere (off a cluster's head node, say) must read its own copy."""
     moved = tmp_path / "copied" / "results"
@@ -171,7 +193,9 @@ def test_an_unknown_sweep_name_is_a_state_error(finished_sweep: FinishedSweep) -
 
 def test_a_missing_mlflow_store_is_a_tracking_error(finished_sweep: FinishedSweep, tmp_path: Path) -> None:
     with pytest.raises(TrackingError, match="no MLflow store at") as error:
-        load(finished_sweep.name, storage=finished_sweep.storage, tracking_uri=f"sqlite:///{tmp_path}/none.db")
+        load(
+            finished_sweep.name, storage=finished_sweep.storage, tracking_uri=f"sqlite:///{tmp_path}/none.db"
+        )
     assert not (tmp_path / "none.db").exists()  # refused, not created
     assert "tracking.enabled: false" in str(error.value)
 
@@ -186,14 +210,24 @@ def test_an_unreachable_server_fails_fast(finished_sweep: FinishedSweep) -> None
 
 def test_an_unknown_experiment_is_a_tracking_error(finished_sweep: FinishedSweep, tmp_path: Path) -> None:
     with pytest.raises(TrackingError, match="no MLflow experiment named `elsewhere`"):
-        load(finished_sweep.name, storage=tmp_path, experiment="elsewhere",
-             tracking_uri=f"sqlite:///{finished_sweep.storage / 'mlflow.db'}")
+        load(
+            finished_sweep.name,
+            storage=tmp_path,
+            experiment="elsewhere",
+            tracking_uri=f"sqlite:///{finished_sweep.storage / 'mlflow.db'}",
+        )
 
 
-def test_a_sweep_name_without_a_parent_run_is_a_tracking_error(finished_sweep: FinishedSweep, tmp_path: Path) -> None:
+def test_a_sweep_name_without_a_parent_run_is_a_tracking_error(
+    finished_sweep: FinishedSweep, tmp_path: Path
+) -> None:
     with pytest.raises(TrackingError, match="holds no parent run of sweep `other`"):
-        load("other", storage=tmp_path, experiment=finished_sweep.name,
-             tracking_uri=f"sqlite:///{finished_sweep.storage / 'mlflow.db'}")
+        load(
+            "other",
+            storage=tmp_path,
+            experiment=finished_sweep.name,
+            tracking_uri=f"sqlite:///{finished_sweep.storage / 'mlflow.db'}",
+        )
 
 
 def test_a_parent_run_uri_needs_a_tracking_uri() -> None:

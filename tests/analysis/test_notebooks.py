@@ -26,8 +26,9 @@ QUICKSTART_FIGURES = ["learning_curves", "rung_survival"]
 
 def execute(name: str, **env: str) -> Any:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     client.execute(env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **env})
     return notebook
 
@@ -35,15 +36,17 @@ def execute(name: str, **env: str) -> Any:
 def png_outputs(notebook: Any) -> list[bytes]:
     return [
         base64.b64decode(output["data"]["image/png"])
-        for cell in notebook.cells if cell.cell_type == "code"
-        for output in cell.outputs if "image/png" in output.get("data", {})
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
     ]
 
 
 def assert_figures(notebook: Any, folder: Path, stems: list[str]) -> None:
     shown = png_outputs(notebook)
     assert len(shown) == len(stems)
-    for stem, png in zip(stems, shown):
+    for stem, png in zip(stems, shown, strict=False):
         saved = (folder / f"{stem}.png").read_bytes()
         assert saved == png and png.startswith(b"\x89PNG") and len(png) > 10_000, stem
 
@@ -59,12 +62,18 @@ def test_notebooks_are_committed_without_outputs(name: str) -> None:
 
 @pytest.mark.slow
 def test_compare_trials_runs_against_a_finished_sweep(finished_sweep: FinishedSweep, tmp_path: Path) -> None:
-    notebook = execute("compare_trials.ipynb", SWEEPS_STORAGE=str(finished_sweep.storage),
-                       SWEEPS_NAME=finished_sweep.name, SWEEPS_FIGURES=str(tmp_path))
+    notebook = execute(
+        "compare_trials.ipynb",
+        SWEEPS_STORAGE=str(finished_sweep.storage),
+        SWEEPS_NAME=finished_sweep.name,
+        SWEEPS_FIGURES=str(tmp_path),
+    )
     assert_figures(notebook, tmp_path, COMPARE_FIGURES)
     text = "\n".join(
         str(output.get("data", {}).get("text/markdown", ""))
-        for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
     )
     # The prose is computed from this sweep: N of the digits trainable, its best trial's batch size.
     best = finished_sweep.summary.best
@@ -76,8 +85,9 @@ def test_compare_trials_runs_against_a_finished_sweep(finished_sweep: FinishedSw
 @pytest.mark.slow
 def test_quickstart_runs_a_tiny_sweep_from_python(tmp_path: Path) -> None:
     storage, figures = tmp_path / "results", tmp_path / "figures"
-    notebook = execute("quickstart.ipynb", SWEEPS_STORAGE=str(storage), SWEEPS_NUM_SAMPLES="4",
-                       SWEEPS_FIGURES=str(figures))
+    notebook = execute(
+        "quickstart.ipynb", SWEEPS_STORAGE=str(storage), SWEEPS_NUM_SAMPLES="4", SWEEPS_FIGURES=str(figures)
+    )
     assert_figures(notebook, figures, QUICKSTART_FIGURES)
     assert (storage / "quickstart" / "sweep.json").is_file() and (storage / "mlflow.db").is_file()
     from sweeps.analysis import load

@@ -27,8 +27,11 @@ def test_learning_curves_draw_each_trial_against_iterations_and_samples(sweep_da
     trials = sweep_data.trials.set_index("trial_id")
     curves = sweep_data.history.groupby("trial_id")
     for ax, x in ((by_iteration, "iteration"), (by_samples, "samples_seen")):
-        lines = [line for line in ax.get_lines() if line.get_linestyle() == "-" and len(line.get_xdata()) >= 1
-                 and line.get_marker() == "."]
+        lines = [
+            line
+            for line in ax.get_lines()
+            if line.get_linestyle() == "-" and len(line.get_xdata()) >= 1 and line.get_marker() == "."
+        ]
         assert len(lines) == len(trials)
         drawn = sorted(tuple(line.get_xdata()) for line in lines)
         assert drawn == sorted(tuple(curve[x]) for _, curve in curves)

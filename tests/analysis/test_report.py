@@ -17,15 +17,22 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
 @pytest.fixture(scope="module")
 def report(finished_sweep: FinishedSweep, tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("report")
-    code = main(["report", finished_sweep.name, "--storage", str(finished_sweep.storage), "--output", str(output)])
+    code = main(
+        ["report", finished_sweep.name, "--storage", str(finished_sweep.storage), "--output", str(output)]
+    )
     assert code == 0
     return output / "index.html"
 
@@ -61,7 +68,9 @@ def test_chromium_loads_every_image_and_shows_the_tables(report: Path, sweep_dat
                 )
                 for table_id in ("states", "best-trials", "budget", "all-trials")
             }
-            headers = page.evaluate("Array.from(document.querySelectorAll('#best-trials th')).map(c => c.textContent)")
+            headers = page.evaluate(
+                "Array.from(document.querySelectorAll('#best-trials th')).map(c => c.textContent)"
+            )
         finally:
             browser.close()
     assert [i["src"] for i in images] == [f"{stem}.png" for stem, _, _ in ALL_PLOTS]
@@ -71,7 +80,7 @@ def test_chromium_loads_every_image_and_shows_the_tables(report: Path, sweep_dat
     assert tables["best-trials"][0][0] == best["trial_id"]
     assert headers[:5] == ["trial", "state", "batch_size", "epochs", "learning_rate"]
     assert len(tables["all-trials"]) == len(sweep_data.trials)
-    budget = dict((row[0], row[1]) for row in tables["budget"])
+    budget = {row[0]: row[1] for row in tables["budget"]}
     assert budget["iterations used (all trials)"] == f"{sweep_data.budget()['iterations_used']:,.0f}"
     assert budget["expected by `sweep plan` under ASHA"] == f"{sweep_data.plan.expected_iterations:,.0f}"
     assert sum(int(n) for n in tables["states"][0]) == len(sweep_data.trials)
@@ -87,14 +96,23 @@ def test_the_default_output_is_the_sweeps_folder(finished_sweep: FinishedSweep, 
 def test_an_unwritable_output_exits_2(finished_sweep: FinishedSweep, tmp_path: Path, capsys: Any) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    code = main(["report", finished_sweep.name, "--storage", str(finished_sweep.storage),
-                 "--output", str(blocker / "report")])
+    code = main(
+        [
+            "report",
+            finished_sweep.name,
+            "--storage",
+            str(finished_sweep.storage),
+            "--output",
+            str(blocker / "report"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "cannot be created" in err and "Traceback" not in err
 
 
-def test_a_report_of_a_running_sweep_says_it_is_a_snapshot(finished_sweep: FinishedSweep, tmp_path: Path,
-                                                           capsys: Any) -> None:
+def test_a_report_of_a_running_sweep_says_it_is_a_snapshot(
+    finished_sweep: FinishedSweep, tmp_path: Path, capsys: Any
+) -> None:
     """The parent run is RUNNING while the driver runs: the header says the report is a snapshot."""
     from mlflow.tracking import MlflowClient
 
@@ -108,8 +126,19 @@ def test_a_report_of_a_running_sweep_says_it_is_a_snapshot(finished_sweep: Finis
     status = client.get_run(data.parent_run_id).info.status
     client.update_run(data.parent_run_id, status="RUNNING")
     try:
-        assert main(["report", finished_sweep.name, "--storage", str(finished_sweep.storage),
-                     "--output", str(tmp_path / "running")]) == 0
+        assert (
+            main(
+                [
+                    "report",
+                    finished_sweep.name,
+                    "--storage",
+                    str(finished_sweep.storage),
+                    "--output",
+                    str(tmp_path / "running"),
+                ]
+            )
+            == 0
+        )
     finally:
         client.update_run(data.parent_run_id, status=status)
     out = " ".join(capsys.readouterr().out.split())

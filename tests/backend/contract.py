@@ -59,7 +59,11 @@ MAX_ITERATIONS = 8
 def contract_spec(storage: Path) -> dict[str, Any]:
     """8 torch-free trials of 20-80 iterations, ASHA at 10, 20, 40, stopped once 8 iterations are spent."""
     return small_spec(
-        name="contract", storage=str(storage), trainable=TRAINABLE, num_samples=NUM_SAMPLES, seed=3,
+        name="contract",
+        storage=str(storage),
+        trainable=TRAINABLE,
+        num_samples=NUM_SAMPLES,
+        seed=3,
         # Reports every 5 iterations (as the simulator does): the limit is crossed between
         # rungs, while trials run, so the stop leaves them unfinished for the resume.
         trainable_args={"iteration_seconds": 0.02, "report_every": 5},
@@ -118,7 +122,9 @@ def study_view(loaded: LoadedSpec, paths: SweepPaths) -> dict[str, TrialView]:
     return {str(backend_trial_id(t)): TrialView(t.state, dict(t.params)) for t in study.trials}
 
 
-def run_contract_sweep(folder: Path, make_backend: Callable[[], Backend], tracking: bool = True) -> ContractRun:
+def run_contract_sweep(
+    folder: Path, make_backend: Callable[[], Backend], tracking: bool = True
+) -> ContractRun:
     """Run the contract's sweep on ``make_backend()`` until its limit stops it, then resume it to the end."""
     path = folder / "spec.yaml"
     spec = contract_spec(folder / "results")
@@ -134,12 +140,30 @@ def run_contract_sweep(folder: Path, make_backend: Callable[[], Backend], tracki
     runs_at_stop = trial_runs(paths, loaded.spec.name) if tracking else {}
     partial_number = add_a_half_sampled_trial(loaded, paths)
     backend = make_backend()
-    loaded, resumption = prepare_resume(paths.storage, paths.name, ["limits.max_iterations=100000"], backend=backend)
+    loaded, resumption = prepare_resume(
+        paths.storage, paths.name, ["limits.max_iterations=100000"], backend=backend
+    )
     resumed = run_sweep(loaded, RunOptions(backend, live=False, resume=resumption))
-    integrity = check_sweep_integrity(paths.storage, paths.name, NUM_SAMPLES, loaded.spec.metric) if tracking else None
-    return ContractRun(loaded, paths, stopped, state_at_stop, journal_at_stop, study_at_stop, resumed,
-                       read_journal(paths.directory / JOURNAL_FILE), study_view(loaded, paths), integrity,
-                       runs_at_stop, trial_runs(paths, loaded.spec.name) if tracking else {}, partial_number)
+    integrity = (
+        check_sweep_integrity(paths.storage, paths.name, NUM_SAMPLES, loaded.spec.metric)
+        if tracking
+        else None
+    )
+    return ContractRun(
+        loaded,
+        paths,
+        stopped,
+        state_at_stop,
+        journal_at_stop,
+        study_at_stop,
+        resumed,
+        read_journal(paths.directory / JOURNAL_FILE),
+        study_view(loaded, paths),
+        integrity,
+        runs_at_stop,
+        trial_runs(paths, loaded.spec.name) if tracking else {},
+        partial_number,
+    )
 
 
 def add_a_half_sampled_trial(loaded: LoadedSpec, paths: SweepPaths) -> int:
@@ -178,13 +202,17 @@ class BackendContract:
             assert iterations == sorted(set(iterations)), (trial_id, iterations)
 
     def test_asha_stops_only_below_a_rungs_cutoff_and_completed_trials_run_to_their_end(
-            self, contract_run: ContractRun) -> None:
+        self, contract_run: ContractRun
+    ) -> None:
         run = contract_run
         study = optuna.load_study(study_name=run.loaded.spec.name, storage=run.paths.optuna_url)
         stops = recorded_stops(study.trials)
         milestones = set(plan_spec(run.loaded)[1].milestones())
         states = {t: v.state for t, v in run.study.items()}
-        assert optuna.trial.TrialState.PRUNED in states.values() and optuna.trial.TrialState.COMPLETE in states.values()
+        assert (
+            optuna.trial.TrialState.PRUNED in states.values()
+            and optuna.trial.TrialState.COMPLETE in states.values()
+        )
         for trial_id, state in states.items():
             last = run.journal[trial_id][-1]
             if state == optuna.trial.TrialState.PRUNED:
@@ -194,7 +222,9 @@ class BackendContract:
             elif state == optuna.trial.TrialState.COMPLETE:
                 assert trial_id not in stops and last["iteration"] == last["total_iterations"], last
 
-    def test_the_limit_stopped_the_first_run_once_spent_and_the_resume_counted_it(self, contract_run: ContractRun) -> None:
+    def test_the_limit_stopped_the_first_run_once_spent_and_the_resume_counted_it(
+        self, contract_run: ContractRun
+    ) -> None:
         run = contract_run
         first = run.stopped
         assert first.limit is not None and first.limit.startswith("limits.max_iterations"), first.limit
@@ -218,7 +248,7 @@ class BackendContract:
             assert run.study[trial_id].state == run.study_at_stop[trial_id].state
         for trial_id in unfinished:  # continued after the last iteration it delivered
             before = run.journal_at_stop.get(trial_id, [])
-            assert run.journal[trial_id][:len(before)] == before
+            assert run.journal[trial_id][: len(before)] == before
             assert run.study[trial_id].state in FINISHED
         # The best trial after the resume is at least the best before it.
         assert (run.resumed.best or {})["value"] >= (run.stopped.best or {"value": float("-inf")})["value"]
@@ -227,20 +257,27 @@ class BackendContract:
 
     def test_the_journal_the_study_and_the_ledger_agree(self, contract_run: ContractRun) -> None:
         run = contract_run
-        expected = {"completed": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
-                    "failed": optuna.trial.TrialState.FAIL, "diverged": optuna.trial.TrialState.FAIL}
+        expected = {
+            "completed": optuna.trial.TrialState.COMPLETE,
+            "pruned": optuna.trial.TrialState.PRUNED,
+            "failed": optuna.trial.TrialState.FAIL,
+            "diverged": optuna.trial.TrialState.FAIL,
+        }
         records = {r["trial_id"]: r for r in run.resumed.trial_records}
         assert set(records) == set(run.study) == set(run.journal)
         for trial_id, record in records.items():
             assert run.study[trial_id].state == expected[record["outcome"]], (trial_id, record)
             assert record["iterations"] == run.journal[trial_id][-1]["iteration"], (trial_id, record)
-        counts = {outcome: sum(1 for r in records.values() if r["outcome"] == outcome) for outcome in expected}
+        counts = {
+            outcome: sum(1 for r in records.values() if r["outcome"] == outcome) for outcome in expected
+        }
         assert {k: v for k, v in counts.items() if v} == {k: v for k, v in run.resumed.trials.items() if v}
         if run.integrity is not None:  # MLflow too: one child run per trial, each step once
             assert run.integrity["children"] == NUM_SAMPLES
 
     def test_the_stop_killed_the_running_trials_runs_and_the_resume_finished_the_same_runs(
-            self, contract_run: ContractRun) -> None:
+        self, contract_run: ContractRun
+    ) -> None:
         run = contract_run
         if run.integrity is None:
             pytest.skip("a run without tracking")
@@ -249,7 +286,9 @@ class BackendContract:
         assert all(run.runs[run_id] == "FINISHED" for run_id in killed)  # the same runs, reopened and ended
         assert set(run.runs_at_stop) < set(run.runs) and len(run.runs) == NUM_SAMPLES
 
-    def test_a_trial_the_driver_died_sampling_gets_its_missing_parameters_and_runs(self, contract_run: ContractRun) -> None:
+    def test_a_trial_the_driver_died_sampling_gets_its_missing_parameters_and_runs(
+        self, contract_run: ContractRun
+    ) -> None:
         run = contract_run
         study = optuna.load_study(study_name=run.loaded.spec.name, storage=run.paths.optuna_url)
         trial = study.trials[run.partial_number]

@@ -53,7 +53,12 @@ def test_fractional_gpus_pack_trials_per_gpu(gpu: float, expected: int) -> None:
 
 def test_concurrency_counts_whole_trials_per_node() -> None:
     # 3 + 1 CPUs hold one 2-CPU trial each, not two: the spare CPUs are on different nodes.
-    assert check_resources(spec_with(cpu=2), "spec.yaml", [NodeShape("a", 3, 0), NodeShape("b", 1, 0), NodeShape("c", 2, 0)]) == 2
+    assert (
+        check_resources(
+            spec_with(cpu=2), "spec.yaml", [NodeShape("a", 3, 0), NodeShape("b", 1, 0), NodeShape("c", 2, 0)]
+        )
+        == 2
+    )
 
 
 def test_dead_nodes_do_not_count() -> None:
@@ -113,7 +118,9 @@ def test_after_a_refusal_the_fixed_spec_runs_under_the_same_name(ray_session, wr
     assert code == 0, capsys.readouterr().err[-2000:]
 
 
-def distributed(workers: int, cpu: float = 1, gpu: float = 0, max_concurrent: int | str = "auto") -> SweepSpec:
+def distributed(
+    workers: int, cpu: float = 1, gpu: float = 0, max_concurrent: int | str = "auto"
+) -> SweepSpec:
     return SweepSpec.model_validate(
         small_spec(resources={"cpu": cpu, "gpu": gpu, "workers": workers}, max_concurrent=max_concurrent)
     )
@@ -133,7 +140,9 @@ def test_the_workers_of_a_trial_may_spread_over_nodes() -> None:
 def test_gpu_workers_count_per_gpu_bundle() -> None:
     eight_gpus = [NodeShape("a", 64, 4), NodeShape("b", 64, 4)]
     assert check_resources(distributed(4, cpu=2, gpu=1), "spec.yaml", eight_gpus) == 2
-    assert check_resources(distributed(4, cpu=2, gpu=2), "spec.yaml", eight_gpus) == 1  # whole GPUs: fractional ones are refused by the spec
+    assert (
+        check_resources(distributed(4, cpu=2, gpu=2), "spec.yaml", eight_gpus) == 1
+    )  # whole GPUs: fractional ones are refused by the spec
 
 
 def test_more_workers_than_the_cluster_holds_is_refused_naming_workers() -> None:
@@ -144,8 +153,14 @@ def test_more_workers_than_the_cluster_holds_is_refused_naming_workers() -> None
 
 
 def test_workers_each_too_large_for_any_node_are_refused() -> None:
-    with pytest.raises(ResourceError, match=r"hold only 1 worker\(s\).*fewer than 2.*`resources.workers` to 1"):
-        check_resources(distributed(2, cpu=2), "spec.yaml", [NodeShape("a", 2, 0), NodeShape("b", 1, 0), NodeShape("c", 1, 0)])
+    with pytest.raises(
+        ResourceError, match=r"hold only 1 worker\(s\).*fewer than 2.*`resources.workers` to 1"
+    ):
+        check_resources(
+            distributed(2, cpu=2),
+            "spec.yaml",
+            [NodeShape("a", 2, 0), NodeShape("b", 1, 0), NodeShape("c", 1, 0)],
+        )
 
 
 def test_max_concurrent_of_distributed_trials_is_capped_by_the_resources() -> None:

@@ -33,7 +33,9 @@ NUM_SAMPLES = 6
 
 
 def spec_file(folder: Path) -> Path:
-    spec = small_spec(num_samples=NUM_SAMPLES, seed=5, storage=str(folder / "results"), tracking={"enabled": False})
+    spec = small_spec(
+        num_samples=NUM_SAMPLES, seed=5, storage=str(folder / "results"), tracking={"enabled": False}
+    )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -45,7 +47,10 @@ def reports_of_a_whole_run(tmp_path: Path) -> list[tuple[str, int, bool]]:
     backend = SimulatedBackend()
     run_sweep(load_spec(spec_file(tmp_path / "dry"), []), RunOptions(backend, live=False))
     journal = read_journal(sweep_paths(tmp_path / "dry" / "results", "tiny").directory / JOURNAL_FILE)
-    return [(t, i, bool(next(r for r in journal[t] if r["iteration"] == i).get("done"))) for t, i in backend.delivered]
+    return [
+        (t, i, bool(next(r for r in journal[t] if r["iteration"] == i).get("done")))
+        for t, i in backend.delivered
+    ]
 
 
 class Crashed:
@@ -55,13 +60,18 @@ class Crashed:
         self.loaded: LoadedSpec = load_spec(spec_file(folder), [])
         self.paths: SweepPaths = sweep_paths(self.loaded.spec.storage, self.loaded.spec.name)
         with pytest.raises(SimulatedCrash):
-            run_sweep(self.loaded, RunOptions(SimulatedBackend(save_every=save_every, crash_after=crash_after), live=False))
+            run_sweep(
+                self.loaded,
+                RunOptions(SimulatedBackend(save_every=save_every, crash_after=crash_after), live=False),
+            )
         assert read_state(self.paths)["state"] == "running"  # as a killed driver leaves it
         self.journal_at_crash = copy.deepcopy(read_journal(self.paths.directory / JOURNAL_FILE))
         self.study_at_crash = self.study()
         record = self.paths.directory / RECORD_FILE
         #: The simulator's own record as the crash left it (None: never saved).
-        self.record_at_crash: dict[str, Any] | None = json.loads(record.read_text())["trials"] if record.exists() else None
+        self.record_at_crash: dict[str, Any] | None = (
+            json.loads(record.read_text())["trials"] if record.exists() else None
+        )
         self.backend = SimulatedBackend()
         loaded, self.resumption = prepare_resume(self.paths.storage, self.paths.name, backend=self.backend)
         self.summary = run_sweep(loaded, RunOptions(self.backend, live=False, resume=self.resumption))
@@ -75,7 +85,9 @@ class Crashed:
     def check_every_resume_promise(self) -> None:
         study = self.study()
         assert len(study) == NUM_SAMPLES and all(t.state.is_finished() for t in study.values())
-        assert sum(self.summary.trials.values()) == NUM_SAMPLES and read_state(self.paths)["state"] == "finished"
+        assert (
+            sum(self.summary.trials.values()) == NUM_SAMPLES and read_state(self.paths)["state"] == "finished"
+        )
         configs = [tuple(sorted(t.params.items())) for t in study.values()]
         assert len(set(configs)) == NUM_SAMPLES
         for trial_id, results in self.journal.items():
@@ -86,7 +98,9 @@ class Crashed:
             if frozen.state.is_finished():  # never run again
                 assert self.journal[trial_id] == self.journal_at_crash[trial_id]
                 assert study[trial_id].state == frozen.state
-        rerun = {t for t, _, _ in self.backend.decisions} & {t for t, f in self.study_at_crash.items() if f.state.is_finished()}
+        rerun = {t for t, _, _ in self.backend.decisions} & {
+            t for t, f in self.study_at_crash.items() if f.state.is_finished()
+        }
         assert rerun == set(), rerun
 
 
@@ -101,9 +115,15 @@ def test_a_driver_killed_before_the_simulators_first_save_loses_its_running_tria
     assert sweep.record_at_crash is None  # never saved before the crash
     trial_id = crashed_trial(reports, crash_after)
     lost = sweep.study()[trial_id]
-    assert lost.state == optuna.trial.TrialState.FAIL and lost.user_attrs[RECORD_ATTR]["error"] == LOST_WITH_DRIVER
+    assert (
+        lost.state == optuna.trial.TrialState.FAIL
+        and lost.user_attrs[RECORD_ATTR]["error"] == LOST_WITH_DRIVER
+    )
     assert sweep.journal[trial_id] == sweep.journal_at_crash[trial_id]  # not run again
-    assert not sweep.resumption.state.restore and f"1 trial(s) {LOST_WITH_DRIVER}; recorded as failed" in sweep.resumption.notes
+    assert (
+        not sweep.resumption.state.restore
+        and f"1 trial(s) {LOST_WITH_DRIVER}; recorded as failed" in sweep.resumption.notes
+    )
     sweep.check_every_resume_promise()
 
 
@@ -124,24 +144,32 @@ def test_a_trial_the_journal_saw_end_is_told_to_the_study_and_not_run_again(tmp_
 def test_a_trial_the_simulators_record_never_saw_is_added_back_and_continues(tmp_path: Path) -> None:
     reports = reports_of_a_whole_run(tmp_path)
     # A later trial's second report, not its last: the last save was the report before its first.
-    first, third = next((n, t) for n, (t, _, _) in enumerate(reports, 1)
-                        if n > 3 and reports[n - 2][0] != t and reports[n][0] == t and not reports[n][2])
+    first, third = next(
+        (n, t)
+        for n, (t, _, _) in enumerate(reports, 1)
+        if n > 3 and reports[n - 2][0] != t and reports[n][0] == t and not reports[n][2]
+    )
     sweep = Crashed(tmp_path, first + 1, save_every=first - 1)
     assert sweep.record_at_crash is not None and third not in sweep.record_at_crash
     assert sweep.resumption.state.restore and sweep.resumption.state.continued == [third]
     assert "(1 of them restored from the study and the journal)" in sweep.resumption.notes[-1]
     before = sweep.journal_at_crash[third]
-    assert sweep.journal[third][:len(before)] == before and len(sweep.journal[third]) > len(before)
+    assert sweep.journal[third][: len(before)] == before and len(sweep.journal[third]) > len(before)
     # It went on after the last iteration the journal held: none delivered twice.
     assert min(i for t, i in sweep.backend.delivered if t == third) > before[-1]["iteration"]
     sweep.check_every_resume_promise()
 
 
-def test_a_trial_the_record_holds_behind_the_journal_continues_from_its_checkpoint_without_repeats(tmp_path: Path) -> None:
+def test_a_trial_the_record_holds_behind_the_journal_continues_from_its_checkpoint_without_repeats(
+    tmp_path: Path,
+) -> None:
     reports = reports_of_a_whole_run(tmp_path)
     # A trial's report after its first, with a save every second report: the record holds the one before.
-    crash_after = next(n for n, (t, _, done) in enumerate(reports, 1)
-                       if n > 3 and n % 2 == 1 and not done and reports[n - 2][0] == t)
+    crash_after = next(
+        n
+        for n, (t, _, done) in enumerate(reports, 1)
+        if n > 3 and n % 2 == 1 and not done and reports[n - 2][0] == t
+    )
     sweep = Crashed(tmp_path, crash_after, save_every=2)
     trial_id = crashed_trial(reports, crash_after)
     saved = sweep.record_at_crash
@@ -151,7 +179,7 @@ def test_a_trial_the_record_holds_behind_the_journal_continues_from_its_checkpoi
     # The record is a save behind the journal: the trial restarts from that checkpoint.
     assert saved[trial_id]["last_result"]["iteration"] < sweep.journal_at_crash[trial_id][-1]["iteration"]
     before = sweep.journal_at_crash[trial_id]
-    assert sweep.journal[trial_id][:len(before)] == before
+    assert sweep.journal[trial_id][: len(before)] == before
     assert min(i for t, i in sweep.backend.delivered if t == trial_id) > before[-1]["iteration"]
     sweep.check_every_resume_promise()
 
@@ -162,8 +190,14 @@ def test_a_killed_two_objective_sweep_resumes_with_its_rungs_and_front(tmp_path:
     rungs itself is checked decision by decision in tests/search/test_pareto.py."""
     from sweeps.search.front import front_trials
 
-    spec = small_spec(num_samples=NUM_SAMPLES, seed=5, storage=str(tmp_path / "results"), tracking={"enabled": False},
-                      metric=["val_accuracy", "cost"], mode=["max", "min"])
+    spec = small_spec(
+        num_samples=NUM_SAMPLES,
+        seed=5,
+        storage=str(tmp_path / "results"),
+        tracking={"enabled": False},
+        metric=["val_accuracy", "cost"],
+        mode=["max", "min"],
+    )
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     paths = sweep_paths(tmp_path / "results", "tiny")
@@ -177,5 +211,7 @@ def test_a_killed_two_objective_sweep_resumes_with_its_rungs_and_front(tmp_path:
     assert len(study.directions) == 2 and all(t.state.is_finished() for t in study.trials)
     assert len(study.trials) == NUM_SAMPLES
     front = summary.to_json()["pareto_front"]
-    assert [m["trial_id"] for m in front] == [backend_trial_id(t) for t in front_trials(study.trials, ["max", "min"])]
+    assert [m["trial_id"] for m in front] == [
+        backend_trial_id(t) for t in front_trials(study.trials, ["max", "min"])
+    ]
     assert journal_at_crash  # the crash came after trials reported: there were rungs to replay

@@ -21,7 +21,9 @@ def test_branin_reaches_its_published_minimum_at_full_fidelity(x: tuple[float, f
 
 
 def test_the_branin_trainable_reports_fidelity_i_over_max_t_at_the_contexts_iterations() -> None:
-    ctx = LocalContext(TrialShape(50, 1, 1), metric="value", args={"max_t": 50}, report_iterations=frozenset({10}))
+    ctx = LocalContext(
+        TrialShape(50, 1, 1), metric="value", args={"max_t": 50}, report_iterations=frozenset({10})
+    )
     branin_trainable({"x1": math.pi, "x2": 2.275}, ctx)
     assert [r["iteration"] for r in ctx.results] == [10, 50]
     assert ctx.results[0]["value"] == branin(math.pi, 2.275, 0.2)
@@ -39,10 +41,16 @@ def test_brackets_start_one_rung_higher_each_and_the_first_is_likeliest() -> Non
     assert chances[0] > chances[1] > chances[2] and sum(chances) == pytest.approx(1)
 
 
-@pytest.mark.parametrize("contender", [Contender("default"), Contender("mf", sampler="multi_fidelity"),
-                                       Contender("sh", stopper="optuna_sh", grace="3"),
-                                       Contender("random", sampler="random", stopper="none")],
-                         ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "contender",
+    [
+        Contender("default"),
+        Contender("mf", sampler="multi_fidelity"),
+        Contender("sh", stopper="optuna_sh", grace="3"),
+        Contender("random", sampler="random", stopper="none"),
+    ],
+    ids=lambda c: c.name,
+)
 def test_a_search_spends_its_budget_and_only_full_trials_count(contender: Contender) -> None:
     result = search(BraninProblem(27), contender, seed=0, budget=10 * 27)
     assert 10 * 27 <= result["spent"] < 11 * 27  # stops once spent; the last trial may finish
@@ -58,8 +66,10 @@ def test_early_stopping_finds_more_for_the_same_budget_than_random_search() -> N
     """Not a benchmark: a check that the simulator's parts are wired (rungs decide, TPE learns)."""
     problem = BraninProblem(100)
     default = [min(v for _, v in search(problem, Contender("default"), seed)["events"]) for seed in range(3)]
-    random = [min(v for _, v in search(problem, Contender("r", sampler="random", stopper="none"), seed)["events"])
-              for seed in range(3)]
+    random = [
+        min(v for _, v in search(problem, Contender("r", sampler="random", stopper="none"), seed)["events"])
+        for seed in range(3)
+    ]
     assert sorted(default)[1] < sorted(random)[1]
 
 
@@ -74,10 +84,23 @@ def test_the_summary_checks_each_target_from_every_seeds_curves() -> None:
     peer = run([[300, 2.0], [1000, 0.48]])
     grace20 = run([[600, 2.0], [1000, 0.9]])
     contenders = {name: [fast] * 3 for name in b5_quality.CONTENDERS}
-    contenders.update({b5_quality.RANDOM: [slow] * 3, b5_quality.OPTUNA_SH: [peer] * 3,
-                       b5_quality.OPTUNA_HB: [peer] * 3, b5_quality.GRACE_20: [grace20] * 3})
-    workloads = {"branin": {"name": "Branin, max_t 100", "mode": "min", "budget": budget, "max_t": 100,
-                            "contenders": contenders}}
+    contenders.update(
+        {
+            b5_quality.RANDOM: [slow] * 3,
+            b5_quality.OPTUNA_SH: [peer] * 3,
+            b5_quality.OPTUNA_HB: [peer] * 3,
+            b5_quality.GRACE_20: [grace20] * 3,
+        }
+    )
+    workloads = {
+        "branin": {
+            "name": "Branin, max_t 100",
+            "mode": "min",
+            "budget": budget,
+            "max_t": 100,
+            "contenders": contenders,
+        }
+    }
     scenario = b5_quality.summarise(workloads, [{**run([[500, 0.7]], 9), "wall_s": 50.0}])
     label = "Branin, max_t 100"
     to_target = scenario.row(f"{label}: iterations to reach 1.0000 (random's median at 100 %)")
@@ -86,14 +109,22 @@ def test_the_summary_checks_each_target_from_every_seeds_curves() -> None:
     at_half = scenario.row(f"{label}: best at 50% of the budget (lower is better)")
     assert at_half.median(b5_quality.DEFAULT) == 0.5 and at_half.met is True  # the Optuna peers: 2.0
     full = scenario.row(f"{label}: best at 100% of the budget (lower is better)")
-    assert full.median(b5_quality.DEFAULT) == 0.45 and full.median(b5_quality.RANDOM) == 1.0  # past budget: cut
+    assert (
+        full.median(b5_quality.DEFAULT) == 0.45 and full.median(b5_quality.RANDOM) == 1.0
+    )  # past budget: cut
     assert full.met is True and full.ratio == "default − Optuna TPE + SH: -0.0300"
     against_20 = scenario.row(f"{label}: default (auto grace) against grace 20, at 100 %")
     assert against_20.met is True and against_20.ratio == "auto − grace 20: -0.4500"
-    contenders[b5_quality.OPTUNA_HB] = [run([[600, 0.3], [1000, 0.2]])] * 3  # better than the default at 100 %
+    contenders[b5_quality.OPTUNA_HB] = [
+        run([[600, 0.3], [1000, 0.2]])
+    ] * 3  # better than the default at 100 %
     worse = b5_quality.summarise(workloads).row(f"{label}: best at 100% of the budget (lower is better)")
     assert worse.met is False and worse.ratio == "default − Optuna TPE + Hyperband: +0.2500"
-    assert "[Q1–Q3]" in scenario.notes[0] and "`sweep run`" in scenario.notes[1] and "0.7000" in scenario.notes[1]
+    assert (
+        "[Q1–Q3]" in scenario.notes[0]
+        and "`sweep run`" in scenario.notes[1]
+        and "0.7000" in scenario.notes[1]
+    )
 
 
 def test_strict_asha_with_optuna_s_first_rung_is_optuna_s_successive_halving_search() -> None:

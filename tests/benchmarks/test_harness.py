@@ -28,8 +28,9 @@ def test_b3_runs_a_tiny_configuration_and_renders_a_table(tmp_path: Path) -> Non
     assert "of hand-written" in table
 
 
-def test_cli_runs_selected_scenarios_and_writes_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_runs_selected_scenarios_and_writes_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(b3_loop, "BATCH_SIZES", (256,))
     monkeypatch.setattr(b3_loop, "SAMPLES", 1500)
     out = tmp_path / "bench.json"
@@ -49,8 +50,18 @@ def test_cli_refuses_unknown_scenarios_and_bad_reps(argv: list[str]) -> None:
 
 def test_b1_optuna_contender_process_runs(tmp_path: Path) -> None:
     out = tmp_path / "optuna.json"
-    process = run_process(python_module("benchmarks.b1_overhead", "optuna", "--trials", "5",
-                                        "--out", str(out), "--storage", str(tmp_path / "s")))
+    process = run_process(
+        python_module(
+            "benchmarks.b1_overhead",
+            "optuna",
+            "--trials",
+            "5",
+            "--out",
+            str(out),
+            "--storage",
+            str(tmp_path / "s"),
+        )
+    )
     assert json.loads(out.read_text())["up_s"] > 0
     assert process.peak_rss_mb > 0
 
@@ -74,7 +85,9 @@ def test_median_counts_never_reached_as_infinite() -> None:
 
 
 def test_b4_hook_turns_returned_figures_into_rows() -> None:
-    scenario = b4_tracking.to_scenario({"tracking off": 0.0, "sweeps tracking": 4.0, "Ray MLflowLoggerCallback": 90.0})
+    scenario = b4_tracking.to_scenario(
+        {"tracking off": 0.0, "sweeps tracking": 4.0, "Ray MLflowLoggerCallback": 90.0}
+    )
     row = scenario.row("added wall %")
     assert row.median("sweeps tracking") == 4.0 and row.met is True
     assert isinstance(b4_tracking.to_scenario(None), Scenario)
@@ -112,7 +125,13 @@ def test_the_gpu_check_imports_and_says_it_needs_a_gpu_here(tmp_path: Path) -> N
 
     from benchmarks.harness import REPO
 
-    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check_distributed"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_check_distributed"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stdout.startswith("0 GPU(s)")

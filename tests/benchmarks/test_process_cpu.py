@@ -12,21 +12,30 @@ from benchmarks.process_cpu import ProcessTreeSampler, TreeUsage, classify, cpu_
 SITE = "/venv/lib/python3.11/site-packages/ray"
 
 
-@pytest.mark.parametrize(("cmdline", "kind"), [
-    ([f"{SITE}/core/src/ray/gcs/gcs_server", "--log_dir=/tmp/ray"], "GCS"),
-    # The raylet's arguments name the agents' scripts: the executable decides.
-    ([f"{SITE}/core/src/ray/raylet/raylet", f"--dashboard_agent_command=python {SITE}/dashboard/agent.py"], "raylet"),
-    (["python3", "-u", f"{SITE}/autoscaler/_private/monitor.py"], "autoscaler monitor"),
-    (["python3", "-u", f"{SITE}/_private/log_monitor.py"], "log monitor"),
-    (["python3", f"{SITE}/dashboard/dashboard.py", "--modules-to-load=UsageStatsHead"], "dashboard"),
-    (["ray::DashboardAgent", ""], "dashboard agent"),
-    (["ray::RuntimeEnvAgent", ""], "runtime-env agent"),
-    (["ray::ImplicitFunc.train", ""], "workers"),
-    (["ray::IDLE", ""], "workers"),
-    # A worker before it retitles itself names the raylet among its arguments.
-    (["python", f"{SITE}/_private/workers/default_worker.py", "--raylet-name=/tmp/raylet"], "workers"),
-    (["python", "-m", "benchmarks.b2_reporting", "optuna"], "other"),
-])
+@pytest.mark.parametrize(
+    ("cmdline", "kind"),
+    [
+        ([f"{SITE}/core/src/ray/gcs/gcs_server", "--log_dir=/tmp/ray"], "GCS"),
+        # The raylet's arguments name the agents' scripts: the executable decides.
+        (
+            [
+                f"{SITE}/core/src/ray/raylet/raylet",
+                f"--dashboard_agent_command=python {SITE}/dashboard/agent.py",
+            ],
+            "raylet",
+        ),
+        (["python3", "-u", f"{SITE}/autoscaler/_private/monitor.py"], "autoscaler monitor"),
+        (["python3", "-u", f"{SITE}/_private/log_monitor.py"], "log monitor"),
+        (["python3", f"{SITE}/dashboard/dashboard.py", "--modules-to-load=UsageStatsHead"], "dashboard"),
+        (["ray::DashboardAgent", ""], "dashboard agent"),
+        (["ray::RuntimeEnvAgent", ""], "runtime-env agent"),
+        (["ray::ImplicitFunc.train", ""], "workers"),
+        (["ray::IDLE", ""], "workers"),
+        # A worker before it retitles itself names the raylet among its arguments.
+        (["python", f"{SITE}/_private/workers/default_worker.py", "--raylet-name=/tmp/raylet"], "workers"),
+        (["python", "-m", "benchmarks.b2_reporting", "optuna"], "other"),
+    ],
+)
 def test_each_process_is_classed_by_its_command_line(cmdline: list[str], kind: str) -> None:
     assert classify(123, driver=1, cmdline=cmdline) == kind
 
@@ -53,5 +62,11 @@ def test_daemons_are_everything_but_the_driver_and_the_workers() -> None:
     usage = TreeUsage({"driver": 1.0, "workers": 3.0, "GCS": 0.5, "raylet": 0.25, "other": 0.0})
     assert usage.daemons() == 0.75
     shares = cpu_accounting(usage, wall_s=10.0, trial_thread_s=2.5, cores=2)
-    assert shares == {"trials' threads": 2.5, "driver": 1.0, "workers' other threads": 0.5,
-                      "Ray's daemons": 0.75, "idle": 15.25, "capacity": 20.0}
+    assert shares == {
+        "trials' threads": 2.5,
+        "driver": 1.0,
+        "workers' other threads": 0.5,
+        "Ray's daemons": 0.75,
+        "idle": 15.25,
+        "capacity": 20.0,
+    }

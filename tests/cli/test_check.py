@@ -38,7 +38,9 @@ def behaving_spec(write_spec: Callable[..., Path], **args: Any) -> Path:
 
 
 def test_the_digits_example_is_checked_in_process_up_to_its_first_milestone(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the example's storage, ./sweep_results, where the measurement is kept
     spec = EXAMPLES / "digits_mlp.yaml"
@@ -62,13 +64,21 @@ def test_the_digits_example_is_checked_in_process_up_to_its_first_milestone(
     # 214 KiB), kept for `sweep plan` and `sweep run`, times what the sweep keeps at once.
     checkpoints = result["checkpoints"]
     assert 150_000 < checkpoints["checkpoint_bytes"] < 300_000
-    assert measured_checkpoint_size(tmp_path / "sweep_results", "digits-mlp") == checkpoints["checkpoint_bytes"]
+    assert (
+        measured_checkpoint_size(tmp_path / "sweep_results", "digits-mlp") == checkpoints["checkpoint_bytes"]
+    )
     space = expected_checkpoint_bytes(load_spec(spec).spec, checkpoints["checkpoint_bytes"])
-    assert checkpoints["expected_bytes"] == space.total_bytes == space.checkpoints * checkpoints["checkpoint_bytes"]
+    assert (
+        checkpoints["expected_bytes"]
+        == space.total_bytes
+        == space.checkpoints * checkpoints["checkpoint_bytes"]
+    )
 
 
 def test_the_report_names_rate_projection_memory_milestones_and_n(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("COLUMNS", "300")
     monkeypatch.chdir(tmp_path)
@@ -95,8 +105,13 @@ def test_check_imports_neither_ray_nor_mlflow() -> None:
         assert not loaded, f"sweep check imported {loaded}"
         sys.exit(code)
     """)
-    proc = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "digits_mlp.yaml")],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(EXAMPLES / "digits_mlp.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ok"] is True
 
@@ -109,23 +124,50 @@ def test_check_imports_neither_ray_nor_mlflow() -> None:
         ({"behaviour": "string_metric"}, [], ["metrics must be real numbers", "`val_accuracy` = '"]),
         ({"behaviour": "no_iteration"}, [], ["without `iteration=`"]),
         ({"behaviour": "ok"}, ["--set", "metric=val_f1"], ["never the sweep's metric `val_f1`"]),
-        ({"behaviour": "ok"}, ["--set", "metric=[val_accuracy, latency_ms]", "--set", "mode=[max, min]"],
-         ["never the sweep's objective(s) `latency_ms`"]),
-        ({"behaviour": "drop_metric"}, ["--set", "search_space.epochs=2", "--iterations", "24"],
-         ["at iteration 20", "never the sweep's metric `val_accuracy`"]),
-        ({"behaviour": "raise_above", "threshold": 0}, [],
-         ["raised RuntimeError: learning rate 0.001 is too high", "behaving_trainable.py:", "before its first report"]),
-        ({"behaviour": "short_data"}, ["--iterations", "100"],
-         # The words a trial would fail with (one check: sweeps.training.contract).
-         ["reported last at iteration 10 of its 16", "would count as stopped early"]),
+        (
+            {"behaviour": "ok"},
+            ["--set", "metric=[val_accuracy, latency_ms]", "--set", "mode=[max, min]"],
+            ["never the sweep's objective(s) `latency_ms`"],
+        ),
+        (
+            {"behaviour": "drop_metric"},
+            ["--set", "search_space.epochs=2", "--iterations", "24"],
+            ["at iteration 20", "never the sweep's metric `val_accuracy`"],
+        ),
+        (
+            {"behaviour": "raise_above", "threshold": 0},
+            [],
+            [
+                "raised RuntimeError: learning rate 0.001 is too high",
+                "behaving_trainable.py:",
+                "before its first report",
+            ],
+        ),
+        (
+            {"behaviour": "short_data"},
+            ["--iterations", "100"],
+            # The words a trial would fail with (one check: sweeps.training.contract).
+            ["reported last at iteration 10 of its 16", "would count as stopped early"],
+        ),
     ],
-    ids=["never-reports", "returns-a-value", "non-number", "no-iteration", "missing-metric", "missing-objective",
-         "drops-the-metric",
-         "raises", "ends-early"],
+    ids=[
+        "never-reports",
+        "returns-a-value",
+        "non-number",
+        "no-iteration",
+        "missing-metric",
+        "missing-objective",
+        "drops-the-metric",
+        "raises",
+        "ends-early",
+    ],
 )
 def test_a_trainable_that_breaks_the_contract_is_exit_2_with_one_paragraph(
-    args: dict[str, Any], argv: list[str], words: list[str],
-    write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    args: dict[str, Any],
+    argv: list[str],
+    words: list[str],
+    write_spec: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, err = check(capsys, behaving_spec(write_spec, **args), *argv)
     assert code == USAGE_ERROR_EXIT, out
@@ -137,9 +179,12 @@ def test_a_trainable_that_breaks_the_contract_is_exit_2_with_one_paragraph(
 
 
 def test_a_trainable_that_fits_another_n_than_it_declares_is_exit_2(
-    write_spec: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    (tmp_path / "wrong_n.py").write_text(textwrap.dedent("""
+    (tmp_path / "wrong_n.py").write_text(
+        textwrap.dedent("""
         import torch
         from sweeps import trainable
         from sweeps.training.loop import fit
@@ -150,7 +195,8 @@ def test_a_trainable_that_fits_another_n_than_it_declares_is_exit_2(
             model = torch.nn.Linear(4, 2)
             optimizer = torch.optim.SGD(model.parameters(), lr=config["learning_rate"])
             fit(ctx, model, optimizer, torch.nn.functional.cross_entropy, (X, y), lambda: {"val_accuracy": 0.5})
-    """))
+    """)
+    )
     code, _, err = check(capsys, write_spec(trainable="wrong_n.py:train"))
     assert code == USAGE_ERROR_EXIT
     message = " ".join(err.split())
@@ -158,7 +204,8 @@ def test_a_trainable_that_fits_another_n_than_it_declares_is_exit_2(
 
 
 def test_reports_that_miss_a_milestone_and_an_unchecked_n_are_warnings(
-    write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    write_spec: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     code, out, err = check(capsys, behaving_spec(write_spec, report_every=7), "--json")
     assert code == 0, err
@@ -171,9 +218,12 @@ def test_reports_that_miss_a_milestone_and_an_unchecked_n_are_warnings(
 
 
 def test_a_diverging_config_is_a_warning_not_a_failure(
-    write_spec: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    (tmp_path / "nan.py").write_text(textwrap.dedent("""
+    (tmp_path / "nan.py").write_text(
+        textwrap.dedent("""
         from sweeps import trainable
 
         @trainable(dataset_size=1000)
@@ -181,7 +231,8 @@ def test_a_diverging_config_is_a_warning_not_a_failure(
             for i in range(1, ctx.shape.total_iterations + 1):
                 if ctx.should_report(i):
                     ctx.report(iteration=i, val_accuracy=float("nan"))
-    """))
+    """)
+    )
     code, out, _ = check(capsys, write_spec(trainable="nan.py:train"), "--json")
     assert code == 0
     result = json.loads(out)

@@ -10,8 +10,10 @@ import pytest
 
 from sweeps.cli.console import StartLines, console, warn
 
-MESSAGE = ("The best trial 3fc5ba18 left no checkpoint, so no model was stored in MLflow: its trainable "
-           "never saved one through `ctx`, and an own loop calls `ctx.save_checkpoint(state)`.")
+MESSAGE = (
+    "The best trial 3fc5ba18 left no checkpoint, so no model was stored in MLflow: its trainable "
+    "never saved one through `ctx`, and an own loop calls `ctx.save_checkpoint(state)`."
+)
 
 
 def _through_a_terminal(monkeypatch: pytest.MonkeyPatch, stream: str, write: object) -> list[str]:
@@ -36,8 +38,9 @@ def test_on_a_terminal_a_warning_wraps_between_words_at_80_columns(monkeypatch: 
     assert " ".join(" ".join(lines).split()) == f"warning: {MESSAGE}"
 
 
-def test_in_a_pipe_a_message_stays_one_line(monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_in_a_pipe_a_message_stays_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     warn(MESSAGE)
     console().print(MESSAGE)
@@ -45,11 +48,15 @@ def test_in_a_pipe_a_message_stays_one_line(monkeypatch: pytest.MonkeyPatch,
     assert captured.err == f"warning: {MESSAGE}\n" and captured.out == f"{MESSAGE}\n"
 
 
-def test_the_start_lines_name_the_sweep_and_go_to_stderr_with_json(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_start_lines_name_the_sweep_and_go_to_stderr_with_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     StartLines().first("digits-mlp", 40, "/data/sweeps/digits-mlp", None)
     StartLines(stderr=True).first("digits-mlp", 7, "/data/sweeps/digits-mlp", "10.0.0.1:6379", resumed=True)
     captured = capsys.readouterr()
     assert captured.out.startswith("Sweep digits-mlp: starting 40 trials on local Ray (")
     assert captured.out.rstrip().endswith("CPUs); results in /data/sweeps/digits-mlp")
-    assert captured.err == ("Sweep digits-mlp: resuming with 7 trials on the Ray cluster at 10.0.0.1:6379; "
-                            "results in /data/sweeps/digits-mlp\n")
+    assert captured.err == (
+        "Sweep digits-mlp: resuming with 7 trials on the Ray cluster at 10.0.0.1:6379; "
+        "results in /data/sweeps/digits-mlp\n"
+    )

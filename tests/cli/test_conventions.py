@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import typer
@@ -22,9 +22,13 @@ def command_names() -> list[str]:
     return sorted(group.commands)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("argv", [[]] + [[name] for name in command_names()], ids=lambda a: " ".join(a) or "sweep")
+@pytest.mark.parametrize(
+    "argv", [[]] + [[name] for name in command_names()], ids=lambda a: " ".join(a) or "sweep"
+)
 def test_every_help_shows_flags_as_plain_flags(
-    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """typer 0.29 printed `--overwrite <bool>`, as if the flag took a value."""
     monkeypatch.setenv("COLUMNS", "120")
@@ -37,8 +41,13 @@ def test_every_help_shows_flags_as_plain_flags(
 
 
 def test_run_help_through_the_installed_script_lists_its_flags_plainly() -> None:
-    proc = subprocess.run([sweep_script(), "run", "--help"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "COLUMNS": "120"})
+    proc = subprocess.run(
+        [sweep_script(), "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "120"},
+    )
     assert proc.returncode == 0, proc.stderr
     for flag, words in (("--overwrite", "Replace"), ("--json", "Print one JSON"), ("--resume", "Continue")):
         line = next(line for line in proc.stdout.splitlines() if f" {flag} " in line)
@@ -46,23 +55,32 @@ def test_run_help_through_the_installed_script_lists_its_flags_plainly() -> None
     assert "<bool>" not in proc.stdout
 
 
-def test_install_completion_writes_a_bash_completion_that_completes_commands_and_options(tmp_path: Path) -> None:
+def test_install_completion_writes_a_bash_completion_that_completes_commands_and_options(
+    tmp_path: Path,
+) -> None:
     env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
-    proc = subprocess.run([sweep_script(), "--install-completion", "bash"], capture_output=True, text=True,
-                          timeout=120, env=env)
+    proc = subprocess.run(
+        [sweep_script(), "--install-completion", "bash"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     script = tmp_path / ".bash_completions" / "sweep.sh"
     assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
     assert "_SWEEP_COMPLETE=complete_bash" in script.read_text()
     # What bash does on <TAB>, through the same variables the installed script sets.
     for words, cword, expected in (("sweep pl", 1, "plan"), ("sweep run --ov", 2, "--overwrite")):
-        done = subprocess.run([sweep_script()], capture_output=True, text=True, timeout=120, env={
-            **env, "_SWEEP_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)})
+        done = subprocess.run(
+            [sweep_script()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**env, "_SWEEP_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)},
+        )
         assert done.returncode == 0 and done.stdout.split() == [expected], (words, done.stdout, done.stderr)
 
 
 def test_plan_without_a_scheduler_says_nothing_of_asha(
-    write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    write_spec: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["plan", str(write_spec(scheduler={"type": "none"}))]) == 0
     out = " ".join(capsys.readouterr().out.split())

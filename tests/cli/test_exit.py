@@ -26,10 +26,18 @@ from tests.conftest import REPO, small_spec
 pytestmark = pytest.mark.slow
 
 
-def _run_watching_the_tree(spec_path: Path, cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[psutil.Process]]:
+def _run_watching_the_tree(
+    spec_path: Path, cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], set[psutil.Process]]:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "sweeps", "run", str(spec_path), "--json"], cwd=cwd, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "run", str(spec_path), "--json"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     seen: dict[int, psutil.Process] = {}
     while process.poll() is None:
         try:
@@ -44,10 +52,17 @@ def _run_watching_the_tree(spec_path: Path, cwd: Path) -> tuple[subprocess.Compl
 
 def test_no_ray_process_outlives_sweep_run_and_the_record_is_complete(tmp_path: Path) -> None:
     storage = tmp_path / "results"
-    spec = small_spec(name="exit", num_samples=3, storage=str(storage),
-                      search_space={"batch_size": 128, "epochs": 1,
-                                    "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
-                      scheduler={"type": "none"})
+    spec = small_spec(
+        name="exit",
+        num_samples=3,
+        storage=str(storage),
+        search_space={
+            "batch_size": 128,
+            "epochs": 1,
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
+        },
+        scheduler={"type": "none"},
+    )
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     done, tree = _run_watching_the_tree(path, tmp_path)

@@ -28,9 +28,15 @@ def test_the_first_line_comes_before_torch_ray_mlflow_and_numpy_are_imported(tmp
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(small_spec(storage=str(tmp_path / "results")), sort_keys=False))
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
-    driver = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "sweeps", "run", str(spec)], cwd=tmp_path,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "sweeps", "run", str(spec)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     seen: list[str] = []
     try:
         assert driver.stdout is not None

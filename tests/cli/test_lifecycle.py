@@ -47,15 +47,22 @@ def copy_sweep(finished: dict[str, Any], target: Path, name: str, **state_change
 
 
 @pytest.mark.slow
-def test_list_shows_state_trials_done_best_and_start(finished: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
-    storage = copy_sweep(finished, tmp_path, "dead", state="running", driver_pid=2 ** 22 + 7)
+def test_list_shows_state_trials_done_best_and_start(
+    finished: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
+    storage = copy_sweep(finished, tmp_path, "dead", state="running", driver_pid=2**22 + 7)
     shutil.copytree(finished["storage"] / "tiny", storage / "tiny")
     assert main(["list", "--storage", str(storage)]) == 0
     out = capsys.readouterr().out
     best = finished["state"]["summary"]["best"]["value"]
     for name, state in (("tiny", "finished"), ("dead", "crashed")):
         row = next(line for line in out.splitlines() if f" {name} " in line)
-        assert state in row and "6/6" in row and f"{best:.4f}" in row and finished["state"]["started_at"][:10] in row
+        assert (
+            state in row
+            and "6/6" in row
+            and f"{best:.4f}" in row
+            and finished["state"]["started_at"][:10] in row
+        )
 
 
 @pytest.mark.slow
@@ -81,15 +88,21 @@ def test_status_lists_every_trial_with_its_state(finished: dict[str, Any], capsy
 
 @pytest.mark.slow
 def test_status_at_80_columns_wraps_configs_without_cutting_them(
-    finished: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: Any,
+    finished: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
 ) -> None:
     """It used to cut each config to "batch_size=6…"; --wide keeps each trial on one line."""
     from sweeps.ray_backend.formats import ray_trial_files
     from sweeps.store.catalog import describe_sweep
 
     trials = describe_sweep(finished["storage"], "tiny", ray_trial_files).trials
-    items = {trial.trial_id: [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items()]
-             for trial in trials}
+    items = {
+        trial.trial_id: [
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.config.items()
+        ]
+        for trial in trials
+    }
     monkeypatch.setenv("COLUMNS", "80")
     assert main(["status", "tiny", "--storage", str(finished["storage"])]) == 0
     out = capsys.readouterr().out
@@ -107,7 +120,9 @@ def test_status_at_80_columns_wraps_configs_without_cutting_them(
 
 
 @pytest.mark.slow
-def test_best_exports_fixed_values_a_spec_accepts_and_the_checkpoint(finished: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+def test_best_exports_fixed_values_a_spec_accepts_and_the_checkpoint(
+    finished: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
     assert main(["best", "tiny", "--storage", str(finished["storage"]), "--format", "json"]) == 0
     exported = json.loads(capsys.readouterr().out)
     assert exported["value"] == finished["state"]["summary"]["best"]["value"]
@@ -125,12 +140,27 @@ def test_best_exports_fixed_values_a_spec_accepts_and_the_checkpoint(finished: d
 
 
 @pytest.mark.slow
-def test_best_as_a_spec_runs_the_best_config_once(finished: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+def test_best_as_a_spec_runs_the_best_config_once(
+    finished: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
     """`--format yaml` put the checkpoint's path in `checkpoint:`, a spec field: 9 errors as a spec."""
     output = tmp_path / "elsewhere" / "best.yaml"
     output.parent.mkdir()
-    assert main(["best", "tiny", "--storage", str(finished["storage"]), "--format", "spec", "--output",
-                 str(output)]) == 0
+    assert (
+        main(
+            [
+                "best",
+                "tiny",
+                "--storage",
+                str(finished["storage"]),
+                "--format",
+                "spec",
+                "--output",
+                str(output),
+            ]
+        )
+        == 0
+    )
     assert f"sweep run {output}" in " ".join(capsys.readouterr().err.split())
     best = finished["state"]["summary"]["best"]
     text = output.read_text()
@@ -153,7 +183,10 @@ def test_best_with_an_unknown_format_is_exit_2_naming_the_formats(tmp_path: Path
 
 
 def test_best_of_a_sweep_without_a_finished_trial_is_exit_2(tmp_path: Path, capsys: Any) -> None:
-    write_state(sweep_paths(tmp_path, "empty"), {"name": "empty", "spec": small_spec(name="empty"), "state": "running"})
+    write_state(
+        sweep_paths(tmp_path, "empty"),
+        {"name": "empty", "spec": small_spec(name="empty"), "state": "running"},
+    )
     assert main(["best", "empty", "--storage", str(tmp_path)]) == 2
     assert "no completed or pruned trial" in capsys.readouterr().err
 
@@ -162,8 +195,16 @@ def test_stop_asks_a_live_driver_and_refuses_a_dead_one(tmp_path: Path, capsys: 
     driver = start_fake_driver()
     try:
         paths = sweep_paths(tmp_path, "live")
-        write_state(paths, {"name": "live", "spec": small_spec(name="live"), "state": "running",
-                            "driver_pid": driver.pid, "driver_host": os.uname().nodename})
+        write_state(
+            paths,
+            {
+                "name": "live",
+                "spec": small_spec(name="live"),
+                "state": "running",
+                "driver_pid": driver.pid,
+                "driver_host": os.uname().nodename,
+            },
+        )
         assert main(["stop", "live", "--storage", str(tmp_path)]) == 0
         assert json.loads((paths.directory / "stop-requested").read_text())["reason"] == "sweep stop"
     finally:
@@ -190,13 +231,20 @@ def test_a_name_used_twice_needs_resume_or_overwrite(finished: dict[str, Any], c
 
 def _in_namespace(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``sh -c script`` as root of a user+mount namespace (no privileges needed)."""
-    return subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", *args], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0"))
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0"),
+    )
 
 
 READ_ONLY = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
-FULL = ('mount -t tmpfs -o size=2m tmpfs "$1" && cp -a "$2"/. "$1"/ ; '
-        'dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null; d="$1"; shift 2; exec "$@"')
+FULL = (
+    'mount -t tmpfs -o size=2m tmpfs "$1" && cp -a "$2"/. "$1"/ ; '
+    'dd if=/dev/zero of="$1/filler" bs=4k 2>/dev/null; d="$1"; shift 2; exec "$@"'
+)
 
 
 @pytest.mark.parametrize("kind", ["read-only", "full"])
@@ -206,8 +254,11 @@ def test_run_into_a_read_only_or_full_storage_is_exit_2(tmp_path: Path, kind: st
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(small_spec(storage=str(storage)), sort_keys=False))
     command = [sys.executable, "-m", "sweeps", "run", str(spec)]
-    done = _in_namespace(READ_ONLY, str(storage), *command) if kind == "read-only" else \
-        _in_namespace(FULL, str(storage), str(tmp_path / "nothing"), *command)
+    done = (
+        _in_namespace(READ_ONLY, str(storage), *command)
+        if kind == "read-only"
+        else _in_namespace(FULL, str(storage), str(tmp_path / "nothing"), *command)
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     err = " ".join(done.stderr.split())
     assert "field `storage`" in err and "cannot be written" in err and "Traceback" not in err, err
@@ -216,7 +267,9 @@ def test_run_into_a_read_only_or_full_storage_is_exit_2(tmp_path: Path, kind: st
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["read-only", "full"])
 def test_resume_on_a_read_only_or_full_storage_is_exit_2_and_changes_nothing(
-    finished: dict[str, Any], tmp_path: Path, kind: str,
+    finished: dict[str, Any],
+    tmp_path: Path,
+    kind: str,
 ) -> None:
     source = copy_sweep(finished, tmp_path / "source", "halted", state="stopped")
     before = {p.name: p.read_bytes() for p in (source / "halted").iterdir() if p.is_file()}
@@ -260,7 +313,9 @@ def archived(finished: dict[str, Any], target: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["list", "status", "best", "report"])
 def test_a_finished_sweep_on_a_read_only_mount_is_read_without_writing(
-    finished: dict[str, Any], tmp_path: Path, command: str,
+    finished: dict[str, Any],
+    tmp_path: Path,
+    command: str,
 ) -> None:
     """Reading never needs write access (issue 12, 6): the study and the MLflow store open read-only.
 
@@ -269,9 +324,15 @@ def test_a_finished_sweep_on_a_read_only_mount_is_read_without_writing(
     """
     storage = archived(finished, tmp_path / "archive")
     before = {p: p.read_bytes() for p in storage.rglob("*.db*") if p.is_file()}
-    argv = {"list": ["list"], "status": ["status", "tiny"], "best": ["best", "tiny", "--format", "json"],
-            "report": ["report", "tiny", "-o", str(tmp_path / "report")]}[command]
-    done = _in_namespace(READ_ONLY, str(storage), sys.executable, "-m", "sweeps", *argv, "--storage", str(storage))
+    argv = {
+        "list": ["list"],
+        "status": ["status", "tiny"],
+        "best": ["best", "tiny", "--format", "json"],
+        "report": ["report", "tiny", "-o", str(tmp_path / "report")],
+    }[command]
+    done = _in_namespace(
+        READ_ONLY, str(storage), sys.executable, "-m", "sweeps", *argv, "--storage", str(storage)
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr + done.stdout
     out = " ".join(done.stdout.split())
@@ -282,7 +343,9 @@ def test_a_finished_sweep_on_a_read_only_mount_is_read_without_writing(
     elif command == "best":
         assert json.loads(done.stdout)["value"] == finished["state"]["summary"]["best"]["value"]
     else:
-        assert (tmp_path / "report" / "index.html").is_file() and (tmp_path / "report" / "importance.png").is_file()
+        assert (tmp_path / "report" / "index.html").is_file() and (
+            tmp_path / "report" / "importance.png"
+        ).is_file()
     assert {p: p.read_bytes() for p in storage.rglob("*.db*") if p.is_file()} == before
 
 
@@ -295,8 +358,15 @@ def test_ctrl_c_twice_stops_at_once_and_the_sweep_resumes(tmp_path: Path) -> Non
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(small_spec(storage=str(storage), num_samples=10, seed=4), sort_keys=False))
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
-    driver = subprocess.Popen([sys.executable, "-m", "sweeps", "run", str(spec), "--json"], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "run", str(spec), "--json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while finished_trials(storage / "tiny" / "optuna.db") < 3:
@@ -316,22 +386,37 @@ def test_ctrl_c_twice_stops_at_once_and_the_sweep_resumes(tmp_path: Path) -> Non
     # "interrupted" when the second Ctrl-C cut the graceful stop short; "stopped" when the
     # graceful stop (no trial left to checkpoint) had already ended Tune's loop. Both resume.
     assert read_state(sweep_paths(storage, "tiny"))["state"] in ("interrupted", "stopped")
-    resumed = subprocess.run([sys.executable, "-m", "sweeps", "resume", "tiny", "--storage", str(storage), "--json"],
-                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "sweeps", "resume", "tiny", "--storage", str(storage), "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     check_sweep_integrity(storage, "tiny", 10, "val_accuracy")
 
 
 @pytest.mark.parametrize("state", ["aborted", "stopped"])
-def test_status_tells_how_to_go_on_and_never_to_resume_an_aborted_sweep(tmp_path: Path, capsys: Any, state: str) -> None:
+def test_status_tells_how_to_go_on_and_never_to_resume_an_aborted_sweep(
+    tmp_path: Path, capsys: Any, state: str
+) -> None:
     """An aborted sweep (too many failed trials) would fail again: status says to fix it and run anew."""
     spec_path = str(tmp_path / "spec.yaml")
-    write_state(sweep_paths(tmp_path, "gone"), {
-        "name": "gone", "spec": small_spec(name="gone"), "state": state, "spec_path": spec_path,
-        "overrides": ["num_samples=4"],
-        "summary": {"aborted": "3 trials failed, more than failure.max_failed_fraction allows (2)"}
-        if state == "aborted" else {},
-    })
+    write_state(
+        sweep_paths(tmp_path, "gone"),
+        {
+            "name": "gone",
+            "spec": small_spec(name="gone"),
+            "state": state,
+            "spec_path": spec_path,
+            "overrides": ["num_samples=4"],
+            "summary": {"aborted": "3 trials failed, more than failure.max_failed_fraction allows (2)"}
+            if state == "aborted"
+            else {},
+        },
+    )
     assert main(["status", "gone", "--storage", str(tmp_path)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     if state == "aborted":
@@ -343,6 +428,8 @@ def test_status_tells_how_to_go_on_and_never_to_resume_an_aborted_sweep(tmp_path
 
 
 def test_best_as_a_table_needs_several_objectives(tmp_path: Path, capsys: Any) -> None:
-    write_state(sweep_paths(tmp_path, "one"), {"name": "one", "spec": small_spec(name="one"), "state": "running"})
+    write_state(
+        sweep_paths(tmp_path, "one"), {"name": "one", "spec": small_spec(name="one"), "state": "running"}
+    )
     assert main(["best", "one", "--storage", str(tmp_path), "--format", "table"]) == 2
     assert "several objectives" in " ".join(capsys.readouterr().err.split())

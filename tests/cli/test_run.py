@@ -48,8 +48,13 @@ def test_run_prints_best_trial_and_asha_saving(ray_session, write_spec, capsys) 
 
 
 def test_a_sweep_without_a_scheduler_says_nothing_of_asha(ray_session, write_spec, capsys) -> None:
-    spec = write_spec(name="unscheduled", num_samples=2, scheduler={"type": "none"}, tracking={"enabled": False},
-                      search_space={"batch_size": 128, "epochs": 1, "learning_rate": 0.05})
+    spec = write_spec(
+        name="unscheduled",
+        num_samples=2,
+        scheduler={"type": "none"},
+        tracking={"enabled": False},
+        search_space={"batch_size": 128, "epochs": 1, "learning_rate": 0.05},
+    )
     code, out, _ = run_cli(capsys, "run", str(spec))
     assert code == 0
     out = " ".join(out.split())
@@ -59,7 +64,9 @@ def test_a_sweep_without_a_scheduler_says_nothing_of_asha(ray_session, write_spe
 
 def test_set_overrides_reach_the_sweep(ray_session, write_spec, capsys) -> None:
     spec = write_spec(name="overridden")
-    code, out, _ = run_cli(capsys, "run", str(spec), "--set", "num_samples=2", "--set", "search_space.epochs=1", "--json")
+    code, out, _ = run_cli(
+        capsys, "run", str(spec), "--set", "num_samples=2", "--set", "search_space.epochs=1", "--json"
+    )
     assert code == 0
     summary = json.loads(out.strip().splitlines()[-1])
     assert sum(summary["trials"].values()) == 2
@@ -73,8 +80,11 @@ def test_a_short_trial_never_misses_its_final_report(ray_session, write_spec, ca
         trainable="synthetic_mlp",
         trainable_args={"n_samples": 1500},
         num_samples=2,
-        search_space={"batch_size": 256, "epochs": 1,
-                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
+        search_space={
+            "batch_size": 256,
+            "epochs": 1,
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+        },
         scheduler={"type": "asha", "grace_period": 20, "reduction_factor": 3},
     )
     code, out, _ = run_cli(capsys, "run", str(spec), "--json")
@@ -85,10 +95,16 @@ def test_a_short_trial_never_misses_its_final_report(ray_session, write_spec, ca
 
 
 def test_optuna_study_holds_pruned_and_complete_states(ray_session, write_spec, capsys) -> None:
-    spec = write_spec(name="truth", num_samples=10,
-                      search_space={"batch_size": 16, "epochs": {"type": "int", "low": 1, "high": 3},
-                                    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}},
-                      scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 3})
+    spec = write_spec(
+        name="truth",
+        num_samples=10,
+        search_space={
+            "batch_size": 16,
+            "epochs": {"type": "int", "low": 1, "high": 3},
+            "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+        },
+        scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 3},
+    )
     code, out, _ = run_cli(capsys, "run", str(spec), "--json")
     assert code == 0
     summary = json.loads(out.strip().splitlines()[-1])
@@ -137,8 +153,13 @@ def test_missing_trainable_file_is_exit_2(write_spec, capsys) -> None:
 
 
 def test_batch_size_larger_than_training_set_is_exit_2(write_spec, capsys) -> None:
-    spec = write_spec(search_space={"batch_size": {"type": "categorical", "values": [64, 4096]}, "epochs": 1,
-                                    "learning_rate": 0.01})
+    spec = write_spec(
+        search_space={
+            "batch_size": {"type": "categorical", "values": [64, 4096]},
+            "epochs": 1,
+            "learning_rate": 0.01,
+        }
+    )
     code, _, err = run_cli(capsys, "run", str(spec))
     assert code == 2
     assert "search_space.batch_size" in err and "4096" in err and "N = 1438" in err
@@ -187,17 +208,27 @@ def test_json_stdout_holds_only_the_summary_though_ray_prints_a_dead_workers_err
     attempts = tmp_path / "attempts"
     attempts.mkdir()
     spec = behaving_spec(
-        tmp_path, "dies", "ok", num_samples=1,
+        tmp_path,
+        "dies",
+        "ok",
+        num_samples=1,
         trainable_args={"report_every": 1, "die_once_at": 5, "attempts_dir": str(attempts)},
         search_space={"batch_size": 100, "epochs": 1, "learning_rate": 0.01},
         failure={"max_retries": 1, "max_failed_fraction": 1.0},
     )
     path = tmp_path / "dies.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    process = subprocess.run([sys.executable, "-m", "sweeps", "run", str(path), "--json"],
-                             capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    process = subprocess.run(
+        [sys.executable, "-m", "sweeps", "run", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert process.returncode == 0, process.stderr[-3000:]
-    assert [f.read_text().splitlines() for f in attempts.iterdir()] == [["attempt", "attempt"]]  # it died once
+    assert [f.read_text().splitlines() for f in attempts.iterdir()] == [
+        ["attempt", "attempt"]
+    ]  # it died once
     assert "A worker died or was killed" in process.stderr  # Ray did print it: it went to stderr
     [line] = process.stdout.splitlines()
     assert json.loads(line)["trials"]["completed"] == 1
@@ -211,8 +242,14 @@ def test_a_two_objective_sweep_with_a_constraint_end_to_end(ray_session, write_s
 
     from sweeps.store.state import sweep_paths
 
-    spec = write_spec(name="tradeoff", num_samples=6, metric=["val_accuracy", "train_loss"], mode=["max", "min"],
-                      constraints=["val_loss <= 1000"], tracking={"log_model": False})
+    spec = write_spec(
+        name="tradeoff",
+        num_samples=6,
+        metric=["val_accuracy", "train_loss"],
+        mode=["max", "min"],
+        constraints=["val_loss <= 1000"],
+        tracking={"log_model": False},
+    )
     code, out, _ = run_cli(capsys, "run", str(spec), "--json")
     assert code == 0
     summary = json.loads(out.strip().splitlines()[-1])
@@ -230,7 +267,9 @@ def test_a_two_objective_sweep_with_a_constraint_end_to_end(ray_session, write_s
             assert trial.intermediate_values and trial.user_attrs["sweep.objectives"]
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert len(trial.values) == 2
-            assert list(trial.constraints) == ["val_loss <= 1000"] and trial.constraints["val_loss <= 1000"] <= 0
+            assert (
+                list(trial.constraints) == ["val_loss <= 1000"] and trial.constraints["val_loss <= 1000"] <= 0
+            )
     assert {backend_trial_id(t) for t in study.best_trials} == {m["trial_id"] for m in front}
 
     client = MlflowClient(paths.embedded_tracking_uri)

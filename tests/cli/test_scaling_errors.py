@@ -25,28 +25,46 @@ BAD_SCALES: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
     "no batch_size": (without_batch_size, "search_space.learning_rate.scale", "has no `batch_size`"),
     "reference_batch_size 0": (
         lambda space: space["learning_rate"].update(scale={"rule": "linear", "reference_batch_size": 0}),
-        "search_space.learning_rate.scale.reference_batch_size", "must be at least 1"),
+        "search_space.learning_rate.scale.reference_batch_size",
+        "must be at least 1",
+    ),
     "reference_batch_size -8": (
         lambda space: space["learning_rate"].update(scale={"rule": "sqrt", "reference_batch_size": -8}),
-        "search_space.learning_rate.scale.reference_batch_size", "must be at least 1"),
+        "search_space.learning_rate.scale.reference_batch_size",
+        "must be at least 1",
+    ),
     "unknown rule": (
         lambda space: space["learning_rate"].update(scale={"rule": "quadratic", "reference_batch_size": 64}),
-        "search_space.learning_rate.scale.rule", "not one of linear, sqrt or none"),
+        "search_space.learning_rate.scale.rule",
+        "not one of linear, sqrt or none",
+    ),
     "scale on epochs": (
         lambda space: space["epochs"].update(scale=RULE),
-        "search_space.epochs.scale", "only `learning_rate` may have one"),
+        "search_space.epochs.scale",
+        "only `learning_rate` may have one",
+    ),
     "scale on batch_size": (
         lambda space: space["batch_size"].update(scale=RULE),
-        "search_space.batch_size.scale", "only `learning_rate` may have one"),
+        "search_space.batch_size.scale",
+        "only `learning_rate` may have one",
+    ),
     "scale on an extra parameter": (
-        lambda space: space.update(weight_decay={"type": "float", "low": 1e-6, "high": 1e-3, "log": True, "scale": RULE}),
-        "search_space.weight_decay.scale", "only `learning_rate` may have one"),
+        lambda space: space.update(
+            weight_decay={"type": "float", "low": 1e-6, "high": 1e-3, "log": True, "scale": RULE}
+        ),
+        "search_space.weight_decay.scale",
+        "only `learning_rate` may have one",
+    ),
     "scale not a mapping": (
         lambda space: space["learning_rate"].update(scale="linear"),
-        "search_space.learning_rate.scale", "is a mapping of `rule` and `reference_batch_size`"),
+        "search_space.learning_rate.scale",
+        "is a mapping of `rule` and `reference_batch_size`",
+    ),
     "misspelt key": (
         lambda space: space["learning_rate"].update(scale={"rule": "linear", "reference_batchsize": 64}),
-        "search_space.learning_rate.scale", "Did you mean `reference_batch_size`"),
+        "search_space.learning_rate.scale",
+        "Did you mean `reference_batch_size`",
+    ),
 }
 
 

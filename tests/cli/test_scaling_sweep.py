@@ -32,16 +32,25 @@ def expected_rate(rule: str, base: float, batch_size: int) -> float:
 
 
 @pytest.fixture(scope="module", params=["linear", "sqrt"])
-def scaled_sweep(request: pytest.FixtureRequest, ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def scaled_sweep(
+    request: pytest.FixtureRequest, ray_session: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     rule = request.param
     folder = tmp_path_factory.mktemp(f"scaled-{rule}")
     spec = small_spec(
-        name=f"scaled-{rule}", num_samples=5, storage=str(folder / "results"),
+        name=f"scaled-{rule}",
+        num_samples=5,
+        storage=str(folder / "results"),
         search_space={
             "batch_size": {"type": "categorical", "values": BATCH_SIZES},
             "epochs": {"type": "int", "low": 1, "high": 2},
-            "learning_rate": {"type": "float", "low": LOW, "high": HIGH, "log": True,
-                              "scale": {"rule": rule, "reference_batch_size": REFERENCE}},
+            "learning_rate": {
+                "type": "float",
+                "low": LOW,
+                "high": HIGH,
+                "log": True,
+                "scale": {"rule": rule, "reference_batch_size": REFERENCE},
+            },
         },
         tracking={"log_model": False},
     )
@@ -81,22 +90,27 @@ def test_mlflow_and_the_study_hold_effective_and_base_rates_by_the_rule(scaled_s
         assert float(params["learning_rate"]) == expected_rate(scaled_sweep["rule"], base, batch_size)
 
 
-def test_each_rate_lies_in_the_range_sweep_plan_shows_for_its_batch_size(scaled_sweep: dict[str, Any], capsys: Any) -> None:
+def test_each_rate_lies_in_the_range_sweep_plan_shows_for_its_batch_size(
+    scaled_sweep: dict[str, Any], capsys: Any
+) -> None:
     assert main(["plan", str(scaled_sweep["spec"]), "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["learning_rate_scale"] == {"rule": scaled_sweep["rule"], "reference_batch_size": REFERENCE}
     ranges = {row["batch_size"]: row["learning_rate_range"] for row in plan["batch_sizes"]}
     assert set(ranges) == set(BATCH_SIZES)
     for batch_size, (low, high) in ranges.items():
-        assert [low, high] == [expected_rate(scaled_sweep["rule"], LOW, batch_size),
-                               expected_rate(scaled_sweep["rule"], HIGH, batch_size)]
+        assert [low, high] == [
+            expected_rate(scaled_sweep["rule"], LOW, batch_size),
+            expected_rate(scaled_sweep["rule"], HIGH, batch_size),
+        ]
     for params in child_runs(scaled_sweep).values():
         low, high = ranges[int(params["batch_size"])]
         assert low <= float(params["learning_rate"]) <= high
 
 
 def test_sweep_best_exports_the_effective_rate_fixed_and_the_base_beside_it(
-        scaled_sweep: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+    scaled_sweep: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
     storage = str(scaled_sweep["storage"])
     assert main(["best", scaled_sweep["name"], "--storage", storage, "--format", "json"]) == 0
     exported = json.loads(capsys.readouterr().out)
@@ -104,7 +118,10 @@ def test_sweep_best_exports_the_effective_rate_fixed_and_the_base_beside_it(
     assert exported["search_space"]["learning_rate"] == float(params["learning_rate"])
     assert exported["learning_rate_base"] == float(params["learning_rate_base"])
     assert "learning_rate_base" not in exported["search_space"]
-    assert exported["learning_rate_scale"] == {"rule": scaled_sweep["rule"], "reference_batch_size": REFERENCE}
+    assert exported["learning_rate_scale"] == {
+        "rule": scaled_sweep["rule"],
+        "reference_batch_size": REFERENCE,
+    }
 
     assert main(["best", scaled_sweep["name"], "--storage", storage, "--format", "yaml"]) == 0
     text = capsys.readouterr().out
@@ -112,12 +129,15 @@ def test_sweep_best_exports_the_effective_rate_fixed_and_the_base_beside_it(
     fixed = yaml.safe_load(text)["search_space"]
     assert fixed == exported["search_space"]
     again = tmp_path / "again.yaml"  # the fixed values train the same config without the rule
-    again.write_text(yaml.safe_dump({**yaml.safe_load(scaled_sweep["spec"].read_text()), "search_space": fixed}))
+    again.write_text(
+        yaml.safe_dump({**yaml.safe_load(scaled_sweep["spec"].read_text()), "search_space": fixed})
+    )
     assert load_spec(again).spec.search_space["learning_rate"] == float(params["learning_rate"])
 
 
 def test_status_the_analysis_frames_and_the_report_show_both_rates(
-        scaled_sweep: dict[str, Any], capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    scaled_sweep: dict[str, Any], capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sweeps.analysis import load
     from sweeps.analysis.report import all_trials, best_trials, render_html
 
@@ -126,9 +146,13 @@ def test_status_the_analysis_frames_and_the_report_show_both_rates(
     runs = child_runs(scaled_sweep)
     for row in data.trials.itertuples():
         assert row.learning_rate == float(runs[row.trial_id]["learning_rate"])
-        assert row.learning_rate == expected_rate(scaled_sweep["rule"], row.learning_rate_base, row.batch_size)
+        assert row.learning_rate == expected_rate(
+            scaled_sweep["rule"], row.learning_rate_base, row.batch_size
+        )
     assert {"learning_rate", "learning_rate_base"} <= set(data.best_config())
-    assert {"learning_rate", "learning_rate_base"} <= set(best_trials(data).columns) & set(all_trials(data).columns)
+    assert {"learning_rate", "learning_rate_base"} <= set(best_trials(data).columns) & set(
+        all_trials(data).columns
+    )
     html = render_html(data, [])
     assert "learning_rate_base: " in html and "<th>learning_rate_base</th>" in html
 
@@ -142,7 +166,9 @@ def test_a_resume_rebuilds_each_config_from_the_study_by_the_rule(scaled_sweep: 
     from sweeps.runner.resume import prepare_resume
 
     # Asking for more trials than the finished sweep has makes it resumable; nothing runs here.
-    _, resumption = prepare_resume(scaled_sweep["storage"], scaled_sweep["name"], ["num_samples=7"], backend=RayBackend())
+    _, resumption = prepare_resume(
+        scaled_sweep["storage"], scaled_sweep["name"], ["num_samples=7"], backend=RayBackend()
+    )
     runs = child_runs(scaled_sweep)
     assert len(resumption.trials) == 5 and len(resumption.records) == 5
     rebuilt = dict(resumption.trials)

@@ -32,8 +32,16 @@ COLUMNS, LINES = 80, 24
 
 def _chatty_spec(tmp_path: Path) -> Path:
     spec = small_spec(
-        name="chatty", storage=str(tmp_path / "results"), trainable=TRAINABLE, num_samples=4, seed=3,
-        search_space={"batch_size": 50, "epochs": 2, "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1}},
+        name="chatty",
+        storage=str(tmp_path / "results"),
+        trainable=TRAINABLE,
+        num_samples=4,
+        seed=3,
+        search_space={
+            "batch_size": 50,
+            "epochs": 2,
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-1},
+        },
         scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2},
     )
     path = tmp_path / "chatty.yaml"
@@ -48,7 +56,9 @@ class Tmux:
         self.socket = str(folder / "tmux.sock")
 
     def __call__(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-S", self.socket, *args], check=True, capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["tmux", "-S", self.socket, *args], check=True, capture_output=True, text=True
+        ).stdout
 
     def screen(self) -> list[str]:
         """Every line the pane showed, scrollback included, as drawn (not re-joined)."""
@@ -63,8 +73,10 @@ def terminal_sweep(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object
     tmux = Tmux(folder)
     done = folder / "exit-code"
     env = f"PYTHONPATH={shlex.quote(str(REPO))} RAY_USAGE_STATS_ENABLED=0 TERM=xterm-256color"
-    command = (f"cd {shlex.quote(str(folder))} && env {env} {shlex.quote(sys.executable)} -m sweeps run "
-               f"{shlex.quote(str(spec))}; echo $? > {shlex.quote(str(done))}; sleep 600")
+    command = (
+        f"cd {shlex.quote(str(folder))} && env {env} {shlex.quote(sys.executable)} -m sweeps run "
+        f"{shlex.quote(str(spec))}; echo $? > {shlex.quote(str(done))}; sleep 600"
+    )
     tmux("new-session", "-d", "-s", "sweep", "-x", str(COLUMNS), "-y", str(LINES), command)
     try:
         deadline = time.monotonic() + 300
@@ -93,7 +105,8 @@ def test_the_first_line_comes_before_ray_starts_in_a_terminal(terminal_sweep: di
 
 
 def test_warnings_start_their_own_lines_wrap_between_words_and_are_given_once(
-        terminal_sweep: dict[str, object]) -> None:
+    terminal_sweep: dict[str, object],
+) -> None:
     screen = terminal_sweep["screen"]
     assert isinstance(screen, list)
     text = "\n".join(screen)
@@ -106,11 +119,15 @@ def test_warnings_start_their_own_lines_wrap_between_words_and_are_given_once(
     # The real cause: the loop never saved a checkpoint through ctx (every_epochs is 1 already).
     assert "its trainable never saved one through `ctx`" in flat, text
     assert "`checkpoint.every_epochs` >= 1" not in flat and "set it to 1 or more" not in flat
-    assert "never at ASHA's milestone at iteration" in flat and "Report when `ctx.should_report(i)` is true" in flat
+    assert (
+        "never at ASHA's milestone at iteration" in flat
+        and "Report when `ctx.should_report(i)` is true" in flat
+    )
 
 
 def test_a_trial_s_output_is_in_its_folder_in_mlflow_and_in_sweep_logs(
-        terminal_sweep: dict[str, object], capsys: pytest.CaptureFixture[str]) -> None:
+    terminal_sweep: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
     from mlflow.tracking import MlflowClient
 
     from sweeps.cli import main
@@ -122,7 +139,9 @@ def test_a_trial_s_output_is_in_its_folder_in_mlflow_and_in_sweep_logs(
     assert isinstance(storage, Path)
     paths = sweep_paths(storage, "chatty")
     # A trial that ran to the end (ASHA may stop the others before their last lines).
-    trial = next(t for t in describe_sweep(storage, "chatty", ray_trial_files).trials if t.state == "completed")
+    trial = next(
+        t for t in describe_sweep(storage, "chatty", ray_trial_files).trials if t.state == "completed"
+    )
     folder = paths.trials_directory / trial.trial_id
     stdout = (folder / "stdout.txt").read_text()
     assert stdout.startswith("chatty: training with learning rate") and "chatty: iteration 7 " in stdout
@@ -133,23 +152,29 @@ def test_a_trial_s_output_is_in_its_folder_in_mlflow_and_in_sweep_logs(
     assert "stdout.txt" in out and "stderr.txt" in out
     # The last 2 lines of each stream, verbatim: the final report's line, and the stderr's end.
     lines = out.splitlines()
-    assert lines[1:3] == stdout.splitlines()[-2:] and lines[-2:] == ["chatty: a warning on stderr",
-                                                                     "chatty: the last report"], out
+    assert lines[1:3] == stdout.splitlines()[-2:] and lines[-2:] == [
+        "chatty: a warning on stderr",
+        "chatty: the last report",
+    ], out
     assert "chatty: training with learning rate" not in out  # only the last lines
 
     client = MlflowClient(paths.embedded_tracking_uri)
-    runs = client.search_runs([client.get_experiment_by_name("chatty").experiment_id],
-                              f"tags.\"sweep.trial_id\" = '{trial.trial_id}'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("chatty").experiment_id],
+        f"tags.\"sweep.trial_id\" = '{trial.trial_id}'",
+    )
     [run] = runs
-    assert {a.path for a in client.list_artifacts(run.info.run_id, "output")} == {"output/stdout.txt",
-                                                                                   "output/stderr.txt"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "output")} == {
+        "output/stdout.txt",
+        "output/stderr.txt",
+    }
 
 
-def test_sweep_logs_names_the_trials_when_the_trial_is_unknown(terminal_sweep: dict[str, object],
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_logs_names_the_trials_when_the_trial_is_unknown(
+    terminal_sweep: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
     from sweeps.cli import main
 
     assert main(["logs", "chatty", "nosuch", "--storage", str(terminal_sweep["storage"])]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "has no trial `nosuch`" in err and "sweep status chatty" in err and "Traceback" not in err
-

@@ -7,7 +7,9 @@ import pytest
 from sweeps.cli import main
 
 
-def test_lists_builtins_with_sizes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lists_builtins_with_sizes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["trainables"]) == 0
     out = capsys.readouterr().out

@@ -41,8 +41,12 @@ def test_an_impossible_port_is_refused(tmp_path: Path, port: str, capsys: pytest
 
 def test_the_ui_serves_the_embedded_store_on_loopback(tmp_path: Path) -> None:
     command = ui_command_line(tmp_path, 5123)
-    assert command[command.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
-    assert command[command.index("--default-artifact-root") + 1] == (tmp_path.resolve() / "mlartifacts").as_uri()
+    assert (
+        command[command.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    )
+    assert (
+        command[command.index("--default-artifact-root") + 1] == (tmp_path.resolve() / "mlartifacts").as_uri()
+    )
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--workers") + 1] == "1"
 
@@ -58,8 +62,17 @@ def ui_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("ui-store")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    subprocess.run([sys.executable, "-c", "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()",
-                    uri], check=True, timeout=300, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import mlflow, sys; mlflow.MlflowClient(sys.argv[1]).search_experiments()",
+            uri,
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
     return folder
 
 
@@ -104,12 +117,16 @@ def _start_ui(store: Path, sigint_ignored: bool = False) -> tuple[Any, int, int]
     command = [script, "ui", "--storage", str(store), "--port", str(port)]
     if sigint_ignored:  # the shell's `trap '' INT` is inherited through its exec
         command = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', *command]
-    ui = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    ui = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     selector = selectors.DefaultSelector()
     selector.register(ui.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + 240
     while not selector.select(timeout=1):
-        assert ui.poll() is None and time.monotonic() < deadline, ui.stderr.read() if ui.poll() is not None else "no answer"
+        assert ui.poll() is None and time.monotonic() < deadline, (
+            ui.stderr.read() if ui.poll() is not None else "no answer"
+        )
     line = ui.stdout.readline()
     assert f"http://127.0.0.1:{port}" in line, line
     child = psutil.Process(ui.pid).children()[0]
@@ -117,11 +134,20 @@ def _start_ui(store: Path, sigint_ignored: bool = False) -> tuple[Any, int, int]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("signum", "code", "sigint_ignored"), [
-    (signal.SIGTERM, 143, False), (signal.SIGINT, 130, False), (signal.SIGINT, 130, True), (signal.SIGHUP, 129, False),
-    (signal.SIGKILL, -9, False)], ids=["TERM", "INT", "INT-started-ignoring-it", "HUP", "KILL-parent"])
-def test_the_ui_and_every_process_it_started_end_with_sweep_ui(ui_store: Path, signum: int, code: int,
-                                                               sigint_ignored: bool) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "sigint_ignored"),
+    [
+        (signal.SIGTERM, 143, False),
+        (signal.SIGINT, 130, False),
+        (signal.SIGINT, 130, True),
+        (signal.SIGHUP, 129, False),
+        (signal.SIGKILL, -9, False),
+    ],
+    ids=["TERM", "INT", "INT-started-ignoring-it", "HUP", "KILL-parent"],
+)
+def test_the_ui_and_every_process_it_started_end_with_sweep_ui(
+    ui_store: Path, signum: int, code: int, sigint_ignored: bool
+) -> None:
     ui, port, group = _start_ui(ui_store, sigint_ignored)
     try:
         assert _answers(port)

@@ -35,12 +35,25 @@ def sweep_script() -> str:
         (["plan"], "Usage: sweep plan [OPTIONS]", "Missing argument"),
         (["status"], "Usage: sweep status [OPTIONS]", "Missing argument"),
         (["check"], "Usage: sweep check [OPTIONS]", "Missing argument"),
-        (["check", "x.yaml", "--iterations", "0"], "Usage: sweep check [OPTIONS]", "Invalid value for '--iterations'"),
+        (
+            ["check", "x.yaml", "--iterations", "0"],
+            "Usage: sweep check [OPTIONS]",
+            "Invalid value for '--iterations'",
+        ),
     ],
-    ids=["unknown-command", "unknown-option", "run-without-spec", "plan-without-spec", "status-without-name",
-         "check-without-spec", "check-zero-iterations"],
+    ids=[
+        "unknown-command",
+        "unknown-option",
+        "run-without-spec",
+        "plan-without-spec",
+        "status-without-name",
+        "check-without-spec",
+        "check-zero-iterations",
+    ],
 )
-def test_a_usage_error_exits_2_with_the_usage_and_no_traceback(argv: list[str], usage: str, error: str) -> None:
+def test_a_usage_error_exits_2_with_the_usage_and_no_traceback(
+    argv: list[str], usage: str, error: str
+) -> None:
     proc = subprocess.run([sweep_script(), *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == USAGE_ERROR_EXIT, proc.stderr
     assert usage in proc.stderr

@@ -39,8 +39,12 @@ STARTED = "Ray runtime started."
 #: time, while ours are not bound yet. (No `--ray-client-server-port`: Ray refuses it
 #: without the `ray[client]` extra, and starts no client server then.)
 NODE_PORT_FLAGS = (
-    "--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-    "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port",
+    "--node-manager-port",
+    "--object-manager-port",
+    "--dashboard-agent-listen-port",
+    "--dashboard-agent-grpc-port",
+    "--metrics-export-port",
+    "--runtime-env-agent-port",
 )
 HEAD_PORT_FLAGS = ("--port", "--dashboard-port")
 
@@ -116,12 +120,18 @@ class LocalRayCluster:
         }
 
     def start_head(self, cpus: int, timeout: float = 60) -> RayNode:
-        ports = dict(zip(HEAD_PORT_FLAGS, free_ports(len(HEAD_PORT_FLAGS))))
+        ports = dict(zip(HEAD_PORT_FLAGS, free_ports(len(HEAD_PORT_FLAGS)), strict=False))
         self.port = ports["--port"]
-        return self._start("head", [
-            "--head", f"--num-cpus={cpus}", "--include-dashboard=false",
-            *(f"{flag}={port}" for flag, port in ports.items()),
-        ], timeout)
+        return self._start(
+            "head",
+            [
+                "--head",
+                f"--num-cpus={cpus}",
+                "--include-dashboard=false",
+                *(f"{flag}={port}" for flag, port in ports.items()),
+            ],
+            timeout,
+        )
 
     def add_worker(self, name: str, cpus: int, timeout: float = 60) -> RayNode:
         return self._start(name, [f"--address={self.address}", f"--num-cpus={cpus}"], timeout)
@@ -130,23 +140,34 @@ class LocalRayCluster:
         temp_dir = self.root / name
         log = self.root / f"{name}.log"
         command = [
-            str(VENV_BIN / "ray"), "start", "--block", *args,
-            "--node-ip-address=127.0.0.1", "--disable-usage-stats",
-            f"--temp-dir={temp_dir}", "--num-gpus=0",
+            str(VENV_BIN / "ray"),
+            "start",
+            "--block",
+            *args,
+            "--node-ip-address=127.0.0.1",
+            "--disable-usage-stats",
+            f"--temp-dir={temp_dir}",
+            "--num-gpus=0",
             # Every port a node opens, chosen free at once (tests/ports.py), so no two of its
             # components, no two nodes and no other Ray on this machine collide. Workers take
             # theirs from Ray's own range (10002-19999), below the kernel's ephemeral ports.
-            *(f"{flag}={port}" for flag, port in zip(NODE_PORT_FLAGS, free_ports(len(NODE_PORT_FLAGS)))),
+            *(
+                f"{flag}={port}"
+                for flag, port in zip(NODE_PORT_FLAGS, free_ports(len(NODE_PORT_FLAGS)), strict=False)
+            ),
         ]
         with log.open("wb") as stream:
-            process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, env=self.env,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                command, stdout=stream, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
         node = RayNode(name, temp_dir, process, log)
         self.nodes.append(node)
         deadline = time.monotonic() + timeout
         while STARTED not in log.read_text(errors="replace"):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"`ray start` for node {name} failed:\n{log.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"`ray start` for node {name} failed:\n{log.read_text(errors='replace')[-3000:]}"
+                )
             time.sleep(0.2)
         node.node_id = node.raylet_node_id()
         return node
@@ -189,13 +210,27 @@ class MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
         log = self.root / "mlflow.log"
         command = [
-            str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(self.port),
-            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
-            "--artifacts-destination", str(self.root / "mlartifacts"), "--workers", "1",
+            str(VENV_BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            f"sqlite:///{self.root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(self.root / "mlartifacts"),
+            "--workers",
+            "1",
         ]
         with log.open("wb") as stream:
-            self.process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True,
-                                            env={**os.environ, **UI_ENVIRONMENT})
+            self.process = subprocess.Popen(
+                command,
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **UI_ENVIRONMENT},
+            )
         return self
 
     def wait_ready(self, timeout: float = 90) -> MlflowServer:

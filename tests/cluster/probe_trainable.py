@@ -34,7 +34,11 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
             stream.write(line + "\n")
 
     state = ctx.load_checkpoint()
-    write("start", node=getattr(ctx, "node_id", ""), resumed_from=None if state is None else int(state["iteration"]))
+    write(
+        "start",
+        node=getattr(ctx, "node_id", ""),
+        resumed_from=None if state is None else int(state["iteration"]),
+    )
     report = ctx.report
 
     def journaled_report(iteration: int, **metrics: Any) -> None:

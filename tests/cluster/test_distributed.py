@@ -48,8 +48,14 @@ def cluster() -> Iterator[dict[str, Any]]:
 def run_on(cluster: LocalRayCluster, spec: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
     out, err = tmp_path / "sweep.out", tmp_path / "sweep.err"
     with out.open("w") as stdout, err.open("w") as stderr:
-        sweep = subprocess.Popen([str(VENV_BIN / "sweep"), "run", str(spec), "--address", cluster.address, "--json"],
-                                 env=cluster.env, cwd=REPO, stdout=stdout, stderr=stderr, text=True)
+        sweep = subprocess.Popen(
+            [str(VENV_BIN / "sweep"), "run", str(spec), "--address", cluster.address, "--json"],
+            env=cluster.env,
+            cwd=REPO,
+            stdout=stdout,
+            stderr=stderr,
+            text=True,
+        )
     return sweep, out, err
 
 
@@ -64,7 +70,9 @@ def finish(sweep: subprocess.Popen[str], out: Path, err: Path) -> dict[str, Any]
     return summary
 
 
-def test_a_two_worker_trial_across_two_nodes_trains_as_one_process(cluster: dict[str, Any], tmp_path: Path) -> None:
+def test_a_two_worker_trial_across_two_nodes_trains_as_one_process(
+    cluster: dict[str, Any], tmp_path: Path
+) -> None:
     from mlflow.tracking import MlflowClient
 
     worker_nodes = {node.node_id for node in cluster["workers"]}
@@ -74,7 +82,7 @@ def test_a_two_worker_trial_across_two_nodes_trains_as_one_process(cluster: dict
     # The single-worker arithmetic of the global batch: ceil(1438 / 64) = 23 iterations.
     assert summary["iterations_used"] == math.ceil(TRAINING_SIZE / BATCH) == 23
 
-    (seed, ranks), = rank_records(tmp_path / "probe").items()
+    ((seed, ranks),) = rank_records(tmp_path / "probe").items()
     assert [(r["rank"], r["world_size"], r["backend"]) for r in ranks] == [(0, 2, "gloo"), (1, 2, "gloo")]
     nodes = [r["node"] for r in ranks]
     assert len(set(nodes)) == 2 and set(nodes) <= worker_nodes, nodes  # one rank on each of two nodes
@@ -89,15 +97,23 @@ def test_a_two_worker_trial_across_two_nodes_trains_as_one_process(cluster: dict
     assert trial_run.data.params["per_worker_batch_size"] == "32"
 
 
-def test_killing_the_node_of_one_rank_retries_the_trial_from_its_checkpoint(cluster: dict[str, Any], tmp_path: Path) -> None:
+def test_killing_the_node_of_one_rank_retries_the_trial_from_its_checkpoint(
+    cluster: dict[str, Any], tmp_path: Path
+) -> None:
     nodes: dict[str, RayNode] = {node.node_id: node for node in cluster["workers"]}
     probe_dir = tmp_path / "probe"
     # Two epochs of 23 iterations, a checkpoint after each; rank 1 stops at its 30th batch,
     # in epoch 2, and the test kills its node there (every process of it: raylet, workers).
-    spec = probe_spec(tmp_path, "ddp-node-loss", trainable=PROBE,
-                      search_space={"batch_size": BATCH, "epochs": 2, "learning_rate": 0.1},
-                      trainable_args={"probe_dir": str(probe_dir), "rank1_holds_at": 30},
-                      failure={"max_retries": 2}, checkpoint={"every_epochs": 1}, tracking={"enabled": False})
+    spec = probe_spec(
+        tmp_path,
+        "ddp-node-loss",
+        trainable=PROBE,
+        search_space={"batch_size": BATCH, "epochs": 2, "learning_rate": 0.1},
+        trainable_args={"probe_dir": str(probe_dir), "rank1_holds_at": 30},
+        failure={"max_retries": 2},
+        checkpoint={"every_epochs": 1},
+        tracking={"enabled": False},
+    )
     sweep, out, err = run_on(cluster["cluster"], spec, tmp_path)
     held = probe_dir / "held"
     started = time.monotonic()

@@ -25,7 +25,9 @@ from tests.ports import free_ports
 pytestmark = pytest.mark.slow
 
 TRAINABLE = f"{Path(__file__).parents[1] / 'runner' / 'behaving_trainable.py'}:train"
-TRIAL_LINE = re.compile(r"\d\d:\d\d:\d\d \+\d+s job: trial \w+ (completed|pruned) at iteration \d+ .*\| \d+/8 done")
+TRIAL_LINE = re.compile(
+    r"\d\d:\d\d:\d\d \+\d+s job: trial \w+ (completed|pruned) at iteration \d+ .*\| \d+/8 done"
+)
 
 
 class DashboardCluster(LocalRayCluster):
@@ -34,12 +36,19 @@ class DashboardCluster(LocalRayCluster):
     dashboard_port: int = 0
 
     def start_head(self, cpus: int, timeout: float = 120) -> RayNode:
-        ports = dict(zip(HEAD_PORT_FLAGS, free_ports(len(HEAD_PORT_FLAGS))))
+        ports = dict(zip(HEAD_PORT_FLAGS, free_ports(len(HEAD_PORT_FLAGS)), strict=False))
         self.port, self.dashboard_port = ports["--port"], ports["--dashboard-port"]
-        return self._start("head", [
-            "--head", f"--num-cpus={cpus}", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
-            *(f"{flag}={port}" for flag, port in ports.items()),
-        ], timeout)
+        return self._start(
+            "head",
+            [
+                "--head",
+                f"--num-cpus={cpus}",
+                "--include-dashboard=true",
+                "--dashboard-host=127.0.0.1",
+                *(f"{flag}={port}" for flag, port in ports.items()),
+            ],
+            timeout,
+        )
 
 
 @pytest.fixture
@@ -54,22 +63,55 @@ def cluster() -> Iterator[DashboardCluster]:
 
 def ray_job(cluster: DashboardCluster, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     command, rest = args[0], args[1:]  # `--address` before any `--` that starts the entrypoint
-    return subprocess.run([str(VENV_BIN / "ray"), "job", command, "--address", f"http://127.0.0.1:{cluster.dashboard_port}",
-                           *rest], env=cluster.env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [
+            str(VENV_BIN / "ray"),
+            "job",
+            command,
+            "--address",
+            f"http://127.0.0.1:{cluster.dashboard_port}",
+            *rest,
+        ],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def test_ray_job_logs_show_progress_lines_while_the_sweep_runs(cluster: DashboardCluster, tmp_path: Path) -> None:
+def test_ray_job_logs_show_progress_lines_while_the_sweep_runs(
+    cluster: DashboardCluster, tmp_path: Path
+) -> None:
     spec = small_spec(
-        name="job", storage=str(tmp_path / "results"), trainable=TRAINABLE, num_samples=8, seed=3,
+        name="job",
+        storage=str(tmp_path / "results"),
+        trainable=TRAINABLE,
+        num_samples=8,
+        seed=3,
         trainable_args={"iteration_seconds": 0.2},  # 4-6 s a trial: the job runs for a while
-        search_space={"batch_size": 100, "epochs": {"type": "int", "low": 2, "high": 3},
-                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
+        search_space={
+            "batch_size": 100,
+            "epochs": {"type": "int", "low": 2, "high": 3},
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+        },
         scheduler={"type": "none"},
     )
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    submitted = ray_job(cluster, "submit", "--no-wait", "--submission-id", "sweep-job", "--",
-                        str(VENV_BIN / "sweep"), "run", str(path), "--address", "auto", timeout=120)
+    submitted = ray_job(
+        cluster,
+        "submit",
+        "--no-wait",
+        "--submission-id",
+        "sweep-job",
+        "--",
+        str(VENV_BIN / "sweep"),
+        "run",
+        str(path),
+        "--address",
+        "auto",
+        timeout=120,
+    )
     assert submitted.returncode == 0, submitted.stdout[-2000:] + submitted.stderr[-2000:]
 
     seen_running, status = False, ""

@@ -86,8 +86,17 @@ def write_spec(root: Path, name: str, **changes: Any) -> tuple[Path, Path]:
 
 
 def sweep_command(cluster: LocalRayCluster, spec: Path, mlflow: MlflowServer, *extra: str) -> list[str]:
-    return [str(VENV_BIN / "sweep"), "run", str(spec), "--address", cluster.address,
-            "--tracking-uri", mlflow.uri, "--json", *extra]
+    return [
+        str(VENV_BIN / "sweep"),
+        "run",
+        str(spec),
+        "--address",
+        cluster.address,
+        "--tracking-uri",
+        mlflow.uri,
+        "--json",
+        *extra,
+    ]
 
 
 def read_journals(journal: Path) -> dict[str, list[dict[str, Any]]]:
@@ -100,7 +109,7 @@ def read_journals(journal: Path) -> dict[str, list[dict[str, Any]]]:
 
 def last_attempt(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     starts = [i for i, e in enumerate(events) if e["event"] == "start"]
-    return events[starts[-1]:] if starts else []
+    return events[starts[-1] :] if starts else []
 
 
 def killable_node(journals: dict[str, list[dict[str, Any]]], workers: dict[str, RayNode]) -> RayNode | None:
@@ -120,15 +129,25 @@ def test_joining_without_the_cluster_token_is_refused(loopback: dict[str, Any], 
     wrong = tmp_path / "wrong_token"
     wrong.write_text("0" * 64)
     env = {**cluster.env, "RAY_AUTH_TOKEN_PATH": str(wrong)}
-    refused = subprocess.run([str(VENV_BIN / "ray"), "status", "--address", cluster.address],
-                             env=env, capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        [str(VENV_BIN / "ray"), "status", "--address", cluster.address],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode != 0
     # `ray status` reads the autoscaler's view, refreshed every few seconds: a worker that
     # has just joined may not be listed yet, so the right token gets a minute to see all 3.
     deadline = time.monotonic() + 60
     while True:
-        accepted = subprocess.run([str(VENV_BIN / "ray"), "status", "--address", cluster.address],
-                                  env=cluster.env, capture_output=True, text=True, timeout=120)
+        accepted = subprocess.run(
+            [str(VENV_BIN / "ray"), "status", "--address", cluster.address],
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert accepted.returncode == 0, accepted.stderr[-3000:]
         if accepted.stdout.count("node_") == 3 or time.monotonic() > deadline:
             break
@@ -137,13 +156,19 @@ def test_joining_without_the_cluster_token_is_refused(loopback: dict[str, Any], 
 
 
 @pytest.mark.parametrize("cpu", [3, 2])
-def test_a_trial_larger_than_every_node_is_refused_before_any_trial_starts(loopback: dict[str, Any], cpu: int) -> None:
+def test_a_trial_larger_than_every_node_is_refused_before_any_trial_starts(
+    loopback: dict[str, Any], cpu: int
+) -> None:
     """Three 1-CPU nodes: 3 CPUs in total, yet no node can hold a 2- or 3-CPU trial."""
     root, cluster = loopback["root"], loopback["cluster"]
     spec, journal = write_spec(root, f"greedy{cpu}")
     result = subprocess.run(
         sweep_command(cluster, spec, loopback["mlflow"], "--set", f"resources.cpu={cpu}"),
-        env=cluster.env, cwd=REPO, capture_output=True, text=True, timeout=180,
+        env=cluster.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 2, result.stderr[-3000:]
     assert "field `resources`" in result.stderr and f"cpu={cpu}" in result.stderr
@@ -161,8 +186,9 @@ def test_a_sweep_survives_the_loss_of_a_worker_node(loopback: dict[str, Any]) ->
     out, err = root / "survivor.out", root / "survivor.err"
     started = time.time()
     with out.open("w") as stdout, err.open("w") as stderr:
-        sweep = subprocess.Popen(sweep_command(cluster, spec, mlflow), env=cluster.env, cwd=REPO,
-                                 stdout=stdout, stderr=stderr)
+        sweep = subprocess.Popen(
+            sweep_command(cluster, spec, mlflow), env=cluster.env, cwd=REPO, stdout=stdout, stderr=stderr
+        )
     try:
         # 1. Wait for a trial on a worker node to be past its checkpoint, then kill that node.
         victim = None
@@ -174,8 +200,10 @@ def test_a_sweep_survives_the_loss_of_a_worker_node(loopback: dict[str, Any]) ->
         killed_at = time.time()
         killed_processes = cluster.kill(victim)
         interrupted = {
-            trial: events for trial, events in before.items()
-            if last_attempt(events)[0]["node"] == victim.node_id and not any(e["event"] == "end" for e in last_attempt(events))
+            trial: events
+            for trial, events in before.items()
+            if last_attempt(events)[0]["node"] == victim.node_id
+            and not any(e["event"] == "end" for e in last_attempt(events))
         }
         # 2. The sweep must finish on the surviving nodes.
         sweep.wait(timeout=SWEEP_TIMEOUT - (time.time() - started))
@@ -202,15 +230,24 @@ def test_a_sweep_survives_the_loss_of_a_worker_node(loopback: dict[str, Any]) ->
         assert retry[0]["time"] > killed_at and retry[0]["node"] != victim.node_id, trial
         assert retry[0]["resumed_from"] == (checkpoints[-1] if checkpoints else None), (trial, retry[0])
         reported_before = max((e["iteration"] for e in attempt_before if e["event"] == "report"), default=0)
-        recoveries.append({
-            "trial_id": trial,
-            "retried_on": names[retry[0]["node"]],
-            "resumed_from_iteration": retry[0]["resumed_from"],
-            "last_reported_before_kill": reported_before,
-            "seconds_from_kill_to_restart": round(retry[0]["time"] - killed_at, 2),
-            "seconds_from_kill_to_first_new_report": round(next(
-                e["time"] for e in retry if e["event"] == "report" and e["iteration"] > reported_before) - killed_at, 2),
-        })
+        recoveries.append(
+            {
+                "trial_id": trial,
+                "retried_on": names[retry[0]["node"]],
+                "resumed_from_iteration": retry[0]["resumed_from"],
+                "last_reported_before_kill": reported_before,
+                "seconds_from_kill_to_restart": round(retry[0]["time"] - killed_at, 2),
+                "seconds_from_kill_to_first_new_report": round(
+                    next(
+                        e["time"]
+                        for e in retry
+                        if e["event"] == "report" and e["iteration"] > reported_before
+                    )
+                    - killed_at,
+                    2,
+                ),
+            }
+        )
 
     # MLflow: every trial exactly once, none RUNNING, one value per step, node tags on ≥ 2 nodes.
     from mlflow.tracking import MlflowClient
@@ -222,12 +259,17 @@ def test_a_sweep_survives_the_loss_of_a_worker_node(loopback: dict[str, Any]) ->
     parents = [r for r in runs if r.data.tags.get("sweep.role") == "parent"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert sorted(r.data.tags["sweep.trial_id"] for r in children) == sorted(journals)
-    assert all(r.info.status == "FINISHED" for r in children), [(r.info.run_name, r.info.status) for r in children]
+    assert all(r.info.status == "FINISHED" for r in children), [
+        (r.info.run_name, r.info.status) for r in children
+    ]
     assert all(r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id for r in children)
     for run in children:
         per_epoch = int(run.data.params["iterations_per_epoch"])
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
-        assert sorted(steps) == [per_epoch * e for e in range(1, EPOCHS + 1)], (run.data.tags["sweep.trial_id"], steps)
+        assert sorted(steps) == [per_epoch * e for e in range(1, EPOCHS + 1)], (
+            run.data.tags["sweep.trial_id"],
+            steps,
+        )
         final_node = last_attempt(journals[run.data.tags["sweep.trial_id"]])[0]["node"]
         assert run.data.tags["sweep.node"] == final_node
     nodes_in_mlflow = {r.data.tags["sweep.node"] for r in children}
@@ -235,7 +277,9 @@ def test_a_sweep_survives_the_loss_of_a_worker_node(loopback: dict[str, Any]) ->
 
     # Figures for the note.
     final_nodes = collections.Counter(names[last_attempt(e)[0]["node"]] for e in journals.values())
-    attempts = collections.Counter(names[e["node"]] for events in journals.values() for e in events if e["event"] == "start")
+    attempts = collections.Counter(
+        names[e["node"]] for events in journals.values() for e in events if e["event"] == "start"
+    )
     figures = {
         "num_samples": NUM_SAMPLES,
         "trials_finished_per_node": dict(final_nodes),

@@ -28,20 +28,31 @@ def warm_head() -> Iterator[LocalRayCluster]:
         cluster.shutdown()
 
 
-def test_two_sweeps_on_a_warm_local_ray_finish_and_leave_it_running(warm_head: LocalRayCluster, tmp_path: Path) -> None:
+def test_two_sweeps_on_a_warm_local_ray_finish_and_leave_it_running(
+    warm_head: LocalRayCluster, tmp_path: Path
+) -> None:
     head = warm_head.nodes[0]
     # The node's daemons, not its workers (which come and go with each driver's job).
     before = {p.pid for p in head.processes() if not p.name().startswith("ray::") or "Agent" in p.name()}
     assert len(before) >= 3, [p.name() for p in head.processes()]
     for name in ("warm-1", "warm-2"):
-        spec = small_spec(name=name, num_samples=2, storage=str(tmp_path / "results"),
-                          search_space={"batch_size": 128, "epochs": 1, "learning_rate": 0.01},
-                          scheduler={"type": "none"})
+        spec = small_spec(
+            name=name,
+            num_samples=2,
+            storage=str(tmp_path / "results"),
+            search_space={"batch_size": 128, "epochs": 1, "learning_rate": 0.01},
+            scheduler={"type": "none"},
+        )
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(spec))
-        done = subprocess.run([sys.executable, "-m", "sweeps", "run", str(path), "--json", "--address", warm_head.address],
-                               cwd=tmp_path, env={**warm_head.env, "PYTHONPATH": str(REPO)},
-                               capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "sweeps", "run", str(path), "--json", "--address", warm_head.address],
+            cwd=tmp_path,
+            env={**warm_head.env, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         summary = json.loads(done.stdout.strip().splitlines()[-1])
         assert summary["trials"]["completed"] == 2

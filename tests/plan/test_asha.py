@@ -7,6 +7,7 @@ import math
 import pytest
 from ray.tune.schedulers.async_hyperband import _Bracket
 
+from sweeps.iterations import TrialShape
 from sweeps.plan.asha import (
     AUTO_GRACE_RUNGS,
     auto_grace_period,
@@ -16,7 +17,6 @@ from sweeps.plan.asha import (
     most_brackets,
     rung_milestones,
 )
-from sweeps.iterations import TrialShape
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,9 @@ def test_auto_grace_period_is_max_t_over_eta_to_the_k(max_t: float, eta: float, 
 
 @pytest.mark.parametrize("max_t", [50, 100, 333, 900, 5_000, 100_000])
 @pytest.mark.parametrize("eta", [2, 3, 4])
-def test_auto_grace_period_leaves_k_rungs_below_max_t_whatever_the_trial_length(max_t: float, eta: float) -> None:
+def test_auto_grace_period_leaves_k_rungs_below_max_t_whatever_the_trial_length(
+    max_t: float, eta: float
+) -> None:
     grace = auto_grace_period(max_t, eta)
     below = [m for m in rung_milestones(grace, max_t, eta) if m < max_t]
     # Rounding up to a whole unit may cost the top rung of a short trial, never add one.
@@ -78,7 +80,9 @@ def test_auto_grace_period_leaves_k_rungs_below_max_t_whatever_the_trial_length(
     assert len(below) == expected and 1 <= len(below) <= AUTO_GRACE_RUNGS
 
 
-@pytest.mark.parametrize("grace,max_t,eta,brackets", [(1, 81, 3, 5), (34, 900, 3, 3), (10, 1000, 2, 4), (4, 100, 4, 3)])
+@pytest.mark.parametrize(
+    "grace,max_t,eta,brackets", [(1, 81, 3, 5), (34, 900, 3, 3), (10, 1000, 2, 4), (4, 100, 4, 3)]
+)
 def test_every_bracket_s_milestones_match_rays(grace: float, max_t: float, eta: float, brackets: int) -> None:
     for s in range(brackets):
         bracket = _Bracket(min_t=grace, max_t=max_t, reduction_factor=eta, s=s)

@@ -65,9 +65,18 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
         return share
 
     ctx.shard = recording_shard  # type: ignore[method-assign]
-    record = {"rank": ctx.rank, "world_size": ctx.world_size, "pid": os.getpid(), "device": ctx.device,
-              "node": node, "backend": _process_group_backend(), "config": config, "batches": batches,
-              "started": time.time(), "ended": None}
+    record = {
+        "rank": ctx.rank,
+        "world_size": ctx.world_size,
+        "pid": os.getpid(),
+        "device": ctx.device,
+        "node": node,
+        "backend": _process_group_backend(),
+        "config": config,
+        "batches": batches,
+        "started": time.time(),
+        "ended": None,
+    }
     _write(probe_dir / f"{ctx.seed}-rank{ctx.rank}.json", record)  # the pid, before training
     load_checkpoint = ctx.load_checkpoint
 
@@ -102,7 +111,9 @@ def _node_id() -> str:
 def _process_group_backend() -> str:
     """The process group's backend (gloo, nccl), '' for a single process."""
     distributed = torch.distributed
-    return str(distributed.get_backend()) if distributed.is_available() and distributed.is_initialized() else ""
+    return (
+        str(distributed.get_backend()) if distributed.is_available() and distributed.is_initialized() else ""
+    )
 
 
 def _start_number(probe_dir: Path) -> int:

@@ -35,7 +35,9 @@ def test_the_assumption_holds_on_the_installed_release(assumption: Assumption) -
 def test_each_module_that_relies_on_an_assumption_names_it(assumption: Assumption) -> None:
     for where in assumption.where:
         names = MARKER.findall((ROOT / where).read_text(encoding="utf-8"))
-        assert assumption.name in names, f"{where} relies on `{assumption.name}` but has no `# compat: {assumption.name}`"
+        assert assumption.name in names, (
+            f"{where} relies on `{assumption.name}` but has no `# compat: {assumption.name}`"
+        )
 
 
 def test_every_compat_marker_in_the_code_is_a_listed_assumption() -> None:
@@ -52,4 +54,6 @@ def test_a_broken_assumption_fails_with_its_name() -> None:
         raise AttributeError("'ASHAScheduler' object has no attribute '_brackets'")
 
     with pytest.raises(pytest.fail.Exception, match="compat assumption `asha-rungs`"):
-        test_the_assumption_holds_on_the_installed_release(Assumption("asha-rungs", ("x.py",), "rungs", broken))
+        test_the_assumption_holds_on_the_installed_release(
+            Assumption("asha-rungs", ("x.py",), "rungs", broken)
+        )

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from typing_extensions import Self
 
 from sweeps.backend import SweepListener, TrialInfo
 from sweeps.cli import main
@@ -38,10 +39,14 @@ def probe_spec(tmp_path: Path, name: str, **changes: Any) -> Path:
     probe_dir = tmp_path / "probe"
     probe_dir.mkdir(exist_ok=True)
     spec = small_spec(
-        name=name, trainable="tests.ray_backend.ddp_probe:train", num_samples=1,
-        trainable_args={"probe_dir": str(probe_dir)}, storage=str(tmp_path / "results"),
+        name=name,
+        trainable="tests.ray_backend.ddp_probe:train",
+        num_samples=1,
+        trainable_args={"probe_dir": str(probe_dir)},
+        storage=str(tmp_path / "results"),
         search_space={"batch_size": BATCH, "epochs": 1, "learning_rate": 0.1},
-        scheduler={"type": "none"}, resources={"cpu": 1, "gpu": 0, "workers": 2},
+        scheduler={"type": "none"},
+        resources={"cpu": 1, "gpu": 0, "workers": 2},
     )
     spec.update(changes)
     path = tmp_path / f"{name}.yaml"
@@ -58,16 +63,20 @@ def rank_records(probe_dir: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.mark.slow
-def test_a_two_worker_trial_splits_every_global_batch_and_trains_as_one_process(ray_session: Any, tmp_path: Path) -> None:
+def test_a_two_worker_trial_splits_every_global_batch_and_trains_as_one_process(
+    ray_session: Any, tmp_path: Path
+) -> None:
     from mlflow.tracking import MlflowClient
 
-    summary = run_sweep(load_spec(probe_spec(tmp_path, "ddp"), []), RunOptions(RayBackend(), live=False, overwrite=True))
+    summary = run_sweep(
+        load_spec(probe_spec(tmp_path, "ddp"), []), RunOptions(RayBackend(), live=False, overwrite=True)
+    )
     # The iteration arithmetic is that of the global batch: ceil(1438 / 64) = 23 per epoch.
     iterations_per_epoch = math.ceil(TRAINING_SIZE / BATCH)
     assert summary.trials["completed"] == 1, summary.trials
     assert summary.iterations_used == iterations_per_epoch == 23
 
-    (seed, ranks), = rank_records(tmp_path / "probe").items()
+    ((seed, ranks),) = rank_records(tmp_path / "probe").items()
     assert [(r["rank"], r["world_size"]) for r in ranks] == [(0, 2), (1, 2)]
     assert ranks[0]["pid"] != ranks[1]["pid"]  # two worker processes
     # Each rank took its half of each of the 23 global batches (15 + 15 of the last 30)...
@@ -85,7 +94,9 @@ def test_a_two_worker_trial_splits_every_global_batch_and_trains_as_one_process(
     trial_runs = [r for r in runs if r.data.tags.get("sweep.role") == "trial"]
     assert len(trial_runs) == 1
     params = trial_runs[0].data.params
-    assert params["workers"] == "2" and params["per_worker_batch_size"] == "32" and params["batch_size"] == "64"
+    assert (
+        params["workers"] == "2" and params["per_worker_batch_size"] == "32" and params["batch_size"] == "64"
+    )
     assert params["iterations_per_epoch"] == "23"
     # sweep.node lists the trial's nodes, rank 0's first: here both ranks share the one node.
     assert trial_runs[0].data.tags["sweep.node"] == ranks[0]["node"] == ranks[1]["node"]
@@ -94,7 +105,9 @@ def test_a_two_worker_trial_splits_every_global_batch_and_trains_as_one_process(
     folder = tmp_path / "results" / "ddp" / "trials" / trial_id
     assert "ddp probe: rank 0 of 2" in (folder / "stdout.txt").read_text()
     assert "ddp probe: rank 1 of 2" in (folder / "stdout.rank1.txt").read_text()
-    assert {"output/stdout.txt", "output/stdout.rank1.txt"} <= {a.path for a in client.list_artifacts(run_id, "output")}
+    assert {"output/stdout.txt", "output/stdout.rank1.txt"} <= {
+        a.path for a in client.list_artifacts(run_id, "output")
+    }
     assert "model/MLmodel" in {a.path for a in client.list_artifacts(run_id, "model")}
 
 
@@ -104,8 +117,12 @@ def assert_trains_as_one_process(tmp_path: Path, seed: str, config: dict[str, An
     (summed gradients would double the steps, duplicated ones would not split them)."""
     alone = tmp_path / "alone"
     alone.mkdir()
-    ctx = LocalContext(TrialShape(TRAINING_SIZE, BATCH, 1), metric="val_accuracy", seed=int(seed),
-                       args={"probe_dir": str(alone)})
+    ctx = LocalContext(
+        TrialShape(TRAINING_SIZE, BATCH, 1),
+        metric="val_accuracy",
+        seed=int(seed),
+        args={"probe_dir": str(alone)},
+    )
     ddp_probe.train(config, ctx)
     assert ctx.results[-1]["iteration"] == 23
     distributed = torch.load(tmp_path / "probe" / f"{seed}-weights.pt")
@@ -121,8 +138,14 @@ def test_asha_stopping_a_distributed_trial_ends_all_its_workers(ray_session: Any
     # Trials report 1 / (their start number): the second is stopped at the rung at iteration
     # 5. One fits at a time, so it can start only once the first has freed its workers.
     spec = probe_spec(
-        tmp_path, "ddp-asha", num_samples=2,
-        search_space={"batch_size": BATCH, "epochs": 2, "learning_rate": {"type": "float", "low": 0.01, "high": 0.1}},
+        tmp_path,
+        "ddp-asha",
+        num_samples=2,
+        search_space={
+            "batch_size": BATCH,
+            "epochs": 2,
+            "learning_rate": {"type": "float", "low": 0.01, "high": 0.1},
+        },
         scheduler={"type": "asha", "grace_period": 5, "reduction_factor": 2},
         trainable_args={"probe_dir": str(tmp_path / "probe"), "later_is_worse": True},
         tracking={"enabled": False},
@@ -130,7 +153,9 @@ def test_asha_stopping_a_distributed_trial_ends_all_its_workers(ray_session: Any
     watcher = WorkerWatcher(tmp_path / "probe")
     ended = EndTimes()
     with watcher:
-        summary = run_sweep(load_spec(spec, []), RunOptions(RayBackend(), live=False, overwrite=True, listeners=[ended]))
+        summary = run_sweep(
+            load_spec(spec, []), RunOptions(RayBackend(), live=False, overwrite=True, listeners=[ended])
+        )
         deadline = time.monotonic() + 15
         while len(watcher.gone) < len(watcher.pids) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -153,14 +178,19 @@ def test_a_worker_that_dies_retries_the_trial_from_its_checkpoint_with_all_its_w
     # Rank 1 dies at iteration 30 of 46, after the epoch-1 checkpoint (iteration 23). The
     # retry needs both CPUs again: the failed attempt's workers must have been freed.
     probe_dir = tmp_path / "probe"
-    spec = probe_spec(tmp_path, "ddp-retry", search_space={"batch_size": BATCH, "epochs": 2, "learning_rate": 0.1},
-                      trainable_args={"probe_dir": str(probe_dir), "rank1_dies_at": 30},
-                      failure={"max_retries": 1}, tracking={"enabled": False})
+    spec = probe_spec(
+        tmp_path,
+        "ddp-retry",
+        search_space={"batch_size": BATCH, "epochs": 2, "learning_rate": 0.1},
+        trainable_args={"probe_dir": str(probe_dir), "rank1_dies_at": 30},
+        failure={"max_retries": 1},
+        tracking={"enabled": False},
+    )
     summary = run_sweep(load_spec(spec, []), RunOptions(RayBackend(), live=False, overwrite=True))
     assert (probe_dir / "died").exists()
     assert summary.trials["completed"] == 1 and summary.trials["failed"] == 0, summary.trials
     assert summary.iterations_used == 46
-    (_, ranks), = rank_records(probe_dir).items()
+    ((_, ranks),) = rank_records(probe_dir).items()
     died = int((probe_dir / "died").read_text())
     assert ranks[1]["pid"] != died  # the retry ran on fresh workers
     # Restarted from the checkpoint at the end of epoch 1: the retry's ranks shuffled epoch 2
@@ -180,7 +210,9 @@ class EndTimes(SweepListener):
         seed = str(trial_seed(0, trial.config))
         self.at[seed] = time.monotonic()
         last = trial.last_result or {}
-        self.outcome[seed] = "completed" if last.get("iteration") == last.get("total_iterations") else "pruned"
+        self.outcome[seed] = (
+            "completed" if last.get("iteration") == last.get("total_iterations") else "pruned"
+        )
 
 
 class WorkerWatcher(threading.Thread):
@@ -201,7 +233,7 @@ class WorkerWatcher(threading.Thread):
                 if not _alive(pid):
                     self.gone[pid] = time.monotonic()
 
-    def __enter__(self) -> WorkerWatcher:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -223,7 +255,9 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_more_workers_than_the_cluster_can_hold_is_exit_2(ray_session: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_more_workers_than_the_cluster_can_hold_is_exit_2(
+    ray_session: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = probe_spec(tmp_path, "ddp-greedy", resources={"cpu": 1, "gpu": 0, "workers": 4})
     code = main(["run", str(spec)])
     err = capsys.readouterr().err

@@ -42,9 +42,13 @@ class Sweep:
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path, self.probe_dir, self.storage = tmp_path, tmp_path / "probe", tmp_path / "results"
-        self.spec = probe_spec(tmp_path, "ddp-life", search_space={"batch_size": BATCH, "epochs": EPOCHS, "learning_rate": 0.1},
-                               trainable_args={"probe_dir": str(self.probe_dir), "iteration_seconds": 0.05},
-                               checkpoint={"every_epochs": 1})
+        self.spec = probe_spec(
+            tmp_path,
+            "ddp-life",
+            search_space={"batch_size": BATCH, "epochs": EPOCHS, "learning_rate": 0.1},
+            trainable_args={"probe_dir": str(self.probe_dir), "iteration_seconds": 0.05},
+            checkpoint={"every_epochs": 1},
+        )
         self.env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
         self.journal = self.storage / "ddp-life" / "results.jsonl"
         self.drivers = 0
@@ -54,10 +58,20 @@ class Sweep:
 
     def start(self) -> subprocess.Popen[bytes]:
         self.drivers += 1
-        args = ("run", str(self.spec)) if self.drivers == 1 else ("resume", "ddp-life", "--storage", str(self.storage))
+        args = (
+            ("run", str(self.spec))
+            if self.drivers == 1
+            else ("resume", "ddp-life", "--storage", str(self.storage))
+        )
         self.err = self.tmp_path / f"driver{self.drivers}.err"
-        return subprocess.Popen(self.command(*args, "--json"), cwd=self.tmp_path, env=self.env, start_new_session=True,
-                                stdout=(self.tmp_path / f"driver{self.drivers}.out").open("wb"), stderr=self.err.open("wb"))
+        return subprocess.Popen(
+            self.command(*args, "--json"),
+            cwd=self.tmp_path,
+            env=self.env,
+            start_new_session=True,
+            stdout=(self.tmp_path / f"driver{self.drivers}.out").open("wb"),
+            stderr=self.err.open("wb"),
+        )
 
     def checkpoints(self) -> list[int]:
         """Iterations of the journal's reports that came with a checkpoint, in order."""
@@ -80,7 +94,11 @@ class Sweep:
         (ranks,) = rank_records(self.probe_dir).values()
         assert [r["rank"] for r in ranks] == [0, 1]
         assert ranks[0].get("resumed_from") == ranks[1].get("resumed_from")
-        return {"pids": {r["pid"] for r in ranks}, "resumed_from": ranks[0].get("resumed_from"), "ranks": ranks}
+        return {
+            "pids": {r["pid"] for r in ranks},
+            "resumed_from": ranks[0].get("resumed_from"),
+            "ranks": ranks,
+        }
 
     def end(self, driver: subprocess.Popen[bytes]) -> None:
         try:
@@ -92,7 +110,9 @@ class Sweep:
                 pass
 
 
-def test_a_distributed_trial_stopped_interrupted_and_killed_resumes_each_time_from_its_checkpoint(tmp_path: Path) -> None:
+def test_a_distributed_trial_stopped_interrupted_and_killed_resumes_each_time_from_its_checkpoint(
+    tmp_path: Path,
+) -> None:
     sweep = Sweep(tmp_path)
     #: How each driver ended, the last checkpoint in the journal when it was told to, and
     #: the last one when it had ended: where the next attempt may restart.
@@ -116,8 +136,15 @@ def test_a_distributed_trial_stopped_interrupted_and_killed_resumes_each_time_fr
         elif how == "ctrl-c":
             driver.send_signal(signal.SIGINT)
         else:
-            stopped = subprocess.run(sweep.command("stop", "ddp-life", "--storage", str(sweep.storage)), cwd=tmp_path,
-                                     env=sweep.env, capture_output=True, text=True, timeout=60, check=False)
+            stopped = subprocess.run(
+                sweep.command("stop", "ddp-life", "--storage", str(sweep.storage)),
+                cwd=tmp_path,
+                env=sweep.env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             assert stopped.returncode == 0, stopped.stderr[-2000:]
         sweep.end(driver)
         if how != "kill -9":  # graceful: the trial checkpointed at the stop; the sweep is resumable
@@ -130,7 +157,9 @@ def test_a_distributed_trial_stopped_interrupted_and_killed_resumes_each_time_fr
     summary = json.loads((tmp_path / f"driver{sweep.drivers}.out").read_text().strip().splitlines()[-1])
     assert summary["trials"] == {"completed": 1, "pruned": 0, "diverged": 0, "failed": 0}, summary["trials"]
     assert summary["iterations_used"] == TOTAL
-    check_sweep_integrity(sweep.storage, "ddp-life", 1, "val_accuracy")  # the trial once, each step once, none RUNNING
+    check_sweep_integrity(
+        sweep.storage, "ddp-life", 1, "val_accuracy"
+    )  # the trial once, each step once, none RUNNING
     (results,) = read_journal(sweep.journal).values()
     iterations = [int(r["iteration"]) for r in results]
     assert iterations == sorted(set(iterations)) and iterations[-1] == TOTAL

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO
 
-DRIVER = r'''
+DRIVER = r"""
 import json, os, sys, time
 import psutil
 from sweeps.ray_backend.embedded import RayStarter, trial_actors_on_prestarted_workers, worker_preload_modules
@@ -60,7 +60,7 @@ with trial_actors_on_prestarted_workers():
                       run_config=tune.RunConfig(storage_path=sys.argv[1], verbose=0)).fit()
 print(json.dumps({"before": before, "trials": [r.metrics for r in grid], "after": processes()}))
 starter.stop()
-'''
+"""
 
 
 @pytest.mark.slow
@@ -69,8 +69,14 @@ def test_only_what_a_sweep_needs_starts_and_its_workers_preload_the_trainable(tm
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
     env.update(PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0", HOME=str(home))
-    done = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     # Ray 2.60 wrote ~/.ray/auth_token 0644; the trials ran, so Ray took the 0600 one written first.
     assert stat.S_IMODE((home / ".ray" / "auth_token").stat().st_mode) == 0o600
@@ -101,7 +107,9 @@ def embedded_environment(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return inherited
 
 
-def test_trial_actors_carry_no_runtime_env_when_the_embedded_ray_inherited_it(embedded_environment: dict[str, str]) -> None:
+def test_trial_actors_carry_no_runtime_env_when_the_embedded_ray_inherited_it(
+    embedded_environment: dict[str, str],
+) -> None:
     from ray.tune.execution.class_cache import _ActorClassCache
 
     from sweeps.ray_backend.embedded import trial_actors_on_prestarted_workers
@@ -111,11 +119,14 @@ def test_trial_actors_carry_no_runtime_env_when_the_embedded_ray_inherited_it(em
     # No runtime_env: a worker Ray prestarted (with none) can take the actor.
     assert actor_class._default_options.get("runtime_env") is None
     # Outside the patch Tune's own, which no prestarted worker serves.
-    assert _ActorClassCache().get(Trainable)._default_options["runtime_env"] == {"env_vars": {"PL_DISABLE_FORK": "1"}}  # type: ignore[no-untyped-call]
+    assert _ActorClassCache().get(Trainable)._default_options["runtime_env"] == {
+        "env_vars": {"PL_DISABLE_FORK": "1"}
+    }  # type: ignore[no-untyped-call]
 
 
 def test_trial_actors_keep_tunes_runtime_env_when_it_adds_a_variable(
-        embedded_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    embedded_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ray.tune.execution.class_cache import _ActorClassCache
 
     from sweeps.ray_backend.embedded import trial_actors_on_prestarted_workers
@@ -166,10 +177,13 @@ def test_a_token_readable_by_others_is_restricted_and_kept(home: Path) -> None:
     assert stat.S_IMODE(token.stat().st_mode) == 0o600 and token.read_text() == "abc"
 
 
-@pytest.mark.parametrize("variable, value", [("RAY_AUTH_MODE", "disabled"), ("RAY_AUTH_TOKEN", "xyz"),
-                                             ("RAY_AUTH_TOKEN_PATH", "/elsewhere")])
-def test_no_token_file_when_the_token_comes_from_elsewhere(home: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          variable: str, value: str) -> None:
+@pytest.mark.parametrize(
+    "variable, value",
+    [("RAY_AUTH_MODE", "disabled"), ("RAY_AUTH_TOKEN", "xyz"), ("RAY_AUTH_TOKEN_PATH", "/elsewhere")],
+)
+def test_no_token_file_when_the_token_comes_from_elsewhere(
+    home: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
     from sweeps.ray_backend.embedded import private_auth_token
 
     monkeypatch.setenv(variable, value)

@@ -12,7 +12,9 @@ from sweeps.store.journal import journal_entry
 from tests.store.test_checkpoints import make_checkpoints
 
 
-def test_the_latest_checkpoint_is_the_highest_index_where_the_newest_folder_says_otherwise(tmp_path: Path) -> None:
+def test_the_latest_checkpoint_is_the_highest_index_where_the_newest_folder_says_otherwise(
+    tmp_path: Path,
+) -> None:
     """Issue 25: the catalog took the highest index, the store the newest folder's; here they
     disagree (the folder with the older checkpoints was touched last, as pruning one does)."""
     files = RayTrialFiles(tmp_path)
@@ -61,10 +63,25 @@ def test_the_error_is_the_newest_error_file_of_the_trial(tmp_path: Path) -> None
 
 
 def test_results_reach_the_listeners_and_the_journal_without_rays_bookkeeping() -> None:
-    result = {"val_accuracy": 0.9, "iteration": 12, "epoch": 1.0, "done": True,
-              "checkpoint_dir_name": "checkpoint_000001", "pid": 7, "config": {"a": 1},
-              "time_this_iter_s": 0.1, "training_iteration": 3, "node_id": "n"}
+    result = {
+        "val_accuracy": 0.9,
+        "iteration": 12,
+        "epoch": 1.0,
+        "done": True,
+        "checkpoint_dir_name": "checkpoint_000001",
+        "pid": 7,
+        "config": {"a": 1},
+        "time_this_iter_s": 0.1,
+        "training_iteration": 3,
+        "node_id": "n",
+    }
     shown = without_ray_keys(result)
-    assert shown == {"val_accuracy": 0.9, "iteration": 12, "epoch": 1.0, "done": True,
-                     "checkpoint_dir_name": "checkpoint_000001", "node_id": "n"}
+    assert shown == {
+        "val_accuracy": 0.9,
+        "iteration": 12,
+        "epoch": 1.0,
+        "done": True,
+        "checkpoint_dir_name": "checkpoint_000001",
+        "node_id": "n",
+    }
     assert journal_entry(shown) == shown

@@ -26,9 +26,15 @@ DRIVER = "from sweeps.ray_backend.backend import start_ray; start_ray(None); pri
 
 
 def test_ray_processes_leave_the_drivers_group_and_die_with_the_driver_on_sigkill() -> None:
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER], cwd=REPO, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, start_new_session=True,
-                              env=dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0"))
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0"),
+    )
     ray_processes: list[psutil.Process] = []
     try:
         assert driver.stdout is not None and driver.stdout.readline().strip() == "up"

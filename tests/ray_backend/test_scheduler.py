@@ -24,9 +24,15 @@ from tests.conftest import small_spec
 
 def scheduler_for(tmp_path: Path, mode: str, budget: str = "iterations") -> tuple[AshaScheduler, list[float]]:
     path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(small_spec(mode=mode, scheduler={"type": "asha", "grace_period": 10,
-                                                                    "reduction_factor": 2, "budget": budget}),
-                                   sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(
+            small_spec(
+                mode=mode,
+                scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2, "budget": budget},
+            ),
+            sort_keys=False,
+        )
+    )
     loaded = load_spec(path, [])
     _, plan = plan_spec(loaded)
     scheduler = make_scheduler(loaded.spec, plan)
@@ -35,11 +41,17 @@ def scheduler_for(tmp_path: Path, mode: str, budget: str = "iterations") -> tupl
 
 
 @pytest.mark.parametrize("mode, sign", [("max", 1.0), ("min", -1.0)])
-def test_a_resumed_sweep_s_rungs_are_replayed_from_the_journal(tmp_path: Path, mode: str, sign: float) -> None:
+def test_a_resumed_sweep_s_rungs_are_replayed_from_the_journal(
+    tmp_path: Path, mode: str, sign: float
+) -> None:
     scheduler, milestones = scheduler_for(tmp_path, mode)
     journal = {
-        "a": [{"iteration": 10, "val_accuracy": 0.5}, {"iteration": 12, "val_accuracy": 0.6},
-              {"iteration": 20, "val_accuracy": 0.7}, {"iteration": 24, "val_accuracy": 0.8}],
+        "a": [
+            {"iteration": 10, "val_accuracy": 0.5},
+            {"iteration": 12, "val_accuracy": 0.6},
+            {"iteration": 20, "val_accuracy": 0.7},
+            {"iteration": 24, "val_accuracy": 0.8},
+        ],
         "b": [{"iteration": 10, "val_accuracy": 0.4}],
         "c": [{"iteration": 10, "val_accuracy": float("nan"), "diverged": True}],
     }
@@ -53,13 +65,22 @@ def test_a_resumed_sweep_s_rungs_are_replayed_from_the_journal(tmp_path: Path, m
 def test_the_scheduler_reads_the_budget_unit_and_ignores_results_without_it(tmp_path: Path) -> None:
     scheduler, _ = scheduler_for(tmp_path, "max", budget="samples")
     trial = SimpleNamespace(trial_id="a")
-    assert scheduler.on_trial_result(None, trial, {"iteration": 50, "val_accuracy": 0.1}) == TrialScheduler.CONTINUE
+    assert (
+        scheduler.on_trial_result(None, trial, {"iteration": 50, "val_accuracy": 0.1})
+        == TrialScheduler.CONTINUE
+    )
     assert scheduler.rungs.rungs[-1].recorded == {}  # no samples_seen: nothing recorded
     milestone = scheduler.rungs.rungs[-1].milestone
-    assert scheduler.on_trial_result(None, trial, {"samples_seen": milestone, "val_accuracy": 0.9}) == TrialScheduler.CONTINUE
+    assert (
+        scheduler.on_trial_result(None, trial, {"samples_seen": milestone, "val_accuracy": 0.9})
+        == TrialScheduler.CONTINUE
+    )
     assert scheduler.rungs.rungs[-1].recorded == {"a": 0.9}
     worse = SimpleNamespace(trial_id="b")
-    assert scheduler.on_trial_result(None, worse, {"samples_seen": milestone, "val_accuracy": 0.1}) == TrialScheduler.STOP
+    assert (
+        scheduler.on_trial_result(None, worse, {"samples_seen": milestone, "val_accuracy": 0.1})
+        == TrialScheduler.STOP
+    )
 
 
 def test_no_asha_means_fifo(tmp_path: Path) -> None:
@@ -70,10 +91,20 @@ def test_no_asha_means_fifo(tmp_path: Path) -> None:
     assert type(make_scheduler(loaded.spec, plan)) is FIFOScheduler
 
 
-def test_brackets_are_drawn_once_per_trial_recorded_in_the_study_and_shown_with_the_stop(tmp_path: Path) -> None:
+def test_brackets_are_drawn_once_per_trial_recorded_in_the_study_and_shown_with_the_stop(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(small_spec(storage=str(tmp_path / "results"), seed=3, scheduler={
-        "type": "asha", "grace_period": 10, "reduction_factor": 2, "brackets": 2}), sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(
+            small_spec(
+                storage=str(tmp_path / "results"),
+                seed=3,
+                scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2, "brackets": 2},
+            ),
+            sort_keys=False,
+        )
+    )
     loaded = load_spec(path, [])
     _, plan = plan_spec(loaded)
     scheduler = make_scheduler(loaded.spec, plan)
@@ -95,8 +126,16 @@ def test_brackets_are_drawn_once_per_trial_recorded_in_the_study_and_shown_with_
 
     in_first = [t for t, b in drawn.items() if b == 0]
     milestone = scheduler.rungs.brackets[0].rungs[-1].milestone  # the first bracket's first rung
-    assert scheduler.on_trial_result(None, trials[in_first[0]], {"iteration": milestone, "val_accuracy": 0.9}) == "CONTINUE"
-    assert scheduler.on_trial_result(None, trials[in_first[1]], {"iteration": milestone + 1, "val_accuracy": 0.2}) == "STOP"
+    assert (
+        scheduler.on_trial_result(None, trials[in_first[0]], {"iteration": milestone, "val_accuracy": 0.9})
+        == "CONTINUE"
+    )
+    assert (
+        scheduler.on_trial_result(
+            None, trials[in_first[1]], {"iteration": milestone + 1, "val_accuracy": 0.2}
+        )
+        == "STOP"
+    )
     why = {"stopped_at_rung": milestone, "rung_value": 0.2, "rung_cutoff": 0.9}
     assert scheduler.notes(in_first[1]) == {"bracket": 0, **why}
     frozen = {t.user_attrs[BACKEND_TRIAL_ID_ATTR]: t for t in study.study.get_trials()}
@@ -106,23 +145,42 @@ def test_brackets_are_drawn_once_per_trial_recorded_in_the_study_and_shown_with_
     assert scheduler.notes(in_first[1]) == {"bracket": 0, **why}
 
 
-def test_a_resumed_job_judges_each_trial_in_the_bracket_recorded_for_it_not_a_new_draw(tmp_path: Path) -> None:
+def test_a_resumed_job_judges_each_trial_in_the_bracket_recorded_for_it_not_a_new_draw(
+    tmp_path: Path,
+) -> None:
     """The tuner of a resumed sweep (Ray is not started to build it) replays the journal into
     the recorded brackets: the kill test cannot tell, as a trial's draw depends only on the
     seed and its position, which a resume usually repeats."""
     path = tmp_path / "spec.yaml"
-    path.write_text(yaml.safe_dump(small_spec(storage=str(tmp_path / "results"), scheduler={
-        "type": "asha", "grace_period": 10, "reduction_factor": 2, "brackets": 2}), sort_keys=False))
+    path.write_text(
+        yaml.safe_dump(
+            small_spec(
+                storage=str(tmp_path / "results"),
+                scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2, "brackets": 2},
+            ),
+            sort_keys=False,
+        )
+    )
     loaded = load_spec(path, [])
     resolved, plan = plan_spec(loaded)
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
     paths.directory.mkdir(parents=True)
     scheduler = make_scheduler(loaded.spec, plan)
     assert isinstance(scheduler, AshaScheduler)
-    recorded = {"ta": 1 - scheduler.rungs.draw(0), "tb": 1 - scheduler.rungs.draw(1)}  # what no fresh draw gives
+    recorded = {
+        "ta": 1 - scheduler.rungs.draw(0),
+        "tb": 1 - scheduler.rungs.draw(1),
+    }  # what no fresh draw gives
     journal = {"ta": [{"iteration": 40, "val_accuracy": 0.5}], "tb": [{"iteration": 40, "val_accuracy": 0.4}]}
-    job = SweepJob(loaded.spec, plan, resolved, paths, concurrency=1, trials_to_create=0,
-                   resume=ResumeState(restore=False, journal=journal, brackets=recorded))
+    job = SweepJob(
+        loaded.spec,
+        plan,
+        resolved,
+        paths,
+        concurrency=1,
+        trials_to_create=0,
+        resume=ResumeState(restore=False, journal=journal, brackets=recorded),
+    )
     make_tuner(job, [], StopBridge([]), [], scheduler)
     assert scheduler.rungs.assignments == recorded
     by_bracket = [{r.milestone: r.recorded for r in bracket.rungs} for bracket in scheduler.rungs.brackets]

@@ -33,12 +33,19 @@ def hanging_spec(folder: Path, **failure: Any) -> Path:
     attempts = folder / "attempts"
     attempts.mkdir(exist_ok=True)
     spec = small_spec(
-        name="hang", storage=str(folder / "results"), trainable=HANGING, num_samples=2, seed=2,
+        name="hang",
+        storage=str(folder / "results"),
+        trainable=HANGING,
+        num_samples=2,
+        seed=2,
         trainable_args={"release_file": str(folder / "never"), "attempts_dir": str(attempts)},
         # 4 epochs of 10 iterations, a checkpoint and a report at each: a retry resumes
         # from the last checkpoint and hangs after its next report, so it fails again.
-        search_space={"batch_size": 100, "epochs": 4,
-                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
+        search_space={
+            "batch_size": 100,
+            "epochs": 4,
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+        },
         scheduler={"type": "none"},
         failure={"max_retries": 1, "max_failed_fraction": 1.0, **failure},
     )
@@ -50,7 +57,10 @@ def hanging_spec(folder: Path, **failure: Any) -> Path:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_a_hung_trial_is_stopped_failed_with_its_reason_and_retried(
-    ray_session: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch,
+    ray_session: Any,
+    tmp_path: Path,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import optuna
     from mlflow.tracking import MlflowClient
@@ -67,7 +77,9 @@ def test_a_hung_trial_is_stopped_failed_with_its_reason_and_retried(
     study = optuna.load_study(study_name="hang", storage=f"sqlite:///{storage / 'hang' / 'optuna.db'}")
     assert Counter(t.state.name for t in study.get_trials()) == {"FAIL": 2}
     # The FAIL trials say why: the timeout, not the RayActorError its kill caused.
-    assert all(t.user_attrs["error"].startswith("Stopped by the sweep: no report for") for t in study.get_trials())
+    assert all(
+        t.user_attrs["error"].startswith("Stopped by the sweep: no report for") for t in study.get_trials()
+    )
     assert all("no report for" in line for line in summary.failures) and summary.failures
 
     client = MlflowClient(f"sqlite:///{storage / 'mlflow.db'}")
@@ -75,8 +87,12 @@ def test_a_hung_trial_is_stopped_failed_with_its_reason_and_retried(
     children = [r for r in runs if r.data.tags.get("sweep.role") == "trial"]
     assert len(children) == 2 and {r.info.status for r in children} == {"FAILED"}
     for run in children:
-        error = Path(client.download_artifacts(run.info.run_id, "error.txt", str(tmp_path / run.info.run_id))).read_text()
-        assert f"no report for {TIMEOUT:.0f} s" in error or f"no report for {TIMEOUT + 1:.0f} s" in error, error
+        error = Path(
+            client.download_artifacts(run.info.run_id, "error.txt", str(tmp_path / run.info.run_id))
+        ).read_text()
+        assert f"no report for {TIMEOUT:.0f} s" in error or f"no report for {TIMEOUT + 1:.0f} s" in error, (
+            error
+        )
 
     monkeypatch.setenv("COLUMNS", "400")  # the status table unwrapped
     assert main(["status", "hang", "--storage", str(storage)]) == 0

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-TRAINABLE = '''
+TRAINABLE = """
 import gc, json, os
 import torch
 from sweeps import trainable
@@ -33,14 +33,16 @@ def train(config, ctx):
         stream.write(json.dumps({"pid": os.getpid(), "alive": len(alive), "rss_mb": rss_mb}) + "\\n")
     del alive
     digits(config, ctx)
-'''
+"""
 
 TRIALS = 12
 
 
 @pytest.mark.slow
 def test_reused_worker_keeps_no_model_optimizer_or_heap_from_earlier_trials(
-    ray_session: Any, tmp_path: Path, write_spec: Callable[..., Path],
+    ray_session: Any,
+    tmp_path: Path,
+    write_spec: Callable[..., Path],
 ) -> None:
     from sweeps.ray_backend import RayBackend
     from sweeps.runner.runner import RunOptions, run_sweep
@@ -53,8 +55,11 @@ def test_reused_worker_keeps_no_model_optimizer_or_heap_from_earlier_trials(
         trainable_args={"hidden_sizes": [768, 768], "log": str(log)},
         num_samples=TRIALS,
         max_concurrent=1,
-        search_space={"batch_size": 64, "epochs": 1,
-                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}},
+        search_space={
+            "batch_size": 64,
+            "epochs": 1,
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+        },
         scheduler={"type": "none"},
         tracking={"enabled": False},
     )

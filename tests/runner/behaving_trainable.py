@@ -35,8 +35,10 @@ from sweeps.training.registry import trainable
 
 DATASET_SIZE = 1000
 #: What PyTorch raises when a batch does not fit in the GPU's memory (its first line).
-OUT_OF_MEMORY = ("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity; "
-                 "13.20 GiB already allocated; 1.05 GiB free; 13.50 GiB reserved in total by PyTorch)")
+OUT_OF_MEMORY = (
+    "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity; "
+    "13.20 GiB already allocated; 1.05 GiB free; 13.50 GiB reserved in total by PyTorch)"
+)
 
 
 @trainable(dataset_size=DATASET_SIZE)
@@ -63,7 +65,11 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
         total = total * 3 // 4
     for iteration in range(int(state["iteration"]) + 1, total + 1):
         time.sleep(pause)
-        if behaviour == "out_of_memory" and config["batch_size"] >= int(ctx.args["oom_batch_size"]) and iteration == 2:
+        if (
+            behaviour == "out_of_memory"
+            and config["batch_size"] >= int(ctx.args["oom_batch_size"])
+            and iteration == 2
+        ):
             raise RuntimeError(OUT_OF_MEMORY)
         if behaviour == "raise_above" and rate > float(ctx.args["threshold"]) and iteration == 3:
             raise RuntimeError(f"learning rate {rate} is too high for this test trainable")
@@ -87,6 +93,8 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
         elif behaviour == "tensor_metric":
             import torch
 
-            ctx.report(iteration=iteration, val_accuracy=torch.tensor(value), val_loss=torch.tensor(1.0 - value))
+            ctx.report(
+                iteration=iteration, val_accuracy=torch.tensor(value), val_loss=torch.tensor(1.0 - value)
+            )
         else:
             ctx.report(iteration=iteration, val_accuracy=value, val_loss=1.0 - value)

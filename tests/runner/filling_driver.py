@@ -66,7 +66,11 @@ def main(spec: str, when: str) -> int:
     storage = Path(loaded.spec.storage)
     code = 0
     try:
-        run_and_report(loaded, RunOptions(ray_backend(loaded, None), listeners=[FillTheDisk(storage, when)]), as_json=True)
+        run_and_report(
+            loaded,
+            RunOptions(ray_backend(loaded, None), listeners=[FillTheDisk(storage, when)]),
+            as_json=True,
+        )
     except SweepError as exc:  # as sweeps.cli.main
         Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         code = 2

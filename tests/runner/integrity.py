@@ -57,10 +57,15 @@ def check_sweep_integrity(storage: Path, name: str, num_samples: int, metric: st
     journal = _journal(storage / name / "results.jsonl")
     for run in children:
         steps = [m.step for m in client.get_metric_history(run.info.run_id, metric)]
-        expected = sorted(int(r["iteration"]) for r in journal.get(run.data.tags["sweep.trial_id"], [])
-                          if metric in r)
+        expected = sorted(
+            int(r["iteration"]) for r in journal.get(run.data.tags["sweep.trial_id"], []) if metric in r
+        )
         # Each reported iteration exactly once, in order, none missing.
-        assert sorted(steps) == expected and len(set(steps)) == len(steps), (run.data.tags["sweep.trial_id"], steps, expected)
+        assert sorted(steps) == expected and len(set(steps)) == len(steps), (
+            run.data.tags["sweep.trial_id"],
+            steps,
+            expected,
+        )
     best = max((t.value for t in trials if t.state.name == "COMPLETE"), default=None)
     return {"states": dict(states), "best": best, "children": len(children)}
 
@@ -79,8 +84,11 @@ def finished_trials(database: Path) -> int:
     """Optuna trials finished so far, read without locking the study a driver is writing."""
     try:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as connection:
-            return int(connection.execute(
-                "SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')").fetchone()[0])
+            return int(
+                connection.execute(
+                    "SELECT COUNT(*) FROM trials WHERE state IN ('COMPLETE', 'PRUNED', 'FAIL')"
+                ).fetchone()[0]
+            )
     except sqlite3.Error:
         return 0  # not created yet, or mid-write
 

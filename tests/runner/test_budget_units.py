@@ -24,7 +24,9 @@ class ResultLog(Callback):
     def __init__(self) -> None:
         self.results: dict[str, list[dict[str, Any]]] = {}
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         self.results.setdefault(trial.trial_id, []).append(dict(result))
 
 
@@ -64,12 +66,16 @@ def test_reports_land_on_every_rung_in_each_unit(ray_session: Any, write_spec: A
         for milestone in milestones:
             at = shape.first_iteration_reaching(milestone, unit)
             if at is not None and at <= last:
-                assert at in reported, f"{trial_id}: no report at the {unit} milestone {milestone} (iteration {at})"
+                assert at in reported, (
+                    f"{trial_id}: no report at the {unit} milestone {milestone} (iteration {at})"
+                )
         # A trial ASHA stopped early stopped exactly on a rung milestone.
         if last < shape.total_iterations:
             assert any(results[-1][key] >= m and shape.budget_at(last - 1, unit) < m for m in milestones)
 
-    study = optuna.load_study(study_name=f"unit-{unit}", storage=f"sqlite:///{Path(summary.storage) / 'optuna.db'}")
+    study = optuna.load_study(
+        study_name=f"unit-{unit}", storage=f"sqlite:///{Path(summary.storage) / 'optuna.db'}"
+    )
     for trial in study.trials:
         steps = set(trial.intermediate_values)
         if unit == "samples":
@@ -85,8 +91,11 @@ def test_rung_counts_match_the_plan_within_asha_asynchrony(ray_session: Any, wri
         trainable="synthetic_mlp",
         trainable_args={"n_samples": 2000, "n_features": 8},
         num_samples=16,
-        search_space={"batch_size": 100, "epochs": 4,
-                      "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}},
+        search_space={
+            "batch_size": 100,
+            "epochs": 4,
+            "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
+        },
         scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2},
         # The plan assumes configs drawn independently of results; TPE deliberately makes
         # later trials better, so they survive more rungs than the plan expects.

@@ -25,7 +25,9 @@ class Sweep:
     def __init__(self, tmp_path: Path, **settings: bool) -> None:
         self.paths = sweep_paths(tmp_path, "tiny")
         self.ledger = TrialLedger(metric="val_accuracy", mode="max")
-        self.pruner = CheckpointPruner(self.ledger, RayTrialFiles(self.paths.ray_directory), CheckpointSpec(keep=2, **settings))
+        self.pruner = CheckpointPruner(
+            self.ledger, RayTrialFiles(self.paths.ray_directory), CheckpointSpec(keep=2, **settings)
+        )
         self.listeners = [self.ledger, self.pruner]  # the runner's order: the ledger first
 
     def run(self, trial_id: str, checkpoints: list[int]) -> None:
@@ -39,12 +41,16 @@ class Sweep:
         for listener in self.listeners:
             listener.trial_reported(trial, [result])
         for listener in self.listeners:
-            listener.trial_failed(trial, TrialError("RuntimeError: boom")) if failed else listener.trial_completed(trial)
+            listener.trial_failed(
+                trial, TrialError("RuntimeError: boom")
+            ) if failed else listener.trial_completed(trial)
 
     def kept(self) -> dict[str, list[int]]:
         folders = self.paths.ray_directory.glob("*_*_*")
         ids = sorted({folder.name.split("_")[2] for folder in folders})
-        return {i: [n for n, _ in RayTrialFiles(self.paths.ray_directory).indexed_checkpoints(i)] for i in ids}
+        return {
+            i: [n for n, _ in RayTrialFiles(self.paths.ray_directory).indexed_checkpoints(i)] for i in ids
+        }
 
 
 def test_as_trials_end_only_the_best_trials_last_checkpoint_is_left(tmp_path: Path) -> None:
@@ -52,7 +58,12 @@ def test_as_trials_end_only_the_best_trials_last_checkpoint_is_left(tmp_path: Pa
     for trial_id in ("a", "b", "c", "d"):
         sweep.run(trial_id, [1, 2])
     sweep.end("a", TOTAL, 0.80)
-    assert sweep.kept() == {"a": [2], "b": [1, 2], "c": [1, 2], "d": [1, 2]}  # running trials keep Ray's `keep`
+    assert sweep.kept() == {
+        "a": [2],
+        "b": [1, 2],
+        "c": [1, 2],
+        "d": [1, 2],
+    }  # running trials keep Ray's `keep`
     sweep.end("b", 10, 0.95)  # pruned: a low-fidelity value never beats a completed trial
     sweep.end("c", 4, 0.10, failed=True)
     assert sweep.kept() == {"a": [2], "b": [], "c": [], "d": [1, 2]}
@@ -86,7 +97,9 @@ def test_a_resumed_sweeps_best_so_far_is_replaced_by_a_better_trial(tmp_path: Pa
     sweep.ledger.mode = mode
     sweep.run("old", [1, 2])
     sweep.end("old", TOTAL, 0.5)
-    resumed = CheckpointPruner(sweep.ledger, RayTrialFiles(sweep.paths.ray_directory), CheckpointSpec())  # the next run's, same ledger
+    resumed = CheckpointPruner(
+        sweep.ledger, RayTrialFiles(sweep.paths.ray_directory), CheckpointSpec()
+    )  # the next run's, same ledger
     sweep.listeners = [sweep.ledger, resumed]
     assert resumed.kept_best == "old"
     sweep.run("new", [3])
@@ -103,7 +116,9 @@ def test_a_trial_being_retried_keeps_its_checkpoints_to_restart_from(tmp_path: P
     for listener in sweep.listeners:  # as the backend says a worker died and the trial restarts
         listener.trial_raised(flaky, TrialError("RuntimeError: worker died"))
         listener.trial_retried(flaky)
-    sweep.pruner.trial_completed(TrialInfo("a", {}))  # another end (a duplicate) prunes nothing of a running trial
+    sweep.pruner.trial_completed(
+        TrialInfo("a", {})
+    )  # another end (a duplicate) prunes nothing of a running trial
     assert sweep.kept()["flaky"] == [1, 2]
     sweep.end("flaky", TOTAL, 0.9)  # retried to its end: now the best
     assert sweep.kept() == {"a": [], "flaky": [2]}

@@ -39,16 +39,40 @@ mkdir "$out/storage" && cp -a "$storage"/. "$out/storage"/
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("when", "measured"), [("report:3", 6_000_000), ("end", 0)], ids=["mid-trial", "final-writes"])
-def test_a_full_disk_stops_the_sweep_resumably_with_one_paragraph(tmp_path: Path, when: str, measured: int) -> None:
+@pytest.mark.parametrize(
+    ("when", "measured"), [("report:3", 6_000_000), ("end", 0)], ids=["mid-trial", "final-writes"]
+)
+def test_a_full_disk_stops_the_sweep_resumably_with_one_paragraph(
+    tmp_path: Path, when: str, measured: int
+) -> None:
     storage, out = tmp_path / "results", tmp_path / "out"
     storage.mkdir()
     out.mkdir()
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(small_spec(storage=str(storage)), sort_keys=False))
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
-    done = subprocess.run(["unshare", "-rm", "sh", "-c", SCRIPT, "sh", str(storage), str(out), str(spec), when,
-                           str(measured), sys.executable], check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=540)
+    done = subprocess.run(
+        [
+            "unshare",
+            "-rm",
+            "sh",
+            "-c",
+            SCRIPT,
+            "sh",
+            str(storage),
+            str(out),
+            str(spec),
+            when,
+            str(measured),
+            sys.executable,
+        ],
+        check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
     # The run: exit 2, one paragraph (the path, the error, the space used, the resume
@@ -57,13 +81,18 @@ def test_a_full_disk_stops_the_sweep_resumably_with_one_paragraph(tmp_path: Path
     assert (out / "run.rc").read_text().strip() == "2", run_err[-3000:]
     assert "Traceback" not in run_err and "database or disk is full\n" not in run_err, run_err[-3000:]
     # The start's own lines come first (its first line, then each phase as it began).
-    start = [line for line in run_err.strip().splitlines()
-             if line.startswith("Sweep tiny: starting ") or re.fullmatch(r"  .+ \(\+\d+\.\d s\)", line)]
+    start = [
+        line
+        for line in run_err.strip().splitlines()
+        if line.startswith("Sweep tiny: starting ") or re.fullmatch(r"  .+ \(\+\d+\.\d s\)", line)
+    ]
     assert start and start[0].startswith("Sweep tiny: starting "), run_err[-3000:]
     lines = [line for line in run_err.strip().splitlines() if line not in start]
     if measured:  # before launch: (2 per running trial × the trials at once + the best one) × 6 MB > 16 MiB
         warning = " ".join(lines.pop(0).split())
-        assert warning.startswith(f"warning: the storage {storage} has") and "checkpoints of 5.7 MiB" in warning
+        assert (
+            warning.startswith(f"warning: the storage {storage} has") and "checkpoints of 5.7 MiB" in warning
+        )
     assert run_err.count("error:") == 1 and len(lines) == 1, run_err[-3000:]
     paragraph = " ".join(run_err.split())
     assert "Sweep `tiny` stopped: a disk it writes to is full or cannot be written" in paragraph

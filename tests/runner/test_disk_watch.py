@@ -35,13 +35,16 @@ def watched(tmp_path: Path) -> tuple[DiskWatch, GracefulStop, TrialLedger]:
 
 
 def test_a_trials_failed_checkpoint_write_stops_the_sweep_at_once_without_stop_checkpoints(
-    tmp_path: Path, interrupts: list[int],  # noqa: F811 - the fixture
+    tmp_path: Path,
+    interrupts: list[int],  # noqa: F811 - the fixture
 ) -> None:
     disk, graceful, ledger = watched(tmp_path)
     (trial,) = running(ledger, "t1")
     running(ledger, "t2")
     assert disk.allows_new_trials() and disk.stop_all() is False and interrupts == []
-    disk.trial_raised(trial, TrialError("Traceback ...\nRuntimeError: CUDA out of memory\n"))  # not a disk error
+    disk.trial_raised(
+        trial, TrialError("Traceback ...\nRuntimeError: CUDA out of memory\n")
+    )  # not a disk error
     assert disk.problem is None
     disk.trial_raised(trial, TrialError(TRACEBACK))  # its first failure, before Ray retries it
     assert disk.problem is not None and "No space left on device" in disk.problem.error
@@ -60,8 +63,10 @@ def test_a_trials_failed_checkpoint_write_stops_the_sweep_at_once_without_stop_c
 
 def test_the_first_error_is_the_one_told_whichever_thread_notes_it(tmp_path: Path) -> None:
     disk, _, _ = watched(tmp_path)
-    mlflow = threading.Thread(target=disk.note_exception, args=(
-        "the MLflow store", OperationalError("INSERT", {}, Exception("database or disk is full"))))
+    mlflow = threading.Thread(
+        target=disk.note_exception,
+        args=("the MLflow store", OperationalError("INSERT", {}, Exception("database or disk is full"))),
+    )
     mlflow.start()
     mlflow.join()
     disk.trial_failed(TrialInfo("t1", {}), TrialError(TRACEBACK))
@@ -71,7 +76,10 @@ def test_the_first_error_is_the_one_told_whichever_thread_notes_it(tmp_path: Pat
 
 def test_where_an_error_out_of_the_run_was_raised(tmp_path: Path) -> None:
     paths = sweep_paths(tmp_path, "s")
-    assert where_raised(OSError(errno.ENOSPC, "No space left on device", "/x/results.jsonl"), paths) == "/x/results.jsonl"
+    assert (
+        where_raised(OSError(errno.ENOSPC, "No space left on device", "/x/results.jsonl"), paths)
+        == "/x/results.jsonl"
+    )
     try:
         try:
             raise OperationalError("COMMIT", {}, Exception("database or disk is full"))
@@ -87,8 +95,12 @@ def test_the_paragraph_names_the_path_the_error_the_space_used_and_the_resume_co
     disk.trial_raised(TrialInfo("t1", {}), TrialError(TRACEBACK))
     assert disk.problem is not None
     message = disk_full_message(disk.paths, disk.problem, state_written=True)
-    assert message.startswith("Sweep `s` stopped: a disk it writes to is full or cannot be written (OSError: [Errno 28]")
-    assert f"The sweep has written 64.0 KiB under {tmp_path / 's'}" in message  # sweep.json's reserve, still held
+    assert message.startswith(
+        "Sweep `s` stopped: a disk it writes to is full or cannot be written (OSError: [Errno 28]"
+    )
+    assert (
+        f"The sweep has written 64.0 KiB under {tmp_path / 's'}" in message
+    )  # sweep.json's reserve, still held
     assert "Its state is `stopped`" in message and f"`sweep resume s --storage {tmp_path}`" in message
     assert "\n" not in message
     unwritten = disk_full_message(disk.paths, disk.problem, state_written=False)

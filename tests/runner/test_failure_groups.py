@@ -18,31 +18,53 @@ RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB
 OOM = "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
 
 
-@pytest.mark.parametrize("text, headline", [
-    (RAY_ERROR, OOM),
-    # A message over several lines: its first line, not the last.
-    ('Traceback (most recent call last):\n  File "t.py", line 1, in <module>\nValueError: bad\nsecond: line\n',
-     "ValueError: bad"),
-    ("ray.exceptions.ActorDiedError: The actor died unexpectedly\n", "ray.exceptions.ActorDiedError: The actor died unexpectedly"),
-    ("", None), (None, None),
-    # The reason the sweep added (a trial it stopped for failure.trial_timeout) comes first.
-    (RAY_ERROR + "Stopped by the sweep: no report for 31 s (failure.trial_timeout = 30 s), so ...\n",
-     "Stopped by the sweep: no report for 31 s (failure.trial_timeout = 30 s), so ..."),
-])
+@pytest.mark.parametrize(
+    "text, headline",
+    [
+        (RAY_ERROR, OOM),
+        # A message over several lines: its first line, not the last.
+        (
+            'Traceback (most recent call last):\n  File "t.py", line 1, in <module>\nValueError: bad\nsecond: line\n',
+            "ValueError: bad",
+        ),
+        (
+            "ray.exceptions.ActorDiedError: The actor died unexpectedly\n",
+            "ray.exceptions.ActorDiedError: The actor died unexpectedly",
+        ),
+        ("", None),
+        (None, None),
+        # The reason the sweep added (a trial it stopped for failure.trial_timeout) comes first.
+        (
+            RAY_ERROR + "Stopped by the sweep: no report for 31 s (failure.trial_timeout = 30 s), so ...\n",
+            "Stopped by the sweep: no report for 31 s (failure.trial_timeout = 30 s), so ...",
+        ),
+    ],
+)
 def test_the_error_headline_is_the_exceptions_first_line(text: str | None, headline: str | None) -> None:
     assert error_headline(text) == headline
 
 
-def record(trial_id: str, batch_size: int, lr: float, outcome: Outcome, error: str | None = None) -> TrialRecord:
-    return TrialRecord(trial_id, {"batch_size": batch_size, "learning_rate": lr, "epochs": 2},
-                       outcome=outcome, error=error)
+def record(
+    trial_id: str, batch_size: int, lr: float, outcome: Outcome, error: str | None = None
+) -> TrialRecord:
+    return TrialRecord(
+        trial_id, {"batch_size": batch_size, "learning_rate": lr, "epochs": 2}, outcome=outcome, error=error
+    )
 
 
 def oom_sweep() -> list[TrialRecord]:
     """12 trials: every batch size of 128 and more runs out of memory (7), the others complete."""
     sizes = [16, 128, 32, 256, 64, 128, 256, 16, 128, 256, 32, 256]
-    return [record(f"t{i}", b, 0.001 * (i + 1), Outcome.FAILED if b >= 128 else Outcome.COMPLETED,
-                   RAY_ERROR if b >= 128 else None) for i, b in enumerate(sizes)]
+    return [
+        record(
+            f"t{i}",
+            b,
+            0.001 * (i + 1),
+            Outcome.FAILED if b >= 128 else Outcome.COMPLETED,
+            RAY_ERROR if b >= 128 else None,
+        )
+        for i, b in enumerate(sizes)
+    ]
 
 
 def test_out_of_memory_failures_share_their_batch_size_threshold() -> None:
@@ -86,7 +108,12 @@ def test_running_and_diverged_trials_are_not_grouped() -> None:
 def test_a_chance_condition_far_weaker_than_the_best_is_not_shown() -> None:
     # The e2e OOM sweep: batch size splits 5 of 5 from 0 of 7; a learning rate split 4 of 5
     # from 2 of 7 by chance (score 0.51) and was shown next to it.
-    group = [{"batch_size": b, "learning_rate": lr} for b, lr in ((128, 0.03), (256, 0.5), (128, 0.7), (256, 0.1), (128, 0.001))]
-    others = [{"batch_size": b, "learning_rate": lr} for b, lr in
-              ((16, 0.7), (32, 0.05), (64, 0.001), (16, 0.002), (32, 0.004), (64, 0.01), (16, 0.02))]
+    group = [
+        {"batch_size": b, "learning_rate": lr}
+        for b, lr in ((128, 0.03), (256, 0.5), (128, 0.7), (256, 0.1), (128, 0.001))
+    ]
+    others = [
+        {"batch_size": b, "learning_rate": lr}
+        for b, lr in ((16, 0.7), (32, 0.05), (64, 0.001), (16, 0.002), (32, 0.004), (64, 0.01), (16, 0.02))
+    ]
     assert shared_conditions(group, others) == ["batch_size ≥ 128 in 5 of 5"]

@@ -47,10 +47,17 @@ def batched_spec(storage: Path) -> dict[str, Any]:
     epoch), so most reports are held in the workers when the driver is killed; in two
     Hyperband brackets (rungs at 10, 20, 40 and at 20, 40), whose draws must survive the kill."""
     return small_spec(
-        name="tiny", storage=str(storage), num_samples=NUM_SAMPLES, seed=7, trainable=BEHAVING,
+        name="tiny",
+        storage=str(storage),
+        num_samples=NUM_SAMPLES,
+        seed=7,
+        trainable=BEHAVING,
         trainable_args={"report_every": 1, "iteration_seconds": 0.01},
-        search_space={"batch_size": 25, "epochs": {"type": "int", "low": 1, "high": 2},
-                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
+        search_space={
+            "batch_size": 25,
+            "epochs": {"type": "int", "low": 1, "high": 2},
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+        },
         scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2, "brackets": 2},
     )
 
@@ -68,7 +75,9 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workload, kill_after", [("digits", 5), ("digits", 12), ("batched", 8)])
-def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path, workload: str, kill_after: int) -> None:
+def test_sigkill_then_resume_loses_and_duplicates_nothing(
+    tmp_path: Path, workload: str, kill_after: int
+) -> None:
     storage = tmp_path / "results"
     spec_path = tmp_path / "tiny.yaml"
     spec_path.write_text(yaml.safe_dump(WORKLOADS[workload](storage), sort_keys=False))
@@ -77,9 +86,14 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path, worklo
     database = storage / "tiny" / "optuna.db"
 
     started = time.monotonic()
-    driver = subprocess.Popen([*command, "run", str(spec_path), "--json"], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "run.err").open("wb"),
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        [*command, "run", str(spec_path), "--json"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "run.err").open("wb"),
+        start_new_session=True,
+    )
     try:
         while finished_trials(database) < kill_after:
             assert driver.poll() is None, (tmp_path / "run.err").read_text()[-3000:]
@@ -94,8 +108,15 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path, worklo
     assert before["states"].get("RUNNING", 0) or sum(before["states"].values()) < NUM_SAMPLES
 
     resume_started = time.monotonic()
-    resumed = subprocess.run([*command, "resume", "tiny", "--storage", str(storage), "--json"], cwd=tmp_path,
-                             env=env, capture_output=True, text=True, timeout=300, start_new_session=True)
+    resumed = subprocess.run(
+        [*command, "resume", "tiny", "--storage", str(storage), "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+    )
     resume_seconds = time.monotonic() - resume_started
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads(resumed.stdout.strip().splitlines()[-1])
@@ -112,16 +133,21 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path: Path, worklo
 
     notes = " ".join(resumed.stderr.split())[:420]  # the "resume:" notes come first
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / f"kill_test_{workload}_after_{kill_after}.json").write_text(json.dumps({
-        "kill_after_finished_trials": kill_after,
-        "study_at_kill": before["states"],
-        "driver_killed_after_s": round(killed_at, 1),
-        "resume_wall_s": round(resume_seconds, 1),
-        "resume_ray_start_s": summary.get("start_seconds"),
-        "resume_notes": notes,
-        "best_before": before["best"],
-        "best_after": figures["best"],
-    }, indent=2))
+    (ARTIFACTS / f"kill_test_{workload}_after_{kill_after}.json").write_text(
+        json.dumps(
+            {
+                "kill_after_finished_trials": kill_after,
+                "study_at_kill": before["states"],
+                "driver_killed_after_s": round(killed_at, 1),
+                "resume_wall_s": round(resume_seconds, 1),
+                "resume_ray_start_s": summary.get("start_seconds"),
+                "resume_notes": notes,
+                "best_before": before["best"],
+                "best_after": figures["best"],
+            },
+            indent=2,
+        )
+    )
 
 
 def _assert_each_trial_reported_its_schedule(spec_path: Path, storage: Path) -> None:
@@ -136,9 +162,13 @@ def _assert_each_trial_reported_its_schedule(spec_path: Path, storage: Path) -> 
     configs = {t.user_attrs["backend_trial_id"]: t.params for t in study.get_trials()}
     for trial_id, results in read_journal(storage / "tiny" / "results.jsonl").items():
         config = configs[trial_id]
-        shape = TrialShape(plan.dataset_size, int(config["batch_size"]), int(config["epochs"]), plan.drop_last)
+        shape = TrialShape(
+            plan.dataset_size, int(config["batch_size"]), int(config["epochs"]), plan.drop_last
+        )
         milestones = {shape.first_iteration_reaching(m, loaded.spec.budget_unit) for m in plan.milestones()}
-        schedule = LocalContext(shape, "val_accuracy", report_iterations=frozenset(i for i in milestones if i)).report_iterations
+        schedule = LocalContext(
+            shape, "val_accuracy", report_iterations=frozenset(i for i in milestones if i)
+        ).report_iterations
         expected = sorted(i for i in schedule if i <= int(results[-1]["iteration"]))
         assert [int(r["iteration"]) for r in results] == expected, (trial_id, results)
 
@@ -182,7 +212,9 @@ def _assert_brackets_survived_the_kill(spec_path: Path, storage: Path) -> None:
     for line in lines:
         result = line.get("result", {})
         if "val_accuracy" in result and not result.get("diverged"):
-            decisions[line["trial_id"]] = replayed.judge(line["trial_id"], result["iteration"], result["val_accuracy"])
+            decisions[line["trial_id"]] = replayed.judge(
+                line["trial_id"], result["iteration"], result["val_accuracy"]
+            )
     pruned = [trial_id for trial_id, t in trials.items() if t.state == optuna.trial.TrialState.PRUNED]
     assert pruned, "no trial was pruned: the replay checks nothing"
     for trial_id in pruned:

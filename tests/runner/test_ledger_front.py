@@ -19,7 +19,9 @@ def ended(ledger: TrialLedger, trial_id: str, total: int = 10, iteration: int = 
 
 
 def test_the_front_is_the_feasible_completed_non_dominated_trials_best_first_by_the_first_objective() -> None:
-    ledger = TrialLedger("val_accuracy", "max", objectives=OBJECTIVES, constraints=(parse_constraint("latency <= 5", 0),))
+    ledger = TrialLedger(
+        "val_accuracy", "max", objectives=OBJECTIVES, constraints=(parse_constraint("latency <= 5", 0),)
+    )
     ended(ledger, "small", val_accuracy=0.8, parameters=100, latency=1)
     ended(ledger, "big", val_accuracy=0.9, parameters=900, latency=2)
     ended(ledger, "dominated", val_accuracy=0.7, parameters=200, latency=1)

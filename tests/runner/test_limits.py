@@ -22,8 +22,9 @@ from tests.conftest import small_spec
 
 
 def spec_file(tmp_path: Path, **changes: object) -> Path:
-    spec = small_spec(**{"num_samples": 20, "storage": str(tmp_path / "results"), "tracking": {"enabled": False},
-                         **changes})
+    spec = small_spec(
+        **{"num_samples": 20, "storage": str(tmp_path / "results"), "tracking": {"enabled": False}, **changes}
+    )
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -41,7 +42,9 @@ def test_no_trial_starts_once_max_iterations_is_spent_and_a_resume_counts_it(tmp
     assert read_state(sweep_paths(tmp_path / "results", "tiny"))["state"] == "finished"
 
     # Raised on resume: the sweep goes on from what it spent, not from zero.
-    loaded, resumption = prepare_resume(tmp_path / "results", "tiny", ["limits.max_iterations=400"], backend=SimulatedBackend())
+    loaded, resumption = prepare_resume(
+        tmp_path / "results", "tiny", ["limits.max_iterations=400"], backend=SimulatedBackend()
+    )
     resumed = run_sweep(loaded, RunOptions(live=False, resume=resumption, backend=SimulatedBackend()))
     assert ran < sum(resumed.trials.values()) < 20
     assert resumed.limit is not None
@@ -49,13 +52,19 @@ def test_no_trial_starts_once_max_iterations_is_spent_and_a_resume_counts_it(tmp
 
 
 def test_without_limits_every_trial_runs(tmp_path: Path) -> None:
-    summary = run_sweep(load_spec(spec_file(tmp_path), []), RunOptions(live=False, backend=SimulatedBackend()))
+    summary = run_sweep(
+        load_spec(spec_file(tmp_path), []), RunOptions(live=False, backend=SimulatedBackend())
+    )
     assert sum(summary.trials.values()) == 20 and summary.limit is None
 
 
 def run_cli(spec: Path) -> tuple[int, dict[str, object], str]:
-    done = subprocess.run([sys.executable, "-m", "sweeps", "run", str(spec), "--json"], capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "sweeps", "run", str(spec), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     return done.returncode, json.loads(lines[-1]) if lines else {}, done.stderr
 

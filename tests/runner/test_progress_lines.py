@@ -26,19 +26,30 @@ pytestmark = pytest.mark.slow
 TRAINABLE = f"{Path(__file__).with_name('behaving_trainable.py')}:train"
 NUM_SAMPLES = 10
 #: `HH:MM:SS +Ns name: trial ID OUTCOME at iteration N (...) | k/n done: ... | best ... | N iterations`
-TRIAL_LINE = re.compile(r"^\d\d:\d\d:\d\d \+\d+s lines: trial \w+ (completed|pruned|diverged|failed) at iteration \d+"
-                        r".* \| \d+/10 done: \d+ completed, \d+ pruned, \d+ diverged, \d+ failed, \d+ running \| "
-                        r"best val_accuracy \S+.* \| [\d,]+ iterations$")
-STATUS_LINE = re.compile(r"^\d\d:\d\d:\d\d \+\d+s lines: \d+/10 done: .* running \| best val_accuracy .* iterations$")
+TRIAL_LINE = re.compile(
+    r"^\d\d:\d\d:\d\d \+\d+s lines: trial \w+ (completed|pruned|diverged|failed) at iteration \d+"
+    r".* \| \d+/10 done: \d+ completed, \d+ pruned, \d+ diverged, \d+ failed, \d+ running \| "
+    r"best val_accuracy \S+.* \| [\d,]+ iterations$"
+)
+STATUS_LINE = re.compile(
+    r"^\d\d:\d\d:\d\d \+\d+s lines: \d+/10 done: .* running \| best val_accuracy .* iterations$"
+)
 
 
 def progress_spec(tmp_path: Path) -> Path:
     # 20-30 iterations of 0.1 s a trial, 10 trials on 2 CPUs: longer than one 10 s period.
     spec = small_spec(
-        name="lines", storage=str(tmp_path / "results"), trainable=TRAINABLE, num_samples=NUM_SAMPLES, seed=1,
+        name="lines",
+        storage=str(tmp_path / "results"),
+        trainable=TRAINABLE,
+        num_samples=NUM_SAMPLES,
+        seed=1,
         trainable_args={"iteration_seconds": 0.1},
-        search_space={"batch_size": 100, "epochs": {"type": "int", "low": 2, "high": 3},
-                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
+        search_space={
+            "batch_size": 100,
+            "epochs": {"type": "int", "low": 2, "high": 3},
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+        },
         scheduler={"type": "none"},
     )
     path = tmp_path / "spec.yaml"
@@ -48,9 +59,15 @@ def progress_spec(tmp_path: Path) -> Path:
 
 def test_a_piped_stdout_gets_a_flushed_line_per_ended_trial_and_periodic_status(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
-    driver = subprocess.Popen([sys.executable, "-m", "sweeps", "run", str(progress_spec(tmp_path))], cwd=tmp_path,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "run", str(progress_spec(tmp_path))],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
     arrived: list[tuple[float, str]] = []
 
     def read() -> None:
@@ -73,8 +90,12 @@ def test_a_piped_stdout_gets_a_flushed_line_per_ended_trial_and_periodic_status(
     # The first line comes at once, before the heavy imports; then each start-up phase, in order.
     assert lines[0].startswith("Sweep lines: starting 10 trials on local Ray ("), lines[:5]
     ray = next(i for i, line in enumerate(lines) if line.startswith("  starting Ray (local, "))
-    trainable = next(i for i, line in enumerate(lines) if "loading the trainable behaving_trainable.py:train" in line)
-    first_trials = next(i for i, line in enumerate(lines) if line.startswith("  first trials starting, 2 at a time"))
+    trainable = next(
+        i for i, line in enumerate(lines) if "loading the trainable behaving_trainable.py:train" in line
+    )
+    first_trials = next(
+        i for i, line in enumerate(lines) if line.startswith("  first trials starting, 2 at a time")
+    )
     first_trial_ended = next(i for i, line in enumerate(lines) if TRIAL_LINE.match(line))
     assert 0 < ray < trainable < first_trials < first_trial_ended, lines[:10]
     trial_lines = [(t, line) for t, line in arrived if TRIAL_LINE.match(line)]

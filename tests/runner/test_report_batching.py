@@ -28,7 +28,9 @@ class CrossingCounter(Callback):
         self.crossed = 0
         self.delivered = 0
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         self.crossed += 1
         self.delivered += len(points_in(result))
 
@@ -42,7 +44,9 @@ def run_counted(folder: Path, spec: dict[str, Any]) -> tuple[Any, Any, CrossingC
     return loaded, summary, counter
 
 
-def assert_every_report_arrived_once(storage: Path, name: str, num_samples: int, report_every: int) -> dict[str, Any]:
+def assert_every_report_arrived_once(
+    storage: Path, name: str, num_samples: int, report_every: int
+) -> dict[str, Any]:
     """Journal, MLflow and Optuna each hold every report of every trial, once, in order."""
     figures = check_sweep_integrity(storage, name, num_samples, "val_accuracy")  # MLflow steps == journal
     journal = read_journal(storage / name / "results.jsonl")
@@ -58,13 +62,20 @@ def assert_every_report_arrived_once(storage: Path, name: str, num_samples: int,
 
 @pytest.mark.slow
 def test_reports_every_iteration_arrive_once_each_in_batches_and_asha_decides_at_its_milestones(
-    ray_session: Any, tmp_path: Path,
+    ray_session: Any,
+    tmp_path: Path,
 ) -> None:
     spec = behaving_spec(
-        tmp_path, "batched", "ok", num_samples=8,
+        tmp_path,
+        "batched",
+        "ok",
+        num_samples=8,
         trainable_args={"report_every": 1},
-        search_space={"batch_size": 25, "epochs": 2,  # 40 iterations per epoch, 80 per trial
-                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
+        search_space={
+            "batch_size": 25,
+            "epochs": 2,  # 40 iterations per epoch, 80 per trial
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+        },
         scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2},
     )
     loaded, summary, counter = run_counted(tmp_path, spec)
@@ -88,33 +99,54 @@ def test_reports_every_iteration_arrive_once_each_in_batches_and_asha_decides_at
 
 
 @pytest.mark.slow
-def test_a_hand_written_loop_that_misses_the_milestones_is_warned_once(ray_session: Any, tmp_path: Path) -> None:
+def test_a_hand_written_loop_that_misses_the_milestones_is_warned_once(
+    ray_session: Any, tmp_path: Path
+) -> None:
     spec = behaving_spec(
-        tmp_path, "misaligned", "ok", num_samples=2,
+        tmp_path,
+        "misaligned",
+        "ok",
+        num_samples=2,
         trainable_args={"report_every": 32},
-        search_space={"batch_size": 10, "epochs": 1,  # 100 iterations
-                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
-        scheduler={"type": "asha", "grace_period": 20, "reduction_factor": 2}, checkpoint={"every_epochs": 0},
+        search_space={
+            "batch_size": 10,
+            "epochs": 1,  # 100 iterations
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+        },
+        scheduler={"type": "asha", "grace_period": 20, "reduction_factor": 2},
+        checkpoint={"every_epochs": 0},
     )
     _, summary, _ = run_counted(tmp_path, spec)
-    milestone_warnings = [w for w in summary.warnings if "milestone" in w]  # not the loop's own checkpoint note
+    milestone_warnings = [
+        w for w in summary.warnings if "milestone" in w
+    ]  # not the loop's own checkpoint note
     assert len(milestone_warnings) == 1, summary.warnings
-    assert "milestone at iteration 20" in milestone_warnings[0] and "ctx.should_report" in milestone_warnings[0]
+    assert (
+        "milestone at iteration 20" in milestone_warnings[0] and "ctx.should_report" in milestone_warnings[0]
+    )
     assert summary.to_json()["warnings"] == summary.warnings
 
 
 @pytest.mark.slow
-def test_a_trial_whose_worker_dies_mid_batch_loses_and_repeats_nothing(ray_session: Any, tmp_path: Path) -> None:
+def test_a_trial_whose_worker_dies_mid_batch_loses_and_repeats_nothing(
+    ray_session: Any, tmp_path: Path
+) -> None:
     attempts = tmp_path / "attempts"
     attempts.mkdir()
     # 1 epoch = 40 iterations, checkpoint at each epoch end; the worker dies at iteration
     # 57 of the first attempt with reports 41-56 held. The retry resumes from iteration
     # 40 and reports 41-80 again: each must be delivered once.
     spec = behaving_spec(
-        tmp_path, "dying", "ok", num_samples=2,
+        tmp_path,
+        "dying",
+        "ok",
+        num_samples=2,
         trainable_args={"report_every": 1, "die_once_at": 57, "attempts_dir": str(attempts)},
-        search_space={"batch_size": 25, "epochs": 2,
-                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
+        search_space={
+            "batch_size": 25,
+            "epochs": 2,
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+        },
         failure={"max_retries": 1, "max_failed_fraction": 1.0},
     )
     _, summary, _ = run_counted(tmp_path, spec)

@@ -29,8 +29,12 @@ TRAINABLE = f"{Path(__file__).with_name('behaving_trainable.py')}:train"
 def slow_spec(folder: Path, name: str = "lifecycle", **changes: Any) -> dict[str, Any]:
     """8 trials of a few hundred ms each: slow enough to stop in the middle."""
     spec = small_spec(
-        name=name, storage=str(folder / "results"), trainable=TRAINABLE, num_samples=8,
-        trainable_args={"iteration_seconds": 0.03}, seed=3,
+        name=name,
+        storage=str(folder / "results"),
+        trainable=TRAINABLE,
+        num_samples=8,
+        trainable_args={"iteration_seconds": 0.03},
+        seed=3,
         search_space={
             "batch_size": {"type": "categorical", "values": [50, 100]},
             "epochs": {"type": "int", "low": 1, "high": 3},
@@ -54,7 +58,9 @@ class StopAfter(Callback):
     def __init__(self, count: int, paths: Any) -> None:
         self.count, self.paths = count, paths
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         self.count -= 1
         if self.count == 0:
             request_stop(self.paths, "sweep stop")
@@ -63,7 +69,9 @@ class StopAfter(Callback):
 def run_until_stopped(folder: Path, spec: dict[str, Any], results: int = 6) -> Any:
     loaded = load_spec(write(folder, spec), [])
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
-    summary = run_sweep(loaded, RunOptions(RayBackend(callbacks=[StopAfter(results, paths)]), live=False, overwrite=True))
+    summary = run_sweep(
+        loaded, RunOptions(RayBackend(callbacks=[StopAfter(results, paths)]), live=False, overwrite=True)
+    )
     return loaded, paths, summary
 
 
@@ -102,7 +110,8 @@ def test_a_stopped_sweep_records_its_state_and_kills_its_runs(stopped_sweep: dic
 
 @pytest.mark.slow
 def test_torn_ray_snapshot_is_set_aside_and_the_sweep_still_ends_with_num_samples(
-    stopped_sweep: dict[str, Any], tmp_path: Path,
+    stopped_sweep: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     storage = copy_of(stopped_sweep, tmp_path)
     for snapshot in (storage / "lifecycle" / "ray").glob("experiment_state-*.json"):
@@ -120,7 +129,9 @@ def test_torn_ray_snapshot_is_set_aside_and_the_sweep_still_ends_with_num_sample
 
 
 @pytest.mark.slow
-def test_raising_num_samples_continues_a_finished_sweep(stopped_sweep: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+def test_raising_num_samples_continues_a_finished_sweep(
+    stopped_sweep: dict[str, Any], tmp_path: Path, capsys: Any
+) -> None:
     storage = copy_of(stopped_sweep, tmp_path)
     assert main(["resume", "lifecycle", "--storage", str(storage), "--json"]) == 0
     assert main(["resume", "lifecycle", "--storage", str(storage)]) == 2
@@ -141,7 +152,11 @@ def test_raising_num_samples_continues_a_finished_sweep(stopped_sweep: dict[str,
     assert parent["tags.sweep.sessions"] == "3" and parent["tags.sweep.setting.num_samples"] == "10"
     summary = read_state(sweep_paths(storage, "lifecycle"))["summary"]
     for outcome, count in summary["trials"].items():
-        assert parent[f"metrics.trials_{outcome}"] == count, (outcome, parent[f"metrics.trials_{outcome}"], count)
+        assert parent[f"metrics.trials_{outcome}"] == count, (
+            outcome,
+            parent[f"metrics.trials_{outcome}"],
+            count,
+        )
     assert sum(summary["trials"].values()) == 10
     assert parent["metrics.best_val_accuracy"] == summary["best"]["value"]
     # Each session goes on from the last step: no step holds two counts (a restart at step 1
@@ -163,10 +178,14 @@ def test_resuming_a_sweep_that_does_not_exist_is_exit_2(tmp_path: Path, capsys: 
 
 
 @pytest.mark.slow
-def test_a_changed_search_space_is_refused_naming_the_field(stopped_sweep: dict[str, Any], tmp_path: Path) -> None:
+def test_a_changed_search_space_is_refused_naming_the_field(
+    stopped_sweep: dict[str, Any], tmp_path: Path
+) -> None:
     storage = copy_of(stopped_sweep, tmp_path)
     before = (storage / "lifecycle" / "sweep.json").read_text()
-    with pytest.raises(SpecError, match=r"field `search_space\.learning_rate\.high` changed from 1\.0 to 0\.5"):
+    with pytest.raises(
+        SpecError, match=r"field `search_space\.learning_rate\.high` changed from 1\.0 to 0\.5"
+    ):
         prepare_resume(storage, "lifecycle", ["search_space.learning_rate.high=0.5"], backend=RayBackend())
     with pytest.raises(SpecError, match=r"field `num_samples` is 2, but the sweep `lifecycle` already has"):
         prepare_resume(storage, "lifecycle", ["num_samples=2"], backend=RayBackend())
@@ -174,7 +193,9 @@ def test_a_changed_search_space_is_refused_naming_the_field(stopped_sweep: dict[
 
 
 @pytest.mark.slow
-def test_an_edited_spec_file_is_checked_and_harmless_edits_are_taken(stopped_sweep: dict[str, Any], tmp_path: Path) -> None:
+def test_an_edited_spec_file_is_checked_and_harmless_edits_are_taken(
+    stopped_sweep: dict[str, Any], tmp_path: Path
+) -> None:
     storage = copy_of(stopped_sweep, tmp_path)
     state = read_state(sweep_paths(storage, "lifecycle"))
     edited = dict(state["spec"], num_samples=9, max_concurrent=1)
@@ -193,8 +214,13 @@ def test_a_corrupt_state_file_is_exit_2(tmp_path: Path, capsys: Any, damage: str
     paths = sweep_paths(tmp_path, "broken")
     write_state(paths, {"name": "broken", "spec": small_spec(name="broken"), "state": "running"})
     text = paths.state_file.read_text()
-    paths.state_file.write_text({"truncated": text[: len(text) // 2], "not json": "\x00\x01garbage",
-                                 "no spec": json.dumps({"name": "broken"})}[damage])
+    paths.state_file.write_text(
+        {
+            "truncated": text[: len(text) // 2],
+            "not json": "\x00\x01garbage",
+            "no spec": json.dumps({"name": "broken"}),
+        }[damage]
+    )
     assert main(["resume", "broken", "--storage", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "sweep.json" in err and "Traceback" not in err
@@ -202,7 +228,10 @@ def test_a_corrupt_state_file_is_exit_2(tmp_path: Path, capsys: Any, damage: str
 
 def test_a_corrupt_optuna_study_is_exit_2(tmp_path: Path, capsys: Any) -> None:
     paths = sweep_paths(tmp_path, "broken")
-    write_state(paths, {"name": "broken", "spec": small_spec(name="broken", storage=str(tmp_path)), "state": "stopped"})
+    write_state(
+        paths,
+        {"name": "broken", "spec": small_spec(name="broken", storage=str(tmp_path)), "state": "stopped"},
+    )
     (paths.directory / "optuna.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 300)
     assert main(["resume", "broken", "--storage", str(tmp_path)]) == 2
     assert "optuna.db" in capsys.readouterr().err
@@ -212,8 +241,16 @@ def test_a_sweep_whose_driver_still_runs_is_not_resumed(tmp_path: Path, capsys: 
     driver = start_fake_driver()
     try:
         paths = sweep_paths(tmp_path, "busy")
-        write_state(paths, {"name": "busy", "spec": small_spec(name="busy"), "state": "running",
-                            "driver_pid": driver.pid, "driver_host": os.uname().nodename})
+        write_state(
+            paths,
+            {
+                "name": "busy",
+                "spec": small_spec(name="busy"),
+                "state": "running",
+                "driver_pid": driver.pid,
+                "driver_host": os.uname().nodename,
+            },
+        )
         assert main(["resume", "busy", "--storage", str(tmp_path)]) == 2
         assert "still running" in capsys.readouterr().err
     finally:
@@ -223,8 +260,16 @@ def test_a_sweep_whose_driver_still_runs_is_not_resumed(tmp_path: Path, capsys: 
 
 def test_a_sweep_running_on_another_host_needs_force(tmp_path: Path, capsys: Any) -> None:
     paths = sweep_paths(tmp_path, "remote")
-    write_state(paths, {"name": "remote", "spec": small_spec(name="remote", storage=str(tmp_path)),
-                        "state": "running", "driver_pid": 4242, "driver_host": "elsewhere"})
+    write_state(
+        paths,
+        {
+            "name": "remote",
+            "spec": small_spec(name="remote", storage=str(tmp_path)),
+            "state": "running",
+            "driver_pid": 4242,
+            "driver_host": "elsewhere",
+        },
+    )
     assert main(["resume", "remote", "--storage", str(tmp_path)]) == 2
     assert "running on host elsewhere" in capsys.readouterr().err
     assert main(["resume", "remote", "--storage", str(tmp_path), "--force"]) == 2  # gets further:

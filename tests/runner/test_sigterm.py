@@ -34,10 +34,17 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO), RAY_USAGE_STATS_ENABLED="0")
 
 def write_spec(tmp_path: Path, trainable: str, trainable_args: dict[str, Any]) -> Path:
     spec = small_spec(
-        name="term", storage=str(tmp_path / "results"), trainable=trainable, num_samples=NUM_SAMPLES, seed=5,
+        name="term",
+        storage=str(tmp_path / "results"),
+        trainable=trainable,
+        num_samples=NUM_SAMPLES,
+        seed=5,
         trainable_args=trainable_args,
-        search_space={"batch_size": 100, "epochs": {"type": "int", "low": 2, "high": 3},
-                      "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True}},
+        search_space={
+            "batch_size": 100,
+            "epochs": {"type": "int", "low": 2, "high": 3},
+            "learning_rate": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+        },
         scheduler={"type": "none"},
     )
     path = tmp_path / "spec.yaml"
@@ -46,8 +53,15 @@ def write_spec(tmp_path: Path, trainable: str, trainable_args: dict[str, Any]) -
 
 
 def start_and_wait_for_a_report(tmp_path: Path, spec: Path) -> subprocess.Popen[str]:
-    driver = subprocess.Popen([sys.executable, "-m", "sweeps", "run", str(spec)], cwd=tmp_path, env=ENV,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "run", str(spec)],
+        cwd=tmp_path,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     journal = tmp_path / "results" / "term" / "results.jsonl"
     deadline = time.monotonic() + 180
     while not (journal.exists() and journal.read_text().strip()):
@@ -69,9 +83,15 @@ def finish(driver: subprocess.Popen[str]) -> tuple[str, str]:
 
 def resume_and_check(tmp_path: Path) -> dict[str, Any]:
     storage = tmp_path / "results"
-    resumed = subprocess.run([sys.executable, "-m", "sweeps", "resume", "term", "--storage", str(storage), "--json"],
-                             cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300,
-                             start_new_session=True)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "sweeps", "resume", "term", "--storage", str(storage), "--json"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     return check_sweep_integrity(storage, "term", NUM_SAMPLES, "val_accuracy")
 
@@ -127,8 +147,11 @@ def test_a_second_sigterm_stops_at_once_and_the_sweep_still_resumes(tmp_path: Pa
     assert driver.returncode == 143, err[-3000:]
     storage = tmp_path / "results"
     # Not 30 s of silence: which trials it waits for, where they are, how long it will wait.
-    assert re.search(r"Stopping \(SIGTERM\): waiting for \d running trial\(s\) to save a checkpoint: "
-                     r"\w+ \(iteration \d+, last report \d+ s ago\).*Stopping without them in \d+ s", err), err[-3000:]
+    assert re.search(
+        r"Stopping \(SIGTERM\): waiting for \d running trial\(s\) to save a checkpoint: "
+        r"\w+ \(iteration \d+, last report \d+ s ago\).*Stopping without them in \d+ s",
+        err,
+    ), err[-3000:]
     assert "stopped at once" in err and f"sweep resume term --storage {storage}" in " ".join(err.split())
     assert read_state(sweep_paths(storage, "term"))["state"] == "interrupted"
     assert "RUNNING" not in mlflow_statuses(storage).values()

@@ -25,11 +25,20 @@ from sweeps.store.study_records import backend_trial_id
 from tests.conftest import small_spec
 
 
-def simulated_sweep(tmp_path: Path, budget: str, mode: str = "max") -> tuple[object, SimulatedBackend, object]:
+def simulated_sweep(
+    tmp_path: Path, budget: str, mode: str = "max"
+) -> tuple[object, SimulatedBackend, object]:
     spec = small_spec(
-        num_samples=12, mode=mode, storage=str(tmp_path / "results"), tracking={"enabled": False},
-        scheduler={"type": "asha", "grace_period": 10 if budget == "iterations" else 640, "reduction_factor": 2,
-                   "budget": budget},
+        num_samples=12,
+        mode=mode,
+        storage=str(tmp_path / "results"),
+        tracking={"enabled": False},
+        scheduler={
+            "type": "asha",
+            "grace_period": 10 if budget == "iterations" else 640,
+            "reduction_factor": 2,
+            "budget": budget,
+        },
     )
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -40,7 +49,9 @@ def simulated_sweep(tmp_path: Path, budget: str, mode: str = "max") -> tuple[obj
 
 
 @pytest.mark.parametrize("budget", ["iterations", "samples"])
-def test_a_simulated_sweep_tells_the_study_ledger_and_journal_the_same_story(tmp_path: Path, budget: str) -> None:
+def test_a_simulated_sweep_tells_the_study_ledger_and_journal_the_same_story(
+    tmp_path: Path, budget: str
+) -> None:
     loaded, backend, summary = simulated_sweep(tmp_path, budget)
     spec = loaded.spec  # type: ignore[attr-defined]
     assert backend.started and backend.stopped
@@ -84,11 +95,16 @@ def test_the_best_trial_is_the_best_completed_one(tmp_path: Path) -> None:
 
 
 def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary_and_study(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """MOASHA, the multi-objective study and the summary's front, end to end without Ray."""
     spec = small_spec(
-        num_samples=12, storage=str(tmp_path / "results"), tracking={"log_model": False},
-        metric=["val_accuracy", "cost"], mode=["max", "min"], constraints=["batch_width <= 64"],
+        num_samples=12,
+        storage=str(tmp_path / "results"),
+        tracking={"log_model": False},
+        metric=["val_accuracy", "cost"],
+        mode=["max", "min"],
+        constraints=["batch_width <= 64"],
         scheduler={"type": "asha", "grace_period": 10, "reduction_factor": 2},
     )
     path = tmp_path / "spec.yaml"
@@ -117,7 +133,9 @@ def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary
     tagged = client.search_runs([experiment.experiment_id], "tags.`sweep.pareto` = 'true'")
     assert sorted(r.data.tags["sweep.trial_id"] for r in tagged) == sorted(m["trial_id"] for m in front)
     parent = client.search_runs([experiment.experiment_id], "tags.`sweep.role` = 'parent'")[0]
-    table = json.loads(Path(client.download_artifacts(parent.info.run_id, "pareto_front.json", str(tmp_path))).read_text())
+    table = json.loads(
+        Path(client.download_artifacts(parent.info.run_id, "pareto_front.json", str(tmp_path))).read_text()
+    )
     assert table["columns"][:4] == ["trial_id", "run_name", "val_accuracy", "cost"]
     assert [row[0] for row in table["data"]] == [m["trial_id"] for m in front]
 
@@ -127,12 +145,18 @@ def test_a_two_objective_sweep_with_a_constraint_has_a_feasible_front_in_summary
     assert main(["best", "tiny", "--storage", storage]) == 0
     table = capsys.readouterr().out
     assert "Pareto front of tiny" in table and "val_accuracy (max)" in table and "cost (min)" in table
-    assert [line.split()[1] for line in table.splitlines() if line.split()[1:2] and line.split()[1].startswith("sim")] \
-        == [m["trial_id"] for m in front]
+    assert [
+        line.split()[1]
+        for line in table.splitlines()
+        if line.split()[1:2] and line.split()[1].startswith("sim")
+    ] == [m["trial_id"] for m in front]
     assert main(["best", "tiny", "--storage", storage, "--format", "yaml"]) == 0
     documents = list(yaml.safe_load_all(capsys.readouterr().out))
     assert [d["trial_id"] for d in documents] == [m["trial_id"] for m in front]
-    assert documents[0]["search_space"]["batch_size"] <= 64 and set(documents[0]["values"]) == {"val_accuracy", "cost"}
+    assert documents[0]["search_space"]["batch_size"] <= 64 and set(documents[0]["values"]) == {
+        "val_accuracy",
+        "cost",
+    }
     assert main(["status", "tiny", "--storage", storage, "--wide"]) == 0
     status = capsys.readouterr().out
     marked = {line.split()[1] for line in status.splitlines() if " * " in line and line.split()[1:2]}

@@ -36,7 +36,8 @@ def running(ledger: TrialLedger, *trial_ids: str) -> list[TrialInfo]:
 
 
 def test_the_stop_waits_for_checkpoints_taken_after_it_and_registered_by_the_backend(
-    tmp_path: Path, interrupts: list[int],
+    tmp_path: Path,
+    interrupts: list[int],
 ) -> None:
     ledger = TrialLedger("val_accuracy", "max")
     old, new = running(ledger, "old", "new")
@@ -59,7 +60,8 @@ def test_the_stop_waits_for_checkpoints_taken_after_it_and_registered_by_the_bac
 
 
 def test_after_its_grace_period_the_stop_goes_on_without_the_missing_checkpoints(
-    tmp_path: Path, interrupts: list[int],
+    tmp_path: Path,
+    interrupts: list[int],
 ) -> None:
     ledger = TrialLedger("val_accuracy", "max")
     running(ledger, "slow")

@@ -24,7 +24,11 @@ def render(table: object, width: int = 100) -> str:
 
 
 def test_rows_show_id_config_progress_rung_metric_and_state() -> None:
-    records = [record("a", 60, None, 0.9123), record("b", 20, Outcome.PRUNED), record("c", 300, Outcome.COMPLETED)]
+    records = [
+        record("a", 60, None, 0.9123),
+        record("b", 20, Outcome.PRUNED),
+        record("c", 300, Outcome.COMPLETED),
+    ]
     text = render(trial_table(records, ["b", "c"], "val_accuracy", [20, 60, 180], "iterations", max_rows=10))
     lines = [line for line in text.splitlines() if line.strip()]
     assert lines[0].split() == ["trial", "config", "iteration", "rung", "val_accuracy", "state"]
@@ -35,8 +39,12 @@ def test_rows_show_id_config_progress_rung_metric_and_state() -> None:
 
 
 def test_the_table_fits_the_rows_it_is_given_and_says_how_many_are_hidden() -> None:
-    records = [record(f"r{i}", 10, None) for i in range(5)] + [record(f"e{i}", 300, Outcome.COMPLETED) for i in range(5)]
-    text = render(trial_table(records, [f"e{i}" for i in range(5)], "val_accuracy", [20], "iterations", max_rows=6))
+    records = [record(f"r{i}", 10, None) for i in range(5)] + [
+        record(f"e{i}", 300, Outcome.COMPLETED) for i in range(5)
+    ]
+    text = render(
+        trial_table(records, [f"e{i}" for i in range(5)], "val_accuracy", [20], "iterations", max_rows=6)
+    )
     shown = [line.split()[0] for line in text.splitlines() if line.strip() and line.split()[0][0] in "re"]
     assert shown == ["r0", "r1", "r2", "r3", "r4", "e4"]
     assert "4 more trial(s) not shown" in text

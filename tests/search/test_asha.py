@@ -37,7 +37,9 @@ STEP = {"iterations": 1.0, "samples": 32.0, "epochs": 0.25}
 
 def rungs_for(unit: str, mode: str, grace: float = 4, max_t: float = 100, eta: float = 2) -> AshaRungs:
     scale = STEP[unit]
-    return AshaRungs(rung_milestones(grace * scale, max_t * scale, eta), eta, max_t * scale, mode, promotion=RAY_RULE)
+    return AshaRungs(
+        rung_milestones(grace * scale, max_t * scale, eta), eta, max_t * scale, mode, promotion=RAY_RULE
+    )
 
 
 @pytest.mark.parametrize("mode", ["max", "min"])
@@ -75,7 +77,7 @@ def test_max_t_stops_a_trial_whatever_its_value() -> None:
 
 def test_the_cutoff_is_the_top_1_over_eta_quantile_and_ignores_nan() -> None:
     rungs = rungs_for("iterations", "max", eta=3)
-    for trial, value in zip("abc", [0.1, 0.2, 0.3]):
+    for trial, value in zip("abc", [0.1, 0.2, 0.3], strict=False):
         rungs.decide(trial, 4, value)
     rungs.decide("d", 4, float("nan"))
     assert rungs.cutoff(rungs.rungs[-1]) == pytest.approx(0.2 + (0.3 - 0.2) * 1 / 3)
@@ -91,8 +93,14 @@ def test_every_decision_matches_ray_s_asha(unit: str, mode: str, seed: int) -> N
     grace, max_t = 2 * scale, 60 * scale
     ours = AshaRungs(rung_milestones(grace, max_t, eta), eta, max_t, mode, promotion=RAY_RULE)
     time_attr = BUDGET_RESULT_KEY[unit]
-    ray = ASHAScheduler(time_attr=time_attr, metric="m", mode=mode, grace_period=grace,  # type: ignore[arg-type]
-                        max_t=max_t, reduction_factor=eta)  # type: ignore[arg-type]
+    ray = ASHAScheduler(
+        time_attr=time_attr,
+        metric="m",
+        mode=mode,
+        grace_period=grace,  # type: ignore[arg-type]
+        max_t=max_t,
+        reduction_factor=eta,
+    )  # type: ignore[arg-type]
     trials = {f"t{i}": 0.0 for i in range(12)}
     running = set(trials)
     for trial_id in trials:
@@ -101,9 +109,15 @@ def test_every_decision_matches_ray_s_asha(unit: str, mode: str, seed: int) -> N
         trial_id = generator.choice(sorted(running))
         trials[trial_id] += generator.choice([1, 2, 3, 5]) * scale
         value = generator.random()
-        expected = ray.on_trial_result(None, SimpleNamespace(trial_id=trial_id), {time_attr: trials[trial_id], "m": value})  # type: ignore[arg-type]
+        expected = ray.on_trial_result(
+            None, SimpleNamespace(trial_id=trial_id), {time_attr: trials[trial_id], "m": value}
+        )  # type: ignore[arg-type]
         got = ours.decide(trial_id, trials[trial_id], value)
-        assert got == (STOP if expected == TrialScheduler.STOP else CONTINUE), (trial_id, trials[trial_id], value)
+        assert got == (STOP if expected == TrialScheduler.STOP else CONTINUE), (
+            trial_id,
+            trials[trial_id],
+            value,
+        )
         if got == STOP:
             running.discard(trial_id)
 
@@ -127,9 +141,17 @@ def test_replaying_a_journal_rebuilds_the_rungs_the_live_sweep_had(unit: str) ->
     assert [r.recorded for r in replayed.rungs] == [r.recorded for r in live.rungs]
 
 
-def brackets_for(grace: float, max_t: float, eta: float, count: int, mode: str, seed: int = 0) -> AshaBrackets:
-    return AshaBrackets([rung_milestones(grace, max_t, eta, s) for s in range(count)], eta, max_t, mode, seed,
-                        promotion=RAY_RULE)
+def brackets_for(
+    grace: float, max_t: float, eta: float, count: int, mode: str, seed: int = 0
+) -> AshaBrackets:
+    return AshaBrackets(
+        [rung_milestones(grace, max_t, eta, s) for s in range(count)],
+        eta,
+        max_t,
+        mode,
+        seed,
+        promotion=RAY_RULE,
+    )
 
 
 @pytest.mark.parametrize("mode", ["max", "min"])
@@ -142,8 +164,15 @@ def test_every_decision_and_cutoff_matches_ray_s_asha_with_brackets(unit: str, m
     grace, max_t, count = 2 * scale, 60 * scale, generator.choice([2, 3])
     ours = brackets_for(grace, max_t, eta, count, mode)
     time_attr = BUDGET_RESULT_KEY[unit]
-    ray = ASHAScheduler(time_attr=time_attr, metric="m", mode=mode, grace_period=grace,  # type: ignore[arg-type]
-                        max_t=max_t, reduction_factor=eta, brackets=count)  # type: ignore[arg-type]
+    ray = ASHAScheduler(
+        time_attr=time_attr,
+        metric="m",
+        mode=mode,
+        grace_period=grace,  # type: ignore[arg-type]
+        max_t=max_t,
+        reduction_factor=eta,
+        brackets=count,
+    )  # type: ignore[arg-type]
     trials = {f"t{i}": 0.0 for i in range(16)}
     running = set(trials)
     np.random.seed(seed)  # Ray draws its brackets from numpy's global generator
@@ -158,12 +187,24 @@ def test_every_decision_and_cutoff_matches_ray_s_asha_with_brackets(unit: str, m
         value = generator.random()
         ray_bracket = ray._trial_info[trial_id]
         # The cut-off Ray compares with: the rung this result lands in, before it is recorded.
-        landing = next((recorded for milestone, recorded in ray_bracket._rungs
-                        if trials[trial_id] >= milestone and trial_id not in recorded), None)
+        landing = next(
+            (
+                recorded
+                for milestone, recorded in ray_bracket._rungs
+                if trials[trial_id] >= milestone and trial_id not in recorded
+            ),
+            None,
+        )
         ray_cutoff = ray_bracket.cutoff(landing) if landing is not None and trials[trial_id] < max_t else None
-        expected = ray.on_trial_result(None, SimpleNamespace(trial_id=trial_id), {time_attr: trials[trial_id], "m": value})  # type: ignore[arg-type]
+        expected = ray.on_trial_result(
+            None, SimpleNamespace(trial_id=trial_id), {time_attr: trials[trial_id], "m": value}
+        )  # type: ignore[arg-type]
         got = ours.judge(trial_id, trials[trial_id], value)
-        assert got.action == (STOP if expected == TrialScheduler.STOP else CONTINUE), (trial_id, trials[trial_id], value)
+        assert got.action == (STOP if expected == TrialScheduler.STOP else CONTINUE), (
+            trial_id,
+            trials[trial_id],
+            value,
+        )
         assert got.bracket == ray._brackets.index(ray_bracket)
         if ray_cutoff is None:
             assert got.cutoff is None
@@ -196,7 +237,7 @@ def test_brackets_are_drawn_with_ray_s_probabilities_and_the_same_seed_draws_the
     for i in range(3000):
         brackets.assign(f"t{i}")
     counts = [list(brackets.assignments.values()).count(s) for s in range(3)]
-    for count, probability in zip(counts, brackets.probabilities):
+    for count, probability in zip(counts, brackets.probabilities, strict=False):
         assert count / 3000 == pytest.approx(probability, abs=0.03)
     again = brackets_for(1, 81, 3, 3, "max", seed=11)
     assert [again.assign(f"t{i}") for i in range(3000)] == list(brackets.assignments.values())
@@ -226,7 +267,9 @@ def test_replaying_a_journal_with_brackets_rebuilds_each_bracket_s_rungs() -> No
     replayed = brackets_for(2, 80, 2, 3, "max", seed=99)
     replayed.replay(journal, "val", "iterations", dict(live.assignments))
     assert replayed.assignments == live.assignments
-    assert [[r.recorded for r in b.rungs] for b in replayed.brackets] == [[r.recorded for r in b.rungs] for b in live.brackets]
+    assert [[r.recorded for r in b.rungs] for b in replayed.brackets] == [
+        [r.recorded for r in b.rungs] for b in live.brackets
+    ]
     assert replayed.assign("new") in range(3)  # the next trial is drawn afresh
 
 
@@ -243,17 +286,23 @@ def test_strict_a_young_rung_promotes_only_its_best_so_far(mode: str) -> None:
     rungs = strict_rungs(mode)
     good, better, worse = (0.5, 0.9, 0.1) if mode == "max" else (0.5, 0.1, 0.9)
     assert rungs.judge("a", 2, good).action == CONTINUE  # the first value is the best so far
-    assert rungs.judge("b", 2, worse).action == STOP  # Ray's rule lets it go on (the quantile of one value is it)
+    assert (
+        rungs.judge("b", 2, worse).action == STOP
+    )  # Ray's rule lets it go on (the quantile of one value is it)
     stopped = rungs.judge("c", 2, (good + worse) / 2)  # 3 values, η = 3: the top 1 only
     assert stopped.action == STOP and stopped.cutoff == good and stopped.reason == BELOW_CUTOFF
-    assert stopped.explanation() == {"stopped_at_rung": 2, "rung_value": (good + worse) / 2, "rung_cutoff": good}
+    assert stopped.explanation() == {
+        "stopped_at_rung": 2,
+        "rung_value": (good + worse) / 2,
+        "rung_cutoff": good,
+    }
     best = rungs.judge("d", 2, better)
     assert best.action == CONTINUE and best.cutoff == better
 
 
 def test_strict_with_six_values_keeps_the_top_two() -> None:
     rungs = strict_rungs("max")
-    for trial, value in zip("abcde", [0.1, 0.5, 0.2, 0.4, 0.3]):
+    for trial, value in zip("abcde", [0.1, 0.5, 0.2, 0.4, 0.3], strict=False):
         rungs.judge(trial, 2, value)
     # Six values with this one: ⌊6/3⌋ = 2, so it needs the second best, 0.4, and has it.
     kept = rungs.judge("f", 2, 0.45)
@@ -295,20 +344,30 @@ def test_every_strict_decision_matches_a_brute_force_reference(mode: str, seed: 
     while running:
         trial_id = generator.choice(sorted(running))
         spent[trial_id] += generator.choice([1, 2, 3, 5])
-        value = generator.choice([float("nan"), 0.5, 0.25]) if generator.random() < 0.1 else generator.random()
+        value = (
+            generator.choice([float("nan"), 0.5, 0.25]) if generator.random() < 0.1 else generator.random()
+        )
         got = ours.judge(trial_id, spent[trial_id], value)
         if spent[trial_id] >= max_t:
             assert got.action == STOP and got.reason == AT_MAX_T
             running.discard(trial_id)
             continue
-        landing = max((m for m in milestones if m <= spent[trial_id] and trial_id not in reference[m]), default=None)
+        landing = max(
+            (m for m in milestones if m <= spent[trial_id] and trial_id not in reference[m]), default=None
+        )
         if landing is None:
             assert got.action == CONTINUE and got.milestone is None
             continue
         continues = reference_strict(reference[landing], trial_id, value, eta, mode)
         reference[landing][trial_id] = value
-        assert (got.action, got.milestone) == (CONTINUE if continues else STOP, landing), (trial_id, spent[trial_id], value)
-        ranked = sorted((v for v in reference[landing].values() if not math.isnan(v)), reverse=(mode == "max"))
+        assert (got.action, got.milestone) == (CONTINUE if continues else STOP, landing), (
+            trial_id,
+            spent[trial_id],
+            value,
+        )
+        ranked = sorted(
+            (v for v in reference[landing].values() if not math.isnan(v)), reverse=(mode == "max")
+        )
         if ranked:
             assert got.cutoff == ranked[max(1, math.floor(len(ranked) / eta)) - 1]
         if not continues:
@@ -326,8 +385,10 @@ def test_every_strict_decision_matches_optuna_s_successive_halving_pruner(mode: 
     eta, grace, max_t = generator.choice([2, 3, 4]), generator.choice([1, 2, 3]), 60
     ours = AshaRungs(rung_milestones(grace, max_t, eta), eta, max_t, mode, promotion=STRICT_RULE)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if mode == "max" else "minimize",
-                                pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=grace, reduction_factor=eta))
+    study = optuna.create_study(
+        direction="maximize" if mode == "max" else "minimize",
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=grace, reduction_factor=eta),
+    )
     trials = {f"t{i}": study.ask() for i in range(16)}
     spent = dict.fromkeys(trials, 0)
     running, stops = set(trials), 0

@@ -17,11 +17,14 @@ from tests.conftest import small_spec
 
 def oom_spec(tmp_path: Path, **failure: Any) -> Any:
     """Issue 24's case: batch sizes 16-256, and (in `drive`) every one of 128 or more fails."""
-    spec = small_spec(search_space={
-        "batch_size": {"type": "categorical", "values": [16, 32, 64, 128, 256]},
-        "epochs": {"type": "int", "low": 1, "high": 3},
-        "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-    }, failure=failure)
+    spec = small_spec(
+        search_space={
+            "batch_size": {"type": "categorical", "values": [16, 32, 64, 128, 256]},
+            "epochs": {"type": "int", "low": 1, "high": 3},
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+        },
+        failure=failure,
+    )
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     return load_spec(path).spec
@@ -30,7 +33,9 @@ def oom_spec(tmp_path: Path, **failure: Any) -> Any:
 def drive(spec: Any, seed: int, trials: int) -> tuple[int, optuna.Study]:
     """Failing proposals in a study driven as the sweep drives it: failures told FAIL."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=make_sampler(spec.model_copy(update={"seed": seed})))
+    study = optuna.create_study(
+        direction="maximize", sampler=make_sampler(spec.model_copy(update={"seed": seed}))
+    )
     space, failing = optuna_distributions(spec), 0
     for _ in range(trials):
         trial = study.ask(space)

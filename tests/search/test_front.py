@@ -20,7 +20,10 @@ TWO = {"metric": ["val_accuracy", "parameters"], "mode": ["max", "min"]}
 
 def test_a_multi_objective_study_has_directions_pruned_steps_and_complete_values(tmp_path: Path) -> None:
     study = opened(tmp_path, **TWO)
-    assert study.study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    assert study.study.directions == [
+        optuna.study.StudyDirection.MAXIMIZE,
+        optuna.study.StudyDirection.MINIMIZE,
+    ]
     study.ask("pruned")
     study.report("pruned", [point(5, 0.3, parameters=100), point(7, 0.35)])  # step 7 lacks an objective
     study.finish("pruned", [point(10, 0.4, parameters=100)], error=False)
@@ -48,10 +51,16 @@ def test_a_single_objective_study_is_unchanged(tmp_path: Path) -> None:
 
 def test_constraints_reach_the_sampler_and_keep_infeasible_trials_off_the_front(tmp_path: Path) -> None:
     study = opened(tmp_path, constraints=["latency_ms <= 5"], **TWO)
-    for trial_id, accuracy, parameters, latency in [("fast", 0.8, 50, 4.0), ("slow", 0.95, 10, 9.0),
-                                                    ("dominated", 0.7, 60, 1.0), ("other", 0.9, 80, 5.0)]:
+    for trial_id, accuracy, parameters, latency in [
+        ("fast", 0.8, 50, 4.0),
+        ("slow", 0.95, 10, 9.0),
+        ("dominated", 0.7, 60, 1.0),
+        ("other", 0.9, 80, 5.0),
+    ]:
         study.ask(trial_id)
-        study.finish(trial_id, [point(TOTAL, accuracy, parameters=parameters, latency_ms=latency)], error=False)
+        study.finish(
+            trial_id, [point(TOTAL, accuracy, parameters=parameters, latency_ms=latency)], error=False
+        )
     trials = study.study.get_trials()
     # Optuna's own record of each trial's feasibility, which its samplers read.
     assert [t.constraints for t in trials] == [{"latency_ms <= 5": v} for v in (-1.0, 4.0, -4.0, 0.0)]

@@ -16,19 +16,27 @@ X = {"x": FloatDistribution(0.0, 1.0)}
 MILESTONES = [10, 30, 90]
 
 
-def trial(state: TrialState, x: float, curve: dict[int, float], value: float | None = None) -> optuna.trial.FrozenTrial:
-    return optuna.trial.create_trial(state=state, value=value, params={"x": x}, distributions=X,
-                                     intermediate_values=curve)
+def trial(
+    state: TrialState, x: float, curve: dict[int, float], value: float | None = None
+) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(
+        state=state, value=value, params={"x": x}, distributions=X, intermediate_values=curve
+    )
 
 
 def pruned(x: float, *values: float) -> optuna.trial.FrozenTrial:
     """A trial that reported ``values`` at the first rungs and was stopped at the last of them."""
-    return trial(TrialState.PRUNED, x, dict(zip(MILESTONES, values)))
+    return trial(TrialState.PRUNED, x, dict(zip(MILESTONES, values, strict=False)))
 
 
 def test_value_at_is_the_first_value_at_or_past_the_milestone() -> None:
     t = trial(TrialState.PRUNED, 0.5, {5: 0.1, 12: 0.2, 40: 0.3})
-    assert value_at(t, 10) == 0.2 and value_at(t, 12) == 0.2 and value_at(t, 30) == 0.3 and value_at(t, 41) is None
+    assert (
+        value_at(t, 10) == 0.2
+        and value_at(t, 12) == 0.2
+        and value_at(t, 30) == 0.3
+        and value_at(t, 41) is None
+    )
 
 
 def test_the_model_is_fitted_on_the_highest_rung_with_enough_values_and_falls_back() -> None:
@@ -38,9 +46,13 @@ def test_the_model_is_fitted_on_the_highest_rung_with_enough_values_and_falls_ba
     assert rung_to_model(trials, MILESTONES, min_observations=5) == 10  # falls back to the first rung
     assert rung_to_model(trials, MILESTONES, min_observations=11) is None  # plain TPE
     complete = [trial(TrialState.COMPLETE, 0.4, {10: 1.0, 30: 2.0, 90: 3.0, 100: 4.0}, 4.0)] * 3
-    assert rung_to_model(trials + complete, MILESTONES, min_observations=3) == math.inf  # the trials' own ends
+    assert (
+        rung_to_model(trials + complete, MILESTONES, min_observations=3) == math.inf
+    )  # the trials' own ends
     running = [trial(TrialState.RUNNING, 0.5, {10: 1.0, 30: 2.0, 90: 3.0})] * 5
-    assert rung_to_model(trials + running, MILESTONES, min_observations=2) == 30  # running trials are not counted
+    assert (
+        rung_to_model(trials + running, MILESTONES, min_observations=2) == 30
+    )  # running trials are not counted
 
 
 def test_the_view_relabels_each_trial_at_the_rung() -> None:
@@ -60,8 +72,9 @@ def study_whose_rungs_disagree(min_observations: int) -> tuple[optuna.Study, Mul
     """At rung 10 small x looks best; at rung 30 (where the trials that went on show it) large x is.
 
     Every trial reached rung 10 and was stopped there or at rung 30 (minimised)."""
-    sampler = MultiFidelityTPESampler(milestones=MILESTONES, min_observations=min_observations, n_startup_trials=5,
-                                      seed=0)
+    sampler = MultiFidelityTPESampler(
+        milestones=MILESTONES, min_observations=min_observations, n_startup_trials=5, seed=0
+    )
     study = optuna.create_study(sampler=sampler)
     xs = [i / 20 for i in range(20)]
     for x in xs:
@@ -104,8 +117,11 @@ def test_plain_tpe_would_favour_the_survivors_by_their_step_alone() -> None:
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_the_study_keeps_every_trials_real_state_and_intermediate_values(direction: str) -> None:
     sampler = MultiFidelityTPESampler(milestones=[1, 3, 9], min_observations=3, n_startup_trials=3, seed=1)
-    study = optuna.create_study(direction=direction, sampler=sampler,
-                                pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3))
+    study = optuna.create_study(
+        direction=direction,
+        sampler=sampler,
+        pruner=optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+    )
     sign = 1.0 if direction == "minimize" else -1.0
 
     def objective(t: optuna.Trial) -> float:
@@ -145,6 +161,9 @@ def test_the_spec_checks_the_options_against_this_samplers_own_signature() -> No
 
     declared = inspect.signature(multi_fidelity_options).parameters
     real = inspect.signature(MultiFidelityTPESampler).parameters
-    assert [(p.name, p.default, p.kind) for p in declared.values()] == [(p.name, p.default, p.kind) for p in real.values()]
-    assert [str(p.annotation) for p in declared.values() if p.name != "milestones"] == \
-        [str(p.annotation) for p in real.values() if p.name != "milestones"]
+    assert [(p.name, p.default, p.kind) for p in declared.values()] == [
+        (p.name, p.default, p.kind) for p in real.values()
+    ]
+    assert [str(p.annotation) for p in declared.values() if p.name != "milestones"] == [
+        str(p.annotation) for p in real.values() if p.name != "milestones"
+    ]

@@ -29,7 +29,7 @@ def brute_force_fronts(points: list[tuple[float, ...]]) -> list[list[int]]:
 
 
 def brute_force_dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return all(x >= y for x, y in zip(a, b)) and a != b
+    return all(x >= y for x, y in zip(a, b, strict=False)) and a != b
 
 
 def random_points(seed: int, count: int, objectives: int, ties: bool) -> list[tuple[float, ...]]:
@@ -75,7 +75,7 @@ def brute_force_keeps(recorded: list[tuple[float, ...]], eta: float) -> list[boo
     ranked = []
     for front in brute_force_fronts(recorded):
         distances = crowding_distances([recorded[i] for i in front])
-        ranked += [i for _, i in sorted(zip(distances, front), key=lambda p: (-p[0], p[1]))]
+        ranked += [i for _, i in sorted(zip(distances, front, strict=False), key=lambda p: (-p[0], p[1]))]
     kept = max(1, int(len(recorded) // eta))
     return [ranked.index(len(recorded) - 1) < kept]
 
@@ -99,7 +99,9 @@ def test_every_moasha_decision_matches_a_brute_force_reference(modes: tuple[str,
             del alive[trial]
             continue
         # The highest milestone reached that the trial had no value at yet.
-        newly = next((m for m in sorted(milestones, reverse=True) if budget >= m and trial not in seen[m]), None)
+        newly = next(
+            (m for m in sorted(milestones, reverse=True) if budget >= m and trial not in seen[m]), None
+        )
         if newly is not None:
             seen[newly].add(trial)
         if decision.milestone is None:
@@ -107,7 +109,7 @@ def test_every_moasha_decision_matches_a_brute_force_reference(modes: tuple[str,
             assert decision.action == CONTINUE
         else:
             assert decision.milestone == newly
-            signed = tuple(v if mode == "max" else -v for v, mode in zip(values, modes))
+            signed = tuple(v if mode == "max" else -v for v, mode in zip(values, modes, strict=False))
             at_rung[decision.milestone].append(signed)
             expected = brute_force_keeps(at_rung[decision.milestone], eta)[0]
             assert (decision.action == CONTINUE) == expected
@@ -139,7 +141,9 @@ def test_replaying_a_journal_rebuilds_moasha_rungs_and_the_next_decisions() -> N
         live.judge_result(f"t{i}", result["iteration"], result, "acc")
         journal[f"t{i}"] = [result]
     resumed = build()
-    assert resumed.replay(journal, "acc", "iterations") == sum(1 for r in journal.values() if r[0]["iteration"] >= 1)
+    assert resumed.replay(journal, "acc", "iterations") == sum(
+        1 for r in journal.values() if r[0]["iteration"] >= 1
+    )
     assert [b.vectors for b in resumed.brackets] == [b.vectors for b in live.brackets]  # type: ignore[attr-defined]
     probe = {"iteration": 3, "acc": 0.5, "size": 0.5}
     assert live.judge_result("new", 3, probe, "acc") == resumed.judge_result("new", 3, probe, "acc")

@@ -47,7 +47,11 @@ def test_fixed_values_are_not_searched() -> None:
     [
         ({"m": 0.9, "iteration": 50, "total_iterations": 50}, False, (optuna.trial.TrialState.COMPLETE, 0.9)),
         ({"m": 0.4, "iteration": 20, "total_iterations": 50}, False, (optuna.trial.TrialState.PRUNED, None)),
-        ({"m": float("nan"), "iteration": 5, "total_iterations": 50, "diverged": True}, False, (optuna.trial.TrialState.FAIL, None)),
+        (
+            {"m": float("nan"), "iteration": 5, "total_iterations": 50, "diverged": True},
+            False,
+            (optuna.trial.TrialState.FAIL, None),
+        ),
         ({"m": 0.4, "iteration": 20, "total_iterations": 50}, True, (optuna.trial.TrialState.FAIL, None)),
         (None, False, (optuna.trial.TrialState.FAIL, None)),
     ],
@@ -57,9 +61,14 @@ def test_trials_are_classified_truthfully(result: dict | None, error: bool, expe
 
 
 def test_a_space_with_every_hyperparameter_fixed_gives_optuna_one_choice_each() -> None:
-    spec = SweepSpec.model_validate(small_spec(search_space={"batch_size": 64, "epochs": 2, "learning_rate": 0.01}))
+    spec = SweepSpec.model_validate(
+        small_spec(search_space={"batch_size": 64, "epochs": 2, "learning_rate": 0.01})
+    )
     distributions = optuna_distributions(spec)
     assert {name: d.choices for name, d in distributions.items()} == {
-        "batch_size": (64,), "epochs": (2,), "learning_rate": (0.01,)}
+        "batch_size": (64,),
+        "epochs": (2,),
+        "learning_rate": (0.01,),
+    }
     study = optuna.create_study(sampler=make_sampler(spec))
     assert study.ask(fixed_distributions=distributions).params == fixed_values(spec)

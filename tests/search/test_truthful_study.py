@@ -48,14 +48,24 @@ def opened(tmp_path: Path, **changes: Any) -> TruthfulStudy:
 
 
 def point(iteration: int, value: float, batch_size: int = 64, **extra: Any) -> dict[str, Any]:
-    return {"iteration": iteration, "samples_seen": iteration * batch_size, "epoch": iteration / 15,
-            "total_iterations": TOTAL, "val_accuracy": value, **extra}
+    return {
+        "iteration": iteration,
+        "samples_seen": iteration * batch_size,
+        "epoch": iteration / 15,
+        "total_iterations": TOTAL,
+        "val_accuracy": value,
+        **extra,
+    }
 
 
 def snapshot(trial: optuna.trial.FrozenTrial) -> str:
     """Every field of a trial as text (NaN equals NaN), the order of a dict's keys aside."""
-    return repr([(key, sorted(value.items()) if isinstance(value, dict) else value)
-                 for key, value in sorted(vars(trial).items())])
+    return repr(
+        [
+            (key, sorted(value.items()) if isinstance(value, dict) else value)
+            for key, value in sorted(vars(trial).items())
+        ]
+    )
 
 
 def reread(tmp_path: Path, number: int = 0) -> optuna.trial.FrozenTrial:
@@ -67,17 +77,28 @@ def reread(tmp_path: Path, number: int = 0) -> optuna.trial.FrozenTrial:
 def test_ask_gives_a_config_of_the_space_with_the_fixed_values_and_binds_the_trial_id(tmp_path: Path) -> None:
     study = opened(tmp_path)
     config = study.ask("t1")
-    assert config["epochs"] == 2 and config["batch_size"] in (64, 128) and 1e-3 <= config["learning_rate"] <= 1e-1
+    assert (
+        config["epochs"] == 2
+        and config["batch_size"] in (64, 128)
+        and 1e-3 <= config["learning_rate"] <= 1e-1
+    )
     assert study.ask("t1") == config  # asked again (a retried trial): the same config, no new trial
     assert len(study.study.trials) == 1 and study.optuna_numbers == {"t1": 0}
     assert reread(tmp_path).user_attrs[BACKEND_TRIAL_ID_ATTR] == "t1"
     assert set(reread(tmp_path).params) == {"batch_size", "learning_rate"}
 
 
-@pytest.mark.parametrize(("budget", "steps"), [
-    ("iterations", [10, 20]), ("samples", [640, 1280]), ("epochs", [10, 20]),  # epochs: Optuna steps are integers
-])
-def test_intermediate_values_are_keyed_by_the_budget_unit(tmp_path: Path, budget: str, steps: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("budget", "steps"),
+    [
+        ("iterations", [10, 20]),
+        ("samples", [640, 1280]),
+        ("epochs", [10, 20]),  # epochs: Optuna steps are integers
+    ],
+)
+def test_intermediate_values_are_keyed_by_the_budget_unit(
+    tmp_path: Path, budget: str, steps: list[int]
+) -> None:
     study = opened(tmp_path, scheduler__budget=budget)
     study.ask("t1")
     study.report("t1", [point(10, 0.5), point(20, 0.6)])
@@ -102,15 +123,25 @@ def test_diverged_points_and_points_without_the_metric_are_no_intermediate_value
     assert reread(tmp_path).intermediate_values == {10: 0.5}
 
 
-@pytest.mark.parametrize(("last", "error", "state", "value", "outcome"), [
-    (point(TOTAL, 0.8), False, TrialState.COMPLETE, 0.8, "completed"),  # ran all its iterations
-    # Stopped before its total (ASHA): Optuna keeps the last intermediate value as its value.
-    (point(10, 0.4), False, TrialState.PRUNED, 0.4, "pruned"),
-    (point(10, 0.4), True, TrialState.FAIL, None, "failed"),  # raised
-    (point(12, float("nan"), diverged=True), False, TrialState.FAIL, None, "diverged"),  # not a made-up worst value
-])
+@pytest.mark.parametrize(
+    ("last", "error", "state", "value", "outcome"),
+    [
+        (point(TOTAL, 0.8), False, TrialState.COMPLETE, 0.8, "completed"),  # ran all its iterations
+        # Stopped before its total (ASHA): Optuna keeps the last intermediate value as its value.
+        (point(10, 0.4), False, TrialState.PRUNED, 0.4, "pruned"),
+        (point(10, 0.4), True, TrialState.FAIL, None, "failed"),  # raised
+        (
+            point(12, float("nan"), diverged=True),
+            False,
+            TrialState.FAIL,
+            None,
+            "diverged",
+        ),  # not a made-up worst value
+    ],
+)
 def test_each_ending_is_told_to_optuna_truthfully(
-        tmp_path: Path, last: dict[str, Any], error: bool, state: TrialState, value: float | None, outcome: str) -> None:
+    tmp_path: Path, last: dict[str, Any], error: bool, state: TrialState, value: float | None, outcome: str
+) -> None:
     study = opened(tmp_path)
     study.ask("t1")
     study.report("t1", [point(5, 0.3)])
@@ -141,7 +172,9 @@ def test_an_ending_without_its_last_delivery_uses_the_last_report(tmp_path: Path
     assert (reread(tmp_path).state, reread(tmp_path).value) == (TrialState.COMPLETE, 0.7)
     study.ask("t2")  # never reported: nothing for the sampler to learn from
     study.finish("t2", None, error=False)
-    assert reread(tmp_path, 1).state == TrialState.FAIL and reread(tmp_path, 1).user_attrs[RECORD_ATTR] == {"outcome": "failed"}
+    assert reread(tmp_path, 1).state == TrialState.FAIL and reread(tmp_path, 1).user_attrs[RECORD_ATTR] == {
+        "outcome": "failed"
+    }
 
 
 def test_after_its_end_a_trial_hears_nothing_more(tmp_path: Path) -> None:
@@ -153,7 +186,11 @@ def test_after_its_end_a_trial_hears_nothing_more(tmp_path: Path) -> None:
     study.report("unknown", [point(1, 0.1)])  # a trial the study never asked for
     study.finish("unknown", None, error=True)
     frozen = reread(tmp_path)
-    assert (frozen.state, frozen.value, frozen.intermediate_values) == (TrialState.COMPLETE, 0.8, {TOTAL: 0.8})
+    assert (frozen.state, frozen.value, frozen.intermediate_values) == (
+        TrialState.COMPLETE,
+        0.8,
+        {TOTAL: 0.8},
+    )
     assert len(study.study.trials) == 1
 
 
@@ -204,13 +241,24 @@ os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no close: what `kill -9` of 
 def test_what_a_killed_driver_wrote_is_all_in_the_file(tmp_path: Path) -> None:
     """The study serves reads from memory (store/study_cache.py), but commits each write as it
     is made: a driver killed with SIGKILL leaves the file with every trial as the driver saw it."""
-    killed = subprocess.run([sys.executable, "-c", _KILLED_DRIVER, str(tmp_path)], check=False, cwd=REPO,
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_DRIVER, str(tmp_path)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     seen_by_driver = json.loads(killed.stdout.strip().splitlines()[-1])
     on_file = [snapshot(reread(tmp_path, number)) for number in range(3)]
     assert on_file == seen_by_driver
-    assert [reread(tmp_path, n).state for n in range(3)] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING]
+    assert [reread(tmp_path, n).state for n in range(3)] == [
+        TrialState.COMPLETE,
+        TrialState.PRUNED,
+        TrialState.RUNNING,
+    ]
     assert reread(tmp_path, 2).intermediate_values == {10: 0.3, 20: 0.35}
 
     again = opened(tmp_path)  # the resumed driver: re-attached to every trial, nothing asked anew
@@ -218,7 +266,9 @@ def test_what_a_killed_driver_wrote_is_all_in_the_file(tmp_path: Path) -> None:
     again.report("running", [point(20, 0.9), point(TOTAL, 0.6)])
     again.finish("running", None, error=False)
     assert (reread(tmp_path, 2).state, reread(tmp_path, 2).intermediate_values) == (
-        TrialState.COMPLETE, {10: 0.3, 20: 0.35, TOTAL: 0.6})
+        TrialState.COMPLETE,
+        {10: 0.3, 20: 0.35, TOTAL: 0.6},
+    )
 
 
 def as_written_before_the_rename(study_file: Path) -> None:
@@ -226,8 +276,10 @@ def as_written_before_the_rename(study_file: Path) -> None:
     import sqlite3
 
     with sqlite3.connect(study_file) as db:
-        renamed = db.execute("UPDATE trial_user_attributes SET key = ? WHERE key = ?",
-                             (LEGACY_TRIAL_ID_ATTR, BACKEND_TRIAL_ID_ATTR)).rowcount
+        renamed = db.execute(
+            "UPDATE trial_user_attributes SET key = ? WHERE key = ?",
+            (LEGACY_TRIAL_ID_ATTR, BACKEND_TRIAL_ID_ATTR),
+        ).rowcount
     assert renamed > 0
 
 

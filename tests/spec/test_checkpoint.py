@@ -26,7 +26,9 @@ def test_keep_defaults_to_two_and_pruned_checkpoints_go(tmp_path: Path) -> None:
     assert (settings.keep, settings.keep_pruned) == (5, True)
 
 
-@pytest.mark.parametrize("keep", [0, -1, "two", "2", True, 1.5], ids=["zero", "negative", "word", "quoted", "bool", "fraction"])
+@pytest.mark.parametrize(
+    "keep", [0, -1, "two", "2", True, 1.5], ids=["zero", "negative", "word", "quoted", "bool", "fraction"]
+)
 def test_a_bad_keep_is_exit_2_naming_the_field_and_the_fix(tmp_path: Path, capsys: Any, keep: Any) -> None:
     assert main(["plan", str(write(tmp_path, {"every_epochs": 1, "keep": keep}))]) == 2
     err = " ".join(capsys.readouterr().err.split())

@@ -34,7 +34,9 @@ def test_every_example_spec_is_valid(example: Path) -> None:
 
 
 def test_overrides_set_nested_fields_with_yaml_types(tmp_path: Path) -> None:
-    loaded = load_spec(write(tmp_path, small_spec()), ["num_samples=8", "scheduler.grace_period=10", "search_space.epochs=5"])
+    loaded = load_spec(
+        write(tmp_path, small_spec()), ["num_samples=8", "scheduler.grace_period=10", "search_space.epochs=5"]
+    )
     assert loaded.spec.num_samples == 8
     assert loaded.spec.scheduler.grace_period == 10
     assert loaded.spec.search_space["epochs"] == 5
@@ -154,11 +156,24 @@ def test_fixed_values_are_accepted(tmp_path: Path) -> None:
         ("epochs", -1, "fixed at -1"),
         ("epochs", {"type": "categorical", "values": [2, 0]}, "`values` include 0"),
     ],
-    ids=["lr-fixed-negative", "lr-fixed-zero", "lr-range-from-zero", "lr-range-negative", "lr-categorical",
-         "bs-fixed-zero", "bs-range-from-zero", "bs-categorical", "epochs-fixed-negative", "epochs-categorical"],
+    ids=[
+        "lr-fixed-negative",
+        "lr-fixed-zero",
+        "lr-range-from-zero",
+        "lr-range-negative",
+        "lr-categorical",
+        "bs-fixed-zero",
+        "bs-range-from-zero",
+        "bs-categorical",
+        "epochs-fixed-negative",
+        "epochs-categorical",
+    ],
 )
 def test_a_core_hyperparameter_outside_its_domain_is_rejected(
-    tmp_path: Path, name: str, param: object, expected: str,
+    tmp_path: Path,
+    name: str,
+    param: object,
+    expected: str,
 ) -> None:
     spec = small_spec()
     spec["search_space"][name] = param
@@ -223,7 +238,10 @@ def test_a_scheduler_override_without_type_means_the_default_asha(tmp_path: Path
 
 @pytest.mark.parametrize(
     ("entry", "expected"),
-    [("scheduler", "field `scheduler` has `type: asah`"), ("learning_rate", "field `search_space.learning_rate` has no `type`")],
+    [
+        ("scheduler", "field `scheduler` has `type: asah`"),
+        ("learning_rate", "field `search_space.learning_rate` has no `type`"),
+    ],
 )
 def test_a_missing_or_unknown_type_names_the_valid_types(tmp_path: Path, entry: str, expected: str) -> None:
     spec = small_spec()
@@ -245,7 +263,9 @@ def test_grace_period_defaults_to_auto_and_brackets_to_one(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("grace", ["sometext", 0, -5, True, [10]])
-def test_grace_period_neither_auto_nor_positive_names_the_field_and_the_fix(tmp_path: Path, grace: object) -> None:
+def test_grace_period_neither_auto_nor_positive_names_the_field_and_the_fix(
+    tmp_path: Path, grace: object
+) -> None:
     spec = small_spec()
     spec["scheduler"]["grace_period"] = grace
     message = rejected(tmp_path, spec)
@@ -254,19 +274,24 @@ def test_grace_period_neither_auto_nor_positive_names_the_field_and_the_fix(tmp_
 
 
 @pytest.mark.parametrize("brackets", [0, -2, 1.5, "two", True])
-def test_brackets_below_one_or_not_whole_names_the_field_and_the_fix(tmp_path: Path, brackets: object) -> None:
+def test_brackets_below_one_or_not_whole_names_the_field_and_the_fix(
+    tmp_path: Path, brackets: object
+) -> None:
     spec = small_spec()
     spec["scheduler"]["brackets"] = brackets
     message = rejected(tmp_path, spec)
     assert "field `scheduler.brackets`" in message and "at least 1" in message and "`brackets: 1`" in message
 
 
-@pytest.mark.parametrize("name, says", [
-    ("", "is empty"),
-    ("a" * 101, "is 101 characters long"),
-    ("my/sweep", "is not a valid sweep name"),
-    (".hidden", "is not a valid sweep name"),
-])
+@pytest.mark.parametrize(
+    "name, says",
+    [
+        ("", "is empty"),
+        ("a" * 101, "is 101 characters long"),
+        ("my/sweep", "is not a valid sweep name"),
+        (".hidden", "is not a valid sweep name"),
+    ],
+)
 def test_a_bad_sweep_name_states_the_rule_in_words(tmp_path: Path, name: str, says: str) -> None:
     message = rejected(tmp_path, small_spec(name=name))
     assert "field `name`" in message and says in message
@@ -279,11 +304,16 @@ def test_a_name_of_100_characters_is_valid(tmp_path: Path) -> None:
     assert load_spec(write(tmp_path, small_spec(name="a" * 100))).spec.name == "a" * 100
 
 
-@pytest.mark.parametrize("values", [
-    [{"name": "sgd", "momentum": 0.9}, {"name": "adam"}],
-    [[1, 2], [3]],
-])
-def test_conditional_parameters_as_dict_choices_are_refused_with_the_workaround(tmp_path: Path, values: list) -> None:
+@pytest.mark.parametrize(
+    "values",
+    [
+        [{"name": "sgd", "momentum": 0.9}, {"name": "adam"}],
+        [[1, 2], [3]],
+    ],
+)
+def test_conditional_parameters_as_dict_choices_are_refused_with_the_workaround(
+    tmp_path: Path, values: list
+) -> None:
     spec = small_spec()
     spec["search_space"]["optimizer"] = {"type": "categorical", "values": values}
     message = rejected(tmp_path, spec)

@@ -22,39 +22,73 @@ def test_a_single_metric_is_one_objective_as_before(tmp_path: Path) -> None:
 
 
 def test_lists_make_several_objectives_the_first_is_the_metric(tmp_path: Path) -> None:
-    spec = load_spec(write(tmp_path, small_spec(metric=["val_accuracy", "parameters"], mode=["max", "min"]))).spec
+    spec = load_spec(
+        write(tmp_path, small_spec(metric=["val_accuracy", "parameters"], mode=["max", "min"]))
+    ).spec
     assert spec.multi_objective
     assert spec.objectives == (("val_accuracy", "max"), ("parameters", "min"))
     assert (spec.metric, spec.mode) == ("val_accuracy", "max")
 
 
 def test_overrides_can_set_the_lists(tmp_path: Path) -> None:
-    spec = load_spec(write(tmp_path, small_spec()), ["metric=[val_accuracy, parameters]", "mode=[max, min]"]).spec
+    spec = load_spec(
+        write(tmp_path, small_spec()), ["metric=[val_accuracy, parameters]", "mode=[max, min]"]
+    ).spec
     assert spec.metrics == ("val_accuracy", "parameters")
 
 
-@pytest.mark.parametrize(("changes", "field", "words"), [
-    ({"metric": ["val_accuracy", "parameters"], "mode": ["max"]}, "mode", "exactly one mode"),
-    ({"metric": ["val_accuracy", "val_accuracy"], "mode": ["max", "max"]}, "metric", "more than once"),
-    ({"metric": ["val_accuracy", "parameters"], "mode": "max"}, "mode", "not a list"),
-    ({"metric": "val_accuracy", "mode": ["max", "min"]}, "metric", "not a list"),
-    ({"metric": [], "mode": []}, "metric", "empty list"),
-    ({"metric": ["a", "b", "c", "d"], "mode": ["max"] * 4}, "metric", "at most 3"),
-    ({"metric": ["val_accuracy", "parameters"], "mode": ["max", "down"]}, "mode", "`max` or `min`"),
-    ({"metric": ["val_accuracy", 3], "mode": ["max", "min"]}, "metric", "name of a reported metric"),
-    ({"metrics": ["val_accuracy"]}, "metrics", "not a spec field"),
-    ({"metric": ["val_accuracy", "parameters"], "mode": ["max", "min"], "sampler": {"type": "cmaes"}},
-     "sampler.type", "optimises one value"),
-    ({"metric": ["val_accuracy", "parameters"], "mode": ["max", "min"],
-      "scheduler": {"type": "asha", "promotion": "ray"}}, "scheduler.promotion", "non-dominated"),
-    ({"constraints": ["latency_ms < 5"]}, "constraints.0", "METRIC <= NUMBER"),
-    ({"constraints": ["latency_ms <= fast"]}, "constraints.0", "METRIC <= NUMBER"),
-    ({"constraints": ["ok <= 1", "latency_ms <= inf"]}, "constraints.1", "METRIC <= NUMBER"),
-    ({"constraints": [5]}, "constraints.0", "valid string"),
-], ids=["lengths-differ", "repeated", "mode-not-list", "metric-not-list", "empty", "four", "bad-mode",
-        "metric-not-name", "derived-field", "cmaes", "ray-rule", "strict-less", "bound-not-number",
-        "infinite-bound", "not-a-string"])
-def test_bad_objectives_and_constraints_name_the_field(tmp_path: Path, changes: dict, field: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"metric": ["val_accuracy", "parameters"], "mode": ["max"]}, "mode", "exactly one mode"),
+        ({"metric": ["val_accuracy", "val_accuracy"], "mode": ["max", "max"]}, "metric", "more than once"),
+        ({"metric": ["val_accuracy", "parameters"], "mode": "max"}, "mode", "not a list"),
+        ({"metric": "val_accuracy", "mode": ["max", "min"]}, "metric", "not a list"),
+        ({"metric": [], "mode": []}, "metric", "empty list"),
+        ({"metric": ["a", "b", "c", "d"], "mode": ["max"] * 4}, "metric", "at most 3"),
+        ({"metric": ["val_accuracy", "parameters"], "mode": ["max", "down"]}, "mode", "`max` or `min`"),
+        ({"metric": ["val_accuracy", 3], "mode": ["max", "min"]}, "metric", "name of a reported metric"),
+        ({"metrics": ["val_accuracy"]}, "metrics", "not a spec field"),
+        (
+            {"metric": ["val_accuracy", "parameters"], "mode": ["max", "min"], "sampler": {"type": "cmaes"}},
+            "sampler.type",
+            "optimises one value",
+        ),
+        (
+            {
+                "metric": ["val_accuracy", "parameters"],
+                "mode": ["max", "min"],
+                "scheduler": {"type": "asha", "promotion": "ray"},
+            },
+            "scheduler.promotion",
+            "non-dominated",
+        ),
+        ({"constraints": ["latency_ms < 5"]}, "constraints.0", "METRIC <= NUMBER"),
+        ({"constraints": ["latency_ms <= fast"]}, "constraints.0", "METRIC <= NUMBER"),
+        ({"constraints": ["ok <= 1", "latency_ms <= inf"]}, "constraints.1", "METRIC <= NUMBER"),
+        ({"constraints": [5]}, "constraints.0", "valid string"),
+    ],
+    ids=[
+        "lengths-differ",
+        "repeated",
+        "mode-not-list",
+        "metric-not-list",
+        "empty",
+        "four",
+        "bad-mode",
+        "metric-not-name",
+        "derived-field",
+        "cmaes",
+        "ray-rule",
+        "strict-less",
+        "bound-not-number",
+        "infinite-bound",
+        "not-a-string",
+    ],
+)
+def test_bad_objectives_and_constraints_name_the_field(
+    tmp_path: Path, changes: dict, field: str, words: str
+) -> None:
     spec = small_spec()
     spec.update(changes)
     message = rejected(tmp_path, spec)

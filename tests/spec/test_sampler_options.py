@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from sweeps.cli import USAGE_ERROR_EXIT, main
+from sweeps.search.multi_fidelity import MultiFidelityTPESampler
 from sweeps.search.space import make_sampler
 from sweeps.spec import load_spec
-from sweeps.search.multi_fidelity import MultiFidelityTPESampler
 from sweeps.spec.sampler_options import sampler_class, settable_options
 
 #: The options README documents per sampler; Optuna must keep offering each of them.
@@ -41,7 +42,9 @@ def test_the_documented_options_are_in_the_samplers_signature(kind: str) -> None
 
 @pytest.mark.parametrize("kind", sorted(DOCUMENTED))
 def test_a_sweep_accepts_its_samplers_documented_options_and_builds_the_sampler_with_them(
-    kind: str, write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    kind: str,
+    write_spec: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     spec = write_spec(sampler={"type": kind, **DOCUMENTED[kind]})
     code, err = plan_exit(spec, capsys)
@@ -51,7 +54,9 @@ def test_a_sweep_accepts_its_samplers_documented_options_and_builds_the_sampler_
     if kind == "multi_fidelity":  # ours, which the spec knows by a declared signature
         assert type(sampler) is MultiFidelityTPESampler
     else:
-        assert type(sampler) is sampler_class(kind) or (kind == "tpe" and type(sampler).__mro__[1] is sampler_class(kind))
+        assert type(sampler) is sampler_class(kind) or (
+            kind == "tpe" and type(sampler).__mro__[1] is sampler_class(kind)
+        )
     # Optuna keeps each constructor argument as `_<name>`; compare those it keeps as given.
     for option, value in DOCUMENTED[kind].items():
         if hasattr(sampler, f"_{option}"):
@@ -59,7 +64,9 @@ def test_a_sweep_accepts_its_samplers_documented_options_and_builds_the_sampler_
 
 
 def test_tpe_keeps_the_constant_liar_unless_the_spec_turns_it_off(write_spec: Callable[..., Path]) -> None:
-    assert make_sampler(load_spec(write_spec(sampler={"type": "tpe", "n_startup_trials": 3})).spec)._constant_liar
+    assert make_sampler(
+        load_spec(write_spec(sampler={"type": "tpe", "n_startup_trials": 3})).spec
+    )._constant_liar
     off = load_spec(write_spec(sampler={"type": "tpe", "constant_liar": False})).spec
     assert not make_sampler(off)._constant_liar  # type: ignore[attr-defined]
 
@@ -67,9 +74,17 @@ def test_tpe_keeps_the_constant_liar_unless_the_spec_turns_it_off(write_spec: Ca
 @pytest.mark.parametrize(
     ("sampler", "field", "words"),
     [
-        ({"type": "tpe", "n_startup_trails": 3}, "sampler.n_startup_trails", ["Did you mean `n_startup_trials`?"]),
+        (
+            {"type": "tpe", "n_startup_trails": 3},
+            "sampler.n_startup_trails",
+            ["Did you mean `n_startup_trials`?"],
+        ),
         ({"type": "cmaes", "sigma": 0.3}, "sampler.sigma", ["Did you mean `sigma0`?", "CmaEsSampler"]),
-        ({"type": "gp", "n_starup_trials": 3}, "sampler.n_starup_trials", ["Did you mean `n_startup_trials`?"]),
+        (
+            {"type": "gp", "n_starup_trials": 3},
+            "sampler.n_starup_trials",
+            ["Did you mean `n_startup_trials`?"],
+        ),
         ({"type": "qmc", "qmc_typ": "sobol"}, "sampler.qmc_typ", ["Did you mean `qmc_type`?"]),
         ({"type": "random", "n_startup_trials": 3}, "sampler.n_startup_trials", ["takes no options"]),
         ({"type": "tpe", "seed": 3}, "sampler.seed", ["top-level `seed`"]),
@@ -79,16 +94,40 @@ def test_tpe_keeps_the_constant_liar_unless_the_spec_turns_it_off(write_spec: Ca
         ({"type": "cmaes", "sigma0": "wide"}, "sampler.sigma0", ["a number or null"]),
         ({"type": "qmc", "qmc_type": "bogus"}, "sampler.qmc_type", ["refuses", "halton"]),
         ({"type": "tpe", "group": True, "multivariate": False}, "sampler`", ["refuses", "multivariate"]),
-        ({"type": "multi_fidelity", "milestones": [1, 3]}, "sampler.milestones", ["ASHA rungs", "`scheduler`"]),
-        ({"type": "multi_fidelity", "min_observations": 0}, "sampler.min_observations", ["min_observations >= 1"]),
+        (
+            {"type": "multi_fidelity", "milestones": [1, 3]},
+            "sampler.milestones",
+            ["ASHA rungs", "`scheduler`"],
+        ),
+        (
+            {"type": "multi_fidelity", "min_observations": 0},
+            "sampler.min_observations",
+            ["min_observations >= 1"],
+        ),
     ],
-    ids=["tpe-typo", "cmaes-typo", "gp-typo", "qmc-typo", "random-takes-none", "seed", "callable",
-         "int-type", "bool-type", "float-type", "optuna-refuses-value", "optuna-refuses-combination",
-         "multi-fidelity-milestones", "multi-fidelity-min-observations"],
+    ids=[
+        "tpe-typo",
+        "cmaes-typo",
+        "gp-typo",
+        "qmc-typo",
+        "random-takes-none",
+        "seed",
+        "callable",
+        "int-type",
+        "bool-type",
+        "float-type",
+        "optuna-refuses-value",
+        "optuna-refuses-combination",
+        "multi-fidelity-milestones",
+        "multi-fidelity-min-observations",
+    ],
 )
 def test_a_bad_sampler_option_exits_2_naming_the_file_and_the_field(
-    sampler: dict[str, Any], field: str, words: list[str],
-    write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    sampler: dict[str, Any],
+    field: str,
+    words: list[str],
+    write_spec: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     spec = write_spec(sampler=sampler)
     code, err = plan_exit(spec, capsys)
@@ -101,13 +140,20 @@ def test_a_bad_sampler_option_exits_2_naming_the_file_and_the_field(
 
 @pytest.mark.parametrize(
     ("scheduler", "words"),
-    [({"type": "none"}, ["has no rungs", "scheduler: {type: asha}"]),
-     ({"type": "asha", "budget": "epochs", "grace_period": 1}, ["`scheduler.budget` is `epochs`", "samples"])],
+    [
+        ({"type": "none"}, ["has no rungs", "scheduler: {type: asha}"]),
+        (
+            {"type": "asha", "budget": "epochs", "grace_period": 1},
+            ["`scheduler.budget` is `epochs`", "samples"],
+        ),
+    ],
     ids=["no-scheduler", "epochs"],
 )
 def test_the_multi_fidelity_sampler_without_rungs_in_a_step_unit_exits_2_naming_the_field(
-    scheduler: dict[str, Any], words: list[str],
-    write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    scheduler: dict[str, Any],
+    words: list[str],
+    write_spec: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     spec = write_spec(sampler={"type": "multi_fidelity"}, scheduler=scheduler)
     code, err = plan_exit(spec, capsys)
@@ -126,7 +172,8 @@ def test_the_multi_fidelity_sampler_models_the_plans_rungs(write_spec: Callable[
 
 
 def test_an_option_optuna_ignores_is_a_warning_in_the_plan(
-    write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    write_spec: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Optuna >= 4.4 takes `restart_strategy` but falls back to none: the user is told, in Optuna's words."""
     spec = write_spec(sampler={"type": "cmaes", "restart_strategy": "ipop"})
@@ -142,8 +189,15 @@ def test_a_spec_without_sampler_options_is_read_without_importing_optuna() -> No
 
     from tests.conftest import EXAMPLES, REPO
 
-    code = ("import sys; from sweeps.cli import main; code = main(['plan', sys.argv[1], '--json']); "
-            "assert 'optuna' not in sys.modules, 'reading a spec imported optuna'; sys.exit(code)")
-    proc = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "digits_mlp.yaml")],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    code = (
+        "import sys; from sweeps.cli import main; code = main(['plan', sys.argv[1], '--json']); "
+        "assert 'optuna' not in sys.modules, 'reading a spec imported optuna'; sys.exit(code)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(EXAMPLES / "digits_mlp.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr

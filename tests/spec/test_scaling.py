@@ -24,15 +24,25 @@ from tests.conftest import small_spec
 
 def scaled_spec(rule: str, reference: int = 64, **learning_rate: object) -> SweepSpec:
     spec = small_spec()
-    spec["search_space"]["learning_rate"].update(scale={"rule": rule, "reference_batch_size": reference}, **learning_rate)
+    spec["search_space"]["learning_rate"].update(
+        scale={"rule": rule, "reference_batch_size": reference}, **learning_rate
+    )
     return SweepSpec.model_validate(spec)
 
 
-@pytest.mark.parametrize(("rule", "batch_size", "factor"), [
-    ("linear", 64, 1.0), ("linear", 256, 4.0), ("linear", 16, 0.25),
-    ("sqrt", 64, 1.0), ("sqrt", 256, 2.0), ("sqrt", 16, 0.5), ("sqrt", 128, math.sqrt(2)),
-    ("none", 256, 1.0),
-])
+@pytest.mark.parametrize(
+    ("rule", "batch_size", "factor"),
+    [
+        ("linear", 64, 1.0),
+        ("linear", 256, 4.0),
+        ("linear", 16, 0.25),
+        ("sqrt", 64, 1.0),
+        ("sqrt", 256, 2.0),
+        ("sqrt", 16, 0.5),
+        ("sqrt", 128, math.sqrt(2)),
+        ("none", 256, 1.0),
+    ],
+)
 def test_the_effective_learning_rate_follows_the_rule(rule: str, batch_size: int, factor: float) -> None:
     scale = LearningRateScale(rule=rule, reference_batch_size=64)  # type: ignore[arg-type]
     assert effective_learning_rate(scale, 0.01, batch_size) == pytest.approx(0.01 * factor, rel=1e-15)
@@ -41,7 +51,12 @@ def test_the_effective_learning_rate_follows_the_rule(rule: str, batch_size: int
 def test_a_trial_config_holds_the_effective_and_the_base_learning_rate() -> None:
     scale = LearningRateScale(rule="linear", reference_batch_size=32)
     config = trial_config({"batch_size": 128, BASE_LEARNING_RATE: 0.003}, {"epochs": 4}, scale)
-    assert config == {"epochs": 4, "batch_size": 128, "learning_rate": 0.003 * (128 / 32), BASE_LEARNING_RATE: 0.003}
+    assert config == {
+        "epochs": 4,
+        "batch_size": 128,
+        "learning_rate": 0.003 * (128 / 32),
+        BASE_LEARNING_RATE: 0.003,
+    }
 
 
 def test_a_fixed_batch_size_scales_too() -> None:
@@ -63,7 +78,9 @@ def test_the_study_samples_the_base_learning_rate_under_its_own_name() -> None:
     assert (distributions[BASE_LEARNING_RATE].low, distributions[BASE_LEARNING_RATE].high) == (1e-3, 1e-1)
     assert config_keys(spec) == ["batch_size", "epochs", "learning_rate", BASE_LEARNING_RATE]
     unscaled = SweepSpec.model_validate(small_spec())
-    assert "learning_rate" in optuna_distributions(unscaled) and config_keys(unscaled) == list(unscaled.search_space)
+    assert "learning_rate" in optuna_distributions(unscaled) and config_keys(unscaled) == list(
+        unscaled.search_space
+    )
     assert study_name_of("learning_rate", None) == "learning_rate"
 
 

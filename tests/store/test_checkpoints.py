@@ -9,7 +9,9 @@ from sweeps.ray_backend.formats import RayTrialFiles
 from sweeps.store.checkpoints import checkpoint_bytes, latest_checkpoint, prune_ended_trial
 
 
-def make_checkpoints(ray: Path, trial_id: str, indices: list[int], folder_index: int = 0, size: int = 100) -> Path:
+def make_checkpoints(
+    ray: Path, trial_id: str, indices: list[int], folder_index: int = 0, size: int = 100
+) -> Path:
     folder = ray / f"run_trial_{trial_id}_{folder_index}_batch_size=64_2026-12-04_10-00-0{folder_index}"
     folder.mkdir(parents=True, exist_ok=True)
     for index in indices:
@@ -23,8 +25,12 @@ def test_the_latest_checkpoint_is_the_last_the_backend_lists(tmp_path: Path) -> 
     first = make_checkpoints(tmp_path, "t1", [1, 2], folder_index=1)
     second = make_checkpoints(tmp_path, "t1", [3, 4], folder_index=2)
     files = RayTrialFiles(tmp_path)
-    assert files.checkpoints("t1") == [first / "checkpoint_000001", first / "checkpoint_000002",
-                                       second / "checkpoint_000003", second / "checkpoint_000004"]
+    assert files.checkpoints("t1") == [
+        first / "checkpoint_000001",
+        first / "checkpoint_000002",
+        second / "checkpoint_000003",
+        second / "checkpoint_000004",
+    ]
     assert latest_checkpoint(files, "t1") == second / "checkpoint_000004"
     assert latest_checkpoint(files, "t2") is None
 

@@ -78,14 +78,23 @@ def test_an_oserror_from_a_full_device_is_recognised() -> None:
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO])
 def test_each_disk_errno_is_recognised(code: int) -> None:
-    assert disk_error_of(OSError(code, "what the kernel says", "/storage/x")) == \
-        f"[Errno {code}] what the kernel says: /storage/x"
+    assert (
+        disk_error_of(OSError(code, "what the kernel says", "/storage/x"))
+        == f"[Errno {code}] what the kernel says: /storage/x"
+    )
 
 
-@pytest.mark.parametrize("error", [
-    OSError(errno.ENOENT, "No such file or directory"), OSError(errno.EACCES, "Permission denied"),
-    ValueError("no space left in the batch"), RuntimeError("CUDA out of memory"), None,
-], ids=["ENOENT", "EACCES", "ValueError", "RuntimeError", "None"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOENT, "No such file or directory"),
+        OSError(errno.EACCES, "Permission denied"),
+        ValueError("no space left in the batch"),
+        RuntimeError("CUDA out of memory"),
+        None,
+    ],
+    ids=["ENOENT", "EACCES", "ValueError", "RuntimeError", "None"],
+)
 def test_other_errors_are_not_disk_errors(error: BaseException | None) -> None:
     assert disk_error_of(error) is None
 
@@ -119,25 +128,33 @@ def test_a_disk_error_inside_another_exception_is_found_through_its_causes() -> 
         assert (disk_error_of(outer) or "").startswith("[Errno 28]")
 
 
-@pytest.mark.parametrize("line", [
-    "OSError: [Errno 28] Error writing bytes to file. Detail:  No space left on device",
-    "OSError: [Errno 122] Disk quota exceeded: '/scratch/sweeps/tiny/ray'",
-    "OSError: [Errno 30] Read-only file system: '/results/tiny'",
-    "sqlite3.OperationalError: disk I/O error",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "OSError: [Errno 28] Error writing bytes to file. Detail:  No space left on device",
+        "OSError: [Errno 122] Disk quota exceeded: '/scratch/sweeps/tiny/ray'",
+        "OSError: [Errno 30] Read-only file system: '/results/tiny'",
+        "sqlite3.OperationalError: disk I/O error",
+    ],
+)
 def test_a_trials_traceback_text_is_recognised_by_its_line(line: str) -> None:
-    text = f"Traceback (most recent call last):\n  File \"trial.py\", line 3, in save\n{line}\n"
+    text = f'Traceback (most recent call last):\n  File "trial.py", line 3, in save\n{line}\n'
     assert disk_error_in_text(text) == " ".join(line.split())
 
 
 def test_a_traceback_of_another_error_is_not_a_disk_error() -> None:
-    assert disk_error_in_text("Traceback ...\nRuntimeError: CUDA out of memory. Tried to allocate 2 GiB\n") is None
+    assert (
+        disk_error_in_text("Traceback ...\nRuntimeError: CUDA out of memory. Tried to allocate 2 GiB\n")
+        is None
+    )
 
 
 def test_only_the_first_problem_is_kept_and_reported_once_from_any_thread() -> None:
     told = []
     problems = DiskProblems(on_first=told.append)
-    threads = [threading.Thread(target=problems.note, args=(f"place {i}", "[Errno 28] full")) for i in range(8)]
+    threads = [
+        threading.Thread(target=problems.note, args=(f"place {i}", "[Errno 28] full")) for i in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -159,8 +176,12 @@ def test_the_reserve_claims_real_space_and_gives_it_back(tmp_path: Path) -> None
 
 
 def test_sizes_read_in_binary_units() -> None:
-    assert [human_bytes(n) for n in (512, 2048, 5 * 1024 ** 2, 3 * 1024 ** 3)] == \
-        ["512 bytes", "2.0 KiB", "5.0 MiB", "3.0 GiB"]
+    assert [human_bytes(n) for n in (512, 2048, 5 * 1024**2, 3 * 1024**3)] == [
+        "512 bytes",
+        "2.0 KiB",
+        "5.0 MiB",
+        "3.0 GiB",
+    ]
 
 
 @needs_dev_full

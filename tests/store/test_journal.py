@@ -10,11 +10,28 @@ from sweeps.store.journal import ResultJournal, delivered_iterations, journal_en
 
 
 def test_entries_keep_numbers_text_done_and_checkpoint_but_not_nested_values() -> None:
-    entry = journal_entry({"val_accuracy": 0.9, "iteration": 12, "epoch": 1.0, "done": True,
-                           "checkpoint_dir_name": "checkpoint_000001", "extra": {"a": 1},
-                           "config/a": 1, "node_id": "n", "note": None})
-    assert entry == {"val_accuracy": 0.9, "iteration": 12, "epoch": 1.0, "done": True,
-                     "checkpoint_dir_name": "checkpoint_000001", "node_id": "n", "note": None}
+    entry = journal_entry(
+        {
+            "val_accuracy": 0.9,
+            "iteration": 12,
+            "epoch": 1.0,
+            "done": True,
+            "checkpoint_dir_name": "checkpoint_000001",
+            "extra": {"a": 1},
+            "config/a": 1,
+            "node_id": "n",
+            "note": None,
+        }
+    )
+    assert entry == {
+        "val_accuracy": 0.9,
+        "iteration": 12,
+        "epoch": 1.0,
+        "done": True,
+        "checkpoint_dir_name": "checkpoint_000001",
+        "node_id": "n",
+        "note": None,
+    }
 
 
 def test_a_torn_last_line_is_skipped_and_repeats_are_not_written(tmp_path: Path) -> None:

@@ -30,13 +30,17 @@ from tests.runner.integrity import start_fake_driver
 
 S = SweepState
 #: A pid no process has (above Linux's pid_max of 2**22).
-DEAD_PID = 2 ** 22 + 7
+DEAD_PID = 2**22 + 7
 #: Every transition the code makes, with who makes it.
 LEGAL = [
     (None, S.RUNNING),  # sweep run (runner._claim_sweep_directory)
-    (S.RUNNING, S.FINISHED), (S.RUNNING, S.ABORTED), (S.RUNNING, S.STOPPED),  # runner.recorders
+    (S.RUNNING, S.FINISHED),
+    (S.RUNNING, S.ABORTED),
+    (S.RUNNING, S.STOPPED),  # runner.recorders
     (S.RUNNING, S.INTERRUPTED),  # runner.stopping: Ctrl-C twice
-    (S.RUNNING, S.RUNNING), (S.STOPPED, S.RUNNING), (S.INTERRUPTED, S.RUNNING),  # sweep resume
+    (S.RUNNING, S.RUNNING),
+    (S.STOPPED, S.RUNNING),
+    (S.INTERRUPTED, S.RUNNING),  # sweep resume
     (S.FINISHED, S.RUNNING),  # sweep resume --set num_samples=N, N above the trials so far
 ]
 WRITTEN = [s for s in SweepState if s is not S.CRASHED]
@@ -47,8 +51,18 @@ def sweep_in(tmp_path: Path, state: SweepState | None, **fields: Any) -> SweepPa
     """A sweep folder whose record is ``state`` (None: no record), with a dead driver."""
     paths = sweep_paths(tmp_path, "tiny")
     if state is not None:
-        write_state(paths, {"name": "tiny", "spec": small_spec(), "state": state.value, "num_samples": 3,
-                            "driver_pid": DEAD_PID, "driver_host": socket.gethostname(), **fields})
+        write_state(
+            paths,
+            {
+                "name": "tiny",
+                "spec": small_spec(),
+                "state": state.value,
+                "num_samples": 3,
+                "driver_pid": DEAD_PID,
+                "driver_host": socket.gethostname(),
+                **fields,
+            },
+        )
     return paths
 
 
@@ -65,7 +79,9 @@ def test_the_table_is_the_transitions_the_code_makes() -> None:
 
 
 @pytest.mark.parametrize(("source", "to"), LEGAL, ids=[f"{a}->{b}" for a, b in LEGAL])
-def test_every_legal_transition_is_written_with_its_fields(tmp_path: Path, source: SweepState | None, to: SweepState) -> None:
+def test_every_legal_transition_is_written_with_its_fields(
+    tmp_path: Path, source: SweepState | None, to: SweepState
+) -> None:
     paths = sweep_in(tmp_path, source, summary={"kept": True})
     if source is S.FINISHED:  # it goes on with num_samples above its trials
         study_with_trials(paths, 3)
@@ -74,12 +90,15 @@ def test_every_legal_transition_is_written_with_its_fields(tmp_path: Path, sourc
     assert record == written and record["state"] == to.value and record["stopped_at"] == "now"
     if source is not None:  # the rest of the record stays
         assert record["summary"] == {"kept": True} and record["spec"] == small_spec()
-    assert [p.name for p in paths.directory.iterdir() if p.name != "optuna.db"] == ["sweep.json"]  # no temp file left
+    assert [p.name for p in paths.directory.iterdir() if p.name != "optuna.db"] == [
+        "sweep.json"
+    ]  # no temp file left
 
 
 @pytest.mark.parametrize(("source", "to"), ILLEGAL, ids=[f"{a}->{b}" for a, b in ILLEGAL])
 def test_an_illegal_transition_is_refused_naming_the_file_the_states_and_the_fix(
-        tmp_path: Path, source: SweepState | None, to: SweepState) -> None:
+    tmp_path: Path, source: SweepState | None, to: SweepState
+) -> None:
     paths = sweep_in(tmp_path, source, summary={"aborted": "3 trials failed"})
     before = paths.state_file.read_bytes() if source is not None else None
     with pytest.raises(StateError) as refused:
@@ -90,7 +109,9 @@ def test_an_illegal_transition_is_refused_naming_the_file_the_states_and_the_fix
         assert "3 trials failed" in message and "--overwrite" in message
     else:
         assert f"`{source or 'not recorded'}`" in message and f"`{to}`" in message
-        assert ("never written" if to is S.CRASHED else "sweep run" if source is None else "sweep resume tiny") in message
+        assert (
+            "never written" if to is S.CRASHED else "sweep run" if source is None else "sweep resume tiny"
+        ) in message
     assert (paths.state_file.read_bytes() if source is not None else None) == before
     if source is None:
         assert not paths.exists()
@@ -133,13 +154,19 @@ def test_a_sweep_whose_driver_still_runs_is_not_taken_over(tmp_path: Path) -> No
         driver.wait()
 
 
-@pytest.mark.parametrize(("pid", "host", "reads"), [
-    (DEAD_PID, None, S.CRASHED),  # the driver died (kill -9 writes nothing)
-    (os.getpid(), None, S.CRASHED),  # this process, which is not running that sweep any more
-    ("not a pid", None, S.CRASHED),
-    (DEAD_PID, "another-host", S.CRASHED),  # cannot be checked from here: not alive here
-], ids=["dead-pid", "this-process", "not-a-pid", "another-host"])  # no pid in an id: xdist's workers must agree
-def test_running_with_no_live_driver_reads_crashed(tmp_path: Path, pid: Any, host: str | None, reads: SweepState) -> None:
+@pytest.mark.parametrize(
+    ("pid", "host", "reads"),
+    [
+        (DEAD_PID, None, S.CRASHED),  # the driver died (kill -9 writes nothing)
+        (os.getpid(), None, S.CRASHED),  # this process, which is not running that sweep any more
+        ("not a pid", None, S.CRASHED),
+        (DEAD_PID, "another-host", S.CRASHED),  # cannot be checked from here: not alive here
+    ],
+    ids=["dead-pid", "this-process", "not-a-pid", "another-host"],
+)  # no pid in an id: xdist's workers must agree
+def test_running_with_no_live_driver_reads_crashed(
+    tmp_path: Path, pid: Any, host: str | None, reads: SweepState
+) -> None:
     paths = sweep_in(tmp_path, S.RUNNING, driver_pid=pid, driver_host=host or socket.gethostname())
     record = read_state(paths)
     assert recorded_state(paths, record) is S.RUNNING
@@ -153,13 +180,17 @@ def test_an_ended_sweep_reads_as_recorded(tmp_path: Path, state: SweepState) -> 
 
 
 @pytest.mark.parametrize("value", ["crashed", "done", None, 3])
-def test_a_record_with_an_unknown_state_names_the_file_the_field_and_the_fix(tmp_path: Path, value: Any) -> None:
+def test_a_record_with_an_unknown_state_names_the_file_the_field_and_the_fix(
+    tmp_path: Path, value: Any
+) -> None:
     paths = sweep_in(tmp_path, S.RUNNING)
     record = {**read_state(paths), "state": value}
     if value is None:
         del record["state"]
     paths.state_file.write_text(json.dumps(record))
-    with pytest.raises(StateError, match=rf"sweep\.json: field `state` is {value!r}, .*`running`.*--overwrite"):
+    with pytest.raises(
+        StateError, match=rf"sweep\.json: field `state` is {value!r}, .*`running`.*--overwrite"
+    ):
         observed_state(paths, read_state(paths))
     with pytest.raises(StateError, match="field `state`"):
         check_transition(paths, read_state(paths), S.RUNNING, num_samples=9)
@@ -182,14 +213,18 @@ def test_only_the_state_machine_writes_the_record() -> None:
             if not isinstance(node, ast.Call):
                 continue
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
-            on_state_file = any(isinstance(n, ast.Attribute) and n.attr == "state_file" for n in ast.walk(node))
+            on_state_file = any(
+                isinstance(n, ast.Attribute) and n.attr == "state_file" for n in ast.walk(node)
+            )
             if name in ("write_state", "update_state") or (name == "write_atomically" and on_state_file):
                 writers.append(f"{relative}:{node.lineno}")
     assert writers == [], f"these write sweep.json without sweeps.store.lifecycle.transition: {writers}"
 
 
 @pytest.mark.parametrize("command", ["status", "resume", "stop"])
-def test_an_unknown_state_through_the_cli_is_exit_2_naming_the_field(tmp_path: Path, capsys: Any, command: str) -> None:
+def test_an_unknown_state_through_the_cli_is_exit_2_naming_the_field(
+    tmp_path: Path, capsys: Any, command: str
+) -> None:
     from sweeps.cli import main
 
     paths = sweep_in(tmp_path, S.RUNNING)

@@ -26,7 +26,12 @@ def spec_of(**changes: object) -> SweepSpec:
 def test_the_checkpoints_kept_at_once_are_keep_per_running_trial_plus_the_best() -> None:
     space = expected_checkpoint_bytes(spec_of(max_concurrent=4, checkpoint={"keep": 3}), 1_000)
     assert (space.concurrency, space.checkpoints, space.total_bytes) == (4, 13, 13_000)
-    assert expected_checkpoint_bytes(spec_of(max_concurrent=4, checkpoint={"keep_pruned": True}), 1_000).checkpoints == 12
+    assert (
+        expected_checkpoint_bytes(
+            spec_of(max_concurrent=4, checkpoint={"keep_pruned": True}), 1_000
+        ).checkpoints
+        == 12
+    )
     assert expected_checkpoint_bytes(spec_of(checkpoint={"every_epochs": 0}), 1_000).total_bytes == 0
 
 
@@ -38,15 +43,22 @@ def test_auto_concurrency_is_what_this_machines_cpus_hold_and_never_above_num_sa
 def test_the_measurement_of_sweep_check_is_kept_by_sweep_name(tmp_path: Path) -> None:
     assert measured_checkpoint_size(tmp_path, "tiny") is None
     assert record_checkpoint_size(tmp_path, "tiny", 1234, {"batch_size": 64}) is not None
-    assert measured_checkpoint_size(tmp_path, "tiny") == 1234 and measured_checkpoint_size(tmp_path, "other") is None
+    assert (
+        measured_checkpoint_size(tmp_path, "tiny") == 1234
+        and measured_checkpoint_size(tmp_path, "other") is None
+    )
 
 
 def test_the_warning_before_launch_comes_only_when_free_space_is_short(tmp_path: Path) -> None:
     spec = spec_of(storage=str(tmp_path), max_concurrent=2)
-    assert space_warning(spec, tmp_path, RayTrialFiles(tmp_path / "tiny" / "ray")) is None  # nothing measured: nothing to compare
+    assert (
+        space_warning(spec, tmp_path, RayTrialFiles(tmp_path / "tiny" / "ray")) is None
+    )  # nothing measured: nothing to compare
     record_checkpoint_size(tmp_path, "tiny", 1_000, {})
-    assert space_warning(spec, tmp_path, RayTrialFiles(tmp_path / "tiny" / "ray")) is None  # 5 KiB of checkpoints fit anywhere
-    record_checkpoint_size(tmp_path, "tiny", 10 ** 17, {})  # 100 PB: no disk here has that
+    assert (
+        space_warning(spec, tmp_path, RayTrialFiles(tmp_path / "tiny" / "ray")) is None
+    )  # 5 KiB of checkpoints fit anywhere
+    record_checkpoint_size(tmp_path, "tiny", 10**17, {})  # 100 PB: no disk here has that
     warning = space_warning(spec, tmp_path, RayTrialFiles(tmp_path / "tiny" / "ray"))
     assert warning is not None and f"the storage {tmp_path} has" in warning
     assert "5 checkpoints of" in warning and "lower `checkpoint.keep` or `max_concurrent`" in warning
@@ -55,6 +67,6 @@ def test_the_warning_before_launch_comes_only_when_free_space_is_short(tmp_path:
 
 def test_a_resumed_sweep_measures_its_own_largest_checkpoint(tmp_path: Path) -> None:
     spec = spec_of(storage=str(tmp_path), max_concurrent=2)
-    record_checkpoint_size(tmp_path, "tiny", 10 ** 17, {})
+    record_checkpoint_size(tmp_path, "tiny", 10**17, {})
     make_checkpoints(tmp_path / "tiny" / "ray", "t1", [1], size=500)  # the sweep's own: what counts
     assert space_warning(spec, tmp_path, RayTrialFiles(tmp_path / "tiny" / "ray")) is None

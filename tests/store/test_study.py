@@ -24,10 +24,15 @@ def new_trial(tmp_path: Path) -> tuple[optuna.Study, optuna.Trial, optuna.storag
 def test_the_private_names_exist_in_the_installed_optuna() -> None:
     from optuna.storages._rdb import models
 
-    assert hasattr(models.TrialIntermediateValueModel, "intermediate_value_to_stored_repr"), \
+    assert hasattr(models.TrialIntermediateValueModel, "intermediate_value_to_stored_repr"), (
         "optuna.storages._rdb.models.TrialIntermediateValueModel.intermediate_value_to_stored_repr"
+    )
     assert set(models.TrialIntermediateValueModel.__table__.c.keys()) >= {
-        "trial_id", "step", "intermediate_value", "intermediate_value_type"}
+        "trial_id",
+        "step",
+        "intermediate_value",
+        "intermediate_value_type",
+    }
 
 
 def test_the_batch_takes_the_one_transaction_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

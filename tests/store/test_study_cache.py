@@ -32,15 +32,22 @@ SPACE = {
 def cached_study(tmp_path: Path) -> tuple[optuna.Study, WriteThroughStorage]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = WriteThroughStorage(open_study_storage(f"sqlite:///{tmp_path / 'optuna.db'}"))
-    study = optuna.create_study(storage=storage, study_name="s", load_if_exists=True, direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2, constant_liar=True))
+    study = optuna.create_study(
+        storage=storage,
+        study_name="s",
+        load_if_exists=True,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2, constant_liar=True),
+    )
     return study, storage
 
 
 def snapshot(trial: FrozenTrial) -> dict[str, Any]:
     """Every field of a trial, with floats as their repr (NaN equals NaN here); the order of a dict's keys aside."""
-    return {key: repr(sorted(value.items()) if isinstance(value, dict) else value)
-            for key, value in sorted(vars(trial).items())}
+    return {
+        key: repr(sorted(value.items()) if isinstance(value, dict) else value)
+        for key, value in sorted(vars(trial).items())
+    }
 
 
 def assert_file_matches_cache(tmp_path: Path, study: optuna.Study, storage: WriteThroughStorage) -> None:
@@ -65,7 +72,9 @@ def test_after_every_write_a_fresh_reader_of_the_file_sees_what_the_cache_serves
     check()
     write_intermediate_values(storage, first._trial_id, {10: 0.5, 20: math.nan, 30: math.inf})
     storage.set_trial_intermediate_value(first._trial_id, 40, -math.inf)
-    storage.set_trial_intermediate_value(first._trial_id, 10, 0.25)  # a step written again takes the new value
+    storage.set_trial_intermediate_value(
+        first._trial_id, 10, 0.25
+    )  # a step written again takes the new value
     check()
     second = study.ask(fixed_distributions=SPACE)  # while the first one runs
     study.tell(first, 0.75)
@@ -97,14 +106,18 @@ def test_a_cached_read_never_serves_a_finished_trial_as_running(tmp_path: Path) 
     assert handed_out.state == TrialState.RUNNING and handed_out.value is None
 
 
-@pytest.mark.parametrize("write", [
-    lambda s, i: s.set_trial_param(i, "extra", 0.5, FloatDistribution(0, 1)),
-    lambda s, i: s.set_trial_user_attr(i, "k", 1),
-    lambda s, i: s.set_trial_system_attr(i, "k", 1),
-    lambda s, i: s.set_trial_intermediate_value(i, 99, 0.5),
-    lambda s, i: write_intermediate_values(s, i, {99: 0.5}),
-    lambda s, i: s.set_trial_state_values(i, TrialState.FAIL),
-], ids=["param", "user-attr", "system-attr", "intermediate", "intermediate-batch", "state"])
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda s, i: s.set_trial_param(i, "extra", 0.5, FloatDistribution(0, 1)),
+        lambda s, i: s.set_trial_user_attr(i, "k", 1),
+        lambda s, i: s.set_trial_system_attr(i, "k", 1),
+        lambda s, i: s.set_trial_intermediate_value(i, 99, 0.5),
+        lambda s, i: write_intermediate_values(s, i, {99: 0.5}),
+        lambda s, i: s.set_trial_state_values(i, TrialState.FAIL),
+    ],
+    ids=["param", "user-attr", "system-attr", "intermediate", "intermediate-batch", "state"],
+)
 def test_a_finished_trial_refuses_writes_as_rdbstorage_does(tmp_path: Path, write: Any) -> None:
     study, storage = cached_study(tmp_path)
     trial = study.ask(fixed_distributions=SPACE)

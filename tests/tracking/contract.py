@@ -17,10 +17,26 @@ from mlflow.tracking import MlflowClient
 
 #: Nothing of Ray's bookkeeping may appear as a metric.
 RAY_BOOKKEEPING = {
-    "training_iteration", "time_total_s", "time_this_iter_s", "time_since_restore", "timestamp",
-    "done", "pid", "trial_id", "node_ip", "hostname", "date", "iterations_since_restore",
-    "checkpoint_dir_name", "config", "iteration", "iterations_per_epoch", "total_iterations",
-    "dataset_size", "diverged", "node_id",
+    "training_iteration",
+    "time_total_s",
+    "time_this_iter_s",
+    "time_since_restore",
+    "timestamp",
+    "done",
+    "pid",
+    "trial_id",
+    "node_ip",
+    "hostname",
+    "date",
+    "iterations_since_restore",
+    "checkpoint_dir_name",
+    "config",
+    "iteration",
+    "iterations_per_epoch",
+    "total_iterations",
+    "dataset_size",
+    "diverged",
+    "node_id",
 }
 RUN_NAME = re.compile(r"^t\d{3} bs=\d+ lr=\d\.\de[-+]\d\d ep=\d+( \S+=\S+)*$")
 
@@ -42,16 +58,23 @@ def read_sweep(uri: str, name: str, experiment: str | None = None) -> SweepRecor
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment or name)
     assert found is not None, f"no experiment {experiment or name!r} at {uri}"
-    runs = client.search_runs([found.experiment_id], filter_string=f"tags.`sweep.name` = '{name}'",
-                              max_results=1000)
+    runs = client.search_runs(
+        [found.experiment_id], filter_string=f"tags.`sweep.name` = '{name}'", max_results=1000
+    )
     parents = [r for r in runs if r.data.tags.get("sweep.role") == "parent"]
     assert len(parents) == 1, [r.info.run_name for r in parents]
     children = [r for r in runs if r.data.tags.get("sweep.role") == "trial"]
     return SweepRecord(client, parents[0], children)
 
 
-def check_contract(record: SweepRecord, summary: Any, results: dict[str, list[dict[str, Any]]],
-                   metric: str, milestones: list[float], dataset_size: int) -> None:
+def check_contract(
+    record: SweepRecord,
+    summary: Any,
+    results: dict[str, list[dict[str, Any]]],
+    metric: str,
+    milestones: list[float],
+    dataset_size: int,
+) -> None:
     """Every promise of the tracking contract, checked against the runner's own summary and
     ``results``, the ground truth of every result Ray delivered (trial id → results)."""
     parent = record.parent
@@ -67,7 +90,9 @@ def check_contract(record: SweepRecord, summary: Any, results: dict[str, list[di
         assert tags["mlflow.parentRunId"] == parent.info.run_id
         assert RUN_NAME.match(run.info.run_name), run.info.run_name
         assert tags["sweep.state"] == trial["outcome"]
-        assert run.info.status == {"completed": "FINISHED", "pruned": "FINISHED"}.get(trial["outcome"], "FAILED")
+        assert run.info.status == {"completed": "FINISHED", "pruned": "FINISHED"}.get(
+            trial["outcome"], "FAILED"
+        )
         assert int(tags["sweep.stopped_at_iteration"]) == trial["iterations"]
         assert int(tags["sweep.rung"]) == sum(1 for m in milestones if trial["iterations"] >= m) - 1
         # Params: every sampled hyperparameter plus the derived counts.
@@ -94,7 +119,9 @@ def check_contract(record: SweepRecord, summary: Any, results: dict[str, list[di
             assert steps[-1] == int(tags["sweep.stopped_at_iteration"]) < int(params["total_iterations"])
             # Why ASHA stopped it: the rung its last report reached, its value there, and the
             # cut-off it fell below (these sweeps maximise, and count iterations).
-            rung, value, cutoff = (float(tags[f"sweep.{key}"]) for key in ("stopped_at_rung", "rung_value", "rung_cutoff"))
+            rung, value, cutoff = (
+                float(tags[f"sweep.{key}"]) for key in ("stopped_at_rung", "rung_value", "rung_cutoff")
+            )
             assert rung in milestones and steps[-1] >= rung
             assert value == reported[-1][metric] < cutoff
         else:
@@ -105,8 +132,18 @@ def check_contract(record: SweepRecord, summary: Any, results: dict[str, list[di
             assert abs(point.value - point.step / per_epoch) < 1e-9  # epoch = iteration / per epoch
     # The parent: sampler, scheduler and seed; counts; iterations; best trial.
     params, metrics, tags = parent.data.params, parent.data.metrics, parent.data.tags
-    assert {"sampler", "scheduler", "seed", "scheduler.grace_period", "scheduler.reduction_factor",
-            "scheduler.max_t", "scheduler.brackets", "scheduler.grace_period_auto", "metric", "mode"} <= set(params)
+    assert {
+        "sampler",
+        "scheduler",
+        "seed",
+        "scheduler.grace_period",
+        "scheduler.reduction_factor",
+        "scheduler.max_t",
+        "scheduler.brackets",
+        "scheduler.grace_period_auto",
+        "metric",
+        "mode",
+    } <= set(params)
     for outcome, count in summary.trials.items():
         assert metrics[f"trials_{outcome}"] == count
     assert metrics["iterations_used"] == summary.iterations_used

@@ -34,4 +34,6 @@ def train(config: dict[str, Any], ctx: TrainContext) -> None:
                 value = float("nan")
             if ctx.should_checkpoint(iteration):
                 ctx.save_checkpoint({"iteration": iteration})
-            ctx.report(iteration=iteration, val_accuracy=value, val_loss=1.0 - value, train_loss=1.0 / iteration)
+            ctx.report(
+                iteration=iteration, val_accuracy=value, val_loss=1.0 - value, train_loss=1.0 / iteration
+            )

@@ -62,7 +62,9 @@ def test_a_model_handed_to_ctx_is_logged_as_an_mlflow_model_that_loads(tmp_path:
     ctx = LocalContext(TrialShape(40, 10, 2), metric="val_accuracy", keep_model=True)
     trained = _own_loop(ctx, hand_model=True)
     assert MODULE_KEY in ctx.checkpoints[-1][1]
-    best = prepare_best_model("t1", _checkpoint_folder(ctx, tmp_path / "checkpoint"), 1, tmp_path / "best_model")
+    best = prepare_best_model(
+        "t1", _checkpoint_folder(ctx, tmp_path / "checkpoint"), 1, tmp_path / "best_model"
+    )
     assert best.note is None and best.mlflow_model is not None and best.state_file is not None
 
     # Uploaded as the tracking writer does (log_artifacts into the run's `model/`), then
@@ -82,7 +84,9 @@ def test_a_model_handed_to_ctx_is_logged_as_an_mlflow_model_that_loads(tmp_path:
 def test_a_model_never_handed_to_ctx_keeps_the_weights_and_says_how_to_get_a_model(tmp_path: Path) -> None:
     ctx = LocalContext(TrialShape(40, 10, 2), metric="val_accuracy", keep_model=True)
     _own_loop(ctx, hand_model=False)
-    best = prepare_best_model("t1", _checkpoint_folder(ctx, tmp_path / "checkpoint"), 1, tmp_path / "best_model")
+    best = prepare_best_model(
+        "t1", _checkpoint_folder(ctx, tmp_path / "checkpoint"), 1, tmp_path / "best_model"
+    )
     assert best.mlflow_model is None and best.state_file is not None
     assert best.note is not None and "ctx.set_model(model)" in best.note
 
@@ -93,7 +97,9 @@ def test_without_log_model_checkpoints_keep_no_module() -> None:
     assert MODULE_KEY not in ctx.checkpoints[-1][1] and "model" in ctx.checkpoints[-1][1]
 
 
-def test_a_model_that_cannot_be_pickled_keeps_the_weights_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_model_that_cannot_be_pickled_keeps_the_weights_and_says_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     class Local(torch.nn.Linear):  # defined in a function: pickle cannot find it by name
         pass
 
@@ -104,16 +110,24 @@ def test_a_model_that_cannot_be_pickled_keeps_the_weights_and_says_why(capsys: p
     assert not ctx.keep_model and "cannot be saved whole" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("every_epochs", "trial_epochs", "cause"), [
-    (1, 5, "its trainable never saved one through `ctx`"),
-    (3, 5, "its trainable never saved one through `ctx`"),
-    (3, None, "its trainable never saved one through `ctx`"),
-    (4, 3, "`checkpoint.every_epochs` is 4, more than its 3 epochs, so `fit` never reached a checkpoint; "
-           "set it to 3 or less"),
-    (0, 5, "`checkpoint.every_epochs` is 0 (never); set it to 1 or more"),
-])
-def test_the_no_checkpoint_hint_names_the_one_cause_that_applies(every_epochs: int, trial_epochs: int | None,
-                                                                cause: str) -> None:
+@pytest.mark.parametrize(
+    ("every_epochs", "trial_epochs", "cause"),
+    [
+        (1, 5, "its trainable never saved one through `ctx`"),
+        (3, 5, "its trainable never saved one through `ctx`"),
+        (3, None, "its trainable never saved one through `ctx`"),
+        (
+            4,
+            3,
+            "`checkpoint.every_epochs` is 4, more than its 3 epochs, so `fit` never reached a checkpoint; "
+            "set it to 3 or less",
+        ),
+        (0, 5, "`checkpoint.every_epochs` is 0 (never); set it to 1 or more"),
+    ],
+)
+def test_the_no_checkpoint_hint_names_the_one_cause_that_applies(
+    every_epochs: int, trial_epochs: int | None, cause: str
+) -> None:
     note = no_checkpoint_note("abc", every_epochs, trial_epochs)
     assert cause in note and note.count("checkpoint.every_epochs") == 1  # one hint, once
     assert ">= 1" not in note

@@ -28,8 +28,15 @@ from tests.tracking.conftest import ARTIFACTS, free_port
 from tests.tracking.contract import read_sweep
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TIMEOUT_MS = 60_000
 
 
@@ -42,10 +49,23 @@ def swept_store(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> P
     spec = folder / "spec.yaml"
     # Two batch sizes, so the compare view shows curves of different lengths on one step
     # axis; three epochs, so every curve has at least three points.
-    space = {"batch_size": {"type": "categorical", "values": [64, 128]}, "epochs": 3,
-             "learning_rate": {"type": "float", "low": 3e-3, "high": 3e-2, "log": True}}
-    spec.write_text(yaml.safe_dump(small_spec(name="ui-sweep", storage=str(folder / "results"), seed=1,
-                                              search_space=space, scheduler={"type": "none"}), sort_keys=False))
+    space = {
+        "batch_size": {"type": "categorical", "values": [64, 128]},
+        "epochs": 3,
+        "learning_rate": {"type": "float", "low": 3e-3, "high": 3e-2, "log": True},
+    }
+    spec.write_text(
+        yaml.safe_dump(
+            small_spec(
+                name="ui-sweep",
+                storage=str(folder / "results"),
+                seed=1,
+                search_space=space,
+                scheduler={"type": "none"},
+            ),
+            sort_keys=False,
+        )
+    )
     run_sweep(load_spec(spec, []), RunOptions(RayBackend(), live=False))
     return folder / "results"
 
@@ -56,7 +76,10 @@ def sweep_ui(swept_store: Path) -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "sweeps", "ui", "--storage", str(swept_store), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
     )
     try:
         assert process.stdout is not None
@@ -78,8 +101,11 @@ def page(tmp_path: Path) -> Iterator[Any]:
     assert Path(CHROMIUM).exists(), "Debian's chromium is needed: `make system-deps`"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            headless=True, viewport={"width": 1600, "height": 1000},
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1600, "height": 1000},
         )
         page = browser.new_page()
         page.set_default_timeout(TIMEOUT_MS)
@@ -123,7 +149,9 @@ def _shot(page: Any, name: str) -> Path:
 
 
 @pytest.mark.slow
-def test_experiment_lists_the_parent_and_its_nested_trials(page: Any, sweep_ui: str, swept_store: Path) -> None:
+def test_experiment_lists_the_parent_and_its_nested_trials(
+    page: Any, sweep_ui: str, swept_store: Path
+) -> None:
     record = read_sweep(sweep_paths(swept_store, "ui-sweep").embedded_tracking_uri, "ui-sweep")
     experiment = record.parent.info.experiment_id
     page.goto(f"{sweep_ui}/#/experiments/{experiment}/runs")
@@ -144,13 +172,18 @@ def test_experiment_lists_the_parent_and_its_nested_trials(page: Any, sweep_ui: 
 
 
 @pytest.mark.slow
-def test_the_search_box_filters_trials_by_their_tags_and_params(page: Any, sweep_ui: str, swept_store: Path) -> None:
+def test_the_search_box_filters_trials_by_their_tags_and_params(
+    page: Any, sweep_ui: str, swept_store: Path
+) -> None:
     record = read_sweep(sweep_paths(swept_store, "ui-sweep").embedded_tracking_uri, "ui-sweep")
     wanted = [r for r in record.children if r.data.params["batch_size"] == "64"]
     others = [r for r in record.children if r.data.params["batch_size"] != "64"]
     assert wanted and others
-    _open_runs_list(page, f"{sweep_ui}/#/experiments/{record.parent.info.experiment_id}/runs",
-                    runs=len(record.children) + 1)
+    _open_runs_list(
+        page,
+        f"{sweep_ui}/#/experiments/{record.parent.info.experiment_id}/runs",
+        runs=len(record.children) + 1,
+    )
     box = page.get_by_placeholder('metrics.rmse < 1 and params.model = "tree"')
     box.fill("tags.\"sweep.state\" = 'completed' and params.batch_size = '64'")
     box.press("Enter")
@@ -168,7 +201,9 @@ def test_the_search_box_filters_trials_by_their_tags_and_params(page: Any, sweep
 
 
 @pytest.mark.slow
-def test_compare_view_charts_both_trials_on_the_step_axis(page: Any, sweep_ui: str, swept_store: Path) -> None:
+def test_compare_view_charts_both_trials_on_the_step_axis(
+    page: Any, sweep_ui: str, swept_store: Path
+) -> None:
     record = read_sweep(sweep_paths(swept_store, "ui-sweep").embedded_tracking_uri, "ui-sweep")
     by_batch = {}
     for child in sorted(record.children, key=lambda r: r.info.run_name):

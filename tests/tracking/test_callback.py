@@ -32,7 +32,9 @@ def _run(folder: Path, spec: dict[str, Any], *callbacks: Any) -> tuple[Any, Any]
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     loaded = load_spec(path, [])
-    return loaded, run_sweep(loaded, RunOptions(RayBackend(callbacks=list(callbacks)), live=False, overwrite=True))
+    return loaded, run_sweep(
+        loaded, RunOptions(RayBackend(callbacks=list(callbacks)), live=False, overwrite=True)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,14 @@ def digits_sweep(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> 
     spec = small_spec(storage=str(folder / "results"), sampler={"type": "tpe", "multivariate": True})
     loaded, summary = _run(folder, spec, recorder)
     paths = sweep_paths(loaded.spec.storage, loaded.spec.name)
-    return {"loaded": loaded, "summary": summary, "recorder": recorder, "paths": paths,
-            "uri": paths.embedded_tracking_uri, "plan": plan_spec(loaded)[1]}
+    return {
+        "loaded": loaded,
+        "summary": summary,
+        "recorder": recorder,
+        "paths": paths,
+        "uri": paths.embedded_tracking_uri,
+        "plan": plan_spec(loaded)[1],
+    }
 
 
 @pytest.mark.slow
@@ -53,12 +61,21 @@ def test_digits_sweep_keeps_the_tracking_contract(digits_sweep: dict[str, Any]) 
     summary = digits_sweep["summary"]
     assert summary.trials["pruned"] > 0 and summary.trials["completed"] > 0, summary.trials
     record = read_sweep(digits_sweep["uri"], "tiny")
-    check_contract(record, summary, digits_sweep["recorder"].results, "val_accuracy",
-                   digits_sweep["plan"].milestones(), TRAINING_SIZE)
+    check_contract(
+        record,
+        summary,
+        digits_sweep["recorder"].results,
+        "val_accuracy",
+        digits_sweep["plan"].milestones(),
+        TRAINING_SIZE,
+    )
     check_runs_file(digits_sweep["paths"].directory, record, digits_sweep["uri"])
     params = record.parent.data.params
     assert (params["sampler"], params["sampler.multivariate"], params["sampler.constant_liar"]) == (
-        "tpe", "True", "True")
+        "tpe",
+        "True",
+        "True",
+    )
 
 
 @pytest.mark.slow
@@ -74,7 +91,9 @@ def test_artifacts_land_next_to_the_embedded_store(digits_sweep: dict[str, Any])
     record = read_sweep(digits_sweep["uri"], "tiny")
     storage = digits_sweep["paths"].storage
     assert record.parent.info.artifact_uri.startswith((storage / "mlartifacts").as_uri())
-    spec_file = Path(record.client.download_artifacts(record.parent.info.run_id, "spec/spec.yaml", str(storage)))
+    spec_file = Path(
+        record.client.download_artifacts(record.parent.info.run_id, "spec/spec.yaml", str(storage))
+    )
     assert yaml.safe_load(spec_file.read_text())["name"] == "tiny"
 
 
@@ -88,7 +107,9 @@ def test_best_trial_model_weights_are_stored(digits_sweep: dict[str, Any]) -> No
     stored = {a.path for a in record.client.list_artifacts(best.info.run_id, "model")}
     # A real MLflow PyTorch model (`fit` handed its module to ctx), and the checkpoint beside it.
     assert {"model/MLmodel", "model/data", "model/state.pt"} <= stored, stored
-    local = record.client.download_artifacts(best.info.run_id, "model/state.pt", str(digits_sweep["paths"].directory))
+    local = record.client.download_artifacts(
+        best.info.run_id, "model/state.pt", str(digits_sweep["paths"].directory)
+    )
     state = torch.load(local, weights_only=False)
     # The final weights: the checkpoint of the trial's last iteration.
     assert state["iteration"] == int(best.data.params["total_iterations"])
@@ -106,23 +127,43 @@ def test_best_trial_model_weights_are_stored(digits_sweep: dict[str, Any]) -> No
 
 
 @pytest.mark.slow
-def test_a_resumed_sweep_stores_the_model_of_a_best_trial_that_ended_before(ray_session: Any, tmp_path: Path,
-                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_resumed_sweep_stores_the_model_of_a_best_trial_that_ended_before(
+    ray_session: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from sweeps.cli import main
 
     # A first session that stores no model, as a driver killed before its sweep's end. No
     # early stopping, and fewer trials than TPE's random start-up: every value, and so the
     # best trial, is the same whatever order the results arrive in.
-    spec = small_spec(storage=str(tmp_path / "results"), num_samples=6, tracking={"log_model": False},
-                      scheduler={"type": "none"})
+    spec = small_spec(
+        storage=str(tmp_path / "results"),
+        num_samples=6,
+        tracking={"log_model": False},
+        scheduler={"type": "none"},
+    )
     loaded, first = _run(tmp_path, spec)
     uri = sweep_paths(loaded.spec.storage, loaded.spec.name).embedded_tracking_uri
     best_id = first.best["trial_id"]
     before = read_sweep(uri, "tiny").child(best_id)
-    assert not before.data.tags.get("sweep.best_run_name") and not read_sweep(uri, "tiny").client.list_artifacts(
-        before.info.run_id, "model")
-    assert main(["resume", "tiny", "--storage", str(tmp_path / "results"), "--set", "num_samples=7",
-                 "--set", "tracking.log_model=true", "--json"]) == 0
+    assert not before.data.tags.get("sweep.best_run_name") and not read_sweep(
+        uri, "tiny"
+    ).client.list_artifacts(before.info.run_id, "model")
+    assert (
+        main(
+            [
+                "resume",
+                "tiny",
+                "--storage",
+                str(tmp_path / "results"),
+                "--set",
+                "num_samples=7",
+                "--set",
+                "tracking.log_model=true",
+                "--json",
+            ]
+        )
+        == 0
+    )
     record = read_sweep(uri, "tiny")
     assert len(record.children) == 7
     # The added trial did not beat it, so the best is still one that ended before the resume.
@@ -146,13 +187,17 @@ def test_parent_counts_grow_one_step_per_ended_trial(digits_sweep: dict[str, Any
 @pytest.mark.slow
 def test_failed_and_diverged_trials_end_failed_with_their_error(ray_session: Any, tmp_path: Path) -> None:
     spec = small_spec(
-        name="outcomes", storage=str(tmp_path / "results"), trainable=OUTCOME_TRAINABLE, num_samples=6,
+        name="outcomes",
+        storage=str(tmp_path / "results"),
+        trainable=OUTCOME_TRAINABLE,
+        num_samples=6,
         search_space={
             "batch_size": {"type": "categorical", "values": [50, 100]},
             "epochs": {"type": "categorical", "values": [1, 2]},
             "learning_rate": {"type": "categorical", "values": [0.01, 0.5, 5.0]},
         },
-        sampler={"type": "random"}, failure={"max_retries": 0, "max_failed_fraction": 1.0},
+        sampler={"type": "random"},
+        failure={"max_retries": 0, "max_failed_fraction": 1.0},
         checkpoint={"every_epochs": 0},
     )
     recorder = ResultRecorder()
@@ -160,12 +205,16 @@ def test_failed_and_diverged_trials_end_failed_with_their_error(ray_session: Any
     assert summary.trials["failed"] and summary.trials["diverged"], summary.trials
     uri = sweep_paths(loaded.spec.storage, "outcomes").embedded_tracking_uri
     record = read_sweep(uri, "outcomes")
-    check_contract(record, summary, recorder.results, "val_accuracy", plan_spec(loaded)[1].milestones(), DATASET_SIZE)
+    check_contract(
+        record, summary, recorder.results, "val_accuracy", plan_spec(loaded)[1].milestones(), DATASET_SIZE
+    )
     for run in record.children:
         state = run.data.tags["sweep.state"]
         if state not in ("failed", "diverged"):
             continue
-        error = Path(record.client.download_artifacts(run.info.run_id, "error.txt", str(tmp_path))).read_text()
+        error = Path(
+            record.client.download_artifacts(run.info.run_id, "error.txt", str(tmp_path))
+        ).read_text()
         assert ("blew up the test trainable" if state == "failed" else "val_accuracy") in error
         if state == "diverged":
             assert "became non-finite at iteration 10" in error
@@ -178,8 +227,9 @@ class _StopAfter(Callback):
     def __init__(self, count: int, how: str) -> None:
         self.count, self.how = count, how
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                        **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         self.count -= 1
         if self.count == 0 and self.how == "sigint":
             os.kill(os.getpid(), signal.SIGINT)
@@ -189,9 +239,18 @@ class _StopAfter(Callback):
 
 def _quick_spec(name: str, folder: Path) -> dict[str, Any]:
     return small_spec(
-        name=name, storage=str(folder / "results"), trainable=OUTCOME_TRAINABLE, num_samples=4,
-        trainable_args={"iteration_seconds": 0.005}, scheduler={"type": "none"}, checkpoint={"every_epochs": 0},
-        search_space={"batch_size": 10, "epochs": 3, "learning_rate": {"type": "categorical", "values": [0.01, 0.02]}},
+        name=name,
+        storage=str(folder / "results"),
+        trainable=OUTCOME_TRAINABLE,
+        num_samples=4,
+        trainable_args={"iteration_seconds": 0.005},
+        scheduler={"type": "none"},
+        checkpoint={"every_epochs": 0},
+        search_space={
+            "batch_size": 10,
+            "epochs": 3,
+            "learning_rate": {"type": "categorical", "values": [0.01, 0.02]},
+        },
     )
 
 
@@ -217,16 +276,40 @@ def test_crashed_driver_leaves_no_run_running(ray_session: Any, tmp_path: Path) 
 
 def test_trial_metrics_keep_only_the_trainables_metrics_epoch_and_samples_seen() -> None:
     result = {
-        "val_accuracy": 0.9, "train_loss": 0.3, "epoch": 1.5, "samples_seen": 96,
-        "iteration": 3, "iterations_per_epoch": 2, "total_iterations": 4, "dataset_size": 64,
-        "diverged": False, "node_id": "abc", "training_iteration": 2, "time_this_iter_s": 0.1,
-        "time_total_s": 1.0, "timestamp": 17, "done": False, "pid": 4, "trial_id": "x", "date": "d",
-        "hostname": "h", "node_ip": "1", "config": {"learning_rate": 0.1}, "config/learning_rate": 0.1,
-        "time_since_restore": 1.0, "iterations_since_restore": 2, "checkpoint_dir_name": None,
+        "val_accuracy": 0.9,
+        "train_loss": 0.3,
+        "epoch": 1.5,
+        "samples_seen": 96,
+        "iteration": 3,
+        "iterations_per_epoch": 2,
+        "total_iterations": 4,
+        "dataset_size": 64,
+        "diverged": False,
+        "node_id": "abc",
+        "training_iteration": 2,
+        "time_this_iter_s": 0.1,
+        "time_total_s": 1.0,
+        "timestamp": 17,
+        "done": False,
+        "pid": 4,
+        "trial_id": "x",
+        "date": "d",
+        "hostname": "h",
+        "node_ip": "1",
+        "config": {"learning_rate": 0.1},
+        "config/learning_rate": 0.1,
+        "time_since_restore": 1.0,
+        "iterations_since_restore": 2,
+        "checkpoint_dir_name": None,
     }
     # The seam strips Ray's bookkeeping before any listener sees a result (sweeps.ray_backend.bridge).
     shown = without_ray_keys(result)
-    assert trial_metrics(shown) == {"val_accuracy": 0.9, "train_loss": 0.3, "epoch": 1.5, "samples_seen": 96.0}
+    assert trial_metrics(shown) == {
+        "val_accuracy": 0.9,
+        "train_loss": 0.3,
+        "epoch": 1.5,
+        "samples_seen": 96.0,
+    }
     assert not set(trial_metrics(shown)) & RAY_BOOKKEEPING
 
 
@@ -238,8 +321,16 @@ def test_trial_metrics_take_numpy_numbers_and_leave_out_bools_and_strings() -> N
 
 
 def _point(iteration: int, node: str = "n1", **metrics: float) -> dict[str, Any]:
-    return {"iteration": iteration, "node_id": node, "val_accuracy": iteration / 10, **metrics,
-            "iterations_per_epoch": 10, "total_iterations": 10, "dataset_size": 100, "done": False}
+    return {
+        "iteration": iteration,
+        "node_id": node,
+        "val_accuracy": iteration / 10,
+        **metrics,
+        "iterations_per_epoch": 10,
+        "total_iterations": 10,
+        "dataset_size": 100,
+        "done": False,
+    }
 
 
 def test_a_delivery_is_one_record_and_each_step_is_logged_once(tmp_path: Path) -> None:
@@ -254,8 +345,18 @@ def test_a_delivery_is_one_record_and_each_step_is_logged_once(tmp_path: Path) -
     experiment = client.create_experiment("coalesce", artifact_location=(tmp_path / "art").as_uri())
     parent = client.create_run(experiment).info.run_id
     writer = TrackingWriter(uri, known_runs={PARENT: parent}, flush_interval=0)  # started below
-    tracker = MlflowTracker(writer, experiment, sweep_name="s", metric="val_accuracy", mode="max", dataset_size=100,
-                            drop_last=False, milestones=[], budget_unit="iterations", log_model=False)
+    tracker = MlflowTracker(
+        writer,
+        experiment,
+        sweep_name="s",
+        metric="val_accuracy",
+        mode="max",
+        dataset_size=100,
+        drop_last=False,
+        milestones=[],
+        budget_unit="iterations",
+        log_model=False,
+    )
     trial = TrialInfo("t1", {"batch_size": 10, "epochs": 1, "learning_rate": 0.1})
     tracker.trial_started(trial)
     assert writer.pending == 2  # the run, its params
@@ -273,6 +374,10 @@ def test_a_delivery_is_one_record_and_each_step_is_logged_once(tmp_path: Path) -
 
     run = client.get_run(str(writer.run_id("t1")))
     assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [
-        (1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
+        (1, 0.1),
+        (2, 0.2),
+        (3, 0.3),
+        (4, 0.4),
+    ]
     assert run.data.tags["sweep.node"] == "n3" and run.data.tags["sweep.stopped_at_iteration"] == "4"
     assert run.info.status == "FINISHED" and run.data.params["learning_rate"] == "0.1"

@@ -35,7 +35,9 @@ def test_an_extra_may_not_borrow_a_reserved_abbreviation() -> None:
     assert run_name(3, config).endswith("loss_rate=5.0e-01")
 
 
-@pytest.mark.parametrize(("value", "text"), [(0.0032, "3.2e-03"), (64, "64"), (True, "True"), ("adam", "adam")])
+@pytest.mark.parametrize(
+    ("value", "text"), [(0.0032, "3.2e-03"), (64, "64"), (True, "True"), ("adam", "adam")]
+)
 def test_format_value(value: object, text: str) -> None:
     assert format_value(value) == text
 

@@ -14,12 +14,15 @@ def test_a_changed_setting_is_a_new_param_of_its_session_and_a_tag_of_its_value(
 
 
 def test_the_third_session_compares_with_the_value_in_force_not_the_first() -> None:
-    earlier = EarlierSessions(params={"num_samples": "8", "session2.num_samples": "12"}, sessions=2,
-                              settings={"num_samples": "12"})
+    earlier = EarlierSessions(
+        params={"num_samples": "8", "session2.num_samples": "12"}, sessions=2, settings={"num_samples": "12"}
+    )
     assert session_params({"num_samples": 12}, earlier) == ({}, {"sweep.sessions": 3})
     # Back to the first session's value: a change again, recorded as such.
     assert session_params({"num_samples": 8}, earlier) == (
-        {"session3.num_samples": 8}, {"sweep.sessions": 3, "sweep.setting.num_samples": "8"})
+        {"session3.num_samples": 8},
+        {"sweep.sessions": 3, "sweep.setting.num_samples": "8"},
+    )
 
 
 def test_an_unchanged_resume_logs_no_param() -> None:

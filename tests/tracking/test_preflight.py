@@ -29,11 +29,15 @@ def test_no_uri_means_the_embedded_sqlite_store_under_storage(write_spec: Callab
 
 def test_tracking_uri_override_points_elsewhere(write_spec: Callable[..., Path]) -> None:
     loaded = load_spec(write_spec(), ["tracking.uri=http://127.0.0.1:5999"])
-    assert tracking_uri(loaded.spec, sweep_paths(loaded.spec.storage, loaded.spec.name)) == "http://127.0.0.1:5999"
+    assert (
+        tracking_uri(loaded.spec, sweep_paths(loaded.spec.storage, loaded.spec.name))
+        == "http://127.0.0.1:5999"
+    )
 
 
 def test_unreachable_server_fails_before_any_trial_with_exit_2(
-    write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str],
+    write_spec: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     spec = write_spec()
     uri = f"http://127.0.0.1:{free_port()}"

@@ -27,10 +27,16 @@ OUTCOME_TRAINABLE = f"{Path(__file__).with_name('outcome_trainable.py')}:train"
 
 def _spec(name: str, folder: Path, server: MlflowServer, **changes: Any) -> Path:
     spec = small_spec(
-        name=name, storage=str(folder / "results"), trainable=OUTCOME_TRAINABLE,
-        search_space={"batch_size": {"type": "categorical", "values": [10, 20]}, "epochs": 3,
-                      "learning_rate": {"type": "float", "low": 0.001, "high": 0.05, "log": True}},
-        tracking={"uri": server.uri, "experiment": "served"}, **changes,
+        name=name,
+        storage=str(folder / "results"),
+        trainable=OUTCOME_TRAINABLE,
+        search_space={
+            "batch_size": {"type": "categorical", "values": [10, 20]},
+            "epochs": 3,
+            "learning_rate": {"type": "float", "low": 0.001, "high": 0.05, "log": True},
+        },
+        tracking={"uri": server.uri, "experiment": "served"},
+        **changes,
     )
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -38,14 +44,18 @@ def _spec(name: str, folder: Path, server: MlflowServer, **changes: Any) -> Path
 
 
 @pytest.mark.slow
-def test_sweep_logs_to_a_tracking_server(ray_session: Any, mlflow_server: MlflowServer, tmp_path: Path) -> None:
+def test_sweep_logs_to_a_tracking_server(
+    ray_session: Any, mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
     import torch
 
     loaded = load_spec(_spec("served", tmp_path, mlflow_server, num_samples=4), [])
     recorder = ResultRecorder()
     summary = run_sweep(loaded, RunOptions(RayBackend(callbacks=[recorder]), live=False))
     record = read_sweep(mlflow_server.uri, "served", experiment="served")
-    check_contract(record, summary, recorder.results, "val_accuracy", plan_spec(loaded)[1].milestones(), DATASET_SIZE)
+    check_contract(
+        record, summary, recorder.results, "val_accuracy", plan_spec(loaded)[1].milestones(), DATASET_SIZE
+    )
     check_runs_file(sweep_paths(loaded.spec.storage, "served").directory, record, mlflow_server.uri)
     # The best trial's weights went through the server's artifact proxy.
     best = record.child(summary.best["trial_id"])
@@ -66,8 +76,9 @@ class _Outage(Callback):
     def __getstate__(self) -> dict[str, Any]:
         return {}  # Tune pickles its callbacks for Tuner.restore; threads and servers stay here
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
-                        **info: Any) -> None:
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
         self.after -= 1
         if self.down.is_set():
             self.results_while_down += 1
@@ -87,10 +98,15 @@ class _Outage(Callback):
 
 @pytest.mark.slow
 def test_nothing_is_lost_when_the_server_goes_away_mid_sweep(
-    ray_session: Any, mlflow_server: MlflowServer, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    ray_session: Any,
+    mlflow_server: MlflowServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    loaded = load_spec(_spec("outage", tmp_path, mlflow_server, num_samples=6,
-                             trainable_args={"iteration_seconds": 0.01}), [])
+    loaded = load_spec(
+        _spec("outage", tmp_path, mlflow_server, num_samples=6, trainable_args={"iteration_seconds": 0.01}),
+        [],
+    )
     recorder = ResultRecorder()
     outage = _Outage(mlflow_server, after=2, seconds=4.0)
     with caplog.at_level(logging.WARNING, logger="sweeps.tracking"):
@@ -105,5 +121,7 @@ def test_nothing_is_lost_when_the_server_goes_away_mid_sweep(
     assert "could not be written" not in caplog.text
     assert sum(summary.trials.values()) == 6
     record = read_sweep(mlflow_server.uri, "outage", experiment="served")
-    check_contract(record, summary, recorder.results, "val_accuracy", plan_spec(loaded)[1].milestones(), DATASET_SIZE)
+    check_contract(
+        record, summary, recorder.results, "val_accuracy", plan_spec(loaded)[1].milestones(), DATASET_SIZE
+    )
     check_runs_file(sweep_paths(loaded.spec.storage, "outage").directory, record, mlflow_server.uri)

@@ -29,12 +29,23 @@ def test_parent_run_is_created_with_the_spec_and_reopened_by_a_resumed_sweep(
     assert run.info.status == "KILLED" and run.data.tags["sweep.role"] == "parent"
     assert run.data.params["seed"] == "3" and run.data.params["sampler"] == "tpe"
     assert run.data.params["scheduler.grace_period"] == "10.0"
-    assert (run.data.params["scheduler.grace_period_auto"], run.data.params["scheduler.brackets"]) == ("False", "1")
+    assert (run.data.params["scheduler.grace_period_auto"], run.data.params["scheduler.brackets"]) == (
+        "False",
+        "1",
+    )
     # The sampler's options as it was built: the spec's, and the constant liar it keeps by default.
     assert {k: v for k, v in run.data.params.items() if k.startswith("sampler.")} == {
-        "sampler.n_startup_trials": "4", "sampler.multivariate": "True", "sampler.constant_liar": "True"}
-    assert {a.path for a in client.list_artifacts(parent, "spec")} == {"spec/spec.yaml", "spec/effective_spec.yaml"}
-    effective = Path(client.download_artifacts(parent, "spec/effective_spec.yaml", str(paths.storage))).read_text()
+        "sampler.n_startup_trials": "4",
+        "sampler.multivariate": "True",
+        "sampler.constant_liar": "True",
+    }
+    assert {a.path for a in client.list_artifacts(parent, "spec")} == {
+        "spec/spec.yaml",
+        "spec/effective_spec.yaml",
+    }
+    effective = Path(
+        client.download_artifacts(parent, "spec/effective_spec.yaml", str(paths.storage))
+    ).read_text()
     assert "seed: 3" in effective  # the --set override is in the spec as run
 
     second = start_tracking(loaded, plan, paths)
@@ -50,7 +61,9 @@ def test_runs_file_ignores_ids_of_another_tracking_uri_and_corrupt_files(tmp_pat
     runs.note_index("trial1", 1)
     runs.record("trial1", "r1")
     saved = json.loads((tmp_path / RUNS_FILE).read_text())
-    assert saved["parent"] == "p1" and saved["trials"] == {"trial1": "r1"} and saved["indices"] == {"trial1": 1}
+    assert (
+        saved["parent"] == "p1" and saved["trials"] == {"trial1": "r1"} and saved["indices"] == {"trial1": 1}
+    )
     again = RunsFile.load(tmp_path, "sqlite:///a.db")
     assert (again.parent, again.trials, again.indices) == ("p1", {"trial1": "r1"}, {"trial1": 1})
     assert RunsFile.load(tmp_path, "http://elsewhere:5000").parent is None

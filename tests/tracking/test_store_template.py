@@ -29,8 +29,6 @@ from tests.conftest import REPO
 from tests.ports import free_port
 from tests.tracking.conftest import MlflowServer
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -53,8 +51,14 @@ def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _run_python(code: str, *args: str, timeout: float = 180) -> str:
     """Run ``code`` in a fresh interpreter (this repository importable, the same cache)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -71,8 +75,10 @@ def _schema(path: Path) -> set[tuple[str, str, tuple[str, ...]]]:
     (another PYTHONHASHSEED) list the same constraints in different orders."""
     with closing(sqlite3.connect(path)) as connection:
         rows = connection.execute("SELECT type, name, COALESCE(sql, '') FROM sqlite_master")
-        return {(kind, name, tuple(sorted(line.strip().rstrip(",") for line in sql.splitlines())))
-                for kind, name, sql in rows}
+        return {
+            (kind, name, tuple(sorted(line.strip().rstrip(",") for line in sql.splitlines())))
+            for kind, name, sql in rows
+        }
 
 
 def _rows(path: Path, query: str) -> list[tuple[Any, ...]]:
@@ -85,6 +91,7 @@ def _digest(path: Path) -> str:
 
 
 # -- it is an ordinary MLflow store ------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_another_process_uses_the_copy_with_plain_mlflow(cache: Path, tmp_path: Path) -> None:
@@ -112,7 +119,9 @@ def test_mlflow_db_upgrade_accepts_the_copy(cache: Path, tmp_path: Path) -> None
     path = tmp_path / "mlflow.db"
     assert create_store_from_template(f"sqlite:///{path}")
     revision = _revision(path)
-    _run_python("import sys; from mlflow.cli import cli; sys.exit(cli())", "db", "upgrade", f"sqlite:///{path}")
+    _run_python(
+        "import sys; from mlflow.cli import cli; sys.exit(cli())", "db", "upgrade", f"sqlite:///{path}"
+    )
     assert _revision(path) == revision
 
 
@@ -124,7 +133,8 @@ def test_mlflow_server_serves_the_copy(cache: Path, tmp_path: Path) -> None:
     server.start()
     try:
         request = urllib.request.Request(
-            f"{server.uri}/api/2.0/mlflow/experiments/search", data=json.dumps({"max_results": 10}).encode(),
+            f"{server.uri}/api/2.0/mlflow/experiments/search",
+            data=json.dumps({"max_results": 10}).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -136,7 +146,11 @@ def test_mlflow_server_serves_the_copy(cache: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("user_uri", [False, True], ids=["embedded", "tracking.uri sqlite"])
 def test_a_sweeps_store_matches_the_one_mlflow_creates_itself(
-    cache: Path, write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user_uri: bool,
+    cache: Path,
+    write_spec: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    user_uri: bool,
 ) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -163,13 +177,16 @@ def test_a_sweeps_store_matches_the_one_mlflow_creates_itself(
 
     assert _revision(ours) == _revision(reference)
     assert _schema(ours) == _schema(reference)
-    for query in ("SELECT experiment_id, name, artifact_location, lifecycle_stage, workspace FROM experiments",
-                  "SELECT * FROM workspaces"):
+    for query in (
+        "SELECT experiment_id, name, artifact_location, lifecycle_stage, workspace FROM experiments",
+        "SELECT * FROM workspaces",
+    ):
         assert _rows(ours, query) == _rows(reference, query)
     assert uri == tracking_uri(loaded.spec, paths)
 
 
 # -- the cache -----------------------------------------------------------------------------------------
+
 
 def test_the_template_is_made_once_and_reused(cache: Path, tmp_path: Path) -> None:
     assert create_store_from_template(f"sqlite:///{tmp_path / 'first.db'}")
@@ -185,8 +202,9 @@ def test_the_template_is_made_once_and_reused(cache: Path, tmp_path: Path) -> No
     assert _rows(template, "SELECT COUNT(*) FROM experiments") == [(0,)]
 
 
-def test_the_cache_respects_xdg_cache_home_and_defaults_to_home(monkeypatch: pytest.MonkeyPatch,
-                                                               tmp_path: Path) -> None:
+def test_the_cache_respects_xdg_cache_home_and_defaults_to_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cache_folder() == tmp_path / "sweeps"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -211,8 +229,16 @@ def test_two_sweeps_creating_stores_at_once_both_get_a_valid_one(empty_cache: Pa
     )
     uri = f"sqlite:///{tmp_path / 'storage' / 'mlflow.db'}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    processes = [subprocess.Popen([sys.executable, "-c", code, uri, str(go)], env=env, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, uri, str(go)],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     time.sleep(3)  # let both import mlflow, so they start together
     go.touch()
     answers = []
@@ -235,7 +261,9 @@ def _file_in_the_way(tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("unwritable", [_file_in_the_way])
 def test_an_unwritable_cache_still_gives_a_working_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unwritable: Callable[[Path], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unwritable: Callable[[Path], str],
 ) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -261,11 +289,17 @@ def test_a_cache_on_a_read_only_mount_still_gives_a_working_store(tmp_path: Path
     cache, store = tmp_path / "cache", tmp_path / "store"
     (cache / "sweeps").mkdir(parents=True)
     store.mkdir()
-    script = ('mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && '
-              'XDG_CACHE_HOME="$1" exec "$2" -c "$3" "$4"')
-    done = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", str(cache), sys.executable, READ_ONLY_CACHE,
-                           str(store)], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    script = (
+        'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && '
+        'XDG_CACHE_HOME="$1" exec "$2" -c "$3" "$4"'
+    )
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", str(cache), sys.executable, READ_ONLY_CACHE, str(store)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["False", "['Default']"], done.stdout  # no template; MLflow made the store
     assert list((cache / "sweeps").iterdir()) == []
@@ -285,6 +319,7 @@ def test_a_broken_template_is_not_copied_and_is_made_again(empty_cache: Path, tm
 
 
 # -- what it must leave alone -----------------------------------------------------------------------
+
 
 @pytest.fixture
 def existing_store(tmp_path: Path) -> Iterator[Path]:
@@ -310,18 +345,31 @@ def test_an_existing_file_that_is_not_a_store_is_never_overwritten(cache: Path, 
 
 @pytest.mark.parametrize("leftover", ["-wal", "-journal"])
 def test_a_leftover_journal_beside_a_missing_store_is_left_to_mlflow(
-    cache: Path, tmp_path: Path, leftover: str,
+    cache: Path,
+    tmp_path: Path,
+    leftover: str,
 ) -> None:
     (tmp_path / f"mlflow.db{leftover}").write_bytes(b"old transactions")
     assert not create_store_from_template(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert not (tmp_path / "mlflow.db").exists()
 
 
-@pytest.mark.parametrize("uri", [
-    "http://127.0.0.1:5000", "https://mlflow.example.com", "postgresql://u@host/db", "databricks",
-    "sqlite:///:memory:", "sqlite://", "sqlite:///{tmp}/store.db?timeout=30", "file:///{tmp}/mlruns",
-])
-def test_anything_but_a_new_sqlite_file_is_left_to_mlflow(empty_cache: Path, tmp_path: Path, uri: str) -> None:
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://127.0.0.1:5000",
+        "https://mlflow.example.com",
+        "postgresql://u@host/db",
+        "databricks",
+        "sqlite:///:memory:",
+        "sqlite://",
+        "sqlite:///{tmp}/store.db?timeout=30",
+        "file:///{tmp}/mlruns",
+    ],
+)
+def test_anything_but_a_new_sqlite_file_is_left_to_mlflow(
+    empty_cache: Path, tmp_path: Path, uri: str
+) -> None:
     assert not create_store_from_template(uri.format(tmp=tmp_path))
     assert not empty_cache.exists(), "no template is made for a store it does not create"
     assert list(tmp_path.iterdir()) == []

@@ -30,7 +30,11 @@ def test_records_beyond_log_batch_limits_are_split_and_all_written(store: tuple[
     count = 2 * MAX_METRICS + 500
     for step in range(count):
         writer.log("a", metrics={"loss": 1.0 / (step + 1)}, step=step)
-    writer.log("a", params={f"p{i}": i for i in range(MAX_PARAMS + 50)}, tags={f"t{i}": i for i in range(MAX_TAGS + 50)})
+    writer.log(
+        "a",
+        params={f"p{i}": i for i in range(MAX_PARAMS + 50)},
+        tags={f"t{i}": i for i in range(MAX_TAGS + 50)},
+    )
     writer.end_run("a", "FINISHED")
     assert writer.close(timeout=60) == 0
     client = MlflowClient(uri)
@@ -72,7 +76,8 @@ def test_a_known_run_is_reopened_not_duplicated(store: tuple[str, str]) -> None:
 
 
 def test_a_refused_record_is_dropped_with_a_warning_and_the_rest_written(
-    store: tuple[str, str], caplog: pytest.LogCaptureFixture,
+    store: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     uri, experiment = store
     writer = TrackingWriter(uri, flush_interval=0).start()
@@ -96,8 +101,9 @@ def test_bounded_buffer_makes_the_caller_wait_and_close_reports_what_was_lost(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     uri = f"http://127.0.0.1:{free_port()}"  # nobody answers here
-    writer = TrackingWriter(uri, known_runs={"a": "0" * 32}, capacity=3, flush_interval=0,
-                            max_retry_interval=0.2).start()
+    writer = TrackingWriter(
+        uri, known_runs={"a": "0" * 32}, capacity=3, flush_interval=0, max_retry_interval=0.2
+    ).start()
     blocked = threading.Event()
     with caplog.at_level(logging.WARNING, logger="sweeps.tracking"):
         for step in range(3):
@@ -125,8 +131,11 @@ def test_bounded_buffer_makes_the_caller_wait_and_close_reports_what_was_lost(
 
 @pytest.mark.parametrize(
     ("option", "value", "message"),
-    [("capacity", 0, "capacity >= 1"), ("flush_interval", -1.0, "flush_interval"),
-     ("max_retry_interval", 0.0, "max_retry_interval")],
+    [
+        ("capacity", 0, "capacity >= 1"),
+        ("flush_interval", -1.0, "flush_interval"),
+        ("max_retry_interval", 0.0, "max_retry_interval"),
+    ],
 )
 def test_invalid_options_are_refused(option: str, value: float, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -155,8 +164,9 @@ class _CallCounter:
         for name in ("create_run", "log_batch", "set_terminated"):
             real = getattr(MlflowClient, name)
 
-            def counted(client: MlflowClient, *args: object, _real: Any = real, _name: str = name,
-                        **kwargs: object) -> object:
+            def counted(
+                client: MlflowClient, *args: object, _real: Any = real, _name: str = name, **kwargs: object
+            ) -> object:
                 self.calls.append((_name, kwargs))
                 return _real(client, *args, **kwargs)
 
@@ -167,7 +177,8 @@ class _CallCounter:
 
 
 def test_a_new_run_takes_the_tags_logged_after_its_start_at_creation(
-    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch,
+    store: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     uri, experiment = store
     counter = _CallCounter(monkeypatch)
@@ -184,14 +195,19 @@ def test_a_new_run_takes_the_tags_logged_after_its_start_at_creation(
     client = MlflowClient(uri)
     run = client.get_run(str(writer.run_id("a")))
     assert {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")} == {
-        "sweep.state": "completed", "role": "trial", "sweep.node": "n1"}
+        "sweep.state": "completed",
+        "role": "trial",
+        "sweep.node": "n1",
+    }
     assert run.data.params == {"batch_size": "32"} and run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2]
 
 
 @pytest.mark.parametrize("bad", ["bad!", "../bad", "/bad", "b" * 251, "."])
 def test_a_refused_tag_logged_after_the_start_still_lets_the_run_be_created(
-    store: tuple[str, str], caplog: pytest.LogCaptureFixture, bad: str,
+    store: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
+    bad: str,
 ) -> None:
     uri, experiment = store
     writer = TrackingWriter(uri)
@@ -247,9 +263,25 @@ def test_a_full_local_store_is_told_once_and_not_waited_on(tmp_path: Path) -> No
     folder = tmp_path / "store"
     folder.mkdir()
     done = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=4m tmpfs "$1" && shift && exec "$@"', "sh",
-         str(folder), sys.executable, "-c", FULL_STORE, str(folder)],
-        check=False, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300,
+        [
+            "unshare",
+            "-rm",
+            "sh",
+            "-c",
+            'mount -t tmpfs -o size=4m tmpfs "$1" && shift && exec "$@"',
+            "sh",
+            str(folder),
+            sys.executable,
+            "-c",
+            FULL_STORE,
+            str(folder),
+        ],
+        check=False,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     told, kind, lost, waited = done.stdout.split()

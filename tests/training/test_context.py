@@ -31,7 +31,11 @@ def test_report_derives_epoch_and_samples() -> None:
     ctx.report(iteration=24, val_accuracy=0.5)
     result = ctx.results[-1]
     assert result["epoch"] == 1.5 and result["samples_seen"] == 1000 + 8 * 64
-    assert result["total_iterations"] == 48 and result["iterations_per_epoch"] == 16 and result["dataset_size"] == 1000
+    assert (
+        result["total_iterations"] == 48
+        and result["iterations_per_epoch"] == 16
+        and result["dataset_size"] == 1000
+    )
 
 
 def test_report_without_the_metric_names_it_and_what_was_reported() -> None:
@@ -40,7 +44,9 @@ def test_report_without_the_metric_names_it_and_what_was_reported() -> None:
 
 
 def test_report_without_every_objective_names_the_missing_one() -> None:
-    ctx = LocalContext(TrialShape(1000, 64, 3), metric="val_accuracy", objectives=("val_accuracy", "latency_ms"))
+    ctx = LocalContext(
+        TrialShape(1000, 64, 3), metric="val_accuracy", objectives=("val_accuracy", "latency_ms")
+    )
     with pytest.raises(MetricNotReportedError, match=r"objective\(s\) `latency_ms`"):
         ctx.report(iteration=1, val_accuracy=0.3)
     ctx.report(iteration=1, val_accuracy=0.3, latency_ms=2.0)
@@ -93,12 +99,16 @@ def test_a_0d_tensor_or_numpy_scalar_metric_is_taken_as_its_number() -> None:
 def test_a_metric_that_is_not_one_real_number_names_the_key_and_the_fix(value: str) -> None:
     import torch  # noqa: F401 - used by eval
 
-    with pytest.raises(MetricNotReportedError, match=r"`val_accuracy` = .*at iteration 2.*real numbers.*\.item\(\)"):
+    with pytest.raises(
+        MetricNotReportedError, match=r"`val_accuracy` = .*at iteration 2.*real numbers.*\.item\(\)"
+    ):
         context().report(iteration=2, val_accuracy=eval(value))
 
 
 def test_a_report_without_iteration_says_to_pass_it() -> None:
-    with pytest.raises(MetricNotReportedError, match=r"without `iteration=`.*ctx.report\(iteration=i, val_accuracy=...\)"):
+    with pytest.raises(
+        MetricNotReportedError, match=r"without `iteration=`.*ctx.report\(iteration=i, val_accuracy=...\)"
+    ):
         context().report(val_accuracy=0.5)
 
 
@@ -112,6 +122,12 @@ def test_fit_refuses_a_training_set_of_another_size_than_declared() -> None:
     model = torch.nn.Linear(2, 2)
     data = (torch.zeros(3000, 2), torch.zeros(3000, dtype=torch.long))
     with pytest.raises(DatasetSizeError, match=r"dataset_size = 4,000.*3,000 samples.*dataset_size=3000"):
-        fit(ctx, model, torch.optim.SGD(model.parameters(), lr=0.1), torch.nn.functional.cross_entropy, data,
-            lambda: {"val_accuracy": 0.0})
+        fit(
+            ctx,
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            torch.nn.functional.cross_entropy,
+            data,
+            lambda: {"val_accuracy": 0.0},
+        )
     assert ctx.results == []  # nothing trained, nothing reported

@@ -28,10 +28,13 @@ def test_a_trial_that_never_reported_is_a_contract_error_unless_it_resumed_from_
     check_trial_ended_properly(context(), None, resumed=True)
 
 
-@pytest.mark.parametrize("reported, says", [
-    ((6, 12, 18), "reported last at iteration 18 of its 20 (every 6 iterations)"),
-    ((5, 10), "returned after iteration 10 of the 20 its config implies"),
-])
+@pytest.mark.parametrize(
+    "reported, says",
+    [
+        ((6, 12, 18), "reported last at iteration 18 of its 20 (every 6 iterations)"),
+        ((5, 10), "returned after iteration 10 of the 20 its config implies"),
+    ],
+)
 def test_a_trial_that_returned_before_its_total_names_the_cause(reported: tuple[int, ...], says: str) -> None:
     with pytest.raises(TrialEndedEarlyError, match=says.replace("(", r"\(").replace(")", r"\)")):
         check_trial_ended_properly(context(*reported), None)

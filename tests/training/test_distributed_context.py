@@ -54,7 +54,9 @@ def test_an_uneven_short_batch_weights_each_share_by_its_size() -> None:
     shape = TrialShape(71, 20, 1)
     per_rank = []
     for rank in range(2):
-        batches = _batches_per_epoch((inputs, targets), 20, False, torch.device("cpu"), context(2, rank, shape))
+        batches = _batches_per_epoch(
+            (inputs, targets), 20, False, torch.device("cpu"), context(2, rank, shape)
+        )
         per_rank.append(list(batches(torch.Generator().manual_seed(3))))
     assert [len(x) for x, _, _ in per_rank[0]] == [10, 10, 10, 6]
     assert [len(x) for x, _, _ in per_rank[1]] == [10, 10, 10, 5]
@@ -69,7 +71,9 @@ def test_the_dataset_path_shards_too() -> None:
     data = torch.utils.data.TensorDataset(torch.arange(30.0).unsqueeze(1), torch.arange(30))
     seen = []
     for rank in range(3):
-        batches = _batches_per_epoch(data, 12, False, torch.device("cpu"), context(3, rank, TrialShape(30, 12, 1)))
+        batches = _batches_per_epoch(
+            data, 12, False, torch.device("cpu"), context(3, rank, TrialShape(30, 12, 1))
+        )
         shares = list(batches(torch.Generator().manual_seed(0)))
         assert [len(x) for x, _, _ in shares] == [4, 4, 2]
         seen += [int(t) for _, targets, _ in shares for t in targets]

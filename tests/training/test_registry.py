@@ -66,8 +66,12 @@ def test_reference_without_colon() -> None:
     ],
     ids=["config-only", "no-arguments", "a-third-required", "keyword-only"],
 )
-def test_a_trainable_with_the_wrong_signature_is_refused(tmp_path: Path, definition: str, expected: str) -> None:
-    (tmp_path / "wrong.py").write_text(f"from sweeps import trainable\n@trainable(dataset_size=10)\n{definition}\n    pass\n")
+def test_a_trainable_with_the_wrong_signature_is_refused(
+    tmp_path: Path, definition: str, expected: str
+) -> None:
+    (tmp_path / "wrong.py").write_text(
+        f"from sweeps import trainable\n@trainable(dataset_size=10)\n{definition}\n    pass\n"
+    )
     with pytest.raises(TrainableError) as info:
         resolve_trainable("wrong.py:train", base_dir=tmp_path, source="spec.yaml")
     message = str(info.value)
@@ -82,25 +86,36 @@ def test_a_trainable_with_the_wrong_signature_is_refused(tmp_path: Path, definit
     ids=["a-default-third", "varargs", "only-varargs"],
 )
 def test_a_trainable_that_accepts_config_and_ctx_is_accepted(tmp_path: Path, definition: str) -> None:
-    (tmp_path / "fine.py").write_text(f"from sweeps import trainable\n@trainable(dataset_size=10)\n{definition}\n    pass\n")
+    (tmp_path / "fine.py").write_text(
+        f"from sweeps import trainable\n@trainable(dataset_size=10)\n{definition}\n    pass\n"
+    )
     assert resolve_trainable("fine.py:train", base_dir=tmp_path).dataset_size({}) == 10
 
 
-@pytest.mark.parametrize("definition", ["async def train(config, ctx):", "def train(config, ctx):\n    yield"],
-                         ids=["async", "generator"])
+@pytest.mark.parametrize(
+    "definition",
+    ["async def train(config, ctx):", "def train(config, ctx):\n    yield"],
+    ids=["async", "generator"],
+)
 def test_a_trainable_whose_body_would_not_run_is_refused(tmp_path: Path, definition: str) -> None:
-    (tmp_path / "lazy.py").write_text(f"from sweeps import trainable\n@trainable(dataset_size=10)\n{definition}\n    pass\n")
+    (tmp_path / "lazy.py").write_text(
+        f"from sweeps import trainable\n@trainable(dataset_size=10)\n{definition}\n    pass\n"
+    )
     with pytest.raises(TrainableError, match="whose body would not run"):
         resolve_trainable("lazy.py:train", base_dir=tmp_path)
 
 
-def test_sweep_plan_refuses_a_one_argument_trainable_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_plan_refuses_a_one_argument_trainable_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import yaml
 
     from sweeps.cli import main
     from tests.conftest import small_spec
 
-    (tmp_path / "arity.py").write_text("from sweeps import trainable\n@trainable(dataset_size=1000)\ndef train(config):\n    pass\n")
+    (tmp_path / "arity.py").write_text(
+        "from sweeps import trainable\n@trainable(dataset_size=1000)\ndef train(config):\n    pass\n"
+    )
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(small_spec(trainable="arity.py:train")))
     assert main(["plan", str(tmp_path / "spec.yaml")]) == 2
     err = " ".join(capsys.readouterr().err.split())
