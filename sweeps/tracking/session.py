@@ -57,36 +57,13 @@ def start_tracking(
     # First: importing mlflow here while preflight's thread imports it too leaves its
     # protobuf modules half-built ("Depends on file 'databricks.proto'").
     wait_for_store(uri)
-    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
     experiment_id = open_experiment(client, spec, paths, loaded.source)
     runs = RunsFile.load(paths.directory, uri)
     runs.experiment_id = experiment_id
-    earlier: EarlierSessions | None = None
-    try:
-        if runs.parent is None:
-            parent = client.create_run(
-                experiment_id,
-                run_name=spec.name,
-                tags={
-                    "sweep.name": spec.name,
-                    "sweep.role": "parent",
-                    "sweep.state": "running",
-                },
-            )
-            runs.record(PARENT, parent.info.run_id)
-        else:
-            client.update_run(runs.parent, status="RUNNING")
-            earlier = read_earlier_sessions(client, runs.parent)
-            runs.save()
-    except MlflowException as exc:
-        raise TrackingError(
-            f"{loaded.source}: MLflow at `tracking.uri` {uri!r} refused the sweep's parent run in "
-            f"experiment {experiment_name(spec)!r} ({str(exc).splitlines()[0][:400]}). Check the "
-            "server and its permissions. No trial was started."
-        ) from None
+    earlier = _open_parent_run(client, runs, loaded, uri, experiment_id)
 
     writer = TrackingWriter(
         uri,
@@ -115,6 +92,50 @@ def start_tracking(
         model_folder=paths.directory / "best_model",
         checkpoint_every_epochs=spec.checkpoint.every_epochs,
     )
+    _log_sweep_to_parent(writer, loaded, plan, earlier)
+    return tracker
+
+
+def _open_parent_run(
+    client: Any, runs: RunsFile, loaded: LoadedSpec, uri: str, experiment_id: str
+) -> EarlierSessions | None:
+    """Create the sweep's parent run, or reopen a resumed sweep's.
+
+    Returns what the earlier sessions of a resumed sweep logged, or None for a new sweep.
+    """
+    from mlflow.exceptions import MlflowException
+
+    spec = loaded.spec
+    try:
+        if runs.parent is None:
+            parent = client.create_run(
+                experiment_id,
+                run_name=spec.name,
+                tags={
+                    "sweep.name": spec.name,
+                    "sweep.role": "parent",
+                    "sweep.state": "running",
+                },
+            )
+            runs.record(PARENT, parent.info.run_id)
+        else:
+            client.update_run(runs.parent, status="RUNNING")
+            earlier = read_earlier_sessions(client, runs.parent)
+            runs.save()
+            return earlier
+    except MlflowException as exc:
+        raise TrackingError(
+            f"{loaded.source}: MLflow at `tracking.uri` {uri!r} refused the sweep's parent run in "
+            f"experiment {experiment_name(spec)!r} ({str(exc).splitlines()[0][:400]}). Check the "
+            "server and its permissions. No trial was started."
+        ) from None
+    return None
+
+
+def _log_sweep_to_parent(
+    writer: TrackingWriter, loaded: LoadedSpec, plan: SweepPlan, earlier: EarlierSessions | None
+) -> None:
+    """The sweep's params, and its spec as given and as run, on the parent run."""
     params = sweep_params(loaded, plan)
     if earlier is None:
         writer.log(PARENT, params=params, tags={SESSIONS_TAG: 1})
@@ -125,7 +146,6 @@ def start_tracking(
         writer.log_artifact(PARENT, str(loaded.path), "spec")
     # The file as given plus any --set overrides: exactly what this sweep ran.
     writer.log_text(PARENT, yaml.safe_dump(loaded.raw, sort_keys=False), "spec/effective_spec.yaml")
-    return tracker
 
 
 def sweep_params(loaded: LoadedSpec, plan: SweepPlan) -> dict[str, Any]:
