@@ -187,20 +187,9 @@ def dry_run(
     ctx.report_iterations = ctx.report_iterations | {target}
     where = f"trainable `{spec.trainable}` with config {config}"
     watch = memory.PeakMemory(device)
-    diverged = stopped = False
     _use_the_trials_threads(ctx.num_threads)
     ctx.started = time.perf_counter()
-    try:
-        returned = resolved.function(dict(config), ctx)
-    except _StopDryRun:
-        returned, stopped = None, True
-    except TrialDiverged:
-        diverged = True
-        returned = None
-    except SweepError as exc:  # the context's own contract errors, already one paragraph
-        raise TrainableError(f"{where}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - whatever the user's code raised is the finding
-        raise TrainableError(_raised_message(where, exc, ctx)) from None
+    returned, stopped, diverged = _call_trainable(resolved, config, ctx, where)
     seconds = time.perf_counter() - ctx.started
     peak, growth, gpu_peak = watch.measure()
     if not stopped and not (diverged and ctx.last_reported_iteration):
@@ -235,6 +224,22 @@ def dry_run(
         checkpoint_bytes=ctx.checkpoint_bytes,
     )
 
+
+
+def _call_trainable(
+    resolved: ResolvedTrainable, config: dict[str, Any], ctx: DryRunContext, where: str
+) -> tuple[Any, bool, bool]:
+    """Run the trainable: what it returned, whether the dry run stopped it, whether it diverged."""
+    try:
+        return resolved.function(dict(config), ctx), False, False
+    except _StopDryRun:
+        return None, True, False
+    except TrialDiverged:
+        return None, False, True
+    except SweepError as exc:  # the context's own contract errors, already one paragraph
+        raise TrainableError(f"{where}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - whatever the user's code raised is the finding
+        raise TrainableError(_raised_message(where, exc, ctx)) from None
 
 def _target(ctx: DryRunContext, milestones: list[int], iterations: int | None) -> tuple[int, str]:
     total = ctx.shape.total_iterations
