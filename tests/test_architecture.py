@@ -7,7 +7,9 @@
 - The subpackages form layers (README's Layout): each imports only from the layers below
   it, so there is no import cycle between them, counting imports inside functions and
   type-only ones, which would only hide a cycle.
-- The runner reads as a story: no function in it is over 60 lines.
+- No module imports itself through others (inside functions and type-only imports count).
+- Every function reads as a story: none is over 60 lines, bar the few named with a reason.
+- Every package names its public surface in ``__all__``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ LAYERS = [
     "cli",
     "__main__",
 ]
-LONGEST_RUNNER_FUNCTION = 60
+LONGEST_FUNCTION = 60
 
 
 def modules() -> Iterator[tuple[str, ast.Module]]:
@@ -219,14 +221,98 @@ def test_the_readme_lists_the_layers_in_order() -> None:
     assert in_layers == [layer for layer in LAYERS if layer in in_layers]
 
 
-def test_no_runner_function_is_over_60_lines() -> None:
+#: Functions whose body may run past LONGEST_FUNCTION, each with its reason. Keep it short:
+#: these grew past 60 lines when `ruff format` laid their calls out one argument per line,
+#: and are next to split (issue 25); a new long function fails the test below.
+_REFORMATTED = "over 60 lines since ruff format's vertical layout; to split"
+LONG_FUNCTIONS: dict[str, str] = {
+    "sweeps.backend.simulated._run_trial": _REFORMATTED,
+    "sweeps.cli.lifecycle.best_command": _REFORMATTED,
+    "sweeps.cli.outcome.print_summary": _REFORMATTED,
+    "sweeps.spec.objectives.normalize_objectives": _REFORMATTED,
+    "sweeps.tracking.recovery.recover_runs": _REFORMATTED,
+    "sweeps.training.context.report": _REFORMATTED,
+}
+
+
+def body_length(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines from the first statement after the docstring to the end (the signature and docstring aside)."""
+    body = function.body
+    first = body[0]
+    has_docstring = (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    )
+    start = (first.end_lineno or first.lineno) + 1 if has_docstring and len(body) > 1 else first.lineno
+    return (function.end_lineno or function.lineno) - start + 1
+
+
+def test_no_function_is_over_60_lines() -> None:
     long = []
     for name, tree in modules():
-        if subpackage(name) != "runner":
-            continue
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                length = (node.end_lineno or node.lineno) - node.lineno + 1
-                if length > LONGEST_RUNNER_FUNCTION:
+                length = body_length(node)
+                if length > LONGEST_FUNCTION and f"{name}.{node.name}" not in LONG_FUNCTIONS:
                     long.append(f"{name}.{node.name} ({length} lines)")
-    assert long == [], f"split these runner functions: {long}"
+    assert long == [], f"split these functions (or name them in LONG_FUNCTIONS, with the reason): {long}"
+
+
+def test_the_long_function_list_names_only_long_functions() -> None:
+    lengths = {
+        f"{name}.{node.name}": body_length(node)
+        for name, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    stale = [name for name in LONG_FUNCTIONS if lengths.get(name, 0) <= LONGEST_FUNCTION]
+    assert stale == [], (
+        f"these are no longer over {LONGEST_FUNCTION} lines: remove them from LONG_FUNCTIONS: {stale}"
+    )
+
+
+def module_graph() -> dict[str, dict[str, set[str]]]:
+    """module → module it imports → {the importing module}, counting every import statement.
+
+    ``from package import name`` depends on ``package.name`` when that is a module (it runs
+    that module), else on ``package`` itself.
+    """
+    trees = dict(modules())
+    graph: dict[str, dict[str, set[str]]] = {}
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [
+                    f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in trees else node.module
+                    for alias in node.names
+                ]
+            for target in targets:
+                if target in trees and target != name:
+                    graph.setdefault(name, {}).setdefault(target, set()).add(name)
+    return graph
+
+
+def test_no_import_cycle_between_modules() -> None:
+    cycle = find_cycle(module_graph())
+    assert cycle is None, "import cycle between modules: " + " -> ".join(cycle or [])
+
+
+def test_the_module_graph_counts_imports_inside_functions_and_from_a_package() -> None:
+    # RayBackend imports `from sweeps.ray_backend import resume` inside a method: an edge to
+    # that module, not to the package (whose __init__ imports the backend only lazily).
+    backend_imports = module_graph()["sweeps.ray_backend.backend"]
+    assert "sweeps.ray_backend.resume" in backend_imports
+    assert "sweeps.ray_backend" not in backend_imports
+
+
+def test_every_package_declares_its_public_names() -> None:
+    missing = [
+        str(path.relative_to(PACKAGE.parent))
+        for path in sorted(PACKAGE.rglob("__init__.py"))
+        if "__all__" not in path.read_text(encoding="utf-8")
+    ]
+    assert missing == [], f"give these packages an __all__: {missing}"

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+__all__ = ["Backend", "StopRule", "SweepJob", "SweepListener", "TrialError", "TrialInfo"]
+
 if TYPE_CHECKING:
     from sweeps.backend.resources import NodeShape
     from sweeps.backend.resume import ResumePlan, ResumeState, SavedSweep

@@ -15,3 +15,7 @@ It never imports Ray nor :mod:`sweeps.ray_backend`: it runs on the
 :class:`~sweeps.backend.Backend` it is given (the CLI gives Ray's; fast tests give
 :mod:`sweeps.backend.simulated`).
 """
+
+# Nothing is re-exported: import from the modules above. Importing them all here would make
+# every import of one of them (`sweep status` reads a few) load all of the runner.
+__all__: list[str] = []

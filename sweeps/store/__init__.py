@@ -14,3 +14,7 @@
 
 It imports neither Ray nor the runner: the CLI's read-only commands use it directly.
 """
+
+# Nothing is re-exported: import from the modules above. Importing them all here would make
+# every import of one of them (`sweep status` reads a few) load all of the store.
+__all__: list[str] = []

@@ -32,7 +32,12 @@ TrialFilesOf = Callable[[SweepPaths], TrialFiles]
 
 
 @dataclass
-class TrialInfo:
+class TrialRow:
+    """One trial as `sweep status` and `sweep best` show it.
+
+    (A running backend's own view of a trial is :class:`sweeps.backend.TrialInfo`.)
+    """
+
     number: int
     trial_id: str
     state: str  # completed | pruned | diverged | failed | running (| interrupted: not running now)
@@ -56,7 +61,7 @@ class SweepInfo:
     mode: str
     started_at: str | None
     directory: Path
-    trials: list[TrialInfo] = field(default_factory=list)
+    trials: list[TrialRow] = field(default_factory=list)
     #: Why the sweep aborted (sweep.json's summary), when its state is `aborted`.
     aborted_reason: str | None = None
     spec_path: str | None = None
@@ -68,7 +73,7 @@ class SweepInfo:
     def done(self) -> int:
         return sum(1 for t in self.trials if t.state in ("completed", "pruned", "diverged", "failed"))
 
-    def best(self) -> TrialInfo | None:
+    def best(self) -> TrialRow | None:
         """The best trial, by :func:`sweeps.outcomes.best_trial` (as the runner's summary)."""
         return best_trial(self.trials, lambda t: t.state, lambda t: t.value, self.mode)
 
@@ -169,7 +174,7 @@ def best_trial_export(storage: str | Path, name: str, files: TrialFilesOf) -> di
 
 def _trials(
     paths: SweepPaths, name: str, spec: dict[str, Any], running_now: bool, files: TrialFiles
-) -> list[TrialInfo]:
+) -> list[TrialRow]:
     import optuna
 
     from sweeps.spec.scaling import scale_from_raw, trial_config
@@ -209,7 +214,7 @@ def _trials(
         iteration = record.get("iteration")
         trial_id = backend_trial_id(frozen) or f"optuna-{frozen.number}"
         trials.append(
-            TrialInfo(
+            TrialRow(
                 number=frozen.number,
                 trial_id=trial_id,
                 state=str(state),
