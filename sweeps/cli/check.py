@@ -123,7 +123,7 @@ def check_warnings(result: DryRunResult) -> list[str]:
             f"no report at ASHA's milestone iteration(s) {', '.join(f'{i:,}' for i in result.missed_milestones)} "
             f"(reports came at {', '.join(str(int(r['iteration'])) for r in result.reports[:8])}): in a sweep "
             "ASHA would decide late, at the next report. Report when `ctx.should_report(i)` is true, or train "
-            "with `sweeps.training.loop.fit`."
+            "with `sweeps.fit`."
         )
     if result.seen_dataset_size is None:
         warnings.append(

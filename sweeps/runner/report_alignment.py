@@ -75,5 +75,5 @@ def misaligned_warning(trial_id: str, before: int, after: int, milestone: int, b
         f"trial {trial_id} reported at {where}, never at ASHA's milestone at iteration "
         f"{milestone:,} ({budget_unit} budget), so ASHA decided at iteration {after:,} instead. "
         "Report when `ctx.should_report(i)` is true (it is at every milestone), or train "
-        "with `sweeps.training.loop.fit`, which does."
+        "with `sweeps.fit`, which does."
     )

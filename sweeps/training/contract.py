@@ -31,7 +31,7 @@ def check_trial_ended_properly(ctx: TrainContext, returned: Any, resumed: bool =
             f"the trainable {what} without ever calling ctx.report, so the "
             f"sweep has no `{ctx.metric}` for it (a return value is not a report). Report as it "
             f"trains: `ctx.report(iteration=i, {ctx.metric}=...)` when `ctx.should_report(i)`, "
-            "or use `sweeps.training.loop.fit`, which does."
+            "or use `sweeps.fit`, which does."
         )
     last = ctx.last_reported_iteration
     cadence = last - ctx.previous_reported_iteration
