@@ -3,9 +3,9 @@
 The trivial sweep: 2 trials of a trainable whose module imports torch, as every real one
 does (:mod:`benchmarks.trivial_trainable`), reporting once, ``scheduler: none``, default
 tracking (MLflow in SQLite), run as a user runs it (``sweep run SPEC --json`` in a fresh
-process), against a process that only imports what any such tool imports (``python -c "import torch, optuna, mlflow"``). The contenders
-alternate, repetition by repetition, so drift hits both alike. Target: the sweep within
-2.0x the bare imports.
+process), against a process that only imports what any such tool imports
+(``python -c "import torch, optuna, mlflow"``). The contenders alternate, repetition by
+repetition, so drift hits both alike. Target: the sweep within 2.0x the bare imports.
 
 Also printed, from the run of the median sweep: its timeline (``--json``'s ``timeline``:
 each start-up step as an interval since the process started, overlapping where they

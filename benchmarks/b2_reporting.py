@@ -188,7 +188,8 @@ def run(reps: int, workdir: Path) -> Scenario:
                 scenario.row(f"% of the machine's CPU: {kind}", "{:.0f}").add(
                     contender, 100 * shares[kind] / shares["capacity"]
                 )
-        # The cost of reporting: identical configs, no scheduler, reporting every iteration or at should_report.
+        # The cost of reporting: identical configs, no scheduler, reporting every iteration or
+        # at should_report.
         for contender, every in ((EVERY, 1), (AT_SHOULD, 0)):
             m = run_sweeps(folder, f"b2r-report-{every}", rep, every, same_configs=True)
             scenario.row("same 16 configs, no scheduler: wall s once up", "{:.1f}").add(contender, m["up_s"])
@@ -218,11 +219,12 @@ def run(reps: int, workdir: Path) -> Scenario:
     )
     scenario.notes.append(
         f"B2R: CNN conv{WIDTHS}→conv→pool→linear on 8×8 digits, batch_size {BATCH_SIZES}, epochs "
-        f"{EPOCHS[0]}–{EPOCHS[1]}, learning_rate {LEARNING_RATE[0]:g}–{LEARNING_RATE[1]:g} (log), ASHA/SHA grace "
-        f"{GRACE} iterations, reduction {REDUCTION}; one torch thread per trial. 'Trial compute' is each trial's own "
-        "thread CPU time (time.thread_time), so time a trial spends waiting for its orchestrator is not counted; "
-        "the contenders' samplers see results in different orders and train different configs, so compute per "
-        "wall second (how much of the machine reaches the trials) is the fair figure, not iterations."
+        f"{EPOCHS[0]}–{EPOCHS[1]}, learning_rate {LEARNING_RATE[0]:g}–{LEARNING_RATE[1]:g} (log), "
+        f"ASHA/SHA grace {GRACE} iterations, reduction {REDUCTION}; one torch thread per trial. "
+        "'Trial compute' is each trial's own thread CPU time (time.thread_time), so time a trial "
+        "spends waiting for its orchestrator is not counted; the contenders' samplers see results "
+        "in different orders and train different configs, so compute per wall second (how much of "
+        "the machine reaches the trials) is the fair figure, not iterations."
     )
     return scenario
 

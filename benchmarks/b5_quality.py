@@ -256,13 +256,14 @@ def summarise(workloads: dict[str, dict[str, Any]], sweeps: list[dict[str, Any]]
         _checks(scenario, label, mode, to_target)
         if workload == "branin" and sweeps:
             finals = [best_within(r["events"], budget, mode) for r in sweeps]
+            at_full_budget = f"{label}: best at 100% of the budget ({better} is better)"
             scenario.notes.append(
                 f"B5 {label} through `sweep run` (the default spec, Ray, 2 trials at a time, "
                 f"`limits.max_iterations: {budget}`), {len(sweeps)} seeds: best values "
                 f"{', '.join('none' if v is None else f'{v:.4f}' for v in finals)} "
                 f"({', '.join(str(r['trials']) for r in sweeps)} trials; "
                 f"{', '.join(str(r['wall_s']) for r in sweeps)} s); the simulated default's median is "
-                f"{_fmt(scenario.row(f'{label}: best at 100% of the budget ({better} is better)').median(DEFAULT))}."
+                f"{_fmt(scenario.row(at_full_budget).median(DEFAULT))}."
             )
     scenario.notes.insert(0, "\n".join(quartiles))
     return scenario

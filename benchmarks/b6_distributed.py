@@ -13,9 +13,10 @@ each global batch:
 
 Both 2-process contenders use one DDP communication hook that all-reduces each gradient
 bucket synchronously and times it, so "all-reduce" is measured the same way in both (it
-also removes DDP's overlap of communication with the backward pass, in both alike). Figures, from rank 0: training samples per second (first to last
-iteration), seconds in all-reduce per 1,000 iterations and their share of training time,
-start-up (the contender's launch to its first iteration) and the end-to-end wall.
+also removes DDP's overlap of communication with the backward pass, in both alike).
+Figures, from rank 0: training samples per second (first to last iteration), seconds in
+all-reduce per 1,000 iterations and their share of training time, start-up (the
+contender's launch to its first iteration) and the end-to-end wall.
 
 On 2 cores this measures overhead, not the speed-up a multi-GPU node gives; see
 benchmarks/SCALING.md for the projection.

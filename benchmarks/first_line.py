@@ -47,7 +47,8 @@ def main() -> None:
         for terminal in (False, True):
             seconds, line = first_byte_seconds(spec, terminal, storage)
             print(
-                f"{'terminal' if terminal else 'pipe':8} {seconds:5.2f} s  {line.decode(errors='replace')[:90]}"
+                f"{'terminal' if terminal else 'pipe':8} {seconds:5.2f} s  "
+                f"{line.decode(errors='replace')[:90]}"
             )
 
 

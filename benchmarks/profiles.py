@@ -99,8 +99,9 @@ def timeline(seed: int = 0) -> None:
         reports = sum(r["reports"] for r in records)
         print(
             f"worker {pid}: {len(records)} trials, trains from {first:.2f} s to {last:.2f} s: "
-            f"compute {compute:.1f} s, blocked in report {blocked:.1f} s ({1000 * blocked / max(reports, 1):.0f} ms × "
-            f"{reports}), checkpoints {sum(r['checkpoint_s'] for r in records):.1f} s"
+            f"compute {compute:.1f} s, blocked in report {blocked:.1f} s "
+            f"({1000 * blocked / max(reports, 1):.0f} ms × {reports}), "
+            f"checkpoints {sum(r['checkpoint_s'] for r in records):.1f} s"
         )
     print(
         f"wall {summary.wall_seconds:.2f} s (to the summary, before ray.shutdown), of which Ray start-up "
@@ -140,17 +141,20 @@ def memory(small: int = 200, large: int = 1000) -> None:
     per_trial = 1024 * (large - small)
     growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
     print(
-        f"driver allocations, trial {small} → {large}: {growth / 2**20:.1f} MiB, {growth / per_trial:.1f} KiB per trial"
+        f"driver allocations, trial {small} → {large}: {growth / 2**20:.1f} MiB, "
+        f"{growth / per_trial:.1f} KiB per trial"
     )
     for stat in after.compare_to(before, "filename")[:10]:
         print(
-            f"  {stat.size_diff / per_trial:6.1f} KiB/trial  {stat.traceback[0].filename.split('site-packages/')[-1]}"
+            f"  {stat.size_diff / per_trial:6.1f} KiB/trial  "
+            f"{stat.traceback[0].filename.split('site-packages/')[-1]}"
         )
     print("largest allocation sites:")
     for stat in after.compare_to(before, "traceback")[:6]:
         frame = stat.traceback[-1]
         print(
-            f"  {stat.size_diff / per_trial:6.1f} KiB/trial  {frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
+            f"  {stat.size_diff / per_trial:6.1f} KiB/trial  "
+            f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
         )
 
 

@@ -161,7 +161,8 @@ def read_compute_seconds(timing_dir: str) -> list[dict[str, Any]]:
 
 
 def report_iterations(shape: TrialShape, milestones: list[float], budget_unit: str) -> frozenset[int]:
-    """The iterations at which our runner makes a trial report (rung milestones; the context adds epoch ends)."""
+    """The iterations at which our runner makes a trial report (rung milestones; the context
+    adds epoch ends)."""
     found = {shape.first_iteration_reaching(m, budget_unit) for m in milestones}
     return frozenset(i for i in found if i is not None)
 

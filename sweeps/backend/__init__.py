@@ -164,10 +164,12 @@ class Backend(Protocol):
         """What starting this backend is, as the start-up says it ("starting Ray (local, 2 CPUs)")."""
 
     def saved_sweep(self, paths: SweepPaths) -> SavedSweep:
-        """This backend's own record of a stopped sweep (:mod:`sweeps.backend.resume`); needs no :meth:`start`."""
+        """This backend's own record of a stopped sweep (:mod:`sweeps.backend.resume`); needs
+        no :meth:`start`."""
 
     def prepare_resume(self, plan: ResumePlan) -> ResumeState:
         """Bring this backend's record in line with ``plan`` and say how :meth:`run` continues it."""
 
     def trial_files(self, paths: SweepPaths) -> TrialFiles:
-        """What this backend keeps on disk of the sweep's trials (checkpoints, errors); needs no :meth:`start`."""
+        """What this backend keeps on disk of the sweep's trials (checkpoints, errors); needs no
+        :meth:`start`."""

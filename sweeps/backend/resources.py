@@ -72,9 +72,10 @@ def check_resources(spec: SweepSpec, source: str, shapes: list[NodeShape]) -> in
                 "or less, lower `cpu`/`gpu`, or add nodes to the cluster."
             )
         raise ResourceError(
-            f"{source}: field `resources` asks for {asked}. The Ray cluster has CPU={total_cpu:g}, GPU={total_gpu:g} in total, but a "
-            f"trial runs on a single node and no node has that much: the largest offer "
-            f"CPU={largest_cpu:g} and GPU={largest_gpu:g} ({len(shapes)} node(s) or node types). "
+            f"{source}: field `resources` asks for {asked}. The Ray cluster has "
+            f"CPU={total_cpu:g}, GPU={total_gpu:g} in total, but a trial runs on a single node and "
+            f"no node has that much: the largest offer CPU={largest_cpu:g} and GPU={largest_gpu:g} "
+            f"({len(shapes)} node(s) or node types). "
             "Lower `resources` to fit one node, or add a larger node to the cluster."
         )
     if spec.max_concurrent == "auto":

@@ -95,7 +95,8 @@ class ResumePlan:
 
 @dataclass(frozen=True)
 class ResumeState:
-    """How a backend continues a sweep: made by its ``prepare_resume``, carried in the job, read by it alone."""
+    """How a backend continues a sweep: made by its ``prepare_resume``, carried in the job,
+    read by it alone."""
 
     #: Continue the backend's own (corrected) record of the sweep; False: start afresh.
     restore: bool

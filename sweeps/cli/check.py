@@ -120,10 +120,11 @@ def check_warnings(result: DryRunResult) -> list[str]:
     warnings = []
     if result.missed_milestones:
         warnings.append(
-            f"no report at ASHA's milestone iteration(s) {', '.join(f'{i:,}' for i in result.missed_milestones)} "
-            f"(reports came at {', '.join(str(int(r['iteration'])) for r in result.reports[:8])}): in a sweep "
-            "ASHA would decide late, at the next report. Report when `ctx.should_report(i)` is true, or train "
-            "with `sweeps.fit`."
+            "no report at ASHA's milestone iteration(s) "
+            f"{', '.join(f'{i:,}' for i in result.missed_milestones)} (reports came at "
+            f"{', '.join(str(int(r['iteration'])) for r in result.reports[:8])}): in a sweep ASHA "
+            "would decide late, at the next report. Report when `ctx.should_report(i)` is true, or "
+            "train with `sweeps.fit`."
         )
     if result.seen_dataset_size is None:
         warnings.append(
@@ -165,8 +166,9 @@ def print_check(
     console = Console(highlight=False)
     config = ", ".join(f"{k}={v}" for k, v in result.config.items())
     console.print(
-        f"[bold]Checked[/] trainable {trainable} in this process (no Ray, no MLflow) on {device}{device_note}, "
-        f"with {config} (each parameter's first value; change one with --set search_space.NAME=VALUE)."
+        f"[bold]Checked[/] trainable {trainable} in this process (no Ray, no MLflow) on "
+        f"{device}{device_note}, with {config} (each parameter's first value; change one with "
+        "--set search_space.NAME=VALUE)."
     )
     steady = result.steady_iterations_per_second
     setup = (
@@ -186,19 +188,21 @@ def print_check(
     )
     projected = projected_seconds(result, plan)
     expected = (
-        f"; expected under ASHA {plan.expected_iterations:,.0f} iterations ≈ {_duration(projected['expected'])}"
+        f"; expected under ASHA {plan.expected_iterations:,.0f} iterations ≈ "
+        f"{_duration(projected['expected'])}"
         if plan.scheduler == "asha"
         else ""
     )
     console.print(
-        f"Projected at this rate, one trial at a time: the sweep's worst case {plan.worst_case_iterations:,.0f} "
-        f"iterations ≈ {_duration(projected['worst_case'])}{expected} (budgets from `sweep plan`). Training "
-        "time only: other batch sizes run at other rates, trials side by side divide it, and each trial's "
-        "set-up and Ray's start (seconds) come on top."
+        "Projected at this rate, one trial at a time: the sweep's worst case "
+        f"{plan.worst_case_iterations:,.0f} iterations ≈ {_duration(projected['worst_case'])}{expected} "
+        "(budgets from `sweep plan`). Training time only: other batch sizes run at other rates, "
+        "trials side by side divide it, and each trial's set-up and Ray's start (seconds) come on top."
     )
     last = result.reports[-1]
     console.print(
-        f"Reports: {len(result.reports)}, at iterations {', '.join(str(int(r['iteration'])) for r in result.reports[:12])}"
+        f"Reports: {len(result.reports)}, at iterations "
+        f"{', '.join(str(int(r['iteration'])) for r in result.reports[:12])}"
         f"{', ...' if len(result.reports) > 12 else ''}; last {metric} = {compact(last[metric])}. "
         + (
             f"ASHA milestones reached: {', '.join(f'{i:,}' for i in result.milestone_iterations)}: "
@@ -241,14 +245,14 @@ def checkpoint_line(spec: SweepSpec, result: DryRunResult) -> str:
         return "Checkpoints: none (`checkpoint.every_epochs: 0`)."
     if size is None:
         return (
-            "Checkpoints: not measured, the trainable saved none in these iterations (`ctx.save_checkpoint`); "
-            "`sweep plan` cannot tell the space they will take."
+            "Checkpoints: not measured, the trainable saved none in these iterations "
+            "(`ctx.save_checkpoint`); `sweep plan` cannot tell the space they will take."
         )
     space = expected_checkpoint_bytes(spec, size)
     return (
         f"Checkpoints: one takes {human_bytes(size)}; the sweep's take at most {space.describe()} "
-        f"(`checkpoint.keep` = {spec.checkpoint.keep} per running trial, {space.concurrency} at once, plus the "
-        "best trial's). Recorded for `sweep plan`."
+        f"(`checkpoint.keep` = {spec.checkpoint.keep} per running trial, {space.concurrency} at once, "
+        "plus the best trial's). Recorded for `sweep plan`."
     )
 
 

@@ -37,8 +37,9 @@ def logs_command(
     if not found:
         known = ", ".join(t.trial_id for t in info.trials[:5]) + (", ..." if len(info.trials) > 5 else "")
         raise StateError(
-            f"{info.directory}: the sweep `{name}` has no trial `{trial}` (its trials: {known or 'none yet'}). "
-            f"Pass a trial id or number as `sweep status {name}` lists them."
+            f"{info.directory}: the sweep `{name}` has no trial `{trial}` "
+            f"(its trials: {known or 'none yet'}). Pass a trial id or number as "
+            f"`sweep status {name}` lists them."
         )
     trial_id = found[0].trial_id
     folder = sweep_paths(storage, name).trials_directory / trial_id

@@ -57,7 +57,8 @@ def print_plan(plan: SweepPlan, name: str) -> None:
     console.print(
         f"[bold]Sweep {name}[/]: training set N = {plan.dataset_size:,} samples, "
         f"{'drops' if plan.drop_last else 'keeps'} the last partial batch "
-        f"(drop_last={plan.drop_last}); {plan.num_samples} trials; epochs {min(plan.epochs)}–{max(plan.epochs)}."
+        f"(drop_last={plan.drop_last}); {plan.num_samples} trials; "
+        f"epochs {min(plan.epochs)}–{max(plan.epochs)}."
     )
     if plan.workers > 1:
         console.print(
@@ -85,8 +86,9 @@ def print_plan(plan: SweepPlan, name: str) -> None:
     for limit, coverage in plan.limits.items():
         unit = limit.removeprefix("max_")
         console.print(
-            f"limits.{limit} = {coverage['limit']:,.0f} {unit}: enough for about {coverage['expected_trials']:.1f} "
-            f"of the {plan.num_samples} trials at the expected cost per trial; then no new trial starts."
+            f"limits.{limit} = {coverage['limit']:,.0f} {unit}: enough for about "
+            f"{coverage['expected_trials']:.1f} of the {plan.num_samples} trials at the expected "
+            "cost per trial; then no new trial starts."
         )
     for warning in plan.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}")
@@ -121,7 +123,8 @@ def batch_size_table(plan: SweepPlan) -> Table:
 
 
 def rungs_table(plan: SweepPlan) -> Table:
-    """ASHA's rungs: each milestone, the iteration each batch size reaches it at, and the trials expected there."""
+    """ASHA's rungs: each milestone, the iteration each batch size reaches it at, and the
+    trials expected there."""
     rungs = Table(title="ASHA rungs")
     rungs.add_column(f"milestone ({plan.budget_unit})", justify="right")
     rungs.add_column("iterations by batch size")
