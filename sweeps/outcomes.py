@@ -146,8 +146,10 @@ def error_headline(error: str | None) -> str | None:
     reason the sweep added (:data:`SWEEP_REASON_PREFIX`) comes first.
 
     Example:
-        >>> error_headline('Failure # 1\\nTraceback (most recent call last):\\n  File "t.py", line 3\\n'
-        ...                '    raise RuntimeError("CUDA out of memory")\\nRuntimeError: CUDA out of memory\\n')
+        >>> error_headline('Failure # 1\\nTraceback (most recent call last):\\n'
+        ...                '  File "t.py", line 3\\n'
+        ...                '    raise RuntimeError("CUDA out of memory")\\n'
+        ...                'RuntimeError: CUDA out of memory\\n')
         'RuntimeError: CUDA out of memory'
     """
     if not error or not error.strip():

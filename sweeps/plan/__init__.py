@@ -1,4 +1,5 @@
-"""The plan: what a sweep will cost (iterations per batch size, ASHA's rungs, the budget), computed without starting Ray.
+"""The plan: what a sweep will cost (iterations per batch size, ASHA's rungs, the budget),
+computed without starting Ray.
 
 The iteration arithmetic itself is :mod:`sweeps.iterations`, shared with the trials.
 """

@@ -77,7 +77,8 @@ class RayBackend:
         return resume.saved_sweep(paths)
 
     def prepare_resume(self, plan: ResumePlan) -> ResumeState:
-        """Ray's snapshot corrected as ``plan`` says, for ``Tuner.restore`` (:mod:`~sweeps.ray_backend.restore`)."""
+        """Ray's snapshot corrected as ``plan`` says, for ``Tuner.restore``
+        (:mod:`~sweeps.ray_backend.restore`)."""
         from sweeps.ray_backend import resume
 
         return resume.prepare_resume(plan)

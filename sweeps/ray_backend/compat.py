@@ -290,7 +290,10 @@ ASSUMPTIONS = [
     Assumption(
         "tuner-internals",
         ("sweeps/ray_backend/restore.py",),
-        "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes from a fresh one",
+        (
+            "Tuner._local_tuner holds _tune_config and _run_config, which a restored tuner takes "
+            "from a fresh one"
+        ),
         _tuner_internals,
     ),
     Assumption(
@@ -355,7 +358,10 @@ ASSUMPTIONS = [
     Assumption(
         "train-v2",
         ("sweeps/ray_backend/distributed.py",),
-        "ray.train.torch.TorchTrainer is Train V2's (on by default since Ray 2.5x) and runs inside a Tune trial",
+        (
+            "ray.train.torch.TorchTrainer is Train V2's (on by default since Ray 2.5x) and runs "
+            "inside a Tune trial"
+        ),
         _train_v2,
     ),
     Assumption(

@@ -1,4 +1,5 @@
-"""The sweep's searcher in Ray Tune: :class:`~sweeps.search.truthful_study.TruthfulStudy` as a Tune ``Searcher``.
+"""The sweep's searcher in Ray Tune: :class:`~sweeps.search.truthful_study.TruthfulStudy`
+as a Tune ``Searcher``.
 
 Tune asks it for each new trial's config and tells it each delivered result and each
 trial's end; the study does the rest. It subclasses Tune's public ``Searcher``, not

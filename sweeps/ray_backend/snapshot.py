@@ -203,7 +203,8 @@ class _RestoreFailure:
             from sweeps.errors import StateError
 
             raise StateError(
-                f"Ray Tune could not restore the sweep's experiment state ({record.exc_info[1] if record.exc_info else 'unknown error'}). "
+                "Ray Tune could not restore the sweep's experiment state "
+                f"({record.exc_info[1] if record.exc_info else 'unknown error'}). "
                 "Nothing was run. Report this with the sweep's `ray/` folder."
             )
         return False  # the runner keeps Tune's other errors off the terminal (see _quiet_tune_logs)

@@ -117,8 +117,9 @@ def disk_full_message(paths: SweepPaths, problem: DiskProblem, state_written: bo
         else f"{paths.state_file} could not be updated either, so the sweep reads `crashed`"
     )
     return (
-        f"Sweep `{paths.name}` stopped: a disk it writes to is full or cannot be written ({problem.error}; met in "
-        f"{problem.where}). The sweep has written {human_bytes(used)} under {paths.directory}{where_free}. "
+        f"Sweep `{paths.name}` stopped: a disk it writes to is full or cannot be written "
+        f"({problem.error}; met in {problem.where}). The sweep has written {human_bytes(used)} "
+        f"under {paths.directory}{where_free}. "
         f"{state}, and nothing it recorded is lost: trials that were running restart from their "
         f"last checkpoint. Free some space (or lower `checkpoint.keep`), then continue it with "
         f"`{resume_command(paths)}`."

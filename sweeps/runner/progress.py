@@ -5,10 +5,12 @@ log``, nohup, CI, ``ray job logs``) a redrawing view writes nothing until it end
 stdout is not a terminal the CLI also asks for plain lines on stdout, each flushed as it
 is written: one per ended trial, and one every :data:`PLAIN_EVERY_SECONDS` while trials
 run. Each line holds the time, the trials by state, the best value so far and the
-iterations used::
+iterations used (each line is one line in the log, wrapped here)::
 
-    12:03:04 +35s digits-mlp: trial 3fc5ba18 pruned at iteration 20 (val_accuracy 0.9125) | 3/40 done: ...
-    12:03:14 +45s digits-mlp: 3/40 done: 2 completed, 1 pruned, 0 diverged, 0 failed, 2 running | best val_accuracy 0.9712 | 1,234 iterations
+    12:03:04 +35s digits-mlp: trial 3fc5ba18 pruned at iteration 20 (val_accuracy 0.9125)
+        | 3/40 done: ...
+    12:03:14 +45s digits-mlp: 3/40 done: 2 completed, 1 pruned, 0 diverged, 0 failed,
+        2 running | best val_accuracy 0.9712 | 1,234 iterations
 """
 
 from __future__ import annotations
@@ -124,7 +126,10 @@ class LiveView(SweepListener):
         if len(self._ledger.objectives) > 1:
             best_text = self.front_text()
         elif best is not None and best.last_result:
-            best_text = f"best {self._ledger.metric} {compact(best.last_result[self._ledger.metric])} (trial {best.trial_id})"
+            best_text = (
+                f"best {self._ledger.metric} {compact(best.last_result[self._ledger.metric])} "
+                f"(trial {best.trial_id})"
+            )
         else:
             best_text = f"best {self._ledger.metric} -"
         iterations = sum(r.iterations for r in self._ledger.trials.values())

@@ -1,9 +1,10 @@
 """The runner: one sweep from a validated spec to its summary, on a backend.
 
 It claims the sweep's folder, starts the backend it is given (:mod:`sweeps.ray_backend`
-from the CLI, :mod:`sweeps.backend.simulated` in fast tests), checks what the compute can hold, builds the sweep's record keepers (the
-journal, the ledger, MLflow, the live view) and stop rules, runs the job, and finishes
-the record however the run ended. It knows nothing of Ray.
+from the CLI, :mod:`sweeps.backend.simulated` in fast tests), checks what the compute can
+hold, builds the sweep's record keepers (the journal, the ledger, MLflow, the live view)
+and stop rules, runs the job, and finishes the record however the run ended. It knows
+nothing of Ray.
 """
 
 from __future__ import annotations
@@ -201,7 +202,8 @@ def _start(
             with timeline.step("spec and trainable"):
                 _tell(
                     options,
-                    f"loading the trainable {_short_reference(loaded.spec.trainable)} while the backend starts",
+                    f"loading the trainable {_short_reference(loaded.spec.trainable)} "
+                    "while the backend starts",
                 )
                 resolved, plan = plan_spec(loaded)
                 signals.check()
@@ -260,9 +262,9 @@ def _hold_space(paths: SweepPaths, loaded: LoadedSpec, backend: Backend) -> None
     except OSError as exc:
         raise SweepError(
             f"{loaded.source}: field `storage` is {loaded.spec.storage!r}, but the sweep's folder "
-            f"{paths.directory} cannot be written ({exc.strerror}: not even {human_bytes(RESERVE_BYTES + STATE_RESERVE_BYTES)} "
-            "could be claimed). Choose a writable folder with enough free space (`--storage PATH`), "
-            "or free some space there."
+            f"{paths.directory} cannot be written ({exc.strerror}: not even "
+            f"{human_bytes(RESERVE_BYTES + STATE_RESERVE_BYTES)} could be claimed). Choose a "
+            "writable folder with enough free space (`--storage PATH`), or free some space there."
         ) from None
     warning = space_warning(loaded.spec, paths.storage, backend.trial_files(paths))
     if warning:

@@ -399,8 +399,9 @@ class SweepSpec(_Strict):
             raise domain_error(
                 "sampler.type",
                 (
-                    f"`metric` lists {len(self.metrics)} objectives, but `sampler.type: {self.sampler.type}` "
-                    "optimises one value only. Use `sampler: {type: tpe}` (the default), `random`, `qmc` or `gp`, "
+                    f"`metric` lists {len(self.metrics)} objectives, but "
+                    f"`sampler.type: {self.sampler.type}` optimises one value only. "
+                    "Use `sampler: {type: tpe}` (the default), `random`, `qmc` or `gp`, "
                     f"or one objective (at most {MAX_OBJECTIVES} in all)"
                 ),
             )
@@ -408,9 +409,9 @@ class SweepSpec(_Strict):
             raise domain_error(
                 "scheduler.promotion",
                 (
-                    f"`metric` lists {len(self.metrics)} objectives, but `scheduler.promotion: ray` is a quantile "
-                    "of one value. Several objectives are ranked by non-dominated sorting, keeping the top 1/η "
-                    "(the `strict` rule): use `promotion: strict` (the default)"
+                    f"`metric` lists {len(self.metrics)} objectives, but `scheduler.promotion: ray` is a "
+                    "quantile of one value. Several objectives are ranked by non-dominated sorting, "
+                    "keeping the top 1/η (the `strict` rule): use `promotion: strict` (the default)"
                 ),
             )
         return self
@@ -501,7 +502,8 @@ class SweepSpec(_Strict):
                 "sampler.type",
                 (
                     "`sampler: {type: multi_fidelity}` fits its model on the values of ASHA's rungs, but "
-                    "`scheduler` is `none`, which has no rungs. Use `scheduler: {type: asha}`, or `sampler: {type: tpe}`"
+                    "`scheduler` is `none`, which has no rungs. Use `scheduler: {type: asha}`, or "
+                    "`sampler: {type: tpe}`"
                 ),
             )
         if self.scheduler.budget == "epochs":
@@ -509,9 +511,9 @@ class SweepSpec(_Strict):
                 "sampler.type",
                 (
                     "`sampler: {type: multi_fidelity}` needs rungs counted in iterations or samples, but "
-                    "`scheduler.budget` is `epochs` (the study keys each value by iteration, and an epoch is a "
-                    "different number of iterations for each batch size). Use `scheduler.budget: iterations` or "
-                    "`samples`, or `sampler: {type: tpe}`"
+                    "`scheduler.budget` is `epochs` (the study keys each value by iteration, and an "
+                    "epoch is a different number of iterations for each batch size). Use "
+                    "`scheduler.budget: iterations` or `samples`, or `sampler: {type: tpe}`"
                 ),
             )
         return self

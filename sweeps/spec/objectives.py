@@ -68,7 +68,8 @@ def parse_constraint(text: Any, position: int) -> Constraint:
         raise domain_error(
             str(position),
             (
-                f"`{field}` is {text!r}, but a constraint is a string `METRIC <= NUMBER` or `METRIC >= NUMBER` "
+                f"`{field}` is {text!r}, but a constraint is a string `METRIC <= NUMBER` or "
+                "`METRIC >= NUMBER` "
                 'on a metric the trainable reports, e.g. `"latency_ms <= 5"`'
             ),
         )
@@ -120,8 +121,9 @@ def normalize_objectives(data: dict[str, Any]) -> dict[str, Any]:
         raise domain_error(
             "mode",
             (
-                f"`metric` lists {len(metric)} objectives ({', '.join(map(str, metric))}) but `mode` lists "
-                f"{len(mode)} ({', '.join(map(str, mode))}); give exactly one mode (max or min) per metric, in order"
+                f"`metric` lists {len(metric)} objectives ({', '.join(map(str, metric))}) but `mode` "
+                f"lists {len(mode)} ({', '.join(map(str, mode))}); give exactly one mode (max or min) "
+                "per metric, in order"
             ),
         )
     repeated = sorted({str(m) for m in metric if metric.count(m) > 1})

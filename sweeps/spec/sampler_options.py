@@ -164,7 +164,8 @@ def check_sampler_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
             raise option_error(
                 option,
                 (
-                    f"Optuna's {class_name} refuses the options {checked}: {str(exc).rstrip('.')}. Change or remove them"
+                    f"Optuna's {class_name} refuses the options {checked}: "
+                    f"{str(exc).rstrip('.')}. Change or remove them"
                 ),
             ) from None
     return checked

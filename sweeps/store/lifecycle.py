@@ -119,7 +119,8 @@ def check_transition_from(paths: SweepPaths, record: dict[str, Any] | None, to: 
         raise StateError(
             f"{paths.state_file}: the sweep `{paths.name}` is `{source or 'not recorded'}` and cannot "
             f"become `{to}` (legal from `{source or 'not recorded'}`: "
-            f"{', '.join(sorted(f'`{s}`' for s in LEGAL_TRANSITIONS[source])) or 'none'}). {_fix(paths, source, to)}"
+            f"{', '.join(sorted(f'`{s}`' for s in LEGAL_TRANSITIONS[source])) or 'none'}). "
+            f"{_fix(paths, source, to)}"
         )
     if (
         source is SweepState.RUNNING

@@ -144,7 +144,8 @@ def checkpoint_plan_line(spec: SweepSpec, files: TrialFiles) -> str:
     size, free = view["checkpoint_bytes"], view["free_bytes"]
     keep = (
         f"`checkpoint.keep` = {spec.checkpoint.keep} per running trial; an ended trial keeps none but the "
-        f"best trial's last{' (pruned ones keep theirs: `keep_pruned`)' if spec.checkpoint.keep_pruned else ''}"
+        "best trial's last"
+        f"{' (pruned ones keep theirs: `keep_pruned`)' if spec.checkpoint.keep_pruned else ''}"
     )
     if not isinstance(size, int):
         return (

@@ -12,7 +12,8 @@ What lands in MLflow (the tags are the public interface for the UI's search box)
   interrupted for a sweep that was stopped), ``sweep.stopped_at_iteration``,
   ``sweep.rung`` and ``sweep.node``; with brackets, ``sweep.bracket``; for a trial ASHA
   pruned, ``sweep.stopped_at_rung`` (the rung, in the budget unit), ``sweep.rung_value``
-  (its value there) and ``sweep.rung_cutoff`` (the value it had to reach); params = the sampled hyperparameters plus
+  (its value there) and ``sweep.rung_cutoff`` (the value it had to reach); params = the
+  sampled hyperparameters plus
   ``iterations_per_epoch``, ``total_iterations`` and ``dataset_size``; metrics = what the
   trainable reported plus ``epoch`` and ``samples_seen``, each with **step = iteration**,
   so curves of different batch sizes share one axis. None of Ray's bookkeeping

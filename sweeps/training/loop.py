@@ -89,7 +89,8 @@ def fit(
 
 
 def _restore(ctx: TrainContext, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """Load the trial's last checkpoint into ``model`` and ``optimizer``; the iteration it holds (0 without one)."""
+    """Load the trial's last checkpoint into ``model`` and ``optimizer``; the iteration it
+    holds (0 without one)."""
     state = ctx.load_checkpoint()
     if state is None:
         return 0
