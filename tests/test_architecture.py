@@ -149,7 +149,10 @@ def test_the_runner_never_imports_the_ray_seam() -> None:
         "from sweeps.ray_backend.snapshot import load_experiment_state",
         "import sweeps.ray_backend.backend",
         "def f():\n    from sweeps.ray_backend import RayBackend",
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sweeps.ray_backend.restore import continue_tuner",
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    from sweeps.ray_backend.restore import continue_tuner"
+        ),
     ],
 )
 def test_the_runner_rule_fails_on_an_import_of_the_seam(statement: str) -> None:

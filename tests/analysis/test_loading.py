@@ -153,7 +153,8 @@ def tracking_server(finished_sweep: FinishedSweep, tmp_path_factory: pytest.Temp
 def test_a_tracking_server_alone_gives_the_same_frames(
     tracking_server: str, sweep_data: Any, tmp_path: Path
 ) -> None:
-    # No local sweep folder: the sweep is found by name on the server, its spec from the parent run's artifact.
+    # No local sweep folder: the sweep is found by name on the server, its spec from the parent
+    # run's artifact.
     remote = load("analysed", storage=tmp_path, tracking_uri=tracking_server)
     assert remote.tracking_uri == tracking_server and remote.parent_run_id == sweep_data.parent_run_id
     assert (remote.metric, remote.mode) == ("val_accuracy", "max")

@@ -1,4 +1,5 @@
-"""The backend contract (tests/backend/contract.py) on the simulator: one stopped and resumed sweep, no Ray."""
+"""The backend contract (tests/backend/contract.py) on the simulator: one stopped and resumed
+sweep, no Ray."""
 
 from __future__ import annotations
 

@@ -194,7 +194,8 @@ def test_a_trainable_that_fits_another_n_than_it_declares_is_exit_2(
             X, y = torch.randn(800, 4), torch.randint(0, 2, (800,))
             model = torch.nn.Linear(4, 2)
             optimizer = torch.optim.SGD(model.parameters(), lr=config["learning_rate"])
-            fit(ctx, model, optimizer, torch.nn.functional.cross_entropy, (X, y), lambda: {"val_accuracy": 0.5})
+            fit(ctx, model, optimizer, torch.nn.functional.cross_entropy, (X, y),
+                lambda: {"val_accuracy": 0.5})
     """)
     )
     code, _, err = check(capsys, write_spec(trainable="wrong_n.py:train"))

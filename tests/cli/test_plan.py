@@ -26,8 +26,10 @@ def test_plan_prints_the_tables_for_every_example(example: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys; from sweeps.cli import main; code = main(['plan', sys.argv[1]]); "
-            "assert 'ray' not in sys.modules, 'plan must not start or even import Ray'; sys.exit(code)",
+            (
+                "import sys; from sweeps.cli import main; code = main(['plan', sys.argv[1]]); "
+                "assert 'ray' not in sys.modules, 'plan must not start or even import Ray'; sys.exit(code)"
+            ),
             str(example),
         ],
         capture_output=True,

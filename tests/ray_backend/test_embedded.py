@@ -56,7 +56,8 @@ def trial(config):
                  "trainable": "trainables.digits_mlp" in sys.modules})
 
 with trial_actors_on_prestarted_workers():
-    grid = tune.Tuner(trial, tune_config=tune.TuneConfig(num_samples=2, max_concurrent_trials=2, reuse_actors=True),
+    grid = tune.Tuner(trial,
+                      tune_config=tune.TuneConfig(num_samples=2, max_concurrent_trials=2, reuse_actors=True),
                       run_config=tune.RunConfig(storage_path=sys.argv[1], verbose=0)).fit()
 print(json.dumps({"before": before, "trials": [r.metrics for r in grid], "after": processes()}))
 starter.stop()

@@ -25,7 +25,8 @@ def finished_study_values(storage: Path, name: str) -> dict[str, Any]:
     with sqlite3.connect(f"file:{storage / name / 'optuna.db'}?mode=ro", uri=True) as connection:
         states = Counter(row[0] for row in connection.execute("SELECT state FROM trials"))
         best = connection.execute(
-            "SELECT MAX(v.value) FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id WHERE t.state = 'COMPLETE'"
+            "SELECT MAX(v.value) FROM trials t JOIN trial_values v ON v.trial_id = t.trial_id "
+            "WHERE t.state = 'COMPLETE'"
         ).fetchone()[0]
     return {"states": dict(states), "best": best}
 

@@ -27,13 +27,16 @@ SCRIPT = r"""
 storage="$1"; out="$2"; spec="$3"; when="$4"; measured="$5"; shift 5
 mount -t tmpfs -o size=16m tmpfs "$storage" || exit 90
 if [ "$measured" != 0 ]; then  # what `sweep check` would have recorded
-  mkdir "$storage/.sweep-check" && echo "{\"checkpoint_bytes\": $measured}" > "$storage/.sweep-check/tiny.json"
+  mkdir "$storage/.sweep-check" \
+    && echo "{\"checkpoint_bytes\": $measured}" > "$storage/.sweep-check/tiny.json"
 fi
-"$@" -m tests.runner.filling_driver "$spec" "$when" > "$out/run.out" 2> "$out/run.err"; echo $? > "$out/run.rc"
+"$@" -m tests.runner.filling_driver "$spec" "$when" > "$out/run.out" 2> "$out/run.err"
+echo $? > "$out/run.rc"
 cp "$storage/tiny/sweep.json" "$out/stopped.json"
 ls -a "$storage/tiny" > "$out/files-after-stop"
 rm -f "$storage/filler"
-"$@" -m sweeps resume tiny --storage "$storage" --json > "$out/resume.out" 2> "$out/resume.err"; echo $? > "$out/resume.rc"
+"$@" -m sweeps resume tiny --storage "$storage" --json > "$out/resume.out" 2> "$out/resume.err"
+echo $? > "$out/resume.rc"
 mkdir "$out/storage" && cp -a "$storage"/. "$out/storage"/
 """
 

@@ -1,4 +1,5 @@
-"""The stop on a disk error (sweeps/runner/disk_watch.py), fast: no Ray, real reserve files, a real SIGUSR1."""
+"""The stop on a disk error (sweeps/runner/disk_watch.py), fast: no Ray, real reserve files, a
+real SIGUSR1."""
 
 from __future__ import annotations
 

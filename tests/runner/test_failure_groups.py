@@ -24,7 +24,10 @@ OOM = "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
         (RAY_ERROR, OOM),
         # A message over several lines: its first line, not the last.
         (
-            'Traceback (most recent call last):\n  File "t.py", line 1, in <module>\nValueError: bad\nsecond: line\n',
+            (
+                'Traceback (most recent call last):\n  File "t.py", line 1, in <module>\n'
+                "ValueError: bad\nsecond: line\n"
+            ),
             "ValueError: bad",
         ),
         (

@@ -1,4 +1,5 @@
-"""The ledger's Pareto front (the summary's `pareto_front`, `best`) and the progress line that shows it. No Ray."""
+"""The ledger's Pareto front (the summary's `pareto_front`, `best`) and the progress line that
+shows it. No Ray."""
 
 from __future__ import annotations
 

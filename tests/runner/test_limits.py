@@ -1,4 +1,5 @@
-"""`limits` at run time: no new trial once a limit is reached, drained or stopped, resumed with what was spent.
+"""`limits` at run time: no new trial once a limit is reached, drained or stopped, resumed
+with what was spent.
 
 The fast tests run on the simulated backend; one real Ray sweep per `on_exhausted` checks
 the Ray path (Tune's searcher says FINISHED; a stop goes through the graceful stop).

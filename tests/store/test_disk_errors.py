@@ -1,4 +1,5 @@
-"""Recognising a full, read-only or failing disk in every shape it reaches the sweep (sweeps/store/disk_errors.py).
+"""Recognising a full, read-only or failing disk in every shape it reaches the sweep
+(sweeps/store/disk_errors.py).
 
 The errors are real where the machine can make them without privileges: ``/dev/full``
 answers every write with ENOSPC, and SQLite's ``max_page_count`` makes a database full.
@@ -123,7 +124,7 @@ def test_a_disk_error_inside_another_exception_is_found_through_its_causes() -> 
         try:
             raise cause
         except OSError:
-            raise RuntimeError("The Ray Tune run failed.")  # the implicit context only, as Tune's
+            raise RuntimeError("The Ray Tune run failed.")  # noqa: B904 - the implicit context only, as Tune's
     except RuntimeError as outer:
         assert (disk_error_of(outer) or "").startswith("[Errno 28]")
 

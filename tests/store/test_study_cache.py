@@ -43,7 +43,8 @@ def cached_study(tmp_path: Path) -> tuple[optuna.Study, WriteThroughStorage]:
 
 
 def snapshot(trial: FrozenTrial) -> dict[str, Any]:
-    """Every field of a trial, with floats as their repr (NaN equals NaN here); the order of a dict's keys aside."""
+    """Every field of a trial, with floats as their repr (NaN equals NaN here); the order of a
+    dict's keys aside."""
     return {
         key: repr(sorted(value.items()) if isinstance(value, dict) else value)
         for key, value in sorted(vars(trial).items())

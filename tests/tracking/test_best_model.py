@@ -119,8 +119,10 @@ def test_a_model_that_cannot_be_pickled_keeps_the_weights_and_says_why(
         (
             4,
             3,
-            "`checkpoint.every_epochs` is 4, more than its 3 epochs, so `fit` never reached a checkpoint; "
-            "set it to 3 or less",
+            (
+                "`checkpoint.every_epochs` is 4, more than its 3 epochs, so `fit` never reached a "
+                "checkpoint; set it to 3 or less"
+            ),
         ),
         (0, 5, "`checkpoint.every_epochs` is 0 (never); set it to 1 or more"),
     ],

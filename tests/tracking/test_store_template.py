@@ -225,7 +225,8 @@ def test_two_sweeps_creating_stores_at_once_both_get_a_valid_one(empty_cache: Pa
         "while not os.path.exists(sys.argv[2]): time.sleep(0.01)\n"
         "created = create_store_from_template(sys.argv[1])\n"
         "print(json.dumps({'created': created,\n"
-        "                  'experiments': [e.name for e in MlflowClient(sys.argv[1]).search_experiments()]}))\n"
+        "                  'experiments': [e.name for e in "
+        "MlflowClient(sys.argv[1]).search_experiments()]}))\n"
     )
     uri = f"sqlite:///{tmp_path / 'storage' / 'mlflow.db'}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
