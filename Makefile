@@ -37,7 +37,8 @@ sweep: install
 # built once): most tests wait on Ray, subprocesses or servers, so two keep CI's 2 cores
 # busy. tests/ports.py keeps their ports apart.
 test: install system-deps
-	$(BIN)/ruff check sweeps trainables
+	$(BIN)/ruff check sweeps trainables tests benchmarks
+	$(BIN)/ruff format --check sweeps trainables tests benchmarks
 	$(BIN)/mypy sweeps trainables
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
