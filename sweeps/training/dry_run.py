@@ -225,7 +225,6 @@ def dry_run(
     )
 
 
-
 def _call_trainable(
     resolved: ResolvedTrainable, config: dict[str, Any], ctx: DryRunContext, where: str
 ) -> tuple[Any, bool, bool]:
@@ -240,6 +239,7 @@ def _call_trainable(
         raise TrainableError(f"{where}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - whatever the user's code raised is the finding
         raise TrainableError(_raised_message(where, exc, ctx)) from None
+
 
 def _target(ctx: DryRunContext, milestones: list[int], iterations: int | None) -> tuple[int, str]:
     total = ctx.shape.total_iterations
