@@ -287,7 +287,7 @@ def test_status_at_80_columns_shows_each_error_in_full_under_its_trial() -> None
     from rich.console import Console
 
     from sweeps.cli.lifecycle import trials_table
-    from sweeps.store.catalog import SweepInfo, TrialInfo
+    from sweeps.store.catalog import SweepInfo, TrialRow
 
     error = (
         "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total capacity; "
@@ -303,8 +303,8 @@ def test_status_at_80_columns_shows_each_error_in_full_under_its_trial() -> None
         None,
         Path("."),
         trials=[
-            TrialInfo(0, "a1b2c_00000", "completed", config, 3.97e24, 30, 30),
-            TrialInfo(1, "a1b2c_00001", "failed", config, None, 1, 30, error=error),
+            TrialRow(0, "a1b2c_00000", "completed", config, 3.97e24, 30, 30),
+            TrialRow(1, "a1b2c_00001", "failed", config, None, 1, 30, error=error),
         ],
     )
     console = Console(width=80, record=True)
