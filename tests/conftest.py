@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +62,38 @@ def small_spec(**changes: Any) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     return spec
+
+
+@dataclass(frozen=True)
+class TradeoffSweep:
+    storage: Path
+    name: str
+    summary: dict[str, Any]  # what `sweep run --json` printed
+
+
+@pytest.fixture(scope="session")
+def tradeoff_sweep(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> TradeoffSweep:
+    """One real two-objective sweep (`sweep run --json`: local Ray, MOASHA, MLflow, a constraint),
+    shared by its end-to-end test (tests/cli/test_run.py) and the Pareto front notebook's."""
+    from sweeps.cli import main
+
+    folder = tmp_path_factory.mktemp("tradeoff")
+    spec = small_spec(
+        name="tradeoff",
+        storage=str(folder / "results"),
+        num_samples=6,
+        metric=["val_accuracy", "train_loss"],
+        mode=["max", "min"],
+        constraints=["val_loss <= 1000"],
+        tracking={"log_model": False},
+    )
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):  # the CLI holds sys.stdout for its one JSON line
+        code = main(["run", str(path), "--json"])
+    assert code == 0, out.getvalue()
+    return TradeoffSweep(folder / "results", "tradeoff", json.loads(out.getvalue().strip().splitlines()[-1]))
 
 
 @pytest.fixture

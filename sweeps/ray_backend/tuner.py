@@ -148,6 +148,8 @@ def trial_settings(job: SweepJob) -> TrialSettings:
         train_storage=train_storage(job),
         keep_model=spec.tracking.enabled and spec.tracking.log_model,
         trials_directory=str(paths.trials_directory),
+        objectives=spec.reported_objectives,
+        constraint_metrics=spec.constraint_metrics,
     )
 
 

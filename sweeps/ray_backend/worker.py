@@ -59,6 +59,10 @@ class TrialSettings:
     keep_model: bool = False
     #: `<sweep>/trials`: each trial keeps what it prints in its folder there (trial_output.py).
     trials_directory: str = ""
+    #: With several objectives, every objective's metric, and the metrics `constraints`
+    #: limit: each report must include them, as ``sweep check`` demands (TrainContext.report).
+    objectives: tuple[str, ...] = ()
+    constraint_metrics: tuple[str, ...] = ()
 
 
 def trial_seed(sweep_seed: int, config: dict[str, Any]) -> int:
@@ -215,6 +219,8 @@ def worker_context(
     return cls(
         shape=shape,
         metric=settings.metric,
+        objectives=settings.objectives,
+        constraint_metrics=settings.constraint_metrics,
         args=dict(settings.trainable_args),
         seed=trial_seed(settings.seed, config),
         device=device,

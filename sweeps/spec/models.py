@@ -429,6 +429,17 @@ class SweepSpec(_Strict):
     def parsed_constraints(self) -> tuple[Constraint, ...]:
         return tuple(parse_constraint(text, i) for i, text in enumerate(self.constraints))
 
+    @property
+    def reported_objectives(self) -> tuple[str, ...]:
+        """What a trial's context demands in each report besides `metric`: every objective's metric
+        with several, none with one (``metric`` itself is always demanded)."""
+        return self.metrics if self.multi_objective else ()
+
+    @property
+    def constraint_metrics(self) -> tuple[str, ...]:
+        """The metrics ``constraints`` limit, each once: every report must include them too."""
+        return tuple(dict.fromkeys(c.metric for c in self.parsed_constraints))
+
     @model_validator(mode="after")
     def _avoid_needs_tpe(self) -> SweepSpec:
         if self.failure.avoid and self.sampler.type != "tpe":

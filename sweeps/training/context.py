@@ -54,6 +54,8 @@ class TrainContext:
         metric: The sweep's metric; every report must include it.
         objectives: With several objectives, every objective's metric (``metric`` first);
             every report must include them all.
+        constraint_metrics: The metrics the spec's ``constraints`` limit; every report must
+            include them too (a trial without them could never be judged feasible).
         args: The spec's ``trainable_args`` (fixed settings such as ``n_samples``).
         report_iterations: Iterations at which the loop must report (rung milestones,
             epoch ends and the final iteration are always added).
@@ -65,6 +67,7 @@ class TrainContext:
     shape: TrialShape
     metric: str
     objectives: tuple[str, ...] = ()
+    constraint_metrics: tuple[str, ...] = ()
     args: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     device: str = "cpu"
@@ -158,6 +161,15 @@ class TrainContext:
                 f"{', '.join(self.objectives)}). Report every objective in each report, e.g. "
                 f"`ctx.report(iteration=i, {', '.join(f'{m}=...' for m in self.objectives)})`, or drop it "
                 "from `metric` and `mode` in the spec."
+            )
+        unconstrained = [m for m in self.constraint_metrics if m not in metrics]
+        if unconstrained:
+            raise MetricNotReportedError(
+                f"the trainable reported {sorted(metrics)} at iteration {iteration}, but never "
+                f"{', '.join(f'`{m}`' for m in unconstrained)}, which the spec's `constraints` limit. "
+                "Report every constrained metric in each report, e.g. "
+                f"`ctx.report(iteration=i, {', '.join(f'{m}=...' for m in (self.metric, *unconstrained))})`, "
+                "or drop its entry from `constraints` in the spec."
             )
         for key in metrics:
             if key in DERIVED_KEYS:

@@ -173,7 +173,8 @@ def dry_run(
     ctx = DryRunContext(
         shape=shape,
         metric=spec.metric,
-        objectives=spec.metrics if spec.multi_objective else (),
+        objectives=spec.reported_objectives,
+        constraint_metrics=spec.constraint_metrics,
         args=dict(spec.trainable_args),
         seed=spec.seed,
         device=device,

@@ -1,4 +1,4 @@
-"""Both notebooks, executed top to bottom by a real Jupyter kernel (nbclient), against real sweeps.
+"""The notebooks, executed top to bottom by a real Jupyter kernel (nbclient), against real sweeps.
 
 A failing cell fails the test (nbclient raises CellExecutionError). Each notebook shows its
 figures as PNG outputs and, when ``SWEEPS_FIGURES`` is set, saves them there too; both
@@ -17,7 +17,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.analysis.conftest import FinishedSweep
-from tests.conftest import REPO
+from tests.conftest import REPO, TradeoffSweep
 
 NOTEBOOKS = REPO / "notebooks"
 COMPARE_FIGURES = ["learning_curves", "rung_survival", "learning_rate", "parallel_coordinates", "importance"]
@@ -51,7 +51,7 @@ def assert_figures(notebook: Any, folder: Path, stems: list[str]) -> None:
         assert saved == png and png.startswith(b"\x89PNG") and len(png) > 10_000, stem
 
 
-@pytest.mark.parametrize("name", ["compare_trials.ipynb", "quickstart.ipynb"])
+@pytest.mark.parametrize("name", ["compare_trials.ipynb", "quickstart.ipynb", "pareto_front.ipynb"])
 def test_notebooks_are_committed_without_outputs(name: str) -> None:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     nbformat.validate(notebook)
@@ -93,3 +93,33 @@ def test_quickstart_runs_a_tiny_sweep_from_python(tmp_path: Path) -> None:
     from sweeps.analysis import load
 
     assert len(load("quickstart", storage=storage).trials) == 4
+
+
+@pytest.mark.slow
+def test_pareto_front_runs_against_a_finished_two_objective_sweep(
+    tradeoff_sweep: TradeoffSweep, tmp_path: Path
+) -> None:
+    notebook = execute(
+        "pareto_front.ipynb",
+        SWEEPS_STORAGE=str(tradeoff_sweep.storage),
+        SWEEPS_NAME=tradeoff_sweep.name,
+        SWEEPS_FIGURES=str(tmp_path),
+    )
+    assert_figures(notebook, tmp_path, ["pareto_front"])
+    printed = "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
+    # The table the notebook shows is the front `sweep run --json` printed.
+    front = tradeoff_sweep.summary["pareto_front"]
+    assert f"tradeoff: {len(front)} trial(s) on the front of val_accuracy, train_loss" in printed
+    table = next(
+        output["data"]["text/plain"]
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "trial_id" in output.get("data", {}).get("text/plain", "")
+    )
+    assert all(member["trial_id"] in table for member in front)

@@ -130,6 +130,11 @@ def test_check_imports_neither_ray_nor_mlflow() -> None:
             ["never the sweep's objective(s) `latency_ms`"],
         ),
         (
+            {"behaviour": "ok"},
+            ["--set", "constraints=[latency_ms <= 5]"],
+            ["never `latency_ms`, which the spec's `constraints` limit"],
+        ),
+        (
             {"behaviour": "drop_metric"},
             ["--set", "search_space.epochs=2", "--iterations", "24"],
             ["at iteration 20", "never the sweep's metric `val_accuracy`"],
@@ -157,6 +162,7 @@ def test_check_imports_neither_ray_nor_mlflow() -> None:
         "no-iteration",
         "missing-metric",
         "missing-objective",
+        "missing-constraint-metric",
         "drops-the-metric",
         "raises",
         "ends-early",

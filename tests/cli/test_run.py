@@ -13,7 +13,7 @@ import yaml
 
 from sweeps.cli import main
 from sweeps.store.study_records import backend_trial_id
-from tests.conftest import REPO
+from tests.conftest import REPO, TradeoffSweep
 
 pytestmark = pytest.mark.slow
 
@@ -234,7 +234,7 @@ def test_json_stdout_holds_only_the_summary_though_ray_prints_a_dead_workers_err
     assert json.loads(line)["trials"]["completed"] == 1
 
 
-def test_a_two_objective_sweep_with_a_constraint_end_to_end(ray_session, write_spec, capsys) -> None:
+def test_a_two_objective_sweep_with_a_constraint_end_to_end(tradeoff_sweep: TradeoffSweep) -> None:
     """One real sweep (local Ray, MOASHA, MLflow) with two objectives and a constraint: the study
     has two directions, truthful PRUNED trials with every objective per step and COMPLETE ones
     with both values; `--json` has the front; MLflow tags its runs and holds it as a table."""
@@ -242,17 +242,7 @@ def test_a_two_objective_sweep_with_a_constraint_end_to_end(ray_session, write_s
 
     from sweeps.store.state import sweep_paths
 
-    spec = write_spec(
-        name="tradeoff",
-        num_samples=6,
-        metric=["val_accuracy", "train_loss"],
-        mode=["max", "min"],
-        constraints=["val_loss <= 1000"],
-        tracking={"log_model": False},
-    )
-    code, out, _ = run_cli(capsys, "run", str(spec), "--json")
-    assert code == 0
-    summary = json.loads(out.strip().splitlines()[-1])
+    summary = tradeoff_sweep.summary
     front = summary["pareto_front"]
     assert front and summary["best"]["trial_id"] == front[0]["trial_id"]
     assert all(set(member["values"]) == {"val_accuracy", "train_loss"} for member in front)

@@ -207,24 +207,34 @@ def test_a_learning_rate_of_10_diverges_without_crashing_anything(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "behaviour, says",
+    "behaviour, spec_changes, says",
     [
-        ("drop_metric", "reported ['val_loss'] at iteration 20"),
-        ("string_metric", "(str) at iteration 10"),
+        ("drop_metric", {}, ["reported ['val_loss'] at iteration 20", "`val_accuracy`"]),
+        ("string_metric", {}, ["(str) at iteration 10", "`val_accuracy`"]),
+        # A second objective it never reports: the Ray trial's context demands every one.
+        (
+            "ok",
+            {"metric": ["val_accuracy", "latency_ms"], "mode": ["max", "min"]},
+            ["never the sweep's objective(s) `latency_ms` (`metric` lists val_accuracy, latency_ms)"],
+        ),
     ],
+    ids=["drop-metric", "string-metric", "missing-objective"],
 )
 def test_a_metric_gone_missing_or_of_the_wrong_type_names_the_trial_and_the_key(
     ray_session: Any,
     tmp_path: Path,
     capsys: Any,
     behaviour: str,
-    says: str,
+    spec_changes: dict[str, Any],
+    says: list[str],
 ) -> None:
-    err = run_breaking_the_contract(tmp_path, capsys, behaviour)
-    assert says in err and "`val_accuracy`" in err
+    err = run_breaking_the_contract(tmp_path, capsys, behaviour, spec_changes=spec_changes)
+    assert all(words in err for words in says), err
 
 
-def run_breaking_the_contract(tmp_path: Path, capsys: Any, behaviour: str, **args: Any) -> str:
+def run_breaking_the_contract(
+    tmp_path: Path, capsys: Any, behaviour: str, spec_changes: dict[str, Any] | None = None, **args: Any
+) -> str:
     """`sweep run` of 2 trials that break the contract: exit 2, one paragraph naming one of
     the trials, no traceback and no Ray frames, the sweep aborted. Returns stderr."""
     spec = behaving_spec(
@@ -233,6 +243,7 @@ def run_breaking_the_contract(tmp_path: Path, capsys: Any, behaviour: str, **arg
         behaviour,
         num_samples=2,
         failure={"max_retries": 0, "max_failed_fraction": 1.0},
+        **(spec_changes or {}),
     )
     spec["trainable_args"].update(args)
     path = tmp_path / "spec.yaml"

@@ -131,3 +131,14 @@ def test_fit_refuses_a_training_set_of_another_size_than_declared() -> None:
             lambda: {"val_accuracy": 0.0},
         )
     assert ctx.results == []  # nothing trained, nothing reported
+
+
+def test_report_without_a_constrained_metric_names_it_and_the_constraints_field() -> None:
+    ctx = context(constraint_metrics=("latency_ms",))
+    with pytest.raises(
+        MetricNotReportedError,
+        match=r"\[.val_accuracy.\] at iteration 1, but never `latency_ms`, which the spec.s `constraints`",
+    ):
+        ctx.report(iteration=1, val_accuracy=0.3)
+    ctx.report(iteration=1, val_accuracy=0.3, latency_ms=2.0)
+    assert ctx.results[-1]["latency_ms"] == 2.0
