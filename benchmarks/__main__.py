@@ -25,6 +25,7 @@ SCENARIOS = {
     "B4": "benchmarks.b4_tracking",
     "B5": "benchmarks.b5_quality",
     "B6": "benchmarks.b6_distributed",
+    "B7": "benchmarks.b7_pareto",
 }
 
 

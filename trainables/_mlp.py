@@ -2,7 +2,10 @@
 
 Config keys (hyperparameters): ``batch_size``, ``epochs``, ``learning_rate`` and optionally
 ``weight_decay``, ``hidden_size`` and ``dropout``. ``trainable_args`` provide the fixed
-settings (``hidden_sizes``), overridden by a searched ``hidden_size``.
+settings (``hidden_sizes``), overridden by a searched ``hidden_size``. With
+``trainable_args: {report_parameters: true}`` each report also holds ``parameters``, the
+model's parameter count: an objective to minimise beside ``val_accuracy`` (docs/spec.md,
+"Several objectives").
 """
 
 from __future__ import annotations
@@ -52,11 +55,18 @@ def train_classifier(
     device = torch.device(ctx.device)
     x_val, y_val = x_val.to(device), y_val.to(device)
 
+    size = (
+        {"parameters": float(sum(p.numel() for p in model.parameters()))}
+        if args.get("report_parameters")
+        else {}
+    )
+
     def evaluate() -> dict[str, float]:
         logits = model(x_val)
         return {
             "val_loss": loss_fn(logits, y_val).item(),
             "val_accuracy": (logits.argmax(dim=1) == y_val).float().mean().item(),
+            **size,
         }
 
     fit(ctx, model, optimizer, loss_fn, (x_train, y_train), evaluate)

@@ -27,3 +27,18 @@ def test_loading_the_data_does_not_import_sklearn() -> None:
         "assert 'sklearn' not in sys.modules, 'sklearn was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_it_reports_its_parameter_count_when_asked() -> None:
+    from sweeps.iterations import TrialShape
+    from sweeps.training.context import LocalContext
+    from trainables.digits_mlp import TRAINING_SIZE, train
+
+    def reports(args: dict[str, object]) -> list[dict[str, object]]:
+        ctx = LocalContext(TrialShape(TRAINING_SIZE, 512, 1), metric="val_accuracy", args=args)
+        train({"batch_size": 512, "epochs": 1, "learning_rate": 0.01, "hidden_size": 8}, ctx)
+        return ctx.results
+
+    # Two hidden layers of 8: 64×8+8, 8×8+8, 8×10+10 weights and biases.
+    assert [r["parameters"] for r in reports({"report_parameters": True})] == [682.0]
+    assert "parameters" not in reports({})[-1]
