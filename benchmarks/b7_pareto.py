@@ -124,10 +124,8 @@ def our_sampler(seed: int) -> optuna.samplers.BaseSampler:
 def search(contender: str, seed: int) -> dict[str, Any]:
     """One contender's search until its budget in samples is spent: its trials' ends and counts."""
     from trainables.digits_mlp import TRAINING_SIZE
-    from trainables.digits_mlp import train as digits_mlp
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    shape = TrialShape(TRAINING_SIZE, BATCH_SIZE, EPOCHS, False)
     budget = FULL_TRIALS * EPOCHS * TRAINING_SIZE
     sampler = (
         our_sampler(seed)
@@ -136,8 +134,7 @@ def search(contender: str, seed: int) -> dict[str, Any]:
         if contender == TPE
         else optuna.samplers.RandomSampler(seed=seed)
     )
-    storage = optuna.storages.InMemoryStorage()
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler, storage=storage)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     rungs = (
         ParetoRungs(
             [GRACE, GRACE * REDUCTION_FACTOR],
@@ -153,48 +150,55 @@ def search(contender: str, seed: int) -> dict[str, Any]:
     while spent < budget:
         trial = study.ask(space())
         trials += 1
-        last: dict[str, Any] = {}
-
-        def on_report(
-            result: dict[str, Any], trial: optuna.Trial = trial, last: dict[str, Any] = last
-        ) -> None:
-            last.update(result)
-            if rungs is not None:  # the first objective per step, written as our study writes it
-                write_intermediate_values(
-                    storage, trial._trial_id, {int(result["epoch"]): result["val_accuracy"]}
-                )
-            if (
-                rungs is not None
-                and rungs.judge_vector(
-                    str(trial.number), result["epoch"], [result[m] for m, _ in OBJECTIVES]
-                ).action
-                == STOP
-                and result["epoch"] < EPOCHS
-            ):
-                raise Stopped
-
-        ctx = ContenderContext(
-            on_report,
-            shape=shape,
-            metric="val_accuracy",
-            objectives=tuple(m for m, _ in OBJECTIVES),
-            args={"report_parameters": True},
-            seed=seed * 1000 + trials,
-            report_iterations=frozenset(),  # epoch ends only: the rungs are whole epochs
-            checkpoint_every_epochs=0,
-        )
-        config = {**trial.params, "batch_size": BATCH_SIZE, "epochs": EPOCHS}
-        try:
-            digits_mlp(config, ctx)
-        except Stopped:
-            spent += int(last["samples_seen"])
+        stopped, last = run_trial(study, trial, rungs, seed * 1000 + trials)
+        spent += int(last["samples_seen"])
+        if stopped:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             continue
-        spent += int(last["samples_seen"])
         values = {metric: float(last[metric]) for metric, _ in OBJECTIVES}
         study.tell(trial, [values[m] for m, _ in OBJECTIVES])
         events.append((spent, values))
     return {"events": events, "trials": trials, "budget": budget, "wall_s": time.perf_counter() - started}
+
+
+def run_trial(
+    study: optuna.Study, trial: optuna.Trial, rungs: ParetoRungs | None, seed: int
+) -> tuple[bool, dict[str, Any]]:
+    """Train the digits MLP on ``trial``'s config, judged at each epoch end by ``rungs`` (None:
+    to its end): whether the rungs stopped it, and its last result."""
+    from trainables.digits_mlp import TRAINING_SIZE
+    from trainables.digits_mlp import train as digits_mlp
+
+    last: dict[str, Any] = {}
+
+    def on_report(result: dict[str, Any]) -> None:
+        last.update(result)
+        if rungs is None:
+            return
+        # The first objective per step, written as our study writes it (a multi-objective
+        # Optuna trial refuses Trial.report).
+        write_intermediate_values(
+            study._storage, trial._trial_id, {int(result["epoch"]): result["val_accuracy"]}
+        )
+        decision = rungs.judge_vector(str(trial.number), result["epoch"], [result[m] for m, _ in OBJECTIVES])
+        if decision.action == STOP and result["epoch"] < EPOCHS:
+            raise Stopped
+
+    ctx = ContenderContext(
+        on_report,
+        shape=TrialShape(TRAINING_SIZE, BATCH_SIZE, EPOCHS, False),
+        metric="val_accuracy",
+        objectives=tuple(m for m, _ in OBJECTIVES),
+        args={"report_parameters": True},
+        seed=seed,
+        report_iterations=frozenset(),  # epoch ends only: the rungs are whole epochs
+        checkpoint_every_epochs=0,
+    )
+    try:
+        digits_mlp({**trial.params, "batch_size": BATCH_SIZE, "epochs": EPOCHS}, ctx)
+    except Stopped:
+        return True, last
+    return False, last
 
 
 def summarise(runs: dict[str, list[dict[str, Any]]]) -> Scenario:
