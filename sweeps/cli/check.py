@@ -186,19 +186,7 @@ def print_check(
         )
         + f"; first report after {result.first_report_seconds:.2f} s."
     )
-    projected = projected_seconds(result, plan)
-    expected = (
-        f"; expected under ASHA {plan.expected_iterations:,.0f} iterations ≈ "
-        f"{_duration(projected['expected'])}"
-        if plan.scheduler == "asha"
-        else ""
-    )
-    console.print(
-        "Projected at this rate, one trial at a time: the sweep's worst case "
-        f"{plan.worst_case_iterations:,.0f} iterations ≈ {_duration(projected['worst_case'])}{expected} "
-        "(budgets from `sweep plan`). Training time only: other batch sizes run at other rates, "
-        "trials side by side divide it, and each trial's set-up and Ray's start (seconds) come on top."
-    )
+    console.print(_projection_line(result, plan))
     last = result.reports[-1]
     console.print(
         f"Reports: {len(result.reports)}, at iterations "
@@ -223,6 +211,23 @@ def print_check(
         console.print(f"[bold yellow]warning:[/] {warning}")
     console.print(
         f"[bold green]OK[/]: the trainable keeps the contract. Run the sweep with: sweep run {spec_path}"
+    )
+
+
+def _projection_line(result: DryRunResult, plan: SweepPlan) -> str:
+    """What the sweep would take at the dry run's rate, worst case and under ASHA."""
+    projected = projected_seconds(result, plan)
+    expected = (
+        f"; expected under ASHA {plan.expected_iterations:,.0f} iterations ≈ "
+        f"{_duration(projected['expected'])}"
+        if plan.scheduler == "asha"
+        else ""
+    )
+    return (
+        "Projected at this rate, one trial at a time: the sweep's worst case "
+        f"{plan.worst_case_iterations:,.0f} iterations ≈ {_duration(projected['worst_case'])}{expected} "
+        "(budgets from `sweep plan`). Training time only: other batch sizes run at other rates, "
+        "trials side by side divide it, and each trial's set-up and Ray's start (seconds) come on top."
     )
 
 
