@@ -32,16 +32,16 @@ system-deps:
 sweep: install
 	$(BIN)/sweep run sweeps/examples/digits_mlp.yaml --overwrite
 
-# Lint and types first: a failure there stops before the long suite. Then four pytest
+# Lint and types first: a failure there stops before the long suite. Then two pytest
 # processes, a test file to one process at a time (its module fixtures, one Ray or cluster,
-# built once), the slowest files first (tests/file_durations.py): most tests wait on Ray,
-# subprocesses or servers, so four keep CI's 2 cores busy. tests/ports.py keeps their
-# ports apart.
+# built once), the slowest files first (tests/file_durations.py), so that no 3-minute file
+# starts last. tests/ports.py keeps their ports apart. Four processes drove the load
+# average on 2 cores to 25-27, where Ray's node start and the distributed tests time out.
 test: install system-deps
 	$(BIN)/ruff check sweeps trainables tests benchmarks
 	$(BIN)/ruff format --check sweeps trainables tests benchmarks
 	$(BIN)/mypy sweeps trainables
-	$(BIN)/python -m pytest -q -n 4 --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: install
 	$(BIN)/python -m benchmarks
