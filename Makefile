@@ -41,6 +41,9 @@ test: install system-deps
 	$(BIN)/ruff check sweeps trainables tests benchmarks
 	$(BIN)/ruff format --check sweeps trainables tests benchmarks
 	$(BIN)/mypy sweeps trainables
+	# Bytecode once, here: with PYTHONDONTWRITEBYTECODE set (as on CI's machines) each of the
+	# suite's few hundred Python processes (drivers, Ray workers) compiled the package again.
+	$(BIN)/python -m compileall -q sweeps trainables tests benchmarks
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 bench: install

@@ -23,17 +23,21 @@ def ray_session() -> Any:
     """A real local Ray, started once; `run_sweep` reuses an initialised Ray."""
     import ray
 
+    from sweeps.ray_backend.embedded import only_what_a_sweep_needs
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # address="local": a Ray of its own, never a `ray start` (or a stale record of one) found
-    # on this machine.
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level="ERROR",
-        runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},
-    )
+    # on this machine. Without the monitor, log monitor and dashboard that the embedded Ray
+    # leaves out too: in a half-hour test session the log monitor alone spent about 30 CPU-s.
+    with only_what_a_sweep_needs():
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+            runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},
+        )
     yield ray
     ray.shutdown()
 

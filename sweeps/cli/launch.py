@@ -55,7 +55,11 @@ def ray_backend(loaded: LoadedSpec | None, address: str | None) -> Backend:
     while the driver does its own start-up."""
     from sweeps.ray_backend import RayBackend
 
-    return RayBackend(address, trainable=loaded.spec.trainable if loaded else None)
+    if loaded is None:
+        return RayBackend(address)
+    return RayBackend(
+        address, trainable=loaded.spec.trainable, workers_per_trial=loaded.spec.resources.workers
+    )
 
 
 def run_and_report(

@@ -22,11 +22,17 @@ class RayBackend:
     """Runs a sweep's trials on Ray Tune: an embedded local Ray, or the cluster at ``address``."""
 
     def __init__(
-        self, address: str | None = None, callbacks: list[Any] | None = None, trainable: str | None = None
+        self,
+        address: str | None = None,
+        callbacks: list[Any] | None = None,
+        trainable: str | None = None,
+        workers_per_trial: int = 1,
     ) -> None:
         self.address = address
-        #: The sweep's trainable (the spec's reference): an embedded Ray's workers import it as they start.
+        #: The sweep's trainable (the spec's reference) and its workers per trial: an
+        #: embedded Ray's workers import it as they start, unless trials are distributed.
         self.trainable = trainable
+        self.workers_per_trial = workers_per_trial
         #: Ray Tune callbacks run after the sweep's own listeners (tests and benchmarks
         #: use them to watch Tune's trials directly).
         self.callbacks = list(callbacks or [])
@@ -37,7 +43,9 @@ class RayBackend:
 
         # A Ray already up in this process (a notebook, the tests' session) is used as it is.
         if self._starter is None and not ray.is_initialized():
-            self._starter = RayStarter(self.address, worker_preload_modules(self.trainable)).begin()
+            self._starter = RayStarter(
+                self.address, worker_preload_modules(self.trainable, self.workers_per_trial)
+            ).begin()
 
     def start(self) -> bool:
         self.begin_start()

