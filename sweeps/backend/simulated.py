@@ -42,6 +42,7 @@ from sweeps.backend.resume import ResumePlan, ResumeState, SavedSweep, SavedTria
 from sweeps.iterations import BUDGET_RESULT_KEY, TrialShape
 from sweeps.search.asha import STOP, asha_rungs_for
 from sweeps.search.truthful_study import TruthfulStudy, open_truthful_study
+from sweeps.spec.models import SweepSpec
 from sweeps.store.atomic import write_atomically
 from sweeps.store.checkpoints import NoTrialFiles
 from sweeps.store.state import SweepPaths
@@ -200,19 +201,7 @@ class SimulatedBackend:
                 continue  # reports at the cadence, at every milestone and at the end, as `fit` does
             if iteration <= already:
                 continue  # delivered before the stop: the worker does not send it twice
-            last = {
-                spec.metric: curve(config, iteration),
-                "iteration": iteration,
-                "epoch": shape.epoch_at(iteration),
-                "samples_seen": shape.samples_at(iteration),
-                "iterations_per_epoch": shape.iterations_per_epoch,
-                "total_iterations": shape.total_iterations,
-                "dataset_size": shape.dataset_size,
-            }
-            for metric in spec.metrics[1:]:  # further objectives: a cost that grows with the learning rate
-                last[metric] = 100.0 * float(config["learning_rate"])
-            for constraint in spec.parsed_constraints:  # a constrained metric the objectives lack
-                last.setdefault(constraint.metric, float(config["batch_size"]))
+            last = simulated_result(spec, config, shape, iteration)
             decision = "continue"
             judged = (
                 None
@@ -306,3 +295,24 @@ def _read_record(paths: SweepPaths) -> dict[str, dict[str, Any]] | None:
 
 def _write_record(paths: SweepPaths, record: dict[str, dict[str, Any]]) -> None:
     write_atomically(_record_path(paths), json.dumps({"trials": record}).encode())
+
+
+def simulated_result(
+    spec: SweepSpec, config: dict[str, Any], shape: TrialShape, iteration: int
+) -> dict[str, Any]:
+    """The report a simulated trial sends at ``iteration``: the metric's curve, a cost for each
+    further objective, a value for each constrained metric, and the vocabulary's figures."""
+    result: dict[str, Any] = {
+        spec.metric: curve(config, iteration),
+        "iteration": iteration,
+        "epoch": shape.epoch_at(iteration),
+        "samples_seen": shape.samples_at(iteration),
+        "iterations_per_epoch": shape.iterations_per_epoch,
+        "total_iterations": shape.total_iterations,
+        "dataset_size": shape.dataset_size,
+    }
+    for metric in spec.metrics[1:]:  # further objectives: a cost that grows with the learning rate
+        result[metric] = 100.0 * float(config["learning_rate"])
+    for constraint in spec.parsed_constraints:  # a constrained metric the objectives lack
+        result.setdefault(constraint.metric, float(config["batch_size"]))
+    return result

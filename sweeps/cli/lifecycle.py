@@ -246,6 +246,38 @@ def why_stopped(trial: Any, mode: str, unit: str) -> str:
 
 
 @app.command("best")
+def _best_trial_text(name: str, storage: str, format_: str, export: dict[str, Any]) -> str:
+    """The best trial as ``format_`` (yaml, json or a one-trial spec) says."""
+    import yaml
+
+    if format_ == "spec":
+        from sweeps.cli.best_spec import one_trial_spec, one_trial_spec_text
+        from sweeps.store.state import read_state, sweep_paths
+
+        state = read_state(sweep_paths(storage, name))
+        return one_trial_spec_text(
+            export, one_trial_spec(export, state["spec"], state.get("spec_path"), Path(storage))
+        )
+    if format_ == "json":
+        return json.dumps(export, indent=2) + "\n"
+    scale = export.get("learning_rate_scale")
+    scaled = (
+        ""
+        if scale is None
+        else (
+            f"# `learning_rate` is the effective value the trial trained with: learning_rate_base "
+            f"{export['learning_rate_base']:.6g} scaled by rule `{scale['rule']}` from batch size "
+            f"{scale['reference_batch_size']} to {export['search_space'].get('batch_size')}.\n"
+        )
+    )
+    return (
+        f"# Best trial {export['trial_id']} of sweep {name}: {export['metric']} = {export['value']}\n"
+        "# `search_space` holds fixed values: paste it into a spec to train this config again.\n"
+        + scaled
+        + yaml.safe_dump(export, sort_keys=False)
+    )
+
+
 def best_command(
     name: str = typer.Argument(..., help="The sweep's name."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
@@ -260,8 +292,6 @@ def best_command(
     """The best trial's config as fixed values for a spec's search_space, and its checkpoint.
 
     With several objectives: the Pareto front, as a table, or one config per member."""
-    import yaml
-
     from sweeps.errors import SweepError
     from sweeps.ray_backend.formats import ray_trial_files
     from sweeps.runner.front_reader import read_front
@@ -288,33 +318,7 @@ def best_command(
         _write_output(output, text, f"the Pareto front of {name}")
         return
     export = best_trial_export(storage, name, ray_trial_files)
-    if format_ == "spec":
-        from sweeps.cli.best_spec import one_trial_spec, one_trial_spec_text
-        from sweeps.store.state import read_state, sweep_paths
-
-        state = read_state(sweep_paths(storage, name))
-        text = one_trial_spec_text(
-            export, one_trial_spec(export, state["spec"], state.get("spec_path"), Path(storage))
-        )
-    elif format_ == "json":
-        text = json.dumps(export, indent=2) + "\n"
-    else:
-        scale = export.get("learning_rate_scale")
-        scaled = (
-            ""
-            if scale is None
-            else (
-                f"# `learning_rate` is the effective value the trial trained with: learning_rate_base "
-                f"{export['learning_rate_base']:.6g} scaled by rule `{scale['rule']}` from batch size "
-                f"{scale['reference_batch_size']} to {export['search_space'].get('batch_size')}.\n"
-            )
-        )
-        text = (
-            f"# Best trial {export['trial_id']} of sweep {name}: {export['metric']} = {export['value']}\n"
-            "# `search_space` holds fixed values: paste it into a spec to train this config again.\n"
-            + scaled
-            + yaml.safe_dump(export, sort_keys=False)
-        )
+    text = _best_trial_text(name, storage, format_, export)
     if output is None:
         print(text, end="")
         return

@@ -6,7 +6,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,9 @@ from sweeps.numbers import compact
 from sweeps.runner.stopping import exit_code, resume_command
 from sweeps.runner.summary import SweepSummary
 from sweeps.store.state import sweep_paths
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def report_outcome(
@@ -94,6 +97,20 @@ def print_summary(summary: SweepSummary, metric: str, scheduler: str = "asha") -
             f"Best trial {best['trial_id']}: {metric} = [bold green]{compact(best['value'])}[/] "
             f"after {best['iterations']:,} iterations ({config})"
         )
+    _print_iterations(console, summary, ended, scheduler)
+    console.print(f"Results: {summary.storage}")
+    # Point to the two ways of looking at the results: the sweep-level report and the
+    # run-by-run MLflow UI (both read the storage folder that holds `<name>/`).
+    storage = shlex.quote(str(Path(summary.storage).parent))
+    console.print(
+        f"Report:  sweep report {summary.name} --storage {storage}  (plots, best trials, budget as HTML)"
+    )
+    console.print(f"MLflow:  sweep ui --storage {storage}  (every trial's runs and curves)")
+
+
+def _print_iterations(console: Console, summary: SweepSummary, ended: str, scheduler: str) -> None:
+    """The iterations line: what the trials used and, when ASHA ran a whole sweep, what it saved."""
+    trials = summary.trials
     used, worst = summary.iterations_used, summary.iterations_worst_case
     if summary.stopped or summary.aborted:  # trials were cut by the stop, not by ASHA
         console.print(
@@ -115,11 +132,3 @@ def print_summary(summary: SweepSummary, metric: str, scheduler: str = "asha") -
             f"Iterations: {used:,} used of {worst:,} had every trial run to completion; "
             f"ASHA saved {worst - used:,} ({worst / max(used, 1):.1f}× fewer)."
         )
-    console.print(f"Results: {summary.storage}")
-    # Point to the two ways of looking at the results: the sweep-level report and the
-    # run-by-run MLflow UI (both read the storage folder that holds `<name>/`).
-    storage = shlex.quote(str(Path(summary.storage).parent))
-    console.print(
-        f"Report:  sweep report {summary.name} --storage {storage}  (plots, best trials, budget as HTML)"
-    )
-    console.print(f"MLflow:  sweep ui --storage {storage}  (every trial's runs and curves)")

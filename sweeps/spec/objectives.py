@@ -113,6 +113,12 @@ def normalize_objectives(data: dict[str, Any]) -> dict[str, Any]:
                 f"per metric, in the same order, e.g. `mode: [{', '.join(['max'] * len(metric))}]`"
             ),
         )
+    _check_objective_lists(metric, mode)
+    return {**data, "metric": metric[0], "mode": mode[0], "metrics": metric, "modes": mode}
+
+
+def _check_objective_lists(metric: list[Any], mode: list[Any]) -> None:
+    """Both lists given: the same length, distinct metric names, modes of max/min, not too many."""
     if not metric:
         raise domain_error(
             "metric", "`metric` is an empty list; name at least one metric the trainable reports"
@@ -150,7 +156,6 @@ def normalize_objectives(data: dict[str, Any]) -> dict[str, Any]:
                 'or turn some into `constraints` (e.g. `"latency_ms <= 5"`)'
             ),
         )
-    return {**data, "metric": metric[0], "mode": mode[0], "metrics": metric, "modes": mode}
 
 
 def objectives_of(raw_spec: dict[str, Any]) -> list[tuple[str, str]]:

@@ -44,7 +44,6 @@ def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumpt
     spec = loaded.spec
     uri = tracking_uri(spec, paths)
     wait_for_store(uri)  # preflight may still be importing mlflow on its thread
-    from mlflow.entities import Metric
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -75,16 +74,7 @@ def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumpt
                     resumption.schedule(trial_id),
                 )
                 counts["runs_created"] += 1
-            logged = {m.step for m in client.get_metric_history(run_id, spec.metric)}
-            metrics = [
-                Metric(key, value, stamp, int(result["iteration"]))
-                for result in results
-                if int(result.get("iteration", -1)) not in logged and spec.metric in result
-                for key, value in trial_metrics(result).items()
-            ]
-            for start in range(0, len(metrics), _BATCH):
-                client.log_batch(run_id, metrics=metrics[start : start + _BATCH], synchronous=True)
-            counts["steps_filled"] += len({m.step for m in metrics})
+            counts["steps_filled"] += _fill_steps(client, run_id, spec.metric, results, stamp)
             # KILLED too: a trial that finished as the sweep was being stopped.
             if record is not None and client.get_run(run_id).info.status in (
                 "RUNNING",
@@ -106,6 +96,22 @@ def recover_runs(loaded: LoadedSpec, plan: SweepPlan, paths: SweepPaths, resumpt
                 "Could not mend the MLflow run of trial %s: %s", trial_id, str(exc).splitlines()[0]
             )
     return counts
+
+
+def _fill_steps(client: Any, run_id: str, metric: str, results: list[dict[str, Any]], stamp: int) -> int:
+    """Log the journal's results that the run lacks (by step); returns how many steps were filled."""
+    from mlflow.entities import Metric
+
+    logged = {m.step for m in client.get_metric_history(run_id, metric)}
+    metrics = [
+        Metric(key, value, stamp, int(result["iteration"]))
+        for result in results
+        if int(result.get("iteration", -1)) not in logged and metric in result
+        for key, value in trial_metrics(result).items()
+    ]
+    for start in range(0, len(metrics), _BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + _BATCH], synchronous=True)
+    return len({m.step for m in metrics})
 
 
 def _create_run(

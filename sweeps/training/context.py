@@ -139,6 +139,34 @@ class TrainContext:
         A metric may be any real number, or anything ``float()`` turns into one (a 0-d
         torch tensor, a NumPy scalar).
         """
+        iteration = self._check_reported_keys(iteration, metrics)
+        result = self._result_at(iteration, metrics)
+        diverged = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
+        result["diverged"] = bool(diverged)
+        checkpoint, self._pending_checkpoint = self._pending_checkpoint, None
+        if self.rank != 0:
+            # One trial has one series of results: rank 0's. A loop that reports from every
+            # rank would otherwise send W copies (and W checkpoints) of each report.
+            if not self._warned_other_rank:
+                self._warned_other_rank = True
+                warnings.warn(
+                    f"rank {self.rank} of {self.world_size} called ctx.report(iteration={iteration}); only "
+                    "rank 0's reports count, so this one and every later report from ranks other than 0 "
+                    "are ignored. Report only `if ctx.rank == 0`.",
+                    stacklevel=2,
+                )
+            return
+        self.previous_reported_iteration, self.last_reported_iteration = (
+            self.last_reported_iteration,
+            iteration,
+        )
+        self._emit(result, checkpoint)
+        if diverged:
+            raise TrialDiverged(f"{', '.join(diverged)} became non-finite at iteration {iteration}")
+
+    def _check_reported_keys(self, iteration: int | None, metrics: dict[str, Any]) -> int:
+        """The report's iteration, once the report holds what the sweep needs and nothing the
+        orchestrator derives itself (each missing piece is a :class:`MetricNotReportedError`)."""
         if iteration is None:
             raise MetricNotReportedError(
                 f"the trainable called ctx.report({', '.join(f'{k}=...' for k in metrics)}) without "
@@ -177,7 +205,10 @@ class TrainContext:
                     f"the trainable reported `{key}`, which the orchestrator derives itself; "
                     "rename that metric."
                 )
-        iteration = int(iteration)
+        return int(iteration)
+
+    def _result_at(self, iteration: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        """The metrics as numbers, with the vocabulary's figures at ``iteration``."""
         shape = self.shape
         result = {key: _as_number(key, value, iteration) for key, value in metrics.items()}
         result.update(
@@ -188,28 +219,7 @@ class TrainContext:
             total_iterations=shape.total_iterations,
             dataset_size=shape.dataset_size,
         )
-        diverged = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
-        result["diverged"] = bool(diverged)
-        checkpoint, self._pending_checkpoint = self._pending_checkpoint, None
-        if self.rank != 0:
-            # One trial has one series of results: rank 0's. A loop that reports from every
-            # rank would otherwise send W copies (and W checkpoints) of each report.
-            if not self._warned_other_rank:
-                self._warned_other_rank = True
-                warnings.warn(
-                    f"rank {self.rank} of {self.world_size} called ctx.report(iteration={iteration}); only "
-                    "rank 0's reports count, so this one and every later report from ranks other than 0 "
-                    "are ignored. Report only `if ctx.rank == 0`.",
-                    stacklevel=2,
-                )
-            return
-        self.previous_reported_iteration, self.last_reported_iteration = (
-            self.last_reported_iteration,
-            iteration,
-        )
-        self._emit(result, checkpoint)
-        if diverged:
-            raise TrialDiverged(f"{', '.join(diverged)} became non-finite at iteration {iteration}")
+        return result
 
     def check_dataset_size(self, size: int) -> None:
         """Refuse a training set whose length is not the declared ``dataset_size``.
