@@ -245,7 +245,6 @@ def why_stopped(trial: Any, mode: str, unit: str) -> str:
     return f"{bracket}, {reason}" if bracket else reason
 
 
-@app.command("best")
 def _best_trial_text(name: str, storage: str, format_: str, export: dict[str, Any]) -> str:
     """The best trial as ``format_`` (yaml, json or a one-trial spec) says."""
     import yaml
@@ -278,6 +277,7 @@ def _best_trial_text(name: str, storage: str, format_: str, export: dict[str, An
     )
 
 
+@app.command("best")
 def best_command(
     name: str = typer.Argument(..., help="The sweep's name."),
     storage: str = typer.Option(DEFAULT_STORAGE, "--storage", help=STORAGE_HELP),
